@@ -1,0 +1,43 @@
+# The two commands of the quick start: `make demo` and `make test`.
+# Both create .venv on first use; nothing else needs to be installed by hand.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit slow bench clean system-deps
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Debian packages that the server-backed tests start (InfluxDB, VictoriaMetrics).
+system-deps:
+	@bash .ci/system-deps
+
+demo: $(STAMP)
+	$(BIN)/plog demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check plog_ci tests bench examples
+	$(BIN)/ruff format --check plog_ci tests bench examples
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -q
+
+slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow -q
+
+test: $(STAMP) system-deps lint typecheck
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

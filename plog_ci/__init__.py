@@ -1,0 +1,3 @@
+"""PLog CI: a git-native performance gate for HTTP APIs."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,190 @@
+"""Gates: the conditions a run must meet.
+
+Grammar (one gate per string; spaces around the operator are optional)::
+
+    gate     := metric op value
+    metric   := "p50" | "p90" | "p95" | "p99" | "min" | "max" | "mean" | "avg" | "med"
+              | "p(" N ")"                  # k6 spelling, N in 50, 90, 95, 99
+              | "error_rate" | "rps" | "count"
+    op       := "<" | "<=" | ">" | ">="
+    value    := number unit?               # absolute
+              | ("+" | "-") number "%"      # relative to the baseline run
+    unit     := "ms" | "s" | "us"           # latency metrics (default ms)
+              | "%"                         # error_rate (else a fraction, 0.01)
+
+Examples: ``p95 < 300ms``, ``p(99)<1s``, ``error_rate < 1%``, ``rps > 200``,
+``p95 <= +10%`` (fails only when the p95 grew by more than 10%).
+
+Relative gates need a comparable baseline; without one they give no verdict.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from plog_ci.errors import ConfigError
+from plog_ci.results import LATENCY_FIELDS, OperationStats
+
+_ALIASES = {"avg": "mean", "med": "p50", "p(50)": "p50", "p(90)": "p90", "p(95)": "p95",
+            "p(99)": "p99"}
+METRICS = (*LATENCY_FIELDS, "error_rate", "rps", "count")
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+}
+_GATE_RE = re.compile(
+    r"^\s*(?P<metric>[a-z_]+|p\(\d+\))\s*(?P<op><=|>=|<|>)\s*"
+    r"(?P<sign>[+-])?(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>ms|us|s|%)?\s*$"
+)
+_UNIT_MS = {"ms": 1.0, "s": 1000.0, "us": 0.001, None: 1.0}
+
+
+@dataclass(frozen=True)
+class Gate:
+    text: str
+    metric: str
+    op: str
+    threshold: float  # ms for latency, fraction for error_rate, 1/s for rps; % for relative
+    relative: bool = False
+    operation: str | None = None  # None: every operation and the total
+    level: str = "fail"  # "fail" | "warn"
+    key: bool = False
+
+    def holds(self, value: float) -> bool:
+        return _OPS[self.op](value, self.threshold)
+
+    @property
+    def label(self) -> str:
+        scope = f" [{self.operation}]" if self.operation else ""
+        return f"{self.text}{scope}"
+
+
+def parse_gate(text: str, *, operation: str | None = None, level: str = "fail",
+               key: bool = False) -> Gate:
+    """Parse one gate; raise ConfigError with the grammar as a hint."""
+    match = _GATE_RE.match(text)
+    if not match:
+        raise ConfigError(
+            f"cannot parse gate {text!r}",
+            hint="write 'METRIC OP VALUE', e.g. 'p95 < 300ms', 'error_rate < 1%', 'rps > 100', "
+                 "'p95 <= +10%'",
+        )
+    metric = _ALIASES.get(match["metric"], match["metric"])
+    if metric not in METRICS:
+        raise ConfigError(f"unknown metric {match['metric']!r} in gate {text!r}",
+                          hint=f"use one of {', '.join(METRICS)}")
+    number = float(match["number"])
+    unit = match["unit"]
+    if match["sign"]:
+        if unit != "%":
+            raise ConfigError(f"relative gate {text!r} needs a percentage",
+                              hint="write e.g. 'p95 <= +10%'")
+        threshold = number if match["sign"] == "+" else -number
+        return Gate(text.strip(), metric, match["op"], threshold, True, operation, level, key)
+    if metric in LATENCY_FIELDS:
+        if unit == "%":
+            raise ConfigError(f"gate {text!r}: latency takes a time unit (ms, s, us)",
+                              hint="write e.g. 'p95 < 300ms', or '+10%' for a relative gate")
+        threshold = number * _UNIT_MS[unit]
+    elif metric == "error_rate":
+        if unit in ("ms", "s", "us"):
+            raise ConfigError(f"gate {text!r}: error_rate is a rate, not a time",
+                              hint="write e.g. 'error_rate < 1%'")
+        threshold = number / 100 if unit == "%" else number
+    else:
+        if unit is not None:
+            raise ConfigError(f"gate {text!r}: {metric} takes a plain number",
+                              hint=f"write e.g. '{metric} > 100'")
+        threshold = number
+    return Gate(text.strip(), metric, match["op"], threshold, False, operation, level, key)
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    gate: Gate
+    operation: str
+    value: float | None
+    passed: bool | None  # None: no verdict (no data or no baseline)
+    detail: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.passed is False and self.gate.level == "fail"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str  # "pass" | "fail" | "no-verdict"
+    outcomes: tuple[GateOutcome, ...] = field(default_factory=tuple)
+    reason: str = ""
+
+    @property
+    def decisive(self) -> tuple[GateOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.failed)
+
+
+def _fmt(metric: str, value: float) -> str:
+    if metric in LATENCY_FIELDS:
+        return f"{value:.1f}ms"
+    if metric == "error_rate":
+        return f"{value * 100:.2f}%"
+    return f"{value:.1f}"
+
+
+def evaluate(gates: tuple[Gate, ...], stats: Mapping[str, OperationStats],
+             total: OperationStats,
+             baseline: Mapping[str, OperationStats] | None = None) -> Verdict:
+    """Evaluate every gate; a global gate applies to each operation and to the total.
+
+    Relative gates here compare point values; the statistically guarded
+    comparison lives in ``analysis.compare`` and overrides these outcomes.
+    """
+    outcomes: list[GateOutcome] = []
+    for gate in gates:
+        if gate.operation is not None:
+            targets = [(gate.operation, stats.get(gate.operation))]
+        else:
+            targets = [(name, s) for name, s in sorted(stats.items())]
+            if gate.metric in ("rps", "count"):
+                targets = [("*", total)]  # throughput gates read as "the run serves N/s"
+        for name, current in targets:
+            if current is None or current.count == 0:
+                outcomes.append(GateOutcome(gate, name, None, None, "no requests measured"))
+                continue
+            value = current.metric(gate.metric)
+            if gate.relative:
+                base = (baseline or {}).get(name)
+                if base is None or base.count == 0:
+                    outcomes.append(GateOutcome(gate, name, value, None,
+                                                "no comparable baseline"))
+                    continue
+                old = base.metric(gate.metric)
+                change = math.inf if old == 0 and value > 0 else (
+                    0.0 if old == 0 else (value - old) / old * 100)
+                ok = gate.holds(change)
+                outcomes.append(GateOutcome(
+                    gate, name, value, ok,
+                    f"{gate.metric} {_fmt(gate.metric, old)} -> {_fmt(gate.metric, value)} "
+                    f"({change:+.1f}%)"))
+                continue
+            ok = gate.holds(value)
+            outcomes.append(GateOutcome(
+                gate, name, value, ok,
+                f"{gate.metric} = {_fmt(gate.metric, value)} "
+                f"(limit {gate.op} {_fmt(gate.metric, gate.threshold)})"))
+    failed = [o for o in outcomes if o.failed]
+    key_failed = [o for o in failed if o.gate.key]
+    if key_failed:
+        o = key_failed[0]
+        return Verdict("fail", tuple(outcomes), f"key gate {o.gate.label} failed on {o.operation}: "
+                                                f"{o.detail}")
+    if failed:
+        o = failed[0]
+        return Verdict("fail", tuple(outcomes),
+                       f"gate {o.gate.label} failed on {o.operation}: {o.detail}")
+    if outcomes and all(o.passed is None for o in outcomes):
+        return Verdict("no-verdict", tuple(outcomes), "no gate could be evaluated")
+    return Verdict("pass", tuple(outcomes), "all gates held")

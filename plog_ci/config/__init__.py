@@ -1,0 +1,15 @@
+"""plog.yml: load, validate, and report every problem as file:line:col."""
+
+from plog_ci.config.model import Config, LoadConfig, OpenAPIConfig, ReportConfig, ServiceConfig
+from plog_ci.config.parse import SCHEMA_PATH, load_config, parse_config
+
+__all__ = [
+    "SCHEMA_PATH",
+    "Config",
+    "LoadConfig",
+    "OpenAPIConfig",
+    "ReportConfig",
+    "ServiceConfig",
+    "load_config",
+    "parse_config",
+]

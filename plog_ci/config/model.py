@@ -1,0 +1,51 @@
+"""plog.yml, version 1, as frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from plog_ci.analysis.gates import Gate
+
+PROFILES = ("smoke", "load", "stress", "spike", "soak", "breakpoint")
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    run: str
+    port: int = 0
+    health: str = "/"
+    env: tuple[tuple[str, str], ...] = ()
+    workdir: str = "."
+    startup_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class OpenAPIConfig:
+    path: str
+    allow_hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    profile: str = "load"
+    vus: int = 10
+    rate: float | None = None
+    duration_s: float = 30.0
+    operations: str | tuple[str, ...] = "changed"
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    dir: str = "plog-reports"
+
+
+@dataclass(frozen=True)
+class Config:
+    service: ServiceConfig
+    openapi: OpenAPIConfig
+    load: LoadConfig = field(default_factory=LoadConfig)
+    gates: tuple[Gate, ...] = ()
+    report: ReportConfig = field(default_factory=ReportConfig)
+    version: int = 1
+    source: str = "plog.yml"
+    digest: str = ""  # sha256 of the file, for idempotency keys and run fingerprints

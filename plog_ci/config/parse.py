@@ -1,0 +1,245 @@
+"""Read plog.yml into a Config, or explain precisely what is wrong with it.
+
+Every problem is reported as ``plog.yml:LINE:COL: KEY.PATH: message`` plus a
+hint, all problems at once (sorted by position), so one edit fixes them all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Sequence
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError
+
+from plog_ci import yamldoc
+from plog_ci.analysis.gates import Gate, parse_gate
+from plog_ci.config.durations import parse_duration
+from plog_ci.config.model import (
+    Config,
+    LoadConfig,
+    OpenAPIConfig,
+    ReportConfig,
+    ServiceConfig,
+)
+from plog_ci.errors import ConfigError, PlogError
+
+SCHEMA_PATH = Path(str(resources.files("plog_ci.config") / "schema" / "plog.schema.json"))
+LIMITS = yamldoc.Limits(max_bytes=256 * 1024, max_depth=16, max_nodes=10_000)
+
+_ONEOF_HINTS = {
+    "openapi": "give the spec's path, e.g. 'openapi: openapi.yaml', or a mapping with 'path'",
+    "operations": "use 'changed', 'all', or a list like ['GET /pets', 'POST /pets']",
+    "gates": "write a gate string like 'p95 < 300ms' or a mapping with 'check'",
+}
+
+
+@cache
+def schema() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return data
+
+
+def _key_path(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _subschema(path: Sequence[str | int]) -> dict[str, Any]:
+    """The schema object that governs the mapping at ``path`` (for key suggestions)."""
+    node = schema()
+    for part in path:
+        if isinstance(part, int):
+            node = node.get("items", {})
+        else:
+            node = node.get("properties", {}).get(part, {})
+        if "oneOf" in node:
+            node = next((b for b in node["oneOf"] if b.get("type") in ("object", "array")), node)
+    return node
+
+
+class _Problems:
+    def __init__(self, filename: str, doc: Any) -> None:
+        self.filename = filename
+        self.doc = doc
+        self.items: list[tuple[tuple[int, int], str]] = []
+
+    def add(self, path: Sequence[str | int], message: str, hint: str | None = None,
+            at_key: bool = False) -> None:
+        pos = yamldoc.position(self.doc, path, at_key=at_key) or (1, 1)
+        text = f"{self.filename}:{pos[0]}:{pos[1]}: {_key_path(path)}: {message}"
+        if hint:
+            text += f" (hint: {hint})"
+        self.items.append((pos, text))
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        lines = [text for _, text in sorted(self.items)]
+        raise ConfigError(lines[0] if len(lines) == 1 else
+                          f"{len(lines)} problems in {self.filename}:\n" + "\n".join(lines),
+                          errors=lines)
+
+
+def _report_schema_error(problems: _Problems, error: ValidationError) -> None:
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(_subschema(path).get("properties", {}))
+        extra = [k for k in error.instance if k not in allowed]
+        for key in extra:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = (f"did you mean '{close[0]}'?" if close else
+                    f"allowed keys here: {', '.join(allowed)}")
+            problems.add([*path, key], f"unknown key '{key}'", hint, at_key=True)
+        return
+    if error.validator == "oneOf":
+        # Report the errors of the branch whose type matches what was written.
+        branches: dict[int, list[ValidationError]] = {}
+        for sub in error.context or []:
+            branches.setdefault(int(sub.relative_schema_path[0]), []).append(sub)
+        matching = [errs for errs in branches.values()
+                    if not any(e.validator in ("type", "enum") and not e.relative_path
+                               for e in errs)]
+        if len(matching) == 1:
+            for sub in matching[0]:
+                _report_schema_error(problems, sub)
+            return
+        name = next((str(p) for p in reversed(path) if isinstance(p, str)), "")
+        problems.add(path, f"{json.dumps(error.instance)[:80]} is not accepted here",
+                     _ONEOF_HINTS.get(name))
+        return
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        desc = _subschema([*path, missing]).get("description")
+        problems.add(path, f"missing required key '{missing}'", desc)
+        return
+    if error.validator == "enum":
+        allowed = ", ".join(json.dumps(v) for v in error.validator_value)
+        problems.add(path, f"{json.dumps(error.instance)} is not one of {allowed}")
+        return
+    if error.validator == "const":
+        problems.add(path, f"must be {json.dumps(error.validator_value)}",
+                     "this PLog reads plog.yml version 1")
+        return
+    if error.validator == "pattern" and path and "duration" in json.dumps(
+            _subschema(path)).lower():
+        problems.add(path, f"{json.dumps(error.instance)} is not a duration",
+                     "write e.g. 500ms, 30s, 2m or 1m30s")
+        return
+    if error.validator == "type":
+        problems.add(path, f"expected {error.validator_value}, got "
+                           f"{type(error.instance).__name__} {json.dumps(error.instance)[:60]}")
+        return
+    problems.add(path, error.message)
+
+
+def _gates(raw: list[Any], problems: _Problems) -> tuple[Gate, ...]:
+    gates: list[Gate] = []
+    for i, item in enumerate(raw):
+        if isinstance(item, str):
+            text, opts, path = item, {}, [ "gates", i]
+        else:
+            text = item["check"]
+            opts = {k: item[k] for k in ("operation", "level", "key") if k in item}
+            path = ["gates", i, "check"]
+        try:
+            gates.append(parse_gate(text, **opts))
+        except PlogError as exc:
+            problems.add(path, exc.message, exc.hint)
+    return tuple(gates)
+
+
+def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
+    """Parse and validate plog.yml text. Raises ConfigError listing every problem."""
+    raw_bytes = data.encode("utf-8") if isinstance(data, str) else data
+    if not raw_bytes.strip():
+        raise ConfigError(f"{filename}: the file is empty",
+                          hint="start from the example in the README (version: 1, service, "
+                               "openapi)")
+    try:
+        doc = yamldoc.load(raw_bytes, filename, LIMITS)
+    except yamldoc.YamlError as exc:
+        raise ConfigError(exc.message, hint=exc.hint) from None
+    problems = _Problems(filename, doc)
+    if not isinstance(doc, dict):
+        kind = "a list" if isinstance(doc, list) else f"{type(doc).__name__}"
+        problems.add([], f"the document is {kind}, expected a mapping of keys",
+                     "plog.yml starts with 'version: 1'")
+        problems.raise_if_any()
+    plain = yamldoc.to_plain(doc)
+    validator = jsonschema.Draft202012Validator(schema())
+    for error in validator.iter_errors(plain):
+        _report_schema_error(problems, error)
+    problems.raise_if_any()
+
+    service = plain["service"]
+    try:
+        startup = parse_duration(service.get("startup_timeout", "30s"))
+    except ValueError as exc:
+        problems.add(["service", "startup_timeout"], str(exc))
+        startup = 30.0
+    load = plain.get("load", {})
+    try:
+        duration = parse_duration(load.get("duration", "30s"))
+    except ValueError as exc:
+        problems.add(["load", "duration"], str(exc))
+        duration = 30.0
+    if duration > 6 * 3600:
+        problems.add(["load", "duration"], "longer than the 6h cap", "shorten the test")
+    workdir = service.get("workdir", ".")
+    if workdir.startswith("/") or ".." in Path(workdir).parts:
+        problems.add(["service", "workdir"], f"{workdir!r} leaves the repository",
+                     "use a relative path inside the repository")
+    gates = _gates(plain.get("gates", []), problems)
+    problems.raise_if_any()
+
+    spec = plain["openapi"]
+    openapi = (OpenAPIConfig(spec) if isinstance(spec, str) else
+               OpenAPIConfig(spec["path"], tuple(spec.get("allow_hosts", ()))))
+    operations = load.get("operations", "changed")
+    return Config(
+        service=ServiceConfig(
+            run=service["run"],
+            port=service.get("port", 0),
+            health=service.get("health", "/"),
+            env=tuple((k, str(v).lower() if isinstance(v, bool) else str(v))
+                      for k, v in service.get("env", {}).items()),
+            workdir=workdir,
+            startup_timeout_s=startup,
+        ),
+        openapi=openapi,
+        load=LoadConfig(
+            profile=load.get("profile", "load"),
+            vus=load.get("vus", 10),
+            rate=load.get("rate"),
+            duration_s=duration,
+            operations=tuple(operations) if isinstance(operations, list) else operations,
+        ),
+        gates=gates,
+        report=ReportConfig(**plain.get("report", {})),
+        source=filename,
+        digest=hashlib.sha256(raw_bytes).hexdigest(),
+    )
+
+
+def load_config(path: str | Path) -> Config:
+    """Read plog.yml from disk (a directory means its plog.yml)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "plog.yml"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file",
+                          hint="commit a plog.yml at the repository root (see the README)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_config(data, str(path))

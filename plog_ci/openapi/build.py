@@ -1,0 +1,196 @@
+"""Turn a resolved OpenAPI/Swagger document (plain dicts) into the operation model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plog_ci.openapi.model import (
+    METHODS,
+    MediaType,
+    Operation,
+    Parameter,
+    RequestBody,
+    Response,
+    SecurityScheme,
+    Spec,
+)
+
+
+def _examples(node: dict[str, Any]) -> tuple[Any, ...]:
+    out: list[Any] = []
+    if "example" in node:
+        out.append(node["example"])
+    examples = node.get("examples")
+    if isinstance(examples, dict):
+        for ex in examples.values():
+            if isinstance(ex, dict) and "value" in ex:
+                out.append(ex["value"])
+    elif isinstance(examples, list):  # 3.1 schema-level examples
+        out.extend(examples)
+    return tuple(out)
+
+
+def _media(content: Any) -> dict[str, MediaType]:
+    if not isinstance(content, dict):
+        return {}
+    out = {}
+    for name, media in content.items():
+        media = media if isinstance(media, dict) else {}
+        schema = media.get("schema") if isinstance(media.get("schema"), dict) else None
+        out[str(name)] = MediaType(str(name), schema, _examples(media))
+    return out
+
+
+def _parameter(node: dict[str, Any], swagger2: bool) -> Parameter:
+    if swagger2:
+        schema = {k: v for k, v in node.items()
+                  if k in ("type", "format", "items", "enum", "default", "minimum", "maximum",
+                           "pattern", "minLength", "maxLength", "exclusiveMinimum",
+                           "exclusiveMaximum", "multipleOf", "minItems", "maxItems")}
+    else:
+        schema = node.get("schema") if isinstance(node.get("schema"), dict) else None
+    examples = _examples(node)
+    if not examples and schema and "example" in schema:
+        examples = (schema["example"],)
+    return Parameter(
+        name=str(node.get("name", "")),
+        location=str(node.get("in", "query")),
+        required=bool(node.get("required", False)) or node.get("in") == "path",
+        schema=schema or None,
+        deprecated=bool(node.get("deprecated", False)),
+        examples=examples,
+        style=node.get("style"),
+        explode=node.get("explode"),
+    )
+
+
+def _security(node: Any) -> tuple[dict[str, tuple[str, ...]], ...]:
+    if not isinstance(node, list):
+        return ()
+    return tuple({str(k): tuple(v or ()) for k, v in req.items()}
+                 for req in node if isinstance(req, dict))
+
+
+def _servers(doc: dict[str, Any]) -> tuple[str, ...]:
+    if doc.get("swagger"):
+        host = doc.get("host")
+        base = doc.get("basePath", "") or ""
+        if not host:
+            return (base,) if base and base != "/" else ()
+        scheme = (doc.get("schemes") or ["http"])[0]
+        return (f"{scheme}://{host}{base}".rstrip("/"),)
+    out = []
+    for server in doc.get("servers") or []:
+        if isinstance(server, dict) and isinstance(server.get("url"), str):
+            url = server["url"]
+            for name, var in (server.get("variables") or {}).items():
+                if isinstance(var, dict) and "default" in var:
+                    url = url.replace("{" + name + "}", str(var["default"]))
+            out.append(url.rstrip("/") if url != "/" else url)
+    return tuple(out)
+
+
+def _schemes(doc: dict[str, Any]) -> dict[str, SecurityScheme]:
+    swagger2 = bool(doc.get("swagger"))
+    raw = (doc.get("securityDefinitions") if swagger2 else
+           (doc.get("components") or {}).get("securitySchemes")) or {}
+    out = {}
+    for name, node in raw.items():
+        if not isinstance(node, dict):
+            continue
+        kind = str(node.get("type", ""))
+        scheme = node.get("scheme")
+        if kind == "basic":  # Swagger 2.0 spelling
+            kind, scheme = "http", "basic"
+        out[str(name)] = SecurityScheme(str(name), kind, scheme, node.get("in"), node.get("name"))
+    return out
+
+
+def build_spec(doc: dict[str, Any], source: str = "",
+               warnings: tuple[str, ...] = ()) -> Spec:
+    """Map a fully resolved document to a :class:`Spec`."""
+    swagger2 = bool(doc.get("swagger"))
+    version = str(doc.get("swagger") or doc.get("openapi") or "")
+    global_consumes = doc.get("consumes") or ["application/json"]
+    global_produces = doc.get("produces") or ["application/json"]
+    operations: dict[str, Operation] = {}
+    for path, item in (doc.get("paths") or {}).items():
+        if not isinstance(item, dict):
+            continue
+        shared = [p for p in item.get("parameters") or [] if isinstance(p, dict)]
+        path_servers = _servers({"servers": item["servers"]}) if item.get("servers") else ()
+        for method in METHODS:
+            node = item.get(method)
+            if not isinstance(node, dict):
+                continue
+            own = [p for p in node.get("parameters") or [] if isinstance(p, dict)]
+            merged = {(p.get("in"), p.get("name")): p for p in shared}
+            merged.update({(p.get("in"), p.get("name")): p for p in own})
+            params: list[Parameter] = []
+            body: RequestBody | None = None
+            form: dict[str, Any] = {}
+            form_required: list[str] = []
+            for p in merged.values():
+                if swagger2 and p.get("in") == "body":
+                    consumes = node.get("consumes") or global_consumes
+                    schema = p.get("schema") if isinstance(p.get("schema"), dict) else None
+                    body = RequestBody(bool(p.get("required", False)),
+                                       {c: MediaType(c, schema, _examples(p)) for c in consumes})
+                elif swagger2 and p.get("in") == "formData":
+                    form[str(p.get("name"))] = _parameter(p, True).schema or {}
+                    if p.get("required"):
+                        form_required.append(str(p.get("name")))
+                else:
+                    params.append(_parameter(p, swagger2))
+            if form:
+                consumes = node.get("consumes") or ["application/x-www-form-urlencoded"]
+                schema = {"type": "object", "properties": form, "required": form_required}
+                body = RequestBody(bool(form_required), {c: MediaType(c, schema) for c in consumes})
+            if not swagger2 and isinstance(node.get("requestBody"), dict):
+                rb = node["requestBody"]
+                body = RequestBody(bool(rb.get("required", False)), _media(rb.get("content")))
+            responses: dict[str, Response] = {}
+            for status, resp in (node.get("responses") or {}).items():
+                resp = resp if isinstance(resp, dict) else {}
+                if swagger2:
+                    produces = node.get("produces") or global_produces
+                    schema = resp.get("schema") if isinstance(resp.get("schema"), dict) else None
+                    content = ({c: MediaType(c, schema, tuple((resp.get("examples") or {})
+                                                              .values())) for c in produces}
+                               if schema else {})
+                else:
+                    content = _media(resp.get("content"))
+                headers = {str(h): _parameter({"name": h, "in": "header", **(v if isinstance(
+                    v, dict) else {})}, swagger2) for h, v in (resp.get("headers") or {}).items()}
+                links = {str(k): v for k, v in (resp.get("links") or {}).items()
+                         if isinstance(v, dict)}
+                responses[str(status)] = Response(str(status), str(resp.get("description", "")),
+                                                  content, headers, links)
+            op = Operation(
+                method=method.upper(),
+                path=str(path),
+                operation_id=node.get("operationId"),
+                summary=str(node.get("summary", "") or ""),
+                tags=tuple(str(t) for t in node.get("tags") or ()),
+                parameters=tuple(params),
+                request_body=body,
+                responses=responses,
+                security=_security(node["security"]) if "security" in node else None,
+                servers=_servers({"servers": node["servers"]}) if node.get("servers")
+                else path_servers,
+                deprecated=bool(node.get("deprecated", False)),
+                sunset=node.get("x-sunset"),
+            )
+            operations[op.key] = op
+    info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+    return Spec(
+        version=version,
+        title=str(info.get("title", "")),
+        servers=_servers(doc),
+        operations=operations,
+        security=_security(doc.get("security")),
+        security_schemes=_schemes(doc),
+        warnings=warnings,
+        source=source,
+        raw=doc,
+    )

@@ -1,0 +1,240 @@
+"""The one subprocess wrapper.
+
+Rules it enforces: argv tuples only (never a shell), every child in its own
+process group so a timeout or Ctrl-C kills the whole tree, and secrets
+redacted from anything that reaches an error message or a log.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from plog_ci.errors import InputError, MissingToolError, PlogError
+
+REDACTED = "***"
+
+# Every spawned group still alive, so an interrupted run can stop them all.
+_LIVE: set[Process] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+class ProcessError(PlogError):
+    """A command exited non-zero or ran past its timeout."""
+
+    def __init__(
+        self, message: str, *, returncode: int | None, output: str, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.returncode = returncode
+        self.output = output
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    for secret in secrets:
+        if secret and len(secret) >= 3:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def clean_git_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment without GIT_* variables: inside a hook they point at the pushed repo."""
+    base = os.environ if env is None else env
+    return {k: v for k, v in base.items() if not k.startswith("GIT_")}
+
+
+@dataclass(frozen=True)
+class Result:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _display(argv: Sequence[str], secrets: Iterable[str]) -> str:
+    return redact(" ".join(argv), secrets)
+
+
+def _kill_group(popen: subprocess.Popen[bytes] | subprocess.Popen[str], grace: float) -> None:
+    if popen.poll() is not None:
+        # The leader is gone but children may linger in its group.
+        try:
+            os.killpg(popen.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        return
+    try:
+        os.killpg(popen.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    try:
+        popen.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(popen.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        popen.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = 60.0,
+    input_text: str | None = None,
+    secrets: Iterable[str] = (),
+    check: bool = True,
+) -> Result:
+    """Run ``argv`` to completion and capture its output (text)."""
+    argv = tuple(str(a) for a in argv)
+    secrets = tuple(secrets)
+    try:
+        popen = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        raise MissingToolError(
+            f"{argv[0]}: command not found", hint=f"install {Path(argv[0]).name} or fix PATH"
+        ) from exc
+    try:
+        stdout, stderr = popen.communicate(input=input_text, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        _kill_group(popen, grace=2.0)
+        out, err = popen.communicate()
+        tail = redact((out or "") + (err or ""), secrets)[-2000:]
+        raise ProcessError(
+            f"{_display(argv, secrets)}: timed out after {timeout:g}s",
+            returncode=None,
+            output=tail,
+        ) from exc
+    except BaseException:
+        _kill_group(popen, grace=0.5)
+        raise
+    finally:
+        # Grandchildren that outlived the leader.
+        try:
+            os.killpg(popen.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    result = Result(argv, popen.returncode, stdout, stderr)
+    if check and popen.returncode != 0:
+        detail = redact(stderr.strip() or stdout.strip(), secrets)[-2000:]
+        raise ProcessError(
+            f"{_display(argv, secrets)}: exited with {popen.returncode}: {detail}",
+            returncode=popen.returncode,
+            output=detail,
+        )
+    return result
+
+
+class Process:
+    """A long-running child (a service under test, k6) in its own process group.
+
+    Output goes to a file so a chatty child never blocks on a full pipe; the
+    last lines stay readable for error messages.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        log_path: Path,
+        secrets: Iterable[str] = (),
+    ) -> None:
+        self.argv = tuple(str(a) for a in argv)
+        self.log_path = log_path
+        self.secrets = tuple(secrets)
+        self._log: IO[bytes] = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        try:
+            self._popen = subprocess.Popen(
+                self.argv,
+                cwd=cwd,
+                env=dict(env) if env is not None else None,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except FileNotFoundError as exc:
+            self._log.close()
+            raise MissingToolError(
+                f"{self.argv[0]}: command not found",
+                hint=f"install {Path(self.argv[0]).name} or fix PATH",
+            ) from exc
+        except PermissionError as exc:
+            self._log.close()
+            raise InputError(f"{self.argv[0]}: not executable ({exc.strerror})") from exc
+        with _LIVE_LOCK:
+            _LIVE.add(self)
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
+
+    def poll(self) -> int | None:
+        return self._popen.poll()
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self._popen.wait(timeout=timeout)
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                size = fh.tell()
+                fh.seek(max(0, size - 16384))
+                data = fh.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return redact("\n".join(deque(data.splitlines(), maxlen=lines)), self.secrets)
+
+    def stop(self, grace: float = 5.0) -> int | None:
+        """Stop the whole group: SIGTERM, then SIGKILL after ``grace`` seconds."""
+        _kill_group(self._popen, grace)
+        with _LIVE_LOCK:
+            _LIVE.discard(self)
+        if not self._log.closed:
+            self._log.close()
+        return self._popen.returncode
+
+
+def stop_all(grace: float = 2.0) -> None:
+    """Stop every child still running (used on Ctrl-C and at exit)."""
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for proc in live:
+        proc.stop(grace)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
+    """Poll ``predicate()`` until it is true or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
