@@ -1,10 +1,24 @@
-"""The plog command line."""
+"""The plog command line.
+
+Exit codes: 0 pass, 1 a gate failed, 2 invalid config or input, 3 internal
+error, 4 missing tool or unreachable dependency (see ``plog_ci.errors``).
+"""
 
 from __future__ import annotations
 
-import click
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
 
-from plog_ci import __version__
+import click
+from rich.console import Console
+
+from plog_ci import __version__, proc
+from plog_ci.errors import ConfigError, ExitCode, PlogError
+
+err_console = Console(stderr=True, highlight=False)
+out_console = Console(highlight=False)
 
 
 @click.group()
@@ -13,5 +27,158 @@ def cli() -> None:
     """PLog CI: load-test what a commit changed and post the verdict back."""
 
 
+@cli.command()
+@click.argument("path", required=False, default="plog.yml", type=click.Path(path_type=Path))
+def validate(path: Path) -> None:
+    """Check plog.yml (default: ./plog.yml). Exit 0 when valid, 2 with every problem."""
+    from plog_ci.config import load_config
+
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        for line in exc.errors:
+            click.echo(line, err=True)
+        if exc.hint and len(exc.errors) == 1:
+            click.echo(f"  hint: {exc.hint}", err=True)
+        sys.exit(ExitCode.INVALID_INPUT)
+    click.echo(f"{path}: valid")
+
+
+@cli.command("run")
+@click.option(
+    "--repo",
+    type=click.Path(path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Git repository (work tree or bare).",
+)
+@click.option("--head", default="HEAD", show_default=True, help="Revision to test.")
+@click.option("--base", default=None, help="Revision to diff against (default: head's parent).")
+@click.option("--branch", default=None, help="Branch name to record with the run.")
+@click.option(
+    "--home",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="State directory (default: $PLOG_HOME or ~/.local/share/plog).",
+)
+def run_cmd(repo: Path, head: str, base: str | None, branch: str | None, home: Path | None) -> None:
+    """Load-test HEAD (or --head) of a repository and evaluate the gates."""
+    from plog_ci.pipeline import RunRequest, run
+
+    outcome = run(
+        RunRequest(repo=repo, head=head, base=base, branch=branch, home=home), console=err_console
+    )
+    _print_outcome(outcome)
+    sys.exit(outcome.exit_code)
+
+
+def _print_outcome(outcome: object) -> None:
+    from plog_ci.pipeline import RunOutcome
+
+    assert isinstance(outcome, RunOutcome)
+    colour = {"pass": "green", "fail": "red", "no-verdict": "yellow"}.get(outcome.status, "red")
+    label = outcome.status.upper()
+    out_console.print(f"[bold {colour}]{label}[/] {outcome.head_sha[:12]}: ", end="")
+    out_console.print(outcome.summary, markup=False)
+    if outcome.report_path:
+        out_console.print(f"report: {outcome.report_path}", markup=False)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option(
+    "--operations",
+    default="all",
+    show_default=True,
+    help="'all', or a comma-separated list like 'GET /pets,POST /pets'.",
+)
+@click.option("--profile", default="load", show_default=True)
+@click.option("--rate", type=float, default=None, help="Requests per second per operation.")
+@click.option("--vus", type=int, default=10, show_default=True)
+@click.option("--duration", default="30s", show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the script here (default: stdout).",
+)
+def gen(
+    spec: Path,
+    operations: str,
+    profile: str,
+    rate: float | None,
+    vus: int,
+    duration: str,
+    output: Path | None,
+) -> None:
+    """Write a standalone k6 script for SPEC (target from $BASE_URL)."""
+    from plog_ci.config.durations import parse_duration
+    from plog_ci.config.model import LoadConfig
+    from plog_ci.loadgen.script import generate
+    from plog_ci.openapi.load import load_spec_file
+    from plog_ci.openapi.select import select_operations
+
+    loaded = load_spec_file(spec)
+    selector: str | tuple[str, ...] = (
+        "all" if operations == "all" else tuple(o.strip() for o in operations.split(","))
+    )
+    try:
+        seconds = parse_duration(duration)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--duration") from None
+    selection = select_operations(None, loaded, selector)
+    if selection.unknown:
+        raise click.BadParameter(
+            "not in the spec: " + ", ".join(selection.unknown), param_hint="--operations"
+        )
+    script = generate(
+        loaded,
+        selection.operations,
+        LoadConfig(profile=profile, vus=vus, rate=rate, duration_s=seconds),
+    )
+    if output is None:
+        click.echo(script.text, nl=False)
+    else:
+        output.write_text(script.text, encoding="utf-8")
+        click.echo(f"wrote {output} ({len(script.operations)} operations)", err=True)
+
+
+@cli.command()
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to build the demo repository (default: a new temp dir).",
+)
+def demo(workdir: Path | None) -> None:
+    """Build a throwaway repo from examples/petstore and gate two commits."""
+    from plog_ci.demo import run_demo
+
+    sys.exit(run_demo(workdir, console=err_console, out=out_console))
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM unwinds like Ctrl-C so every finally-block stops its children.
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    cli()
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        proc.stop_all()
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(ExitCode.INVALID_INPUT)
+    except KeyboardInterrupt:
+        proc.stop_all()
+        err_console.print("interrupted; stopped everything PLog started")
+        sys.exit(130)
+    except PlogError as exc:
+        err_console.print(f"error: {exc}", markup=False)
+        sys.exit(exc.exit_code)
+    finally:
+        proc.stop_all()

@@ -44,17 +44,31 @@ class CommitInfo:
     message: str
 
 
-def git(args: Sequence[str], *, cwd: str | Path, timeout: float = 60.0,
-        input_text: str | None = None, check: bool = True) -> proc.Result:
+def git(
+    args: Sequence[str],
+    *,
+    cwd: str | Path,
+    timeout: float = 60.0,
+    input_text: str | None = None,
+    check: bool = True,
+) -> proc.Result:
     """Run the git program. Put ``--end-of-options`` before user values in ``args``."""
-    return proc.run(("git", *args), cwd=cwd, env=proc.clean_git_env(), timeout=timeout,
-                    input_text=input_text, check=check)
+    return proc.run(
+        ("git", *args),
+        cwd=cwd,
+        env=proc.clean_git_env(),
+        timeout=timeout,
+        input_text=input_text,
+        check=check,
+    )
 
 
 def _check_rev(rev: str) -> None:
     if not rev or rev.startswith("-") or "\x00" in rev or len(rev) > 1024:
-        raise InputError(f"invalid revision {rev!r}",
-                         hint="give a branch, tag or commit sha (it may not start with '-')")
+        raise InputError(
+            f"invalid revision {rev!r}",
+            hint="give a branch, tag or commit sha (it may not start with '-')",
+        )
 
 
 def _check_path(path: str) -> PurePosixPath:
@@ -71,8 +85,10 @@ class GitRepo:
         except (pygit2.GitError, OSError):
             discovered = None
         if discovered is None:
-            raise InputError(f"{path}: not a git repository",
-                             hint="run inside a git repository or pass --repo PATH")
+            raise InputError(
+                f"{path}: not a git repository",
+                hint="run inside a git repository or pass --repo PATH",
+            )
         self.repo = pygit2.Repository(discovered)
         self.path = Path(self.repo.workdir or self.repo.path)
 
@@ -83,16 +99,19 @@ class GitRepo:
             obj = self.repo.revparse_single(rev)
             commit = obj.peel(pygit2.Commit)
         except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
-            raise InputError(f"revision {rev!r} does not exist in {self.path}",
-                             hint="check the name with 'git log --oneline'") from None
+            raise InputError(
+                f"revision {rev!r} does not exist in {self.path}",
+                hint="check the name with 'git log --oneline'",
+            ) from None
         return str(commit.id)
 
     def commit(self, rev: str) -> CommitInfo:
         sha = self.resolve(rev)
         c = self.repo[sha]
         assert isinstance(c, pygit2.Commit)
-        return CommitInfo(sha, tuple(str(p) for p in c.parent_ids), c.author.name,
-                          c.commit_time, c.message)
+        return CommitInfo(
+            sha, tuple(str(p) for p in c.parent_ids), c.author.name, c.commit_time, c.message
+        )
 
     def parent(self, rev: str) -> str | None:
         info = self.commit(rev)
@@ -122,9 +141,11 @@ class GitRepo:
         """Contents of a regular file at ``rev``; symlinks and missing paths are errors."""
         found = self.entry(rev, path)
         if found is None:
-            raise InputError(f"{path}: not found at {rev}",
-                             hint="check the path relative to the repository root "
-                                  f"('git ls-tree -r --name-only {rev}')")
+            raise InputError(
+                f"{path}: not found at {rev}",
+                hint="check the path relative to the repository root "
+                f"('git ls-tree -r --name-only {rev}')",
+            )
         if found.is_symlink:
             raise InputError(f"{path} at {rev} is a symbolic link; PLog reads regular files only")
         return found.data
@@ -148,6 +169,8 @@ class GitRepo:
         diff = self.repo.diff(self.resolve(base), self.resolve(head))
         names = set()
         for patch in diff:
+            if patch is None:
+                continue
             names.add(patch.delta.old_file.path)
             names.add(patch.delta.new_file.path)
         return sorted(names)

@@ -168,7 +168,7 @@ class Process:
         self.argv = tuple(str(a) for a in argv)
         self.log_path = log_path
         self.secrets = tuple(secrets)
-        self._log: IO[bytes] = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._log: IO[bytes] = open(log_path, "wb")
         try:
             self._popen = subprocess.Popen(
                 self.argv,

@@ -15,7 +15,6 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.scalarbool import ScalarBoolean
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import (
     AliasEvent,
@@ -25,6 +24,7 @@ from ruamel.yaml.events import (
     NodeEvent,
     ScalarEvent,
 )
+from ruamel.yaml.scalarbool import ScalarBoolean
 
 from plog_ci.errors import InputError
 
@@ -44,8 +44,15 @@ class Limits:
 class YamlError(InputError):
     """A YAML document that cannot be accepted; the message starts with file:line:col."""
 
-    def __init__(self, filename: str, line: int | None, col: int | None, message: str,
-                 *, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        filename: str,
+        line: int | None,
+        col: int | None,
+        message: str,
+        *,
+        hint: str | None = None,
+    ) -> None:
         where = filename if line is None else f"{filename}:{line}:{col or 1}"
         super().__init__(f"{where}: {message}", hint=hint)
         self.filename = filename
@@ -69,19 +76,28 @@ def _check_events(yaml: YAML, text: str, filename: str, limits: Limits) -> None:
             if isinstance(event, DocumentStartEvent):
                 documents += 1
                 if documents > 1:
-                    raise _mark(filename, event.start_mark, "more than one YAML document",
-                                hint="keep a single document (remove the '---' separator)")
+                    raise _mark(
+                        filename,
+                        event.start_mark,
+                        "more than one YAML document",
+                        hint="keep a single document (remove the '---' separator)",
+                    )
             if isinstance(event, NodeEvent) and not isinstance(event, AliasEvent):
                 tag = getattr(event, "tag", None)
                 tag_value = getattr(tag, "value", tag) if tag is not None else None
                 if tag_value and tag_value not in _STANDARD_TAGS and tag_value != "!":
-                    raise _mark(filename, event.start_mark, f"tag {tag_value!r} is not allowed",
-                                hint="only plain YAML values are accepted; remove the tag")
+                    raise _mark(
+                        filename,
+                        event.start_mark,
+                        f"tag {tag_value!r} is not allowed",
+                        hint="only plain YAML values are accepted; remove the tag",
+                    )
             if isinstance(event, CollectionStartEvent):
                 stack.append([event.anchor, 1])
                 if len(stack) > limits.max_depth:
-                    raise _mark(filename, event.start_mark,
-                                f"nesting deeper than {limits.max_depth} levels")
+                    raise _mark(
+                        filename, event.start_mark, f"nesting deeper than {limits.max_depth} levels"
+                    )
                 continue
             if isinstance(event, ScalarEvent):
                 size = 1
@@ -98,9 +114,12 @@ def _check_events(yaml: YAML, text: str, filename: str, limits: Limits) -> None:
             if stack:
                 stack[-1][1] += size
                 if stack[-1][1] > limits.max_nodes:
-                    raise _mark(filename, event.start_mark,
-                                f"document expands to more than {limits.max_nodes} nodes "
-                                "(alias bomb?)", hint="remove the repeated aliases")
+                    raise _mark(
+                        filename,
+                        event.start_mark,
+                        f"document expands to more than {limits.max_nodes} nodes (alias bomb?)",
+                        hint="remove the repeated aliases",
+                    )
             else:
                 total += size
     except MarkedYAMLError as exc:
@@ -114,8 +133,12 @@ def load(text: str | bytes, filename: str, limits: Limits | None = None) -> Any:
     limits = limits or Limits()
     if isinstance(text, bytes):
         if len(text) > limits.max_bytes:
-            raise YamlError(filename, None, None,
-                            f"file is {len(text)} bytes, over the {limits.max_bytes}-byte limit")
+            raise YamlError(
+                filename,
+                None,
+                None,
+                f"file is {len(text)} bytes, over the {limits.max_bytes}-byte limit",
+            )
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -138,8 +161,9 @@ def load(text: str | bytes, filename: str, limits: Limits | None = None) -> Any:
         raise YamlError(filename, None, None, f"invalid YAML: {exc}") from None
 
 
-def position(doc: Any, path: Sequence[str | int], *, at_key: bool = False
-             ) -> tuple[int, int] | None:
+def position(
+    doc: Any, path: Sequence[str | int], *, at_key: bool = False
+) -> tuple[int, int] | None:
     """1-based (line, col) of the deepest node on ``path`` that has a position.
 
     Scalars point at their value, collections (and ``at_key``) at their key.

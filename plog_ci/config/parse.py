@@ -72,8 +72,9 @@ class _Problems:
         self.doc = doc
         self.items: list[tuple[tuple[int, int], str]] = []
 
-    def add(self, path: Sequence[str | int], message: str, hint: str | None = None,
-            at_key: bool = False) -> None:
+    def add(
+        self, path: Sequence[str | int], message: str, hint: str | None = None, at_key: bool = False
+    ) -> None:
         pos = yamldoc.position(self.doc, path, at_key=at_key) or (1, 1)
         text = f"{self.filename}:{pos[0]}:{pos[1]}: {_key_path(path)}: {message}"
         if hint:
@@ -84,20 +85,27 @@ class _Problems:
         if not self.items:
             return
         lines = [text for _, text in sorted(self.items)]
-        raise ConfigError(lines[0] if len(lines) == 1 else
-                          f"{len(lines)} problems in {self.filename}:\n" + "\n".join(lines),
-                          errors=lines)
+        raise ConfigError(
+            lines[0]
+            if len(lines) == 1
+            else f"{len(lines)} problems in {self.filename}:\n" + "\n".join(lines),
+            errors=lines,
+        )
 
 
 def _report_schema_error(problems: _Problems, error: ValidationError) -> None:
     path = list(error.absolute_path)
     if error.validator == "additionalProperties":
         allowed = sorted(_subschema(path).get("properties", {}))
-        extra = [k for k in error.instance if k not in allowed]
+        instance: Any = error.instance
+        extra = [k for k in instance if k not in allowed]
         for key in extra:
             close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = (f"did you mean '{close[0]}'?" if close else
-                    f"allowed keys here: {', '.join(allowed)}")
+            hint = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else f"allowed keys here: {', '.join(allowed)}"
+            )
             problems.add([*path, key], f"unknown key '{key}'", hint, at_key=True)
         return
     if error.validator == "oneOf":
@@ -105,16 +113,19 @@ def _report_schema_error(problems: _Problems, error: ValidationError) -> None:
         branches: dict[int, list[ValidationError]] = {}
         for sub in error.context or []:
             branches.setdefault(int(sub.relative_schema_path[0]), []).append(sub)
-        matching = [errs for errs in branches.values()
-                    if not any(e.validator in ("type", "enum") and not e.relative_path
-                               for e in errs)]
+        matching = [
+            errs
+            for errs in branches.values()
+            if not any(e.validator in ("type", "enum") and not e.relative_path for e in errs)
+        ]
         if len(matching) == 1:
             for sub in matching[0]:
                 _report_schema_error(problems, sub)
             return
         name = next((str(p) for p in reversed(path) if isinstance(p, str)), "")
-        problems.add(path, f"{json.dumps(error.instance)[:80]} is not accepted here",
-                     _ONEOF_HINTS.get(name))
+        problems.add(
+            path, f"{json.dumps(error.instance)[:80]} is not accepted here", _ONEOF_HINTS.get(name)
+        )
         return
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
@@ -122,21 +133,30 @@ def _report_schema_error(problems: _Problems, error: ValidationError) -> None:
         problems.add(path, f"missing required key '{missing}'", desc)
         return
     if error.validator == "enum":
-        allowed = ", ".join(json.dumps(v) for v in error.validator_value)
-        problems.add(path, f"{json.dumps(error.instance)} is not one of {allowed}")
+        values: Any = error.validator_value
+        choices = ", ".join(json.dumps(v) for v in values)
+        problems.add(path, f"{json.dumps(error.instance)} is not one of {choices}")
         return
     if error.validator == "const":
-        problems.add(path, f"must be {json.dumps(error.validator_value)}",
-                     "this PLog reads plog.yml version 1")
+        problems.add(
+            path,
+            f"must be {json.dumps(error.validator_value)}",
+            "this PLog reads plog.yml version 1",
+        )
         return
-    if error.validator == "pattern" and path and "duration" in json.dumps(
-            _subschema(path)).lower():
-        problems.add(path, f"{json.dumps(error.instance)} is not a duration",
-                     "write e.g. 500ms, 30s, 2m or 1m30s")
+    if error.validator == "pattern" and path and "duration" in json.dumps(_subschema(path)).lower():
+        problems.add(
+            path,
+            f"{json.dumps(error.instance)} is not a duration",
+            "write e.g. 500ms, 30s, 2m or 1m30s",
+        )
         return
     if error.validator == "type":
-        problems.add(path, f"expected {error.validator_value}, got "
-                           f"{type(error.instance).__name__} {json.dumps(error.instance)[:60]}")
+        problems.add(
+            path,
+            f"expected {error.validator_value}, got "
+            f"{type(error.instance).__name__} {json.dumps(error.instance)[:60]}",
+        )
         return
     problems.add(path, error.message)
 
@@ -144,8 +164,10 @@ def _report_schema_error(problems: _Problems, error: ValidationError) -> None:
 def _gates(raw: list[Any], problems: _Problems) -> tuple[Gate, ...]:
     gates: list[Gate] = []
     for i, item in enumerate(raw):
+        path: list[str | int]
+        opts: dict[str, Any]
         if isinstance(item, str):
-            text, opts, path = item, {}, [ "gates", i]
+            text, opts, path = item, {}, ["gates", i]
         else:
             text = item["check"]
             opts = {k: item[k] for k in ("operation", "level", "key") if k in item}
@@ -161,9 +183,10 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
     """Parse and validate plog.yml text. Raises ConfigError listing every problem."""
     raw_bytes = data.encode("utf-8") if isinstance(data, str) else data
     if not raw_bytes.strip():
-        raise ConfigError(f"{filename}: the file is empty",
-                          hint="start from the example in the README (version: 1, service, "
-                               "openapi)")
+        raise ConfigError(
+            f"{filename}: the file is empty",
+            hint="start from the example in the README (version: 1, service, openapi)",
+        )
     try:
         doc = yamldoc.load(raw_bytes, filename, LIMITS)
     except yamldoc.YamlError as exc:
@@ -171,8 +194,11 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
     problems = _Problems(filename, doc)
     if not isinstance(doc, dict):
         kind = "a list" if isinstance(doc, list) else f"{type(doc).__name__}"
-        problems.add([], f"the document is {kind}, expected a mapping of keys",
-                     "plog.yml starts with 'version: 1'")
+        problems.add(
+            [],
+            f"the document is {kind}, expected a mapping of keys",
+            "plog.yml starts with 'version: 1'",
+        )
         problems.raise_if_any()
     plain = yamldoc.to_plain(doc)
     validator = jsonschema.Draft202012Validator(schema())
@@ -196,22 +222,30 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
         problems.add(["load", "duration"], "longer than the 6h cap", "shorten the test")
     workdir = service.get("workdir", ".")
     if workdir.startswith("/") or ".." in Path(workdir).parts:
-        problems.add(["service", "workdir"], f"{workdir!r} leaves the repository",
-                     "use a relative path inside the repository")
+        problems.add(
+            ["service", "workdir"],
+            f"{workdir!r} leaves the repository",
+            "use a relative path inside the repository",
+        )
     gates = _gates(plain.get("gates", []), problems)
     problems.raise_if_any()
 
     spec = plain["openapi"]
-    openapi = (OpenAPIConfig(spec) if isinstance(spec, str) else
-               OpenAPIConfig(spec["path"], tuple(spec.get("allow_hosts", ()))))
+    openapi = (
+        OpenAPIConfig(spec)
+        if isinstance(spec, str)
+        else OpenAPIConfig(spec["path"], tuple(spec.get("allow_hosts", ())))
+    )
     operations = load.get("operations", "changed")
     return Config(
         service=ServiceConfig(
             run=service["run"],
             port=service.get("port", 0),
             health=service.get("health", "/"),
-            env=tuple((k, str(v).lower() if isinstance(v, bool) else str(v))
-                      for k, v in service.get("env", {}).items()),
+            env=tuple(
+                (k, str(v).lower() if isinstance(v, bool) else str(v))
+                for k, v in service.get("env", {}).items()
+            ),
             workdir=workdir,
             startup_timeout_s=startup,
         ),
@@ -238,8 +272,10 @@ def load_config(path: str | Path) -> Config:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file",
-                          hint="commit a plog.yml at the repository root (see the README)") from None
+        raise ConfigError(
+            f"{path}: no such file",
+            hint="commit a plog.yml at the repository root (see the README)",
+        ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     return parse_config(data, str(path))

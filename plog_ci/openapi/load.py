@@ -25,8 +25,10 @@ def _parse(data: bytes, source: str) -> dict[str, Any]:
         raise InputError(f"{source}: not an OpenAPI document (no 'openapi' or 'swagger' key)")
     version = str(doc.get("openapi") or doc.get("swagger"))
     if not (version == "2.0" or version.startswith(("3.0", "3.1"))):
-        raise InputError(f"{source}: OpenAPI version {version} is not supported",
-                         hint="PLog reads Swagger 2.0 and OpenAPI 3.0 / 3.1")
+        raise InputError(
+            f"{source}: OpenAPI version {version} is not supported",
+            hint="PLog reads Swagger 2.0 and OpenAPI 3.0 / 3.1",
+        )
     return doc
 
 
@@ -35,8 +37,10 @@ def _resolve(node: Any, root: dict[str, Any], source: str, seen: tuple[str, ...]
         ref = node.get("$ref")
         if isinstance(ref, str):
             if not ref.startswith("#/"):
-                raise InputError(f"{source}: $ref {ref!r}: only references inside the document "
-                                 "are supported by this loader")
+                raise InputError(
+                    f"{source}: $ref {ref!r}: only references inside the document "
+                    "are supported by this loader"
+                )
             if ref in seen:
                 return {"$ref": ref, "x-plog-recursive": True}
             target: Any = root
@@ -58,8 +62,9 @@ def load_spec_bytes(data: bytes, source: str) -> Spec:
     return build_spec(resolved, source)
 
 
-def load_spec_from_git(repo: GitRepo, rev: str, path: str,
-                       allow_hosts: tuple[str, ...] = ()) -> Spec:
+def load_spec_from_git(
+    repo: GitRepo, rev: str, path: str, allow_hosts: tuple[str, ...] = ()
+) -> Spec:
     return load_spec_bytes(repo.read(rev, path), f"{rev[:12]}:{path}")
 
 

@@ -1,0 +1,85 @@
+"""Petstore: a small real web API that PLog's demo and tests load-test.
+
+Run it with ``python app.py --port 8080``. Pets live in SQLite (in memory),
+so a commit can change how fast a handler is by changing its query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import threading
+
+from flask import Flask, jsonify, request
+
+SEED_PETS = 500
+
+
+def create_app() -> Flask:
+    app = Flask(__name__)
+    db = sqlite3.connect(":memory:", check_same_thread=False)
+    lock = threading.Lock()
+    db.execute("CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT NOT NULL, tag TEXT)")
+    db.executemany(
+        "INSERT INTO pets (name, tag) VALUES (?, ?)",
+        [(f"pet-{i}", "dog" if i % 2 else "cat") for i in range(1, SEED_PETS + 1)],
+    )
+    db.commit()
+
+    def row_to_pet(row: tuple[int, str, str | None]) -> dict[str, object]:
+        pet: dict[str, object] = {"id": row[0], "name": row[1]}
+        if row[2] is not None:
+            pet["tag"] = row[2]
+        return pet
+
+    @app.get("/health")
+    def health():  # type: ignore[no-untyped-def]
+        return jsonify(status="ok")
+
+    @app.get("/pets")
+    def list_pets():  # type: ignore[no-untyped-def]
+        try:
+            limit = int(request.args.get("limit", "20"))
+        except ValueError:
+            return jsonify(code=400, message="limit must be an integer"), 400
+        if not 1 <= limit <= 100:
+            return jsonify(code=400, message="limit must be between 1 and 100"), 400
+        with lock:
+            rows = db.execute("SELECT id, name, tag FROM pets ORDER BY id LIMIT ?", (limit,))
+            return jsonify([row_to_pet(r) for r in rows.fetchall()])
+
+    @app.get("/pets/<int:pet_id>")
+    def show_pet(pet_id: int):  # type: ignore[no-untyped-def]
+        with lock:
+            row = db.execute("SELECT id, name, tag FROM pets WHERE id = ?", (pet_id,)).fetchone()
+        if row is None:
+            return jsonify(code=404, message=f"no pet {pet_id}"), 404
+        return jsonify(row_to_pet(row))
+
+    @app.post("/pets")
+    def create_pet():  # type: ignore[no-untyped-def]
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"]:
+            return jsonify(code=400, message="body must be JSON with a non-empty 'name'"), 400
+        tag = body.get("tag")
+        if tag is not None and not isinstance(tag, str):
+            return jsonify(code=400, message="'tag' must be a string"), 400
+        with lock:
+            cur = db.execute("INSERT INTO pets (name, tag) VALUES (?, ?)", (body["name"], tag))
+            db.commit()
+            pet_id = cur.lastrowid
+        return jsonify(row_to_pet((int(pet_id or 0), body["name"], tag))), 201
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args()
+    create_app().run(host=args.host, port=args.port, threaded=True)
+
+
+if __name__ == "__main__":
+    main()

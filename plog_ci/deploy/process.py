@@ -1,0 +1,135 @@
+"""Deploy target "process": start the service from plog.yml's ``run`` command.
+
+The command is split like a shell would split it, but no shell runs it:
+``{port}`` is substituted per argument, so a port can never inject syntax.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from plog_ci import proc
+from plog_ci.config.model import ServiceConfig
+from plog_ci.errors import ConfigError, ServiceError
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+        return True
+
+
+def command_argv(run: str, port: int) -> tuple[str, ...]:
+    try:
+        parts = shlex.split(run)
+    except ValueError as exc:
+        raise ConfigError(
+            f"plog.yml: service.run: cannot split {run!r}: {exc}",
+            hint="balance the quotes in the command",
+        ) from None
+    if not parts:
+        raise ConfigError("plog.yml: service.run: the command is empty")
+    return tuple(p.replace("{port}", str(port)) for p in parts)
+
+
+class ServiceProcess:
+    """A running service under test; stop() (or leaving the with-block) ends its group."""
+
+    def __init__(
+        self, service: ServiceConfig, root: Path, log_path: Path, secrets: tuple[str, ...] = ()
+    ) -> None:
+        self.config = service
+        self.root = root
+        port = service.port or free_port()
+        if service.port and not port_is_free(port):
+            raise ServiceError(
+                f"port {port} on {LOOPBACK} is already in use",
+                hint="stop what listens there, or set service.port: 0 in "
+                "plog.yml to pick a free port",
+            )
+        self.port = port
+        self.base_url = f"http://{LOOPBACK}:{port}"
+        workdir = (root / service.workdir).resolve()
+        if not workdir.is_dir() or not workdir.is_relative_to(root.resolve()):
+            raise ConfigError(
+                f"plog.yml: service.workdir: {service.workdir!r} is not a "
+                "directory in the repository"
+            )
+        env = proc.clean_git_env()
+        # "python" in the run command means the interpreter PLog runs on.
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        env["PORT"] = str(port)
+        env["HOST"] = LOOPBACK
+        env.update({k: v.replace("{port}", str(port)) for k, v in service.env})
+        self.argv = command_argv(service.run, port)
+        self.process = proc.Process(
+            self.argv, cwd=workdir, env=env, log_path=log_path, secrets=secrets
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def wait_healthy(self) -> float:
+        """Block until the health path answers 2xx; returns the seconds it took."""
+        url = self.base_url + self.config.health
+        start = time.monotonic()
+        deadline = start + self.config.startup_timeout_s
+        last = "no answer yet"
+        with httpx.Client(timeout=2.0, trust_env=False) as client:
+            while time.monotonic() < deadline:
+                code = self.process.poll()
+                if code is not None:
+                    raise ServiceError(
+                        f"the service exited with code {code} before becoming healthy "
+                        f"(command: {shlex.join(self.argv)})\n--- last output ---\n"
+                        f"{self.process.tail()}",
+                        hint="run the command by hand in the repository to see why",
+                    )
+                try:
+                    resp = client.get(url)
+                    if 200 <= resp.status_code < 300:
+                        return time.monotonic() - start
+                    last = f"HTTP {resp.status_code}"
+                except httpx.HTTPError as exc:
+                    last = type(exc).__name__
+                time.sleep(0.1)
+        raise ServiceError(
+            f"the service did not become healthy within {self.config.startup_timeout_s:g}s "
+            f"({url}: {last})\n--- last output ---\n{self.process.tail()}",
+            hint="check service.health and service.startup_timeout in plog.yml, and that the "
+            "command listens on {port}",
+        )
+
+    def stop(self) -> None:
+        self.process.stop(grace=5.0)
+
+    def __enter__(self) -> ServiceProcess:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,54 @@
+"""The markdown report: deterministic, rendered from a package template."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from plog_ci import __version__
+from plog_ci.analysis.gates import GateOutcome
+from plog_ci.results import OperationStats
+from plog_ci.templating import render
+
+VERDICT_LABELS = {"pass": "PASS", "fail": "FAIL", "no-verdict": "NO VERDICT", "error": "ERROR"}
+
+
+@dataclass(frozen=True)
+class ReportData:
+    repo: str
+    head_sha: str
+    base_sha: str | None
+    branch: str | None
+    run_id: int
+    profile: str
+    duration_s: float
+    rate: float | None
+    status: str
+    headline: str
+    outcomes: tuple[GateOutcome, ...]
+    stats: tuple[OperationStats, ...]
+    total: OperationStats
+    diff: Any  # added/modified/removed lists, or None without a base
+    selected: tuple[str, ...]
+    selector: str
+    script_hash: str
+    startup_s: float
+
+
+def render_markdown(data: ReportData) -> str:
+    return render(
+        "report/report.md.j2",
+        version=__version__,
+        verdict_label=VERDICT_LABELS.get(data.status, data.status.upper()),
+        **data.__dict__,
+    )
+
+
+def write_report(text: str, directory: Path, head_sha: str, run_id: int) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"plog-{head_sha[:12]}-run{run_id}.md"
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)  # readers never see half a report
+    return path

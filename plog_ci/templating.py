@@ -1,0 +1,57 @@
+"""Jinja2 environments over the package's own templates (never user-supplied ones)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jinja2
+
+_JS_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
+
+
+def js_literal(value: Any) -> str:
+    """A JavaScript literal for ``value``: JSON, ASCII only, safe inside any context.
+
+    ensure_ascii escapes U+2028/U+2029 (line terminators in older JS); the
+    replacements keep ``</script>`` and HTML comment openers inert.
+    """
+    text = json.dumps(value, ensure_ascii=True, sort_keys=True, allow_nan=False)
+    for char, escape in _JS_ESCAPES.items():
+        text = text.replace(char, escape)
+    return text
+
+
+_MD_SPECIAL = set("\\`*_{}[]<>()#+!|~")
+
+
+def md_escape(value: Any) -> str:
+    """Text from a spec or a model, made inert in markdown (and in HTML inside it)."""
+    text = " ".join(str(value).split())  # no newlines: one value cannot start a block
+    text = text.replace("&", "&amp;")
+    return "".join(f"\\{c}" if c in _MD_SPECIAL else c for c in text)
+
+
+@cache
+def environment(autoescape: bool) -> jinja2.Environment:
+    root = str(resources.files("plog_ci.templates"))
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(root),
+        autoescape=autoescape,  # noqa: S701 - k6 scripts and markdown use js/md filters
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["js"] = js_literal
+    env.filters["md"] = md_escape
+    env.filters["ms"] = lambda v: f"{v:.1f}"
+    env.filters["pct"] = lambda v: f"{v * 100:.2f}%"
+    return env
+
+
+def render(name: str, **context: Any) -> str:
+    """Render a package template; HTML templates (``*.html.j2``) are autoescaped."""
+    return environment(name.endswith(".html.j2")).get_template(name).render(**context)
