@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit slow bench clean system-deps
+.PHONY: demo test lint format typecheck unit slow bench clean system-deps
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -41,3 +41,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+format: $(STAMP)
+	$(BIN)/ruff format plog_ci tests bench examples
+	$(BIN)/ruff check --fix plog_ci tests bench examples

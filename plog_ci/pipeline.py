@@ -247,6 +247,13 @@ def run(request: RunRequest, *, console: Console | None = None) -> RunOutcome:
         return RunOutcome(
             verdict.status, code, run_id, head_sha, base_sha, profile, headline, report_path, report
         )
+    except KeyboardInterrupt:
+        # Interrupted (Ctrl-C, SIGTERM): the run still gets its final status.
+        if store is not None and run_id is not None:
+            store.finish_run(
+                run_id, "cancelled", {"status": "cancelled", "reason": "interrupted"}, None
+            )
+        raise
     except PlogError as exc:
         return _error_outcome(exc, exc.exit_code, store, run_id, head_sha, base_sha, profile)
     except Exception as exc:  # a bug: still end with one final status, with the trace kept

@@ -139,10 +139,16 @@ def load(text: str | bytes, filename: str, limits: Limits | None = None) -> Any:
                 None,
                 f"file is {len(text)} bytes, over the {limits.max_bytes}-byte limit",
             )
+        raw = text
         try:
-            text = text.decode("utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise YamlError(filename, None, None, f"not UTF-8 text (byte {exc.start})") from None
+            before = raw[: exc.start]
+            line = before.count(b"\n") + 1
+            col = exc.start - (before.rfind(b"\n") + 1) + 1
+            raise YamlError(
+                filename, line, col, "not UTF-8 text", hint="save the file as UTF-8"
+            ) from None
     elif len(text.encode("utf-8")) > limits.max_bytes:
         raise YamlError(filename, None, None, f"file is over the {limits.max_bytes}-byte limit")
     yaml = YAML(typ="rt")

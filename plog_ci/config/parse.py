@@ -151,6 +151,13 @@ def _report_schema_error(problems: _Problems, error: ValidationError) -> None:
             "write e.g. 500ms, 30s, 2m or 1m30s",
         )
         return
+    if error.validator == "pattern" and error.validator_value == "^[A-Za-z]+ /":
+        problems.add(
+            path,
+            f"{json.dumps(error.instance)} is not an operation",
+            "write 'METHOD /path' as in the spec, e.g. 'GET /pets/{petId}'",
+        )
+        return
     if error.validator == "type":
         problems.add(
             path,

@@ -1,0 +1,23 @@
+"""Run benchmarks: ``python -m bench`` (all) or ``python -m bench NAME ...``."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+from pathlib import Path
+
+
+def main() -> None:
+    names = sys.argv[1:] or sorted(
+        m.name
+        for m in pkgutil.iter_modules([str(Path(__file__).parent)])
+        if not m.name.startswith("_")
+    )
+    for name in names:
+        print(f"== bench.{name}", flush=True)
+        importlib.import_module(f"bench.{name}").main()
+
+
+if __name__ == "__main__":
+    main()

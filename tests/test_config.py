@@ -1,0 +1,99 @@
+"""plog.yml: golden error messages, and the happy path into dataclasses."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from plog_ci.config import parse_config
+from plog_ci.errors import ConfigError
+
+GOLDEN = Path(__file__).parent / "golden" / "config"
+CASES = sorted(p.stem for p in GOLDEN.glob("*.yml"))
+
+
+def _errors(data: bytes) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, "plog.yml")
+    text = "\n".join(info.value.errors)
+    if info.value.hint and len(info.value.errors) == 1 and "hint:" not in text:
+        text += f"\n  hint: {info.value.hint}"
+    return text + "\n"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_golden_error(case: str) -> None:
+    got = _errors((GOLDEN / f"{case}.yml").read_bytes())
+    expected_path = GOLDEN / f"{case}.txt"
+    if os.environ.get("PLOG_UPDATE_GOLDEN") == "1":
+        expected_path.write_text(got, encoding="utf-8")
+    assert got == expected_path.read_text(encoding="utf-8")
+
+
+def test_every_golden_case_names_a_position() -> None:
+    assert len(CASES) >= 12
+    for case in CASES:
+        first = (GOLDEN / f"{case}.txt").read_text(encoding="utf-8").splitlines()[0]
+        assert first.startswith("plog.yml"), case
+
+
+def test_valid_config_maps_to_dataclasses() -> None:
+    config = parse_config(
+        b"""version: 1
+service:
+  run: python app.py --port {port}
+  port: 0
+  health: /health
+  env: {DEBUG: true, WORKERS: 2}
+  startup_timeout: 1m30s
+openapi: {path: api/openapi.yaml, allow_hosts: [schemas.example.com]}
+load:
+  profile: smoke
+  rate: 12.5
+  duration: 500ms
+  operations: [GET /pets, POST /pets]
+gates:
+  - p(95) < 1s
+  - {check: error_rate < 1%, operation: POST /pets, level: warn, key: true}
+report: {dir: out}
+"""
+    )
+    assert config.service.startup_timeout_s == 90
+    assert config.service.env == (("DEBUG", "true"), ("WORKERS", "2"))
+    assert config.openapi.path == "api/openapi.yaml"
+    assert config.openapi.allow_hosts == ("schemas.example.com",)
+    assert config.load.duration_s == 0.5
+    assert config.load.rate == 12.5
+    assert config.load.operations == ("GET /pets", "POST /pets")
+    assert config.gates[0].metric == "p95" and config.gates[0].threshold == 1000
+    assert config.gates[1].operation == "POST /pets"
+    assert config.gates[1].level == "warn" and config.gates[1].key
+    assert config.report.dir == "out"
+    assert len(config.digest) == 64
+
+
+def test_defaults() -> None:
+    config = parse_config(b"version: 1\nservice: {run: ./serve}\nopenapi: spec.json\n")
+    assert config.load.operations == "changed"
+    assert config.load.duration_s == 30
+    assert config.service.health == "/"
+    assert config.gates == ()
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    from plog_ci.config import load_config
+
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert "plog.yml: no such file" in str(info.value)
+    assert "commit a plog.yml" in str(info.value)
+
+
+def test_schema_file_is_valid_json_schema() -> None:
+    import jsonschema
+
+    from plog_ci.config.parse import schema
+
+    jsonschema.Draft202012Validator.check_schema(schema())

