@@ -1,7 +1,10 @@
 """The pipeline: the only module that knows the order of the stages.
 
-config → spec diff → deploy → k6 → store → gates → report → teardown.
-``run()`` never raises for a PlogError: every run ends with one final status.
+config → spec diff → deploy (head, and base when interleaving) → k6 → store
+→ baseline → gates → report → teardown.
+
+``run()`` never raises for a PlogError: every run ends with one final status
+(pass, fail, no-verdict, error; ``cancelled`` in the store when interrupted).
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import platform
 import sys
 import tempfile
 import traceback
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +26,25 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from plog_ci import __version__
 from plog_ci.analysis.gates import Verdict, evaluate
 from plog_ci.config import Config, parse_config
+from plog_ci.config.model import LoadConfig
 from plog_ci.deploy.process import ServiceProcess
-from plog_ci.errors import ExitCode, InputError, InternalError, PlogError
+from plog_ci.errors import ConfigError, ExitCode, InputError, InternalError, PlogError
 from plog_ci.gitrepo import GitRepo
 from plog_ci.home import state_dir
-from plog_ci.loadgen.script import generate
+from plog_ci.interleaved import merge_side, merge_stats, run_interleaved
+from plog_ci.loadgen.script import Script, generate
 from plog_ci.openapi.load import load_spec_from_git
 from plog_ci.openapi.model import Spec
-from plog_ci.openapi.select import select_operations, simple_diff
+from plog_ci.openapi.select import Selection, select_operations, simple_diff
 from plog_ci.report.markdown import ReportData, render_markdown, write_report
+from plog_ci.results import LoadResult, OperationStats
 from plog_ci.runner.k6 import run_k6
-from plog_ci.store.sqlite import open_store
+from plog_ci.store.sqlite import ResultsStore, open_store
 
 # Hard cap past the configured duration before k6 is killed.
 K6_GRACE_S = 60.0
+# Interleaved blocks shorter than this measure mostly warm-up.
+MIN_BLOCK_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -62,8 +71,19 @@ class RunOutcome:
     report_markdown: str
 
 
+@dataclass
+class Baseline:
+    """What the head is compared with, and why (shown in the report)."""
+
+    source: str  # "interleaved" | "stored run #N" | "none"
+    stats: dict[str, OperationStats] = field(default_factory=dict)
+    blocks: dict[str, list[dict[str, OperationStats]]] = field(default_factory=dict)
+    note: str = ""
+    run_id: int | None = None
+
+
 def environment_fingerprint() -> dict[str, Any]:
-    """What must match for two runs to be comparable."""
+    """What must match for two stored runs to be comparable."""
     return {
         "machine": platform.machine(),
         "system": platform.system(),
@@ -74,20 +94,11 @@ def environment_fingerprint() -> dict[str, Any]:
     }
 
 
-def _headline(verdict: Verdict, stats_total: Any) -> str:
+def _headline(verdict: Verdict, total: OperationStats) -> str:
     numbers = (
-        f"{stats_total.count} requests, p95 {stats_total.p95:.1f} ms, "
-        f"errors {stats_total.error_rate * 100:.2f}%"
+        f"{total.count} requests, p95 {total.p95:.1f} ms, errors {total.error_rate * 100:.2f}%"
     )
     return f"{verdict.reason}. {numbers}" if verdict.reason else numbers
-
-
-def _load_base_spec(
-    git: GitRepo, base_sha: str | None, path: str, allow_hosts: tuple[str, ...]
-) -> Spec | None:
-    if base_sha is None or not git.exists(base_sha, path):
-        return None
-    return load_spec_from_git(git, base_sha, path, allow_hosts)
 
 
 def _report_dir(config: Config, git: GitRepo, home: Path) -> Path:
@@ -130,143 +141,392 @@ class _Stages:
             self.progress.update(self.task, completed=completed)
 
 
-def run(request: RunRequest, *, console: Console | None = None) -> RunOutcome:
-    console = console or Console(stderr=True)
-    home = state_dir(request.home)
-    head_sha = request.head
-    base_sha = request.base
-    run_id: int | None = None
-    store = None
-    profile = "load"
-    try:
-        git = GitRepo(request.repo)
-        head_sha = git.resolve(request.head)
-        base_sha = git.resolve(request.base) if request.base else git.parent(head_sha)
-        raw = git.entry(head_sha, "plog.yml")
+class _Run:
+    """State of one pipeline run, stage by stage."""
+
+    def __init__(self, request: RunRequest, console: Console) -> None:
+        self.request = request
+        self.console = console
+        self.home = state_dir(request.home)
+        self.head_sha = request.head
+        self.base_sha = request.base
+        self.run_id: int | None = None
+        self.store: ResultsStore | None = None
+        self.profile = "load"
+
+    # --- stage 1: what to test -------------------------------------------------------
+
+    def prepare(self) -> tuple[GitRepo, Config, Spec, Spec | None, Any, Selection]:
+        git = GitRepo(self.request.repo)
+        self.head_sha = git.resolve(self.request.head)
+        self.base_sha = (
+            git.resolve(self.request.base) if self.request.base else git.parent(self.head_sha)
+        )
+        config = self._config_at(git, self.head_sha)
+        self.profile = config.load.profile
+        spec_path = config.openapi.path
+        head_spec = load_spec_from_git(git, self.head_sha, spec_path, config.openapi.allow_hosts)
+        base_spec = None
+        if self.base_sha is not None and git.exists(self.base_sha, spec_path):
+            base_spec = load_spec_from_git(
+                git, self.base_sha, spec_path, config.openapi.allow_hosts
+            )
+        diff = simple_diff(base_spec, head_spec) if base_spec else None
+        selection = select_operations(diff, head_spec, config.load.operations)
+        if selection.unknown:
+            raise InputError(
+                f"plog.yml: load.operations: not in {spec_path}: " + ", ".join(selection.unknown),
+                hint="write operations as 'METHOD /path' exactly as in the spec",
+            )
+        self.store = open_store(self.home)
+        self.run_id = self.store.start_run(
+            repo=str(git.path.resolve()),
+            commit_sha=self.head_sha,
+            parent=git.parent(self.head_sha),
+            base_sha=self.base_sha,
+            branch=self.request.branch,
+            profile=self.profile,
+            config_hash=config.digest,
+            spec_hash=hashlib.sha256(git.read(self.head_sha, spec_path)).hexdigest(),
+            environment=environment_fingerprint(),
+        )
+        return git, config, head_spec, base_spec, diff, selection
+
+    @staticmethod
+    def _config_at(git: GitRepo, sha: str) -> Config:
+        raw = git.entry(sha, "plog.yml")
         if raw is None:
             raise InputError(
-                f"plog.yml: not found at {head_sha[:12]}",
+                f"plog.yml: not found at {sha[:12]}",
                 hint="commit a plog.yml at the repository root (see the README)",
             )
-        config = parse_config(raw.data, "plog.yml")
-        profile = config.load.profile
-        with _Stages(console) as stages:
-            stages.stage("Loading the OpenAPI spec")
-            spec_path = config.openapi.path
-            head_spec = load_spec_from_git(git, head_sha, spec_path, config.openapi.allow_hosts)
-            base_spec = _load_base_spec(git, base_sha, spec_path, config.openapi.allow_hosts)
-            diff = simple_diff(base_spec, head_spec) if base_spec else None
-            selection = select_operations(diff, head_spec, config.load.operations)
-            if selection.unknown:
-                raise InputError(
-                    f"plog.yml: load.operations: not in {spec_path}: "
-                    + ", ".join(selection.unknown),
-                    hint="write operations as 'METHOD /path' exactly as in the spec",
-                )
-            store = open_store(home)
-            run_id = store.start_run(
-                repo=str(git.path.resolve()),
-                commit_sha=head_sha,
-                parent=git.parent(head_sha),
-                base_sha=base_sha,
-                branch=request.branch,
-                profile=profile,
-                config_hash=config.digest,
-                spec_hash=hashlib.sha256(git.read(head_sha, spec_path)).hexdigest(),
-                environment=environment_fingerprint(),
+        return parse_config(raw.data, "plog.yml")
+
+    # --- stage 2: measure ------------------------------------------------------------
+
+    def measure(
+        self,
+        git: GitRepo,
+        config: Config,
+        head_spec: Spec,
+        base_spec: Spec | None,
+        selection: Selection,
+        stages: _Stages,
+    ) -> tuple[Script, LoadResult, Baseline, float]:
+        interleave = (
+            config.compare.mode == "interleaved"
+            and self.base_sha is not None
+            and base_spec is not None
+            and any(base_spec.find(op.key) for op in selection.operations)
+        )
+        with tempfile.TemporaryDirectory(prefix="plog-run-") as tmp, ExitStack() as stack:
+            workdir = Path(tmp)
+            stages.stage(f"Exporting {self.head_sha[:12]}")
+            head_tree = git.export(self.head_sha, workdir / "head")
+            stages.stage("Starting the service")
+            head = stack.enter_context(
+                ServiceProcess(config.service, head_tree, workdir / "head.log")
             )
-            if not selection.operations:
-                verdict = Verdict("pass", (), "no operation changed; nothing to load-test")
-                store.finish_run(run_id, "pass", {"reason": verdict.reason}, None)
-                console.print(f"[green]PASS[/green] {verdict.reason}")
-                return RunOutcome(
-                    "pass",
-                    ExitCode.OK,
-                    run_id,
-                    head_sha,
-                    base_sha,
-                    profile,
-                    verdict.reason,
-                    None,
-                    "",
+            startup_s = head.wait_healthy()
+            base_service: ServiceProcess | None = None
+            note = ""
+            if interleave:
+                assert self.base_sha is not None and base_spec is not None
+                try:
+                    base_service = self._start_base(git, config, workdir, stack, stages)
+                except PlogError as exc:
+                    note = f"the base could not be deployed ({exc.message.splitlines()[0]})"
+            if base_service is None:
+                script = generate(head_spec, selection.operations, config.load)
+                stages.stage(
+                    f"Load test: {len(selection.operations)} operations, "
+                    f"{config.load.duration_s:g} s",
+                    total=config.load.duration_s,
                 )
-            with tempfile.TemporaryDirectory(prefix="plog-run-") as tmp:
-                workdir = Path(tmp)
-                stages.stage(f"Exporting {head_sha[:12]}")
-                tree = git.export(head_sha, workdir / "tree")
-                stages.stage("Starting the service")
-                with ServiceProcess(config.service, tree, workdir / "service.log") as service:
-                    startup_s = service.wait_healthy()
-                    script = generate(
-                        head_spec, selection.operations, config.load, service.base_url
-                    )
-                    stages.stage(
-                        f"Load test: {len(selection.operations)} operations, "
-                        f"{config.load.duration_s:g} s",
-                        total=config.load.duration_s,
-                    )
-                    result = run_k6(
-                        script,
-                        service.base_url,
-                        workdir / "k6",
-                        timeout_s=config.load.duration_s + K6_GRACE_S,
-                        on_tick=stages.advance_to,
-                    )
-            store.save_stats(run_id, result.script_hash, result.operations)
-            verdict = evaluate(config.gates, result.operations, result.total)
-            headline = _headline(verdict, result.total)
-            report = render_markdown(
-                ReportData(
-                    repo=git.path.name,
-                    head_sha=head_sha,
-                    base_sha=base_sha,
-                    branch=request.branch,
-                    run_id=run_id,
-                    profile=profile,
-                    duration_s=result.duration_s,
-                    rate=config.load.rate,
-                    status=verdict.status,
-                    headline=headline,
-                    outcomes=verdict.outcomes,
-                    stats=tuple(result.operations[k] for k in sorted(result.operations)),
-                    total=result.total,
-                    diff=diff,
-                    selected=script.operations,
-                    selector=(
-                        config.load.operations
-                        if isinstance(config.load.operations, str)
-                        else ", ".join(config.load.operations)
-                    ),
-                    script_hash=result.script_hash,
-                    startup_s=startup_s,
+                result = run_k6(
+                    script,
+                    head.base_url,
+                    workdir / "k6",
+                    timeout_s=config.load.duration_s + K6_GRACE_S,
+                    on_tick=stages.advance_to,
                 )
+                return script, result, Baseline("none", note=note), startup_s
+            assert base_spec is not None
+            return (
+                *self._interleave(
+                    config, head_spec, selection, base_spec, head, base_service, workdir, stages
+                ),
+                startup_s,
             )
-            report_path = write_report(report, _report_dir(config, git, home), head_sha, run_id)
-            store.finish_run(run_id, verdict.status, _verdict_json(verdict), str(report_path))
+
+    def _start_base(
+        self, git: GitRepo, config: Config, workdir: Path, stack: ExitStack, stages: _Stages
+    ) -> ServiceProcess:
+        assert self.base_sha is not None
+        stages.stage(f"Starting the base {self.base_sha[:12]} beside it")
+        try:
+            service = self._config_at(git, self.base_sha).service
+        except (ConfigError, InputError):
+            service = config.service  # the base predates plog.yml: start it the head's way
+        base_tree = git.export(self.base_sha, workdir / "base")
+        base = stack.enter_context(
+            ServiceProcess(replace(service, port=0), base_tree, workdir / "base.log")
+        )
+        base.wait_healthy()
+        return base
+
+    def _interleave(
+        self,
+        config: Config,
+        head_spec: Spec,
+        selection: Selection,
+        base_spec: Spec,
+        head: ServiceProcess,
+        base: ServiceProcess,
+        workdir: Path,
+        stages: _Stages,
+    ) -> tuple[Script, LoadResult, Baseline]:
+        rounds = config.compare.blocks
+        block_s = max(MIN_BLOCK_S, config.load.duration_s / rounds)
+        block_load: LoadConfig = replace(config.load, duration_s=block_s)
+        script = generate(head_spec, selection.operations, block_load)
+        total = 2 * rounds * block_s
+        stages.stage(
+            f"Interleaved load test: {len(selection.operations)} operations, base and head, "
+            f"{rounds} rounds of {block_s:g} s",
+            total=total,
+        )
+        store, run_id = self.store, self.run_id
+        assert store is not None and run_id is not None
+
+        def on_block(side: str, index: int, result: LoadResult) -> None:
+            store.save_block(run_id, side, index, result.operations)
+
+        outcome = run_interleaved(
+            script,
+            {"base": base.base_url, "head": head.base_url},
+            workdir / "k6",
+            rounds=rounds,
+            block_s=block_s,
+            seed=int(self.head_sha[:8], 16),
+            on_block=on_block,
+            on_tick=stages.advance_to,
+        )
+        store.set_kind(run_id, "interleaved")
+        head_ops, head_total = merge_side(outcome.blocks["head"])
+        base_ops, _ = merge_side(outcome.blocks["base"])
+        result = LoadResult(
+            head_ops,
+            head_total,
+            sum(r.duration_s for r in outcome.blocks["head"]),
+            max(r.k6_exit_code for r in outcome.blocks["head"]),
+            script.sha256,
+        )
+        # Operations the base does not have answered 404 there: nothing to compare.
+        comparable = {op: s for op, s in base_ops.items() if base_spec.find(op) is not None}
+        baseline = Baseline(
+            "interleaved",
+            comparable,
+            {side: outcome.per_block(side) for side in ("base", "head")},
+            f"base {self.base_sha[:12] if self.base_sha else ''} deployed side by side, "
+            f"{rounds} interleaved rounds",
+        )
+        return script, result, baseline
+
+    # --- stage 3: baseline from history (sequential comparison) ------------------------
+
+    def stored_baseline(self, git: GitRepo, config: Config, script: Script) -> Baseline:
+        store, run_id = self.store, self.run_id
+        assert store is not None and run_id is not None
+        repo = str(git.path.resolve())
+        env = environment_fingerprint()
+        policy = config.compare.baseline
+        tried: list[str] = []
+        if policy in ("auto", "base") and self.base_sha and self.request.base:
+            found = store.comparable_runs(
+                repo,
+                script_hash=script.sha256,
+                environment=env,
+                commit_sha=self.base_sha,
+                exclude=run_id,
+            )
+            tried.append(f"base {self.base_sha[:12]}")
+            if found:
+                return self._from_runs(store, found, f"stored run #{found[0].id} of the base")
+        parent = git.parent(self.head_sha)
+        if policy in ("auto", "previous") and parent:
+            found = store.comparable_runs(
+                repo, script_hash=script.sha256, environment=env, commit_sha=parent, exclude=run_id
+            )
+            tried.append(f"previous commit {parent[:12]}")
+            if found:
+                return self._from_runs(
+                    store, found, f"stored run #{found[0].id} of the previous commit"
+                )
+        branch = config.compare.branch or self.request.branch
+        if policy in ("auto", "branch") and branch:
+            found = store.comparable_runs(
+                repo,
+                script_hash=script.sha256,
+                environment=env,
+                branch=branch,
+                passing_only=True,
+                exclude=run_id,
+                limit=config.compare.last_n,
+            )
+            tried.append(f"passing runs on {branch}")
+            if found:
+                return self._from_runs(store, found, f"last {len(found)} passing runs on {branch}")
+        return Baseline(
+            "none",
+            note="no comparable baseline (tried: "
+            + (", ".join(tried) or "nothing to try")
+            + "; runs compare only when "
+            "the generated script and the environment match)",
+        )
+
+    @staticmethod
+    def _from_runs(store: ResultsStore, runs: list[Any], source: str) -> Baseline:
+        per_run = [store.operation_stats(r.id) for r in runs]
+        names = sorted({n for stats in per_run for n in stats})
+        merged = {n: merge_stats(n, [s[n] for s in per_run if n in s], 1.0) for n in names}
+        # merge_stats sums requests; a baseline of N runs reports per-run throughput.
+        merged = {
+            n: replace(
+                s,
+                rps=sum(p[n].rps for p in per_run if n in p)
+                / max(1, sum(1 for p in per_run if n in p)),
+            )
+            for n, s in merged.items()
+        }
+        return Baseline(source, merged, note=source, run_id=runs[0].id)
+
+    # --- the whole run ---------------------------------------------------------------
+
+    def execute(self) -> RunOutcome:
+        git, config, head_spec, base_spec, diff, selection = self.prepare()
+        store, run_id = self.store, self.run_id
+        assert store is not None and run_id is not None
+        if not selection.operations:
+            verdict = Verdict("pass", (), "no operation changed; nothing to load-test")
+            store.finish_run(run_id, "pass", {"reason": verdict.reason}, None)
+            return RunOutcome(
+                "pass",
+                ExitCode.OK,
+                run_id,
+                self.head_sha,
+                self.base_sha,
+                self.profile,
+                verdict.reason,
+                None,
+                "",
+            )
+        with _Stages(self.console) as stages:
+            script, result, baseline, startup_s = self.measure(
+                git, config, head_spec, base_spec, selection, stages
+            )
+        store.save_stats(run_id, result.script_hash, result.operations)
+        if baseline.source == "none" and config.compare.mode != "off":
+            note = baseline.note
+            baseline = self.stored_baseline(git, config, script)
+            if note:
+                baseline.note = f"{note}; {baseline.note}"
+        if baseline.run_id is not None:
+            store.set_kind(run_id, "sequential", baseline.run_id)
+        verdict = evaluate(
+            config.gates,
+            result.operations,
+            result.total,
+            baseline.stats if baseline.source != "none" else None,
+        )
+        store.save_gate_outcomes(run_id, _outcome_rows(verdict))
+        headline = _headline(verdict, result.total)
+        report = render_markdown(
+            ReportData(
+                repo=git.path.name,
+                head_sha=self.head_sha,
+                base_sha=self.base_sha,
+                branch=self.request.branch,
+                run_id=run_id,
+                profile=self.profile,
+                duration_s=result.duration_s,
+                rate=config.load.rate,
+                status=verdict.status,
+                headline=headline,
+                outcomes=verdict.outcomes,
+                stats=tuple(result.operations[k] for k in sorted(result.operations)),
+                total=result.total,
+                diff=diff,
+                selected=script.operations,
+                selector=(
+                    config.load.operations
+                    if isinstance(config.load.operations, str)
+                    else ", ".join(config.load.operations)
+                ),
+                script_hash=result.script_hash,
+                startup_s=startup_s,
+                baseline_source=baseline.source,
+                baseline_note=baseline.note,
+                baseline_stats=baseline.stats,
+            )
+        )
+        report_path = write_report(
+            report, _report_dir(config, git, self.home), self.head_sha, run_id
+        )
+        store.finish_run(run_id, verdict.status, _verdict_json(verdict), str(report_path))
         code = ExitCode.GATE_FAILED if verdict.status == "fail" else ExitCode.OK
         return RunOutcome(
-            verdict.status, code, run_id, head_sha, base_sha, profile, headline, report_path, report
+            verdict.status,
+            code,
+            run_id,
+            self.head_sha,
+            self.base_sha,
+            self.profile,
+            headline,
+            report_path,
+            report,
         )
+
+
+def run(request: RunRequest, *, console: Console | None = None) -> RunOutcome:
+    state = _Run(request, console or Console(stderr=True))
+    try:
+        return state.execute()
     except KeyboardInterrupt:
         # Interrupted (Ctrl-C, SIGTERM): the run still gets its final status.
-        if store is not None and run_id is not None:
-            store.finish_run(
-                run_id, "cancelled", {"status": "cancelled", "reason": "interrupted"}, None
+        if state.store is not None and state.run_id is not None:
+            state.store.finish_run(
+                state.run_id, "cancelled", {"status": "cancelled", "reason": "interrupted"}, None
             )
         raise
     except PlogError as exc:
-        return _error_outcome(exc, exc.exit_code, store, run_id, head_sha, base_sha, profile)
+        return _error_outcome(exc, exc.exit_code, state)
     except Exception as exc:  # a bug: still end with one final status, with the trace kept
-        trace = traceback.format_exc()
+        print(traceback.format_exc(), file=sys.stderr)
         err = InternalError(
             f"internal error: {type(exc).__name__}: {exc}",
             hint="this is a bug in PLog; please report it with the trace",
         )
-        print(trace, file=sys.stderr)
-        return _error_outcome(err, ExitCode.INTERNAL, store, run_id, head_sha, base_sha, profile)
+        return _error_outcome(err, ExitCode.INTERNAL, state)
     finally:
-        if store is not None:
-            store.close()
+        if state.store is not None:
+            state.store.close()
+
+
+def _outcome_rows(verdict: Verdict) -> list[dict[str, Any]]:
+    decisive = {id(o) for o in verdict.decisive}
+    return [
+        {
+            "gate": o.gate.label,
+            "operation": o.operation,
+            "level": o.gate.level,
+            "value": o.value,
+            "passed": o.passed,
+            "decisive": id(o) in decisive,
+            "detail": o.detail,
+        }
+        for o in verdict.outcomes
+    ]
 
 
 def _verdict_json(verdict: Verdict) -> dict[str, Any]:
@@ -291,21 +551,25 @@ def _verdict_json(verdict: Verdict) -> dict[str, Any]:
     }
 
 
-def _error_outcome(
-    exc: PlogError,
-    code: int,
-    store: Any,
-    run_id: int | None,
-    head_sha: str,
-    base_sha: str | None,
-    profile: str,
-) -> RunOutcome:
-    if store is not None and run_id is not None:
+def _error_outcome(exc: PlogError, code: int, state: _Run) -> RunOutcome:
+    if state.store is not None and state.run_id is not None:
         try:
-            store.finish_run(run_id, "error", {"status": "error", "reason": exc.message}, None)
+            state.store.finish_run(
+                state.run_id, "error", {"status": "error", "reason": exc.message}, None
+            )
         except Exception as store_exc:  # keep the original error; note the second one
             print(
                 f"warning: could not record the error in the results store: {store_exc}",
                 file=sys.stderr,
             )
-    return RunOutcome("error", int(code), run_id, head_sha, base_sha, profile, str(exc), None, "")
+    return RunOutcome(
+        "error",
+        int(code),
+        state.run_id,
+        state.head_sha,
+        state.base_sha,
+        state.profile,
+        str(exc),
+        None,
+        "",
+    )

@@ -35,6 +35,17 @@ class LoadConfig:
 
 
 @dataclass(frozen=True)
+class CompareConfig:
+    mode: str = "interleaved"  # interleaved | sequential | off
+    blocks: int = 10
+    baseline: str = "auto"  # auto | base | previous | branch
+    branch: str | None = None
+    last_n: int = 5
+    min_effect: float = 0.05  # fraction
+    alpha: float = 0.05
+
+
+@dataclass(frozen=True)
 class ReportConfig:
     dir: str = "plog-reports"
 
@@ -45,6 +56,7 @@ class Config:
     openapi: OpenAPIConfig
     load: LoadConfig = field(default_factory=LoadConfig)
     gates: tuple[Gate, ...] = ()
+    compare: CompareConfig = field(default_factory=CompareConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     version: int = 1
     source: str = "plog.yml"

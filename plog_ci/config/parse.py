@@ -22,6 +22,7 @@ from plog_ci import yamldoc
 from plog_ci.analysis.gates import Gate, parse_gate
 from plog_ci.config.durations import parse_duration
 from plog_ci.config.model import (
+    CompareConfig,
     Config,
     LoadConfig,
     OpenAPIConfig,
@@ -186,6 +187,15 @@ def _gates(raw: list[Any], problems: _Problems) -> tuple[Gate, ...]:
     return tuple(gates)
 
 
+def _compare(raw: dict[str, Any]) -> CompareConfig:
+    fields: dict[str, Any] = {
+        k: raw[k] for k in ("mode", "blocks", "baseline", "branch", "last_n", "alpha") if k in raw
+    }
+    if "min_effect" in raw:
+        fields["min_effect"] = float(str(raw["min_effect"]).rstrip("%")) / 100
+    return CompareConfig(**fields)
+
+
 def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
     """Parse and validate plog.yml text. Raises ConfigError listing every problem."""
     raw_bytes = data.encode("utf-8") if isinstance(data, str) else data
@@ -265,6 +275,7 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
             operations=tuple(operations) if isinstance(operations, list) else operations,
         ),
         gates=gates,
+        compare=_compare(plain.get("compare", {})),
         report=ReportConfig(**plain.get("report", {})),
         source=filename,
         digest=hashlib.sha256(raw_bytes).hexdigest(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,9 @@ class ReportData:
     selector: str
     script_hash: str
     startup_s: float
+    baseline_source: str = "none"
+    baseline_note: str = ""
+    baseline_stats: dict[str, OperationStats] = field(default_factory=dict)
 
 
 def render_markdown(data: ReportData) -> str:

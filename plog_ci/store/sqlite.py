@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from plog_ci.errors import InputError
 from plog_ci.results import OperationStats
@@ -59,8 +59,83 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, operation)
     );
     """,
+    # 2: per-second series, histograms, errors by status, A/B blocks, resource
+    #    samples, gate outcomes and findings; run kind and baseline link
+    """
+    ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'single';
+    ALTER TABLE runs ADD COLUMN baseline_run_id INTEGER REFERENCES runs(id);
+    CREATE TABLE series (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        operation TEXT NOT NULL,
+        second INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        failures INTEGER NOT NULL,
+        p50 REAL, p90 REAL, p95 REAL, p99 REAL, max REAL,
+        PRIMARY KEY (run_id, operation, second)
+    );
+    CREATE TABLE histograms (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        operation TEXT NOT NULL,
+        encoding TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (run_id, operation)
+    );
+    CREATE TABLE errors (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        operation TEXT NOT NULL,
+        status TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (run_id, operation, status)
+    );
+    CREATE TABLE blocks (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        side TEXT NOT NULL,
+        block INTEGER NOT NULL,
+        operation TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (run_id, side, block, operation)
+    );
+    CREATE TABLE resources (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        target TEXT NOT NULL,
+        ts REAL NOT NULL,
+        cpu_percent REAL NOT NULL,
+        rss_bytes INTEGER NOT NULL
+    );
+    CREATE INDEX resources_by_run ON resources (run_id, target, ts);
+    CREATE TABLE gate_outcomes (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        gate TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        level TEXT NOT NULL,
+        value REAL,
+        passed INTEGER,
+        decisive INTEGER NOT NULL DEFAULT 0,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE findings (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        operation TEXT,
+        message TEXT NOT NULL,
+        data TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX runs_by_branch ON runs (repo_id, branch, status)
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SeriesRow(NamedTuple):
+    operation: str
+    second: int  # unix second
+    requests: int
+    failures: int
+    p50: float | None
+    p90: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
 
 
 @dataclass(frozen=True)
@@ -247,6 +322,276 @@ class ResultsStore:
                 f"{self._SELECT} WHERE p.path = ? ORDER BY r.id DESC LIMIT ?", (repo, limit)
             )
         return [self._record(r) for r in rows.fetchall()]
+
+    # --- version 2: detail tables -------------------------------------------------
+
+    def save_series(self, run_id: int, rows: Iterable[SeriesRow]) -> None:
+        """Per-second per-operation points; re-saving the same second replaces it."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO series (run_id, operation, second, count, failures, "
+                "p50, p90, p95, p99, max) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [(run_id, *row) for row in rows],
+            )
+
+    def series(self, run_id: int, operation: str | None = None) -> list[SeriesRow]:
+        sql = (
+            "SELECT operation, second, count, failures, p50, p90, p95, p99, max "
+            "FROM series WHERE run_id = ?"
+        )
+        args: tuple[Any, ...] = (run_id,)
+        if operation is not None:
+            sql += " AND operation = ?"
+            args += (operation,)
+        return [SeriesRow(*r) for r in self.conn.execute(sql + " ORDER BY operation, second", args)]
+
+    def save_histograms(self, run_id: int, encoding: str, data: dict[str, str]) -> None:
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO histograms (run_id, operation, encoding, data) "
+                "VALUES (?,?,?,?)",
+                [(run_id, op, encoding, blob) for op, blob in data.items()],
+            )
+
+    def histograms(self, run_id: int) -> dict[str, tuple[str, str]]:
+        rows = self.conn.execute(
+            "SELECT operation, encoding, data FROM histograms WHERE run_id = ?", (run_id,)
+        )
+        return {op: (enc, data) for op, enc, data in rows}
+
+    def save_errors(self, run_id: int, errors: dict[str, dict[str, int]]) -> None:
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO errors (run_id, operation, status, count) VALUES (?,?,?,?)",
+                [(run_id, op, status, n) for op, by in errors.items() for status, n in by.items()],
+            )
+
+    def errors(self, run_id: int) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for op, status, n in self.conn.execute(
+            "SELECT operation, status, count FROM errors WHERE run_id = ?", (run_id,)
+        ):
+            out.setdefault(op, {})[status] = n
+        return out
+
+    def save_block(
+        self, run_id: int, side: str, block: int, stats: dict[str, OperationStats]
+    ) -> None:
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO blocks (run_id, side, block, operation, data) "
+                "VALUES (?,?,?,?,?)",
+                [
+                    (run_id, side, block, op, json.dumps(s.to_dict(), sort_keys=True))
+                    for op, s in stats.items()
+                ],
+            )
+
+    def blocks(self, run_id: int) -> dict[str, list[dict[str, OperationStats]]]:
+        """Per side ("base", "head"), the per-block statistics in block order."""
+        out: dict[str, dict[int, dict[str, OperationStats]]] = {}
+        for side, block, op, data in self.conn.execute(
+            "SELECT side, block, operation, data FROM blocks WHERE run_id = ? ORDER BY side, block",
+            (run_id,),
+        ):
+            out.setdefault(side, {}).setdefault(block, {})[op] = OperationStats.from_dict(
+                json.loads(data)
+            )
+        return {side: [blocks[i] for i in sorted(blocks)] for side, blocks in out.items()}
+
+    def save_resources(
+        self, run_id: int, target: str, samples: Iterable[tuple[float, float, int]]
+    ) -> None:
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO resources (run_id, target, ts, cpu_percent, rss_bytes) "
+                "VALUES (?,?,?,?,?)",
+                [(run_id, target, *s) for s in samples],
+            )
+
+    def resources(self, run_id: int, target: str) -> list[tuple[float, float, int]]:
+        return [
+            (ts, cpu, rss)
+            for ts, cpu, rss in self.conn.execute(
+                "SELECT ts, cpu_percent, rss_bytes FROM resources WHERE run_id = ? AND target = ? "
+                "ORDER BY ts",
+                (run_id, target),
+            )
+        ]
+
+    def save_gate_outcomes(self, run_id: int, outcomes: Iterable[dict[str, Any]]) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM gate_outcomes WHERE run_id = ?", (run_id,))
+            conn.executemany(
+                "INSERT INTO gate_outcomes (run_id, gate, operation, level, value, passed, "
+                "decisive, detail) VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        run_id,
+                        o["gate"],
+                        o["operation"],
+                        o["level"],
+                        o.get("value"),
+                        None if o.get("passed") is None else int(bool(o["passed"])),
+                        int(bool(o.get("decisive"))),
+                        o.get("detail", ""),
+                    )
+                    for o in outcomes
+                ],
+            )
+
+    def gate_outcomes(self, run_id: int) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT gate, operation, level, value, passed, decisive, detail FROM gate_outcomes "
+            "WHERE run_id = ? ORDER BY rowid",
+            (run_id,),
+        )
+        return [
+            {
+                "gate": g,
+                "operation": op,
+                "level": lvl,
+                "value": v,
+                "passed": None if p is None else bool(p),
+                "decisive": bool(d),
+                "detail": det,
+            }
+            for g, op, lvl, v, p, d, det in rows
+        ]
+
+    def save_findings(self, run_id: int, findings: Iterable[dict[str, Any]]) -> None:
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO findings (run_id, kind, operation, message, data) VALUES (?,?,?,?,?)",
+                [
+                    (
+                        run_id,
+                        f["kind"],
+                        f.get("operation"),
+                        f["message"],
+                        json.dumps(f.get("data", {}), sort_keys=True),
+                    )
+                    for f in findings
+                ],
+            )
+
+    def findings(self, run_id: int) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT kind, operation, message, data FROM findings WHERE run_id = ? ORDER BY rowid",
+            (run_id,),
+        )
+        return [
+            {"kind": k, "operation": op, "message": m, "data": json.loads(d)}
+            for k, op, m, d in rows
+        ]
+
+    def set_kind(self, run_id: int, kind: str, baseline_run_id: int | None = None) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE runs SET kind = ?, baseline_run_id = ? WHERE id = ?",
+                (kind, baseline_run_id, run_id),
+            )
+
+    # --- baselines and history ------------------------------------------------------
+
+    def comparable_runs(
+        self,
+        repo: str,
+        *,
+        script_hash: str,
+        environment: dict[str, Any],
+        commit_sha: str | None = None,
+        branch: str | None = None,
+        passing_only: bool = False,
+        exclude: int | None = None,
+        limit: int = 1,
+    ) -> list[RunRecord]:
+        """Finished runs whose script and environment fingerprints match, newest first."""
+        sql = (
+            f"{self._SELECT} WHERE p.path = ? AND r.script_hash = ? AND r.environment = ? "
+            "AND r.status IN ('pass', 'fail', 'no-verdict')"
+        )
+        args: list[Any] = [repo, script_hash, json.dumps(environment, sort_keys=True)]
+        if commit_sha is not None:
+            sql += " AND r.commit_sha = ?"
+            args.append(commit_sha)
+        if branch is not None:
+            sql += " AND r.branch = ?"
+            args.append(branch)
+        if passing_only:
+            sql += " AND r.status = 'pass'"
+        if exclude is not None:
+            sql += " AND r.id != ?"
+            args.append(exclude)
+        sql += " ORDER BY r.id DESC LIMIT ?"
+        args.append(limit)
+        return [self._record(r) for r in self.conn.execute(sql, args).fetchall()]
+
+    def history(
+        self, repo: str | None, operation: str | None, branch: str | None = None, limit: int = 200
+    ) -> list[tuple[RunRecord, dict[str, OperationStats]]]:
+        """Finished runs oldest first, each with its per-operation statistics."""
+        sql = f"{self._SELECT} WHERE r.status IN ('pass', 'fail', 'no-verdict')"
+        args: list[Any] = []
+        if repo is not None:
+            sql += " AND p.path = ?"
+            args.append(repo)
+        if branch is not None:
+            sql += " AND r.branch = ?"
+            args.append(branch)
+        sql += " ORDER BY r.id DESC LIMIT ?"
+        args.append(limit)
+        out = []
+        for row in reversed(self.conn.execute(sql, args).fetchall()):
+            record = self._record(row)
+            stats = self.operation_stats(record.id)
+            if operation is not None:
+                stats = {k: v for k, v in stats.items() if k == operation}
+            out.append((record, stats))
+        return out
+
+    def prune(self, *, keep_last: int | None = None, max_age_days: float | None = None) -> int:
+        """Retention: delete runs beyond the newest ``keep_last`` per repository, or older
+        than ``max_age_days``. Returns how many runs were deleted."""
+        doomed: set[int] = set()
+        if max_age_days is not None:
+            cutoff = time.time() - max_age_days * 86400
+            doomed.update(
+                r
+                for (r,) in self.conn.execute("SELECT id FROM runs WHERE started_at < ?", (cutoff,))
+            )
+        if keep_last is not None:
+            doomed.update(
+                r
+                for (r,) in self.conn.execute(
+                    "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY repo_id "
+                    "ORDER BY id DESC) AS n FROM runs) WHERE n > ?",
+                    (keep_last,),
+                )
+            )
+        if not doomed:
+            return 0
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE runs SET baseline_run_id = NULL WHERE baseline_run_id = ?",
+                [(i,) for i in doomed],
+            )
+            for table in (
+                "series",
+                "histograms",
+                "errors",
+                "blocks",
+                "resources",
+                "gate_outcomes",
+                "findings",
+                "operation_stats",
+            ):
+                conn.executemany(
+                    f"DELETE FROM {table} WHERE run_id = ?",  # noqa: S608
+                    [(i,) for i in doomed],
+                )
+            conn.executemany("DELETE FROM runs WHERE id = ?", [(i,) for i in doomed])
+        return len(doomed)
 
 
 def open_store(home: Path) -> ResultsStore:

@@ -1,0 +1,120 @@
+"""Interleaved A/B runs: base and head deployed side by side, load alternating in blocks.
+
+Randomized multiple interleaved trials (RMIT): each round runs one short block
+against each side, in an order drawn at random for that round, so slow drifts
+and bursts of noise on a shared machine land on both sides alike. The blocks
+give the repeated samples the statistics need (one per side per round).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from plog_ci.loadgen.script import Script
+from plog_ci.results import LoadResult, OperationStats
+from plog_ci.runner.k6 import run_k6
+
+SIDES = ("base", "head")
+BLOCK_GRACE_S = 30.0
+
+
+@dataclass(frozen=True)
+class InterleavedResult:
+    blocks: dict[str, list[LoadResult]]  # side -> results in round order
+    order: tuple[tuple[str, str], ...]  # the order of each round
+
+    def per_block(self, side: str) -> list[dict[str, OperationStats]]:
+        return [r.operations for r in self.blocks[side]]
+
+
+def run_interleaved(
+    script: Script,
+    urls: dict[str, str],
+    workdir: Path,
+    *,
+    rounds: int,
+    block_s: float,
+    seed: int,
+    on_block: Callable[[str, int, LoadResult], None] | None = None,
+    on_tick: Callable[[float], None] | None = None,
+) -> InterleavedResult:
+    """Run ``rounds`` rounds; ``script`` must run for ``block_s`` seconds per block."""
+    rng = random.Random(seed)
+    blocks: dict[str, list[LoadResult]] = {side: [] for side in SIDES}
+    order: list[tuple[str, str]] = []
+    done = 0.0
+    for index in range(rounds):
+        sides = list(SIDES)
+        rng.shuffle(sides)
+        order.append((sides[0], sides[1]))
+        for side in sides:
+            base_done = done
+
+            def tick(elapsed: float, base_done: float = base_done) -> None:
+                if on_tick is not None:
+                    on_tick(base_done + min(elapsed, block_s))
+
+            result = run_k6(
+                script,
+                urls[side],
+                workdir / f"{index:03d}-{side}",
+                timeout_s=block_s + BLOCK_GRACE_S,
+                on_tick=tick,
+            )
+            blocks[side].append(result)
+            done += block_s
+            if on_block is not None:
+                on_block(side, index, result)
+    return InterleavedResult(blocks, tuple(order))
+
+
+def _weighted(values: list[tuple[float, int]]) -> float:
+    total = sum(n for _, n in values)
+    return sum(v * n for v, n in values) / total if total else 0.0
+
+
+def merge_stats(name: str, parts: list[OperationStats], duration_s: float) -> OperationStats:
+    """Combine per-block statistics of one operation.
+
+    Counts, failures and extremes combine exactly; percentiles are the
+    request-weighted mean of the block percentiles, an approximation that is
+    close when blocks are alike (exact merging needs the histograms).
+    """
+    parts = [p for p in parts if p.count > 0]
+    if not parts:
+        return OperationStats(name, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    count = sum(p.count for p in parts)
+    errors: dict[str, int] = {}
+    for p in parts:
+        for status, n in p.errors_by_status.items():
+            errors[status] = errors.get(status, 0) + n
+    return OperationStats(
+        operation=name,
+        count=count,
+        failures=sum(p.failures for p in parts),
+        rps=count / duration_s if duration_s else 0.0,
+        min=min(p.min for p in parts),
+        mean=_weighted([(p.mean, p.count) for p in parts]),
+        p50=_weighted([(p.p50, p.count) for p in parts]),
+        p90=_weighted([(p.p90, p.count) for p in parts]),
+        p95=_weighted([(p.p95, p.count) for p in parts]),
+        p99=_weighted([(p.p99, p.count) for p in parts]),
+        max=max(p.max for p in parts),
+        errors_by_status=errors,
+    )
+
+
+def merge_side(results: list[LoadResult]) -> tuple[dict[str, OperationStats], OperationStats]:
+    duration = sum(r.duration_s for r in results)
+    names = sorted({name for r in results for name in r.operations})
+    per_op = {
+        name: merge_stats(
+            name, [r.operations[name] for r in results if name in r.operations], duration
+        )
+        for name in names
+    }
+    total = merge_stats("*", [r.total for r in results], duration)
+    return per_op, total
