@@ -88,6 +88,8 @@ load:
 gates:
   - p95 < 2s
   - error_rate < 1%
+compare:
+  blocks: 2
 """
 
 
