@@ -13,5 +13,10 @@ def cli() -> None:
     """PLog CI: load-test what a commit changed and post the verdict back."""
 
 
+from plog_ci.cli_diff import diff_command  # noqa: E402
+
+cli.add_command(diff_command)
+
+
 def main() -> None:
     cli()

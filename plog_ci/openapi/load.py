@@ -114,7 +114,7 @@ class _Loader:
 
     def _fail(self, key: str, where: list[str | int], ref: str, reason: str,
               hint: str | None = None) -> RefError:
-        located = locate(self.raw.get(key, b""), self.display(key), where)
+        located = locate(self.raw.get(key, b""), self.display(key), [*where, "$ref"])
         place = pointer(where)
         return RefError(f"{located}: $ref {ref!r} at {place}: {reason}", ref=ref, where=place,
                         hint=hint)
