@@ -103,19 +103,20 @@ def _surface(op: Operation) -> tuple[Any, ...]:
 
 
 def _operation(base_spec: Spec, head_spec: Spec, b: Operation, h: Operation) -> list[Change]:
-    out = Emitter(h.key, base_spec.source, head_spec.source, _op_ptr(b), _op_ptr(h))
+    out = Emitter(h.key, base_spec.source, head_spec.source, [], [])  # absolute pointers
+    deprecated = [*_op_ptr(h), "deprecated"]
     if h.deprecated and not b.deprecated:
         if h.sunset:
             out.emit("endpoint-deprecated-with-sunset", INFO,
-                     f"endpoint deprecated with sunset date {h.sunset}", ["deprecated"])
+                     f"endpoint deprecated with sunset date {h.sunset}", deprecated)
         else:
-            out.emit("endpoint-deprecated", INFO, "endpoint deprecated", ["deprecated"])
+            out.emit("endpoint-deprecated", INFO, "endpoint deprecated", deprecated)
     elif b.deprecated and not h.deprecated:
-        out.emit("endpoint-reactivated", INFO, "endpoint reactivated", ["deprecated"])
+        out.emit("endpoint-reactivated", INFO, "endpoint reactivated", deprecated)
     rules.parameters(out, b, h, lambda op, p, in_base: (
         _param_ptr(base_spec) if in_base else _param_ptr(head_spec))(op, p, in_base))
     rules.request_body(out, b.request_body, h.request_body, _body_ptr(head_spec, h),
-                       _body_ptr(base_spec, b))
+                       _body_ptr(base_spec, b), head_spec.version.startswith("2"))
     rules.responses(out, b.responses, h.responses, [*_op_ptr(h), "responses"],
                     [*_op_ptr(b), "responses"], head_spec.version.startswith("2"))
     if b.security != h.security:
@@ -164,7 +165,7 @@ def diff_specs(base: Spec, head: Spec, *, today: _dt.date | None = None) -> Spec
             continue
         result.modified.append(op.key)
         changes.extend(_operation(base, head, b, op))
-    glob = Emitter("", base.source, head.source, ["security"], ["security"])
+    glob = Emitter("", base.source, head.source, [], [])
     if base.security != head.security:
         rules.security(glob, base.security, head.security, ["security"], prefix="api-global",
                        where="API")

@@ -153,11 +153,11 @@ def _type_breaks_response(base: tuple[str, ...], head: tuple[str, ...]) -> bool:
 _FORMAT_WIDER = {("integer", "int32", "int64"), ("number", "float", "double")}
 
 
-def _format_breaks(kind: str, narrow: Any, wide: Any) -> bool:
-    """``narrow`` -> ``wide`` is a safe widening for the consumer of the value."""
-    if narrow == wide or wide is None:
+def _format_narrows(kind: str, old: Any, new: Any) -> bool:
+    """Whether format ``new`` rejects values that ``old`` allowed (None: any format)."""
+    if old == new or new is None:
         return False
-    return (kind, narrow, wide) not in _FORMAT_WIDER
+    return (kind, old, new) not in _FORMAT_WIDER
 
 
 # -- schemas in requests --------------------------------------------------------------
@@ -238,11 +238,11 @@ class SchemaRules:
             lenient = self.param is not None and self.param.location != "body"
             broke = bt != ht and _type_breaks_request(bt, ht, lenient)
             fmt_broke = (not broke and bt == ht
-                         and _format_breaks(kind, head.get("format"), base.get("format")))
+                         and _format_narrows(kind, base.get("format"), head.get("format")))
         else:
             broke = bt != ht and _type_breaks_response(bt, ht)
             fmt_broke = (not broke and bt == ht
-                         and _format_breaks(kind, base.get("format"), head.get("format")))
+                         and _format_narrows(kind, head.get("format"), base.get("format")))
         old = f"{'/'.join(bt) or 'any'}/{base.get('format') or 'none'}"
         new = f"{'/'.join(ht) or 'any'}/{head.get('format') or 'none'}"
         if broke or fmt_broke:
@@ -523,7 +523,8 @@ def parameters(out: Emitter, base: Operation, head: Operation,
 
 
 def request_body(out: Emitter, base: RequestBody | None, head: RequestBody | None,
-                 ptr: list[str | int], base_ptr: list[str | int]) -> None:
+                 ptr: list[str | int], base_ptr: list[str | int], swagger2: bool = False
+                 ) -> None:
     if base is None and head is None:
         return
     if head is None:
@@ -550,7 +551,8 @@ def request_body(out: Emitter, base: RequestBody | None, head: RequestBody | Non
             out.emit("request-body-media-type-added", INFO,
                      f"added the media type {mt} to the request body", [*ptr, "content", mt])
             continue
-        _media(out, base.content[mt], media, True, [*ptr, "content", mt, "schema"], "")
+        schema_ptr = [*ptr, "schema"] if swagger2 else [*ptr, "content", mt, "schema"]
+        _media(out, base.content[mt], media, True, schema_ptr, "")
 
 
 def _media(out: Emitter, base: MediaType, head: MediaType, request: bool,
