@@ -32,26 +32,48 @@ def load_side(arg: str, repo_path: Path, allow_hosts: tuple[str, ...]) -> Spec:
         return load_spec_file(file, root=root, allow_hosts=allow_hosts)
     rev, sep, path = arg.partition(":")
     if not sep or not rev or not path:
-        raise InputError(f"{arg}: no such file, and not written REV:path",
-                         hint="give a spec file, or a revision and a path such as "
-                              "main:openapi.yaml")
+        raise InputError(
+            f"{arg}: no such file, and not written REV:path",
+            hint="give a spec file, or a revision and a path such as main:openapi.yaml",
+        )
     return load_spec_from_git(GitRepo(repo_path), rev, path, allow_hosts)
 
 
 @click.command("diff")
 @click.argument("base")
 @click.argument("revision")
-@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown",
-              show_default=True, help="Output: a changelog for reviewers, or JSON for tools.")
-@click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]),
-              default="error", show_default=True,
-              help="Exit 1 when a change at this level or above is found.")
-@click.option("--repo", "repo_path", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("."), show_default=True, help="Repository for REV:path sides.")
-@click.option("--allow-host", "allow_hosts", multiple=True,
-              help="Host that remote $refs may be fetched from (default: none).")
-def diff_command(base: str, revision: str, fmt: str, fail_on: str, repo_path: Path,
-                 allow_hosts: tuple[str, ...]) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "json"]),
+    default="markdown",
+    show_default=True,
+    help="Output: a changelog for reviewers, or JSON for tools.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning", "info", "never"]),
+    default="error",
+    show_default=True,
+    help="Exit 1 when a change at this level or above is found.",
+)
+@click.option(
+    "--repo",
+    "repo_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Repository for REV:path sides.",
+)
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    help="Host that remote $refs may be fetched from (default: none).",
+)
+def diff_command(
+    base: str, revision: str, fmt: str, fail_on: str, repo_path: Path, allow_hosts: tuple[str, ...]
+) -> None:
     """Show the API changes from BASE to REVISION (each a file or REV:path)."""
     try:
         base_spec = load_side(base, repo_path, allow_hosts)

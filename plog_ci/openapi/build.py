@@ -44,12 +44,30 @@ def _media(content: Any) -> dict[str, MediaType]:
 
 def _parameter(node: dict[str, Any], swagger2: bool) -> Parameter:
     if swagger2:
-        schema = {k: v for k, v in node.items()
-                  if k in ("type", "format", "items", "enum", "default", "minimum", "maximum",
-                           "pattern", "minLength", "maxLength", "exclusiveMinimum",
-                           "exclusiveMaximum", "multipleOf", "minItems", "maxItems")}
+        schema = {
+            k: v
+            for k, v in node.items()
+            if k
+            in (
+                "type",
+                "format",
+                "items",
+                "enum",
+                "default",
+                "minimum",
+                "maximum",
+                "pattern",
+                "minLength",
+                "maxLength",
+                "exclusiveMinimum",
+                "exclusiveMaximum",
+                "multipleOf",
+                "minItems",
+                "maxItems",
+            )
+        }
     else:
-        schema = node.get("schema") if isinstance(node.get("schema"), dict) else None
+        schema = node["schema"] if isinstance(node.get("schema"), dict) else {}
     examples = _examples(node)
     if not examples and schema and "example" in schema:
         examples = (schema["example"],)
@@ -68,8 +86,9 @@ def _parameter(node: dict[str, Any], swagger2: bool) -> Parameter:
 def _security(node: Any) -> tuple[dict[str, tuple[str, ...]], ...]:
     if not isinstance(node, list):
         return ()
-    return tuple({str(k): tuple(v or ()) for k, v in req.items()}
-                 for req in node if isinstance(req, dict))
+    return tuple(
+        {str(k): tuple(v or ()) for k, v in req.items()} for req in node if isinstance(req, dict)
+    )
 
 
 def _servers(doc: dict[str, Any]) -> tuple[str, ...]:
@@ -93,8 +112,11 @@ def _servers(doc: dict[str, Any]) -> tuple[str, ...]:
 
 def _schemes(doc: dict[str, Any]) -> dict[str, SecurityScheme]:
     swagger2 = bool(doc.get("swagger"))
-    raw = (doc.get("securityDefinitions") if swagger2 else
-           (doc.get("components") or {}).get("securitySchemes")) or {}
+    raw = (
+        doc.get("securityDefinitions")
+        if swagger2
+        else (doc.get("components") or {}).get("securitySchemes")
+    ) or {}
     out = {}
     for name, node in raw.items():
         if not isinstance(node, dict):
@@ -107,8 +129,7 @@ def _schemes(doc: dict[str, Any]) -> dict[str, SecurityScheme]:
     return out
 
 
-def build_spec(doc: dict[str, Any], source: str = "",
-               warnings: tuple[str, ...] = ()) -> Spec:
+def build_spec(doc: dict[str, Any], source: str = "", warnings: tuple[str, ...] = ()) -> Spec:
     """Map a fully resolved document to a :class:`Spec`."""
     swagger2 = bool(doc.get("swagger"))
     version = str(doc.get("swagger") or doc.get("openapi") or "")
@@ -135,8 +156,10 @@ def build_spec(doc: dict[str, Any], source: str = "",
                 if swagger2 and p.get("in") == "body":
                     consumes = node.get("consumes") or global_consumes
                     schema = p.get("schema") if isinstance(p.get("schema"), dict) else None
-                    body = RequestBody(bool(p.get("required", False)),
-                                       {c: MediaType(c, schema, _examples(p)) for c in consumes})
+                    body = RequestBody(
+                        bool(p.get("required", False)),
+                        {c: MediaType(c, schema, _examples(p)) for c in consumes},
+                    )
                 elif swagger2 and p.get("in") == "formData":
                     form[str(p.get("name"))] = _parameter(p, True).schema or {}
                     if p.get("required"):
@@ -144,8 +167,8 @@ def build_spec(doc: dict[str, Any], source: str = "",
                 else:
                     param = _parameter(p, swagger2)
                     if any(p is q for q in shared) and not any(
-                            (o.get("in"), o.get("name")) == (p.get("in"), p.get("name"))
-                            for o in own):
+                        (o.get("in"), o.get("name")) == (p.get("in"), p.get("name")) for o in own
+                    ):
                         param = replace(param, shared=True)
                     params.append(param)
             if form:
@@ -161,17 +184,28 @@ def build_spec(doc: dict[str, Any], source: str = "",
                 if swagger2:
                     produces = node.get("produces") or global_produces
                     schema = resp.get("schema") if isinstance(resp.get("schema"), dict) else None
-                    content = ({c: MediaType(c, schema, tuple((resp.get("examples") or {})
-                                                              .values())) for c in produces}
-                               if schema else {})
+                    content = (
+                        {
+                            c: MediaType(c, schema, tuple((resp.get("examples") or {}).values()))
+                            for c in produces
+                        }
+                        if schema
+                        else {}
+                    )
                 else:
                     content = _media(resp.get("content"))
-                headers = {str(h): _parameter({"name": h, "in": "header", **(v if isinstance(
-                    v, dict) else {})}, swagger2) for h, v in (resp.get("headers") or {}).items()}
-                links = {str(k): v for k, v in (resp.get("links") or {}).items()
-                         if isinstance(v, dict)}
-                responses[str(status)] = Response(str(status), str(resp.get("description", "")),
-                                                  content, headers, links)
+                headers = {
+                    str(h): _parameter(
+                        {"name": h, "in": "header", **(v if isinstance(v, dict) else {})}, swagger2
+                    )
+                    for h, v in (resp.get("headers") or {}).items()
+                }
+                links = {
+                    str(k): v for k, v in (resp.get("links") or {}).items() if isinstance(v, dict)
+                }
+                responses[str(status)] = Response(
+                    str(status), str(resp.get("description", "")), content, headers, links
+                )
             op = Operation(
                 method=method.upper(),
                 path=str(path),
@@ -182,13 +216,14 @@ def build_spec(doc: dict[str, Any], source: str = "",
                 request_body=body,
                 responses=responses,
                 security=_security(node["security"]) if "security" in node else None,
-                servers=_servers({"servers": node["servers"]}) if node.get("servers")
+                servers=_servers({"servers": node["servers"]})
+                if node.get("servers")
                 else path_servers,
                 deprecated=bool(node.get("deprecated", False)),
                 sunset=node.get("x-sunset"),
             )
             operations[op.key] = op
-    info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+    info: dict[str, Any] = doc["info"] if isinstance(doc.get("info"), dict) else {}
     return Spec(
         version=version,
         title=str(info.get("title", "")),

@@ -30,10 +30,16 @@ def render(diff: SpecDiff, max_changes: int = 500) -> str:
     if not (diff.added or diff.removed or diff.modified or diff.changes):
         return "\n".join([*lines, "No changes to the API surface."]) + "\n"
     verdict = "**breaking**" if diff.breaking else "not breaking"
-    lines += [f"{len(diff.added)} added, {len(diff.modified)} modified, "
-              f"{len(diff.removed)} removed operations; {verdict}.", ""]
-    for title, ops in (("Added", diff.added), ("Modified", diff.modified),
-                       ("Removed", diff.removed)):
+    lines += [
+        f"{len(diff.added)} added, {len(diff.modified)} modified, "
+        f"{len(diff.removed)} removed operations; {verdict}.",
+        "",
+    ]
+    for title, ops in (
+        ("Added", diff.added),
+        ("Modified", diff.modified),
+        ("Removed", diff.removed),
+    ):
         if ops:
             lines.append(f"### {title} operations")
             lines.extend(f"- {md(op)}" for op in ops)

@@ -33,14 +33,13 @@ def structural(doc: dict[str, Any], source: str) -> tuple[str, ...]:
             op_id = op.get("operationId")
             if isinstance(op_id, str):
                 if op_id in seen_ids:
-                    out.append(f"{where}: operationId {op_id!r} is also used by "
-                               f"{seen_ids[op_id]}")
+                    out.append(f"{where}: operationId {op_id!r} is also used by {seen_ids[op_id]}")
                 else:
                     seen_ids[op_id] = f"{method.upper()} {path}"
             if "responses" not in op:
                 out.append(f"{where}: no 'responses'; assuming 200")
             params = shared + [p for p in op.get("parameters") or [] if isinstance(p, dict)]
-            declared = set()
+            declared: set[str | None] = set()
             for p in params:
                 if "$ref" in p:  # checked after resolution would need the target; skip
                     declared.add(None)
@@ -48,8 +47,10 @@ def structural(doc: dict[str, Any], source: str) -> tuple[str, ...]:
                 if p.get("in") == "path":
                     declared.add(p.get("name"))
                     if p.get("required") is not True:
-                        out.append(f"{where}: path parameter {p.get('name')!r} lacks "
-                                   "'required: true'; treated as required")
+                        out.append(
+                            f"{where}: path parameter {p.get('name')!r} lacks "
+                            "'required: true'; treated as required"
+                        )
             if None not in declared:
                 for name in _TEMPLATE.findall(str(path)):
                     if name not in declared:
@@ -79,7 +80,8 @@ def validate(doc: dict[str, Any], source: str) -> tuple[str, ...]:
                 break
     # The validator is a third-party walker over hostile input; any crash in it only
     # means "could not validate", never that the spec is unusable.
-    except Exception as exc:  # noqa: BLE001
-        out.append(f"{source}: schema validation stopped early: "
-                   f"{type(exc).__name__}: {str(exc)[:200]}")
+    except Exception as exc:
+        out.append(
+            f"{source}: schema validation stopped early: {type(exc).__name__}: {str(exc)[:200]}"
+        )
     return tuple(out)

@@ -49,8 +49,11 @@ class SpecDiff:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "operations": {"added": list(self.added), "removed": list(self.removed),
-                           "modified": list(self.modified)},
+            "operations": {
+                "added": list(self.added),
+                "removed": list(self.removed),
+                "modified": list(self.modified),
+            },
             "changes": [c.to_json() for c in self.changes],
             "breaking": self.breaking,
         }
@@ -77,13 +80,19 @@ def _op_ptr(op: Operation) -> list[str | int]:
 def _param_ptr(spec: Spec) -> Any:
     def ptr(op: Operation, p: Parameter, _in_base: bool) -> list[str | int]:
         item = (spec.raw.get("paths") or {}).get(op.path) or {}
-        for base, params in ((_op_ptr(op), (item.get(op.method.lower()) or {}).get("parameters")),
-                             (["paths", op.path], item.get("parameters"))):
+        for base, params in (
+            (_op_ptr(op), (item.get(op.method.lower()) or {}).get("parameters")),
+            (["paths", op.path], item.get("parameters")),
+        ):
             for i, raw in enumerate(params or []):
-                if isinstance(raw, dict) and raw.get("name") == p.name and \
-                        raw.get("in") == p.location:
+                if (
+                    isinstance(raw, dict)
+                    and raw.get("name") == p.name
+                    and raw.get("in") == p.location
+                ):
                     return [*base, "parameters", i]
         return [*_op_ptr(op), "parameters"]
+
     return ptr
 
 
@@ -98,8 +107,15 @@ def _body_ptr(spec: Spec, op: Operation) -> list[str | int]:
 
 def _surface(op: Operation) -> tuple[Any, ...]:
     """What a client or a load test can observe; summary, tags and ids are left out."""
-    return (op.parameters, op.request_body, op.responses, op.security, op.servers,
-            op.deprecated, op.sunset)
+    return (
+        op.parameters,
+        op.request_body,
+        op.responses,
+        op.security,
+        op.servers,
+        op.deprecated,
+        op.sunset,
+    )
 
 
 def _operation(base_spec: Spec, head_spec: Spec, b: Operation, h: Operation) -> list[Change]:
@@ -107,18 +123,40 @@ def _operation(base_spec: Spec, head_spec: Spec, b: Operation, h: Operation) -> 
     deprecated = [*_op_ptr(h), "deprecated"]
     if h.deprecated and not b.deprecated:
         if h.sunset:
-            out.emit("endpoint-deprecated-with-sunset", INFO,
-                     f"endpoint deprecated with sunset date {h.sunset}", deprecated)
+            out.emit(
+                "endpoint-deprecated-with-sunset",
+                INFO,
+                f"endpoint deprecated with sunset date {h.sunset}",
+                deprecated,
+            )
         else:
             out.emit("endpoint-deprecated", INFO, "endpoint deprecated", deprecated)
     elif b.deprecated and not h.deprecated:
         out.emit("endpoint-reactivated", INFO, "endpoint reactivated", deprecated)
-    rules.parameters(out, b, h, lambda op, p, in_base: (
-        _param_ptr(base_spec) if in_base else _param_ptr(head_spec))(op, p, in_base))
-    rules.request_body(out, b.request_body, h.request_body, _body_ptr(head_spec, h),
-                       _body_ptr(base_spec, b), head_spec.version.startswith("2"))
-    rules.responses(out, b.responses, h.responses, [*_op_ptr(h), "responses"],
-                    [*_op_ptr(b), "responses"], head_spec.version.startswith("2"))
+    rules.parameters(
+        out,
+        b,
+        h,
+        lambda op, p, in_base: (_param_ptr(base_spec) if in_base else _param_ptr(head_spec))(
+            op, p, in_base
+        ),
+    )
+    rules.request_body(
+        out,
+        b.request_body,
+        h.request_body,
+        _body_ptr(head_spec, h),
+        _body_ptr(base_spec, b),
+        head_spec.version.startswith("2"),
+    )
+    rules.responses(
+        out,
+        b.responses,
+        h.responses,
+        [*_op_ptr(h), "responses"],
+        [*_op_ptr(b), "responses"],
+        head_spec.version.startswith("2"),
+    )
     if b.security != h.security:
         rules.security(out, b.security, h.security, [*_op_ptr(h), "security"])
     return out.changes
@@ -129,14 +167,26 @@ def _removed(base_spec: Spec, op: Operation, path_gone: bool, today: _dt.date) -
     stem = "api-path" if path_gone else "api"
     sunset = _sunset(op)
     if op.deprecated and sunset is not None and sunset > today:
-        out.emit(f"{stem}-removed-before-sunset", ERROR,
-                 f"api removed before the sunset date {op.sunset}", in_base=True)
+        out.emit(
+            f"{stem}-removed-before-sunset",
+            ERROR,
+            f"api removed before the sunset date {op.sunset}",
+            in_base=True,
+        )
     elif op.deprecated:
-        out.emit(f"{stem}-removed-with-deprecation", INFO,
-                 f"api {'path ' if path_gone else ''}removed with deprecation", in_base=True)
+        out.emit(
+            f"{stem}-removed-with-deprecation",
+            INFO,
+            f"api {'path ' if path_gone else ''}removed with deprecation",
+            in_base=True,
+        )
     else:
-        out.emit(f"{stem}-removed-without-deprecation", ERROR,
-                 f"api {'path ' if path_gone else ''}removed without deprecation", in_base=True)
+        out.emit(
+            f"{stem}-removed-without-deprecation",
+            ERROR,
+            f"api {'path ' if path_gone else ''}removed without deprecation",
+            in_base=True,
+        )
     return out.changes[0]
 
 
@@ -157,9 +207,15 @@ def diff_specs(base: Spec, head: Spec, *, today: _dt.date | None = None) -> Spec
         b = base_ops.get(key)
         if b is None:
             result.added.append(op.key)
-            changes.append(Change("endpoint-added", INFO, op.key, "endpoint added",
-                                  f"{head.source}#/" + "/".join(rules.esc(p)
-                                                               for p in _op_ptr(op))))
+            changes.append(
+                Change(
+                    "endpoint-added",
+                    INFO,
+                    op.key,
+                    "endpoint added",
+                    f"{head.source}#/" + "/".join(rules.esc(p) for p in _op_ptr(op)),
+                )
+            )
             continue
         if _surface(b) == _surface(op):
             continue
@@ -167,8 +223,9 @@ def diff_specs(base: Spec, head: Spec, *, today: _dt.date | None = None) -> Spec
         changes.extend(_operation(base, head, b, op))
     glob = Emitter("", base.source, head.source, [], [])
     if base.security != head.security:
-        rules.security(glob, base.security, head.security, ["security"], prefix="api-global",
-                       where="API")
+        rules.security(
+            glob, base.security, head.security, ["security"], prefix="api-global", where="API"
+        )
     changes.extend(glob.changes)
     result.added.sort()
     result.removed.sort()

@@ -102,8 +102,7 @@ class _Loader:
         self.source = source
         self.allow_hosts = tuple(h.lower() for h in allow_hosts)
         self.limits = limits
-        self.parse_limits = ParseLimits(max_bytes=limits.max_file_bytes,
-                                        max_nodes=limits.max_nodes)
+        self.parse_limits = ParseLimits(max_bytes=limits.max_file_bytes, max_nodes=limits.max_nodes)
         self.docs: dict[str, Any] = {}  # key: "file:<rel>" or the URL without fragment
         self.raw: dict[str, bytes] = {}
         self.total = 0
@@ -112,22 +111,27 @@ class _Loader:
     def display(self, key: str) -> str:
         return self.source.display(key[5:]) if key.startswith("file:") else key
 
-    def _fail(self, key: str, where: list[str | int], ref: str, reason: str,
-              hint: str | None = None) -> RefError:
+    def _fail(
+        self, key: str, where: list[str | int], ref: str, reason: str, hint: str | None = None
+    ) -> RefError:
         located = locate(self.raw.get(key, b""), self.display(key), [*where, "$ref"])
         place = pointer(where)
-        return RefError(f"{located}: $ref {ref!r} at {place}: {reason}", ref=ref, where=place,
-                        hint=hint)
+        return RefError(
+            f"{located}: $ref {ref!r} at {place}: {reason}", ref=ref, where=place, hint=hint
+        )
 
     # -- reading ---------------------------------------------------------
     def _store(self, key: str, data: bytes) -> None:
         self.total += len(data)
         if len(self.docs) >= self.limits.max_files:
-            raise SpecTooLargeError(f"{self.display(key)}: more than {self.limits.max_files} "
-                                    "files reached through $ref")
+            raise SpecTooLargeError(
+                f"{self.display(key)}: more than {self.limits.max_files} files reached through $ref"
+            )
         if self.total > self.limits.max_total_bytes:
-            raise SpecTooLargeError(f"{self.display(key)}: the spec files together exceed "
-                                    f"{self.limits.max_total_bytes:,} bytes")
+            raise SpecTooLargeError(
+                f"{self.display(key)}: the spec files together exceed "
+                f"{self.limits.max_total_bytes:,} bytes"
+            )
         self.raw[key] = data
         self.docs[key] = parse(data, self.display(key), self.parse_limits)
 
@@ -166,8 +170,7 @@ class _Loader:
         base_is_url = not key.startswith("file:")
         address, _, fragment = ref.partition("#")
         if fragment and not fragment.startswith("/"):
-            raise self._fail(key, where, ref, "only JSON-pointer fragments ('#/...') are "
-                             "supported")
+            raise self._fail(key, where, ref, "only JSON-pointer fragments ('#/...') are supported")
         if not address:
             return key, fragment
         if base_is_url and not _SCHEME.match(address):
@@ -176,15 +179,25 @@ class _Loader:
             parts = urlsplit(address)
             scheme = parts.scheme.lower()
             if scheme not in ("http", "https"):
-                raise self._fail(key, where, ref, f"{scheme or 'network'} references are not "
-                                 "allowed; $ref may only name files inside the repository",
-                                 hint="use a relative path such as ./schemas/pet.yaml")
+                raise self._fail(
+                    key,
+                    where,
+                    ref,
+                    f"{scheme or 'network'} references are not "
+                    "allowed; $ref may only name files inside the repository",
+                    hint="use a relative path such as ./schemas/pet.yaml",
+                )
             host = (parts.hostname or "").lower()
             if host not in self.allow_hosts:
-                raise self._fail(key, where, ref, "network references are refused (PLog never "
-                                 "fetches a URL unless its host is allow-listed)",
-                                 hint=f"vendor the file into the repository, or add {host!r} "
-                                      "to openapi.allow_hosts in plog.yml")
+                raise self._fail(
+                    key,
+                    where,
+                    ref,
+                    "network references are refused (PLog never "
+                    "fetches a URL unless its host is allow-listed)",
+                    hint=f"vendor the file into the repository, or add {host!r} "
+                    "to openapi.allow_hosts in plog.yml",
+                )
             url = urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
             if url not in self.docs:
                 try:
@@ -199,8 +212,9 @@ class _Loader:
                 normalize(address)  # raises: absolute
             rel = normalize(posixpath.join(posixpath.dirname(current), address))
         except Refused as exc:
-            raise self._fail(key, where, ref, str(exc),
-                             hint="$ref may only name files inside the repository") from None
+            raise self._fail(
+                key, where, ref, str(exc), hint="$ref may only name files inside the repository"
+            ) from None
         target = "file:" + rel
         if target not in self.docs:
             try:
@@ -218,8 +232,12 @@ class _Loader:
             for where, ref in _refs(self.docs[key]):
                 target, fragment = self._target(key, where, ref)
                 if not _pointer_get(self.docs[target], fragment):
-                    raise self._fail(key, where, ref, "it points at nothing "
-                                     f"(no #{fragment} in {self.display(target)})")
+                    raise self._fail(
+                        key,
+                        where,
+                        ref,
+                        f"it points at nothing (no #{fragment} in {self.display(target)})",
+                    )
                 if target not in seen:
                     seen.add(target)
                     queue.append(target)
@@ -233,8 +251,8 @@ class _Loader:
             path = posixpath.normpath(url.path)
             if not path.startswith(_VIRTUAL.rstrip("/")):
                 raise ResolutionError(f"reference outside the spec: {url.geturl()}")
-            return "file:" + path[len(_VIRTUAL):]
-        return urlunsplit((url.scheme, url.netloc, url.path, url.query, ""))
+            return "file:" + str(path[len(_VIRTUAL) :])
+        return str(urlunsplit((url.scheme, url.netloc, url.path, url.query, "")))
 
 
 def _recursion_marker(limit: int, parsed_url: Any, recursions: Any = ()) -> dict[str, Any]:
@@ -246,8 +264,12 @@ class _Resolver(RefResolver):  # type: ignore[misc]
 
     def __init__(self, loader: _Loader, root_key: str) -> None:
         # An empty dict avoids prance's deep copy of the whole root document.
-        super().__init__({}, loader.prance_url(root_key), recursion_limit=1,
-                         recursion_limit_handler=_recursion_marker)
+        super().__init__(
+            {},
+            loader.prance_url(root_key),
+            recursion_limit=1,
+            recursion_limit_handler=_recursion_marker,
+        )
         self.specs = loader.docs[root_key]
         self._loader = loader
 
@@ -263,17 +285,25 @@ def _check_version(doc: Any, source: str) -> str:
     if not isinstance(doc, dict):
         raise SpecError(f"{source}: not an OpenAPI document (the top level is not a mapping)")
     if "swaggerVersion" in doc:
-        raise SpecError(f"{source}: Swagger {doc['swaggerVersion']} is not supported",
-                        hint="PLog reads Swagger 2.0 and OpenAPI 3.0 / 3.1; convert the spec "
-                             "(e.g. with swagger2openapi)")
+        raise SpecError(
+            f"{source}: Swagger {doc['swaggerVersion']} is not supported",
+            hint="PLog reads Swagger 2.0 and OpenAPI 3.0 / 3.1; convert the spec "
+            "(e.g. with swagger2openapi)",
+        )
     if not (doc.get("openapi") or doc.get("swagger")):
-        raise SpecError(f"{source}: not an OpenAPI document (no 'openapi' or 'swagger' key)",
-                        hint="point openapi.path in plog.yml at the OpenAPI/Swagger file")
+        raise SpecError(
+            f"{source}: not an OpenAPI document (no 'openapi' or 'swagger' key)",
+            hint="point openapi.path in plog.yml at the OpenAPI/Swagger file",
+        )
     version = str(doc.get("openapi") or doc.get("swagger"))
-    if not (version in ("2.0", "2") and "swagger" in doc
-            or re.match(r"^3\.[01](\.|$)", version) and "openapi" in doc):
-        raise SpecError(f"{source}: OpenAPI version {version} is not supported",
-                        hint="PLog reads Swagger 2.0 and OpenAPI 3.0 / 3.1")
+    if not (
+        (version in ("2.0", "2") and "swagger" in doc)
+        or (re.match(r"^3\.[01](\.|$)", version) and "openapi" in doc)
+    ):
+        raise SpecError(
+            f"{source}: OpenAPI version {version} is not supported",
+            hint="PLog reads Swagger 2.0 and OpenAPI 3.0 / 3.1",
+        )
     if not isinstance(doc.get("paths", {}), dict):
         raise SpecError(f"{source}: 'paths' is not a mapping")
     return version
@@ -282,18 +312,24 @@ def _check_version(doc: Any, source: str) -> str:
 def _check_size(doc: dict[str, Any], source: str, limits: LoadLimits) -> None:
     paths = doc.get("paths") or {}
     if len(paths) > limits.max_paths:
-        raise SpecTooLargeError(f"{source}: {len(paths):,} paths, over the limit of "
-                                f"{limits.max_paths:,}",
-                                hint="PLog load-tests one service; split huge specs")
-    count = sum(1 for item in paths.values() if isinstance(item, dict)
-                for m in METHODS if isinstance(item.get(m), dict))
+        raise SpecTooLargeError(
+            f"{source}: {len(paths):,} paths, over the limit of {limits.max_paths:,}",
+            hint="PLog load-tests one service; split huge specs",
+        )
+    count = sum(
+        1
+        for item in paths.values()
+        if isinstance(item, dict)
+        for m in METHODS
+        if isinstance(item.get(m), dict)
+    )
     if count > limits.max_operations:
-        raise SpecTooLargeError(f"{source}: {count:,} operations, over the limit of "
-                                f"{limits.max_operations:,}")
+        raise SpecTooLargeError(
+            f"{source}: {count:,} operations, over the limit of {limits.max_operations:,}"
+        )
 
 
-def _load(source: Source, rel: str, allow_hosts: tuple[str, ...],
-          limits: LoadLimits) -> Spec:
+def _load(source: Source, rel: str, allow_hosts: tuple[str, ...], limits: LoadLimits) -> Spec:
     loader = _Loader(source, allow_hosts, limits)
     root_key = loader.load_root(rel)
     display = loader.display(root_key)
@@ -313,14 +349,19 @@ def _load(source: Source, rel: str, allow_hosts: tuple[str, ...],
     if loader.total <= limits.validate_max_bytes:
         warnings += checks.validate(resolved, display)
     else:
-        warnings += (f"{display}: schema validation skipped for a spec over "
-                     f"{limits.validate_max_bytes:,} bytes (structural checks still ran)",)
+        warnings += (
+            f"{display}: schema validation skipped for a spec over "
+            f"{limits.validate_max_bytes:,} bytes (structural checks still ran)",
+        )
     return build_spec(resolved, display, warnings)
 
 
-def load_spec_file(path: str | Path, root: str | Path | None = None,
-                   allow_hosts: tuple[str, ...] = (),
-                   limits: LoadLimits = DEFAULT_LIMITS) -> Spec:
+def load_spec_file(
+    path: str | Path,
+    root: str | Path | None = None,
+    allow_hosts: tuple[str, ...] = (),
+    limits: LoadLimits = DEFAULT_LIMITS,
+) -> Spec:
     """Load a spec from disk; ``$ref`` may reach files under ``root`` (default: its folder)."""
     file = Path(path)
     base = Path(root) if root is not None else file.parent
@@ -331,9 +372,13 @@ def load_spec_file(path: str | Path, root: str | Path | None = None,
     return _load(DiskSource(base), rel, allow_hosts, limits)
 
 
-def load_spec_from_git(repo: GitRepo, rev: str, path: str,
-                       allow_hosts: tuple[str, ...] = (),
-                       limits: LoadLimits = DEFAULT_LIMITS) -> Spec:
+def load_spec_from_git(
+    repo: GitRepo,
+    rev: str,
+    path: str,
+    allow_hosts: tuple[str, ...] = (),
+    limits: LoadLimits = DEFAULT_LIMITS,
+) -> Spec:
     """Load ``path`` as committed at ``rev``; relative refs resolve in that same tree."""
     return _load(GitSource(repo, rev), path, allow_hosts, limits)
 

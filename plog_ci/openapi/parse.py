@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from plog_ci import yamldoc
 from plog_ci.errors import InputError
@@ -36,7 +36,7 @@ class ParseLimits:
     max_depth: int = 200
 
 
-class _SafeLoader(yaml.CSafeLoader):
+class _SafeLoader(yaml.CSafeLoader):  # type: ignore[misc]
     """libyaml safe loader that keeps timestamps as strings (JSON has no dates)."""
 
 
@@ -59,8 +59,10 @@ def _plain(root: Any, source: str, limits: ParseLimits) -> Any:
             if key in done:  # shared by an alias: count its expanded size again
                 return done[key], sizes[key]
             if key in active:
-                raise SpecError(f"{source}: recursive YAML alias (a node that contains itself)",
-                                hint="replace the alias by a $ref")
+                raise SpecError(
+                    f"{source}: recursive YAML alias (a node that contains itself)",
+                    hint="replace the alias by a $ref",
+                )
             if depth > limits.max_depth:
                 raise SpecError(f"{source}: nesting deeper than {limits.max_depth} levels")
             active.add(key)
@@ -85,7 +87,9 @@ def _plain(root: Any, source: str, limits: ParseLimits) -> Any:
             if total > limits.max_nodes:
                 raise SpecTooLargeError(
                     f"{source}: document expands to more than {limits.max_nodes} nodes "
-                    "(YAML alias bomb?)", hint="remove the repeated aliases")
+                    "(YAML alias bomb?)",
+                    hint="remove the repeated aliases",
+                )
             active.discard(key)
             done[key] = out
             sizes[key] = total
@@ -113,8 +117,8 @@ def parse(data: bytes, source: str, limits: ParseLimits | None = None) -> Any:
     if len(data) > limits.max_bytes:
         raise SpecTooLargeError(
             f"{source}: file is {len(data):,} bytes, over the {limits.max_bytes:,}-byte limit",
-            hint="split the spec into files joined by relative $refs, or raise "
-                 "openapi limits")
+            hint="split the spec into files joined by relative $refs, or raise openapi limits",
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -151,8 +155,11 @@ def locate(data: bytes, source: str, parts: Sequence[str | int]) -> str:
     if len(data) > _POSITION_MAX_BYTES:
         return source
     try:
-        doc = yamldoc.load(data, source, yamldoc.Limits(max_bytes=_POSITION_MAX_BYTES,
-                                                        max_depth=1000, max_nodes=5_000_000))
+        doc = yamldoc.load(
+            data,
+            source,
+            yamldoc.Limits(max_bytes=_POSITION_MAX_BYTES, max_depth=1000, max_nodes=5_000_000),
+        )
     except InputError:
         return source
     pos = yamldoc.position(doc, [_as_key(doc, parts, i) for i in range(len(parts))])

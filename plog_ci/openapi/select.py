@@ -25,20 +25,25 @@ class Selection:
 def _parse_key(text: str) -> str:
     method, _, path = text.strip().partition(" ")
     if method.lower() not in METHODS or not path.strip().startswith("/"):
-        raise InputError(f"operation {text!r} is not written 'METHOD /path'",
-                         hint="for example: 'GET /pets/{id}'")
+        raise InputError(
+            f"operation {text!r} is not written 'METHOD /path'",
+            hint="for example: 'GET /pets/{id}'",
+        )
     return f"{method.upper()} {path.strip()}"
 
 
-def select_operations(diff: SpecDiff | None, head: Spec,
-                      selector: str | tuple[str, ...]) -> Selection:
+def select_operations(
+    diff: SpecDiff | None, head: Spec, selector: str | tuple[str, ...]
+) -> Selection:
     removed = list(diff.removed) if diff is not None else []
     if isinstance(selector, str):
         if selector == "all" or (selector == "changed" and diff is None):
             return Selection(list(head.operations.values()), removed)
         if selector != "changed":
-            raise InputError(f"operation selector {selector!r} is not known",
-                             hint="use 'changed', 'all' or a list of 'METHOD /path'")
+            raise InputError(
+                f"operation selector {selector!r} is not known",
+                hint="use 'changed', 'all' or a list of 'METHOD /path'",
+            )
         assert diff is not None
         keys = set(diff.added) | set(diff.modified)
         return Selection([op for op in head.operations.values() if op.key in keys], removed)

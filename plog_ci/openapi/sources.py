@@ -60,8 +60,9 @@ class DiskSource:
         path = self.root / rel
         real = Path(os.path.realpath(path))
         if real != self.real_root and self.real_root not in real.parents:
-            raise Refused(f"it resolves to {real}, outside the repository root "
-                          f"{self.real_root} (a symlink?)")
+            raise Refused(
+                f"it resolves to {real}, outside the repository root {self.real_root} (a symlink?)"
+            )
         try:
             info = os.stat(real)
         except FileNotFoundError:
@@ -71,8 +72,7 @@ class DiskSource:
         if not stat.S_ISREG(info.st_mode):
             raise Refused("not a regular file")
         if info.st_size > max_bytes:
-            raise Refused(f"the file is {info.st_size:,} bytes, over the {max_bytes:,}-byte "
-                          "limit")
+            raise Refused(f"the file is {info.st_size:,} bytes, over the {max_bytes:,}-byte limit")
         # O_NONBLOCK: if the file was swapped for a FIFO since stat(), open() must not hang.
         flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
         try:
@@ -110,8 +110,9 @@ class GitSource:
                 raise Refused(f"no such file at {self.rev}")
             if not entry.is_symlink:
                 if len(entry.data) > max_bytes:
-                    raise Refused(f"the file is {len(entry.data):,} bytes, over the "
-                                  f"{max_bytes:,}-byte limit")
+                    raise Refused(
+                        f"the file is {len(entry.data):,} bytes, over the {max_bytes:,}-byte limit"
+                    )
                 return entry.data
             target = os.fsdecode(entry.data)
             if target.startswith("/"):

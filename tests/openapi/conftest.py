@@ -14,8 +14,20 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 
 def commit_all(repo: Path, message: str) -> str:
     git(("add", "-A"), cwd=repo)
-    git(("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "--no-gpg-sign",
-         "-m", message), cwd=repo)
+    git(
+        (
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-q",
+            "--no-gpg-sign",
+            "-m",
+            message,
+        ),
+        cwd=repo,
+    )
     return git(("rev-parse", "HEAD"), cwd=repo).stdout.strip()
 
 

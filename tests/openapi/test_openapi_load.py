@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from conftest import DATA, commit_all
@@ -36,14 +37,17 @@ def spec_with_ref(ref: str) -> str:
     return MINIMAL % repr(ref)
 
 
-@pytest.mark.parametrize(("name", "version", "count"), [
-    ("v2/petstore.yaml", "2.0", 3),
-    ("v2/uber.yaml", "2.0", 5),
-    ("v3/petstore-expanded.yaml", "3.0.0", 4),
-    ("v3/uspto.yaml", "3.0.1", 3),
-    ("v3/realworld-conduit.yml", "3.1.0", 19),
-    ("v31/webhook-example.json", "3.1.0", 0),
-])
+@pytest.mark.parametrize(
+    ("name", "version", "count"),
+    [
+        ("v2/petstore.yaml", "2.0", 3),
+        ("v2/uber.yaml", "2.0", 5),
+        ("v3/petstore-expanded.yaml", "3.0.0", 4),
+        ("v3/uspto.yaml", "3.0.1", 3),
+        ("v3/realworld-conduit.yml", "3.1.0", 19),
+        ("v31/webhook-example.json", "3.1.0", 0),
+    ],
+)
 def test_loads_swagger2_openapi30_31_yaml_and_json(name: str, version: str, count: int) -> None:
     spec = load_spec_file(SPECS / name)
     assert spec.version == version
@@ -51,8 +55,9 @@ def test_loads_swagger2_openapi30_31_yaml_and_json(name: str, version: str, coun
 
 
 def test_multi_file_spec_resolves_relative_refs_inside_root() -> None:
-    spec = load_spec_file(SPECS / "v2/petstore-separate/spec/swagger.yaml",
-                          root=SPECS / "v2/petstore-separate")
+    spec = load_spec_file(
+        SPECS / "v2/petstore-separate/spec/swagger.yaml", root=SPECS / "v2/petstore-separate"
+    )
     op = spec.operations["GET /pets"]
     assert op.params("query")  # parameters.yaml#/tags etc. came from other files
     error = op.responses["default"].content["application/json"].schema
@@ -65,11 +70,13 @@ def test_multi_file_ref_escaping_the_given_root_is_refused() -> None:
         load_spec_file(SPECS / "v2/petstore-separate/spec/swagger.yaml")
 
 
-def test_git_revision_resolves_refs_in_the_same_commit(git_repo: Callable[..., tuple[Path, str]]
-                                                       ) -> None:
+def test_git_revision_resolves_refs_in_the_same_commit(
+    git_repo: Callable[..., tuple[Path, str]],
+) -> None:
     schema_v1 = "type: object\nproperties: {name: {type: string}}\n"
-    repo, first = git_repo({"api/openapi.yaml": spec_with_ref("schemas/pet.yaml"),
-                            "api/schemas/pet.yaml": schema_v1})
+    repo, first = git_repo(
+        {"api/openapi.yaml": spec_with_ref("schemas/pet.yaml"), "api/schemas/pet.yaml": schema_v1}
+    )
     (repo / "api/schemas/pet.yaml").write_text("type: object\nproperties: {id: {type: integer}}\n")
     second = commit_all(repo, "change pet")
     (repo / "api/schemas/pet.yaml").write_text("not: [valid")  # dirty tree: never read
@@ -78,8 +85,14 @@ def test_git_revision_resolves_refs_in_the_same_commit(git_repo: Callable[..., t
     new = load_spec_from_git(git, second, "api/openapi.yaml")
 
     def props(spec: object) -> set[str]:
-        schema = spec.operations["GET /pets"].responses["200"].content[  # type: ignore[attr-defined]
-            "application/json"].schema
+        schema = (
+            spec.operations["GET /pets"]
+            .responses["200"]
+            .content[  # type: ignore[attr-defined]
+                "application/json"
+            ]
+            .schema
+        )
         return set(schema["properties"])
 
     assert props(old) == {"name"}
@@ -149,15 +162,18 @@ def _repo_with(tmp_path: Path, spec: str) -> Path:
 
 
 @BAD
-@pytest.mark.parametrize(("ref", "reason"), [
-    ("/etc/passwd", "absolute paths are not allowed"),
-    ("../../etc/hostname", "leaves the repository root"),
-    ("/dev/zero", "absolute paths are not allowed"),
-    ("file:///etc/passwd", "file references are not allowed"),
-    ("ftp://example.com/x.yaml", "ftp references are not allowed"),
-    ("missing.yaml", "no such file"),
-    ("#/components/schemas/Nope", "points at nothing"),
-])
+@pytest.mark.parametrize(
+    ("ref", "reason"),
+    [
+        ("/etc/passwd", "absolute paths are not allowed"),
+        ("../../etc/hostname", "leaves the repository root"),
+        ("/dev/zero", "absolute paths are not allowed"),
+        ("file:///etc/passwd", "file references are not allowed"),
+        ("ftp://example.com/x.yaml", "ftp references are not allowed"),
+        ("missing.yaml", "no such file"),
+        ("#/components/schemas/Nope", "points at nothing"),
+    ],
+)
 def test_refused_refs_name_file_ref_and_place(tmp_path: Path, ref: str, reason: str) -> None:
     root = _repo_with(tmp_path, spec_with_ref(ref))
     with pytest.raises(RefError) as info:
@@ -171,9 +187,9 @@ def test_refused_refs_name_file_ref_and_place(tmp_path: Path, ref: str, reason: 
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server API
+    def do_GET(self) -> None:
         _Recorder.hits.append(self.path)
         body = b"type: object\nproperties: {remote: {type: string}}\n"
         self.send_response(200)
@@ -202,14 +218,13 @@ def test_http_ref_refused_without_any_request(tmp_path: Path, http_server: int) 
     with pytest.raises(RefError, match="network references are refused"):
         load_spec_file(root / "openapi.yaml")
     root = _repo_with(tmp_path, spec_with_ref(f"http://127.0.0.1:{http_server}/x.yaml"))
-    with pytest.raises(RefError, match="openapi.allow_hosts"):
+    with pytest.raises(RefError, match=r"openapi\.allow_hosts"):
         load_spec_file(root / "openapi.yaml")
     assert _Recorder.hits == []
 
 
 @BAD
-def test_http_ref_fetched_only_from_an_allow_listed_host(tmp_path: Path, http_server: int
-                                                         ) -> None:
+def test_http_ref_fetched_only_from_an_allow_listed_host(tmp_path: Path, http_server: int) -> None:
     root = _repo_with(tmp_path, spec_with_ref(f"http://127.0.0.1:{http_server}/x.yaml"))
     spec = load_spec_file(root / "openapi.yaml", allow_hosts=("127.0.0.1",))
     schema = spec.operations["GET /pets"].responses["200"].content["application/json"].schema
@@ -227,7 +242,8 @@ def test_symlink_pointing_out_of_the_repo_is_refused(tmp_path: Path) -> None:
 
 @BAD
 def test_symlink_committed_to_git_pointing_out_is_refused(
-        git_repo: Callable[..., tuple[Path, str]]) -> None:
+    git_repo: Callable[..., tuple[Path, str]],
+) -> None:
     repo, _ = git_repo({"openapi.yaml": spec_with_ref("etc/hostname")})
     (repo / "etc").symlink_to("/etc")
     (repo / "pet.yaml").symlink_to("/etc/hostname")
@@ -259,10 +275,10 @@ def test_50_mb_spec_is_refused_before_reading(tmp_path: Path) -> None:
 
 @BAD
 def test_10000_paths_are_refused(tmp_path: Path) -> None:
-    paths = "".join(f"  /p{i}:\n    get: {{responses: {{'200': {{description: ok}}}}}}\n"
-                    for i in range(10_000))
-    root = _repo_with(tmp_path, "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n"
-                      + paths)
+    paths = "".join(
+        f"  /p{i}:\n    get: {{responses: {{'200': {{description: ok}}}}}}\n" for i in range(10_000)
+    )
+    root = _repo_with(tmp_path, "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n" + paths)
     with pytest.raises(SpecTooLargeError, match="10,000 paths, over the limit"):
         load_spec_file(root / "openapi.yaml")
 
@@ -315,11 +331,14 @@ def test_document_that_is_not_openapi() -> None:
 
 
 @BAD
-@pytest.mark.parametrize("text", [
-    '{"swaggerVersion": "1.2", "apis": []}',
-    "swagger: '1.2'\npaths: {}\n",
-    "openapi: 4.0.0\npaths: {}\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"swaggerVersion": "1.2", "apis": []}',
+        "swagger: '1.2'\npaths: {}\n",
+        "openapi: 4.0.0\npaths: {}\n",
+    ],
+)
 def test_unsupported_versions(text: str) -> None:
     with pytest.raises(SpecError, match="not supported"):
         load_spec_bytes(text.encode(), "old.json")
