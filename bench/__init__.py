@@ -1,0 +1,1 @@
+"""Benchmarks: runnable scripts that print figures (medians of several runs)."""
