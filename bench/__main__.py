@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 import sys
 from pathlib import Path
@@ -16,7 +17,12 @@ def main() -> None:
     )
     for name in names:
         print(f"== bench.{name}", flush=True)
-        importlib.import_module(f"bench.{name}").main()
+        sys.argv = [f"bench.{name}"]  # each benchmark parses its own (empty) arguments
+        entry = importlib.import_module(f"bench.{name}").main
+        if inspect.signature(entry).parameters:
+            entry([])
+        else:
+            entry()
 
 
 if __name__ == "__main__":

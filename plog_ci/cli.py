@@ -158,6 +158,12 @@ def demo(workdir: Path | None) -> None:
     sys.exit(run_demo(workdir, console=err_console, out=out_console))
 
 
+# Commands that live in their own modules.
+from plog_ci.cli_diff import diff_command  # noqa: E402
+
+cli.add_command(diff_command)
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
     # SIGTERM unwinds like Ctrl-C so every finally-block stops its children.
     raise KeyboardInterrupt

@@ -33,9 +33,10 @@ from plog_ci.gitrepo import GitRepo
 from plog_ci.home import state_dir
 from plog_ci.interleaved import merge_side, merge_stats, run_interleaved
 from plog_ci.loadgen.script import Script, generate
+from plog_ci.openapi.diff import diff_specs
 from plog_ci.openapi.load import load_spec_from_git
 from plog_ci.openapi.model import Spec
-from plog_ci.openapi.select import Selection, select_operations, simple_diff
+from plog_ci.openapi.select import Selection, select_operations
 from plog_ci.report.markdown import ReportData, render_markdown, write_report
 from plog_ci.results import LoadResult, OperationStats
 from plog_ci.runner.k6 import run_k6
@@ -171,7 +172,7 @@ class _Run:
             base_spec = load_spec_from_git(
                 git, self.base_sha, spec_path, config.openapi.allow_hosts
             )
-        diff = simple_diff(base_spec, head_spec) if base_spec else None
+        diff = diff_specs(base_spec, head_spec) if base_spec else None
         selection = select_operations(diff, head_spec, config.load.operations)
         if selection.unknown:
             raise InputError(

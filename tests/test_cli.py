@@ -108,4 +108,6 @@ def test_demo_passes_then_fails(tmp_path: Path) -> None:
     reports = sorted((tmp_path / "demo" / "petstore" / "plog-reports").glob("*.md"))
     assert len(reports) == 2
     second = next(r for r in reports if r.name.endswith("-run2.md"))
-    assert "Added: GET /pets/count" in second.read_text()
+    text = second.read_text()
+    assert "1 added, 0 modified, 0 removed operations" in text
+    assert "- GET /pets/count" in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from plog_ci.openapi.model import (
@@ -164,7 +165,12 @@ def build_spec(doc: dict[str, Any], source: str = "", warnings: tuple[str, ...] 
                     if p.get("required"):
                         form_required.append(str(p.get("name")))
                 else:
-                    params.append(_parameter(p, swagger2))
+                    param = _parameter(p, swagger2)
+                    if any(p is q for q in shared) and not any(
+                        (o.get("in"), o.get("name")) == (p.get("in"), p.get("name")) for o in own
+                    ):
+                        param = replace(param, shared=True)
+                    params.append(param)
             if form:
                 consumes = node.get("consumes") or ["application/x-www-form-urlencoded"]
                 schema = {"type": "object", "properties": form, "required": form_required}

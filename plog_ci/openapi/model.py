@@ -43,6 +43,8 @@ class Parameter:
     examples: tuple[Any, ...] = ()
     style: str | None = None
     explode: bool | None = None
+    # Declared on the path item (shared by its operations) rather than on the operation.
+    shared: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)

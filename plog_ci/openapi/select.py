@@ -1,65 +1,58 @@
-"""Which operations to load-test: changed (default), all, or an explicit list.
+"""Which operations ``plog run`` load-tests.
 
-Walking-skeleton version: "changed" compares operations by their resolved
-definitions; the full diff engine refines it.
+``changed`` (the default): operations added or modified since the base;
+``all``: every operation of the head spec; or an explicit tuple of
+``"METHOD /path"`` (parameter names may differ: ``GET /pets/{id}`` matches
+``GET /pets/{petId}``). Removed operations are reported, never load-tested.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
-from plog_ci.openapi.model import Operation, Spec, operation_key
-
-
-@dataclass
-class SimpleDiff:
-    added: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    modified: list[str] = field(default_factory=list)
+from plog_ci.errors import InputError
+from plog_ci.openapi.diff import SpecDiff
+from plog_ci.openapi.model import METHODS, Operation, Spec
 
 
 @dataclass(frozen=True)
 class Selection:
-    operations: list[Operation]
-    removed: list[str]
-    unknown: list[str]
+    operations: list[Operation] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
 
 
-def _fingerprint(op: Operation) -> str:
-    data: dict[str, Any] = asdict(op)
-    data.pop("path")
-    return json.dumps(data, sort_keys=True, default=str)
+def _parse_key(text: str) -> str:
+    method, _, path = text.strip().partition(" ")
+    if method.lower() not in METHODS or not path.strip().startswith("/"):
+        raise InputError(
+            f"operation {text!r} is not written 'METHOD /path'",
+            hint="for example: 'GET /pets/{id}'",
+        )
+    return f"{method.upper()} {path.strip()}"
 
 
-def simple_diff(base: Spec, head: Spec) -> SimpleDiff:
-    base_ops = {op.normalized_key: op for op in base.operations.values()}
-    head_ops = {op.normalized_key: op for op in head.operations.values()}
-    diff = SimpleDiff()
-    for key, op in head_ops.items():
-        if key not in base_ops:
-            diff.added.append(op.key)
-        elif _fingerprint(op) != _fingerprint(base_ops[key]):
-            diff.modified.append(op.key)
-    diff.removed = [op.key for key, op in base_ops.items() if key not in head_ops]
-    return diff
-
-
-def select_operations(diff: Any, head: Spec, selector: str | tuple[str, ...]) -> Selection:
-    removed = list(getattr(diff, "removed", []) or [])
-    if selector == "all" or (selector == "changed" and diff is None):
-        return Selection(list(head.operations.values()), removed, [])
-    if selector == "changed":
-        wanted = set(diff.added) | set(diff.modified)
-        return Selection([op for op in head.operations.values() if op.key in wanted], removed, [])
+def select_operations(
+    diff: SpecDiff | None, head: Spec, selector: str | tuple[str, ...]
+) -> Selection:
+    removed = list(diff.removed) if diff is not None else []
+    if isinstance(selector, str):
+        if selector == "all" or (selector == "changed" and diff is None):
+            return Selection(list(head.operations.values()), removed)
+        if selector != "changed":
+            raise InputError(
+                f"operation selector {selector!r} is not known",
+                hint="use 'changed', 'all' or a list of 'METHOD /path'",
+            )
+        assert diff is not None
+        keys = set(diff.added) | set(diff.modified)
+        return Selection([op for op in head.operations.values() if op.key in keys], removed)
     chosen: list[Operation] = []
     unknown: list[str] = []
-    for item in selector:
-        method, _, path = item.strip().partition(" ")
-        op = head.find(operation_key(method, path.strip()))
+    for text in selector:
+        op = head.find(_parse_key(text))
         if op is None:
-            unknown.append(item)
+            unknown.append(text)
         elif op not in chosen:
             chosen.append(op)
     return Selection(chosen, removed, unknown)

@@ -17,13 +17,21 @@ ENV = {"machine": "x86_64", "cpus": 2, "k6": "1.1.0"}
 
 
 def stats(op: str, p95: float) -> OperationStats:
-    return OperationStats(op, 100, 1, 10.0, 1.0, 5.0, 4.0, 8.0, p95, p95 + 1, p95 + 2,
-                          {"500": 1})
+    return OperationStats(op, 100, 1, 10.0, 1.0, 5.0, 4.0, 8.0, p95, p95 + 1, p95 + 2, {"500": 1})
 
 
 def start(store: ResultsStore, sha: str = "a" * 40, branch: str = "main") -> int:
-    return store.start_run(repo="/r", commit_sha=sha, parent=None, base_sha=None, branch=branch,
-                           profile="load", config_hash="c", spec_hash="s", environment=ENV)
+    return store.start_run(
+        repo="/r",
+        commit_sha=sha,
+        parent=None,
+        base_sha=None,
+        branch=branch,
+        profile="load",
+        config_hash="c",
+        spec_hash="s",
+        environment=ENV,
+    )
 
 
 def test_migrates_a_version_1_database_keeping_its_runs(tmp_path: Path) -> None:
@@ -32,10 +40,14 @@ def test_migrates_a_version_1_database_keeping_its_runs(tmp_path: Path) -> None:
     conn.executescript(MIGRATIONS[0])
     conn.execute("PRAGMA user_version = 1")
     conn.execute("INSERT INTO repositories (id, path) VALUES (1, '/r')")
-    conn.execute("INSERT INTO runs (id, repo_id, commit_sha, profile, status, started_at, "
-                 "environment) VALUES (7, 1, 'abc', 'load', 'pass', 1.0, '{}')")
-    conn.execute("INSERT INTO operation_stats VALUES (7, 'GET /a', ?)",
-                 (json.dumps(stats("GET /a", 9.0).to_dict()),))
+    conn.execute(
+        "INSERT INTO runs (id, repo_id, commit_sha, profile, status, started_at, "
+        "environment) VALUES (7, 1, 'abc', 'load', 'pass', 1.0, '{}')"
+    )
+    conn.execute(
+        "INSERT INTO operation_stats VALUES (7, 'GET /a', ?)",
+        (json.dumps(stats("GET /a", 9.0).to_dict()),),
+    )
     conn.commit()
     conn.close()
 
@@ -69,11 +81,31 @@ def test_round_trip_of_detail_tables(tmp_path: Path) -> None:
     store.save_block(run, "head", 0, {"GET /a": stats("GET /a", 12.0)})
     store.save_block(run, "head", 1, {"GET /a": stats("GET /a", 13.0)})
     store.save_resources(run, "head", [(1.0, 50.0, 1000), (2.0, 70.0, 1200)])
-    store.save_gate_outcomes(run, [{"gate": "p95 < 10ms", "operation": "GET /a",
-                                    "level": "fail", "value": 12.0, "passed": False,
-                                    "decisive": True, "detail": "p95 = 12.0ms"}])
-    store.save_findings(run, [{"kind": "cpu-bound", "operation": "GET /a",
-                               "message": "latency follows CPU", "data": {"r": 0.9}}])
+    store.save_gate_outcomes(
+        run,
+        [
+            {
+                "gate": "p95 < 10ms",
+                "operation": "GET /a",
+                "level": "fail",
+                "value": 12.0,
+                "passed": False,
+                "decisive": True,
+                "detail": "p95 = 12.0ms",
+            }
+        ],
+    )
+    store.save_findings(
+        run,
+        [
+            {
+                "kind": "cpu-bound",
+                "operation": "GET /a",
+                "message": "latency follows CPU",
+                "data": {"r": 0.9},
+            }
+        ],
+    )
     assert store.errors(run) == {"GET /a": {"500": 3, "timeout": 1}}
     assert store.histograms(run) == {"GET /a": ("hdr-base64", "HISTFAAAA")}
     blocks = store.blocks(run)
@@ -94,11 +126,11 @@ def test_comparable_runs_need_matching_fingerprints(tmp_path: Path) -> None:
     errored = start(store, "a" * 40)
     store.save_stats(errored, "script-1", {})
     store.finish_run(errored, "error", None, None)
-    found = store.comparable_runs("/r", script_hash="script-1", environment=ENV,
-                                  commit_sha="a" * 40)
+    found = store.comparable_runs(
+        "/r", script_hash="script-1", environment=ENV, commit_sha="a" * 40
+    )
     assert [r.id for r in found] == [a]
-    assert store.comparable_runs("/r", script_hash="script-1",
-                                 environment={**ENV, "cpus": 8}) == []
+    assert store.comparable_runs("/r", script_hash="script-1", environment={**ENV, "cpus": 8}) == []
 
 
 def test_concurrent_writers(tmp_path: Path) -> None:
