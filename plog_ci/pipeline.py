@@ -24,10 +24,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from plog_ci import __version__
+from plog_ci.analysis.findings import ResourceSummary, latency_findings, resource_findings
 from plog_ci.analysis.gates import Verdict, evaluate
 from plog_ci.config import Config, parse_config
 from plog_ci.config.model import LoadConfig
 from plog_ci.deploy.process import ServiceProcess
+from plog_ci.deploy.resources import ResourceSampler, Sample
 from plog_ci.errors import ConfigError, ExitCode, InputError, InternalError, PlogError
 from plog_ci.gitrepo import GitRepo
 from plog_ci.home import state_dir
@@ -81,6 +83,18 @@ class Baseline:
     blocks: dict[str, list[dict[str, OperationStats]]] = field(default_factory=dict)
     note: str = ""
     run_id: int | None = None
+    total: OperationStats | None = None
+
+
+@dataclass(frozen=True)
+class Measurement:
+    script: Script
+    result: LoadResult
+    baseline: Baseline
+    startup_s: float
+    head_samples: list[Sample]
+    base_samples: list[Sample] = field(default_factory=list)
+    base_total: OperationStats | None = None
 
 
 def environment_fingerprint() -> dict[str, Any]:
@@ -213,7 +227,7 @@ class _Run:
         base_spec: Spec | None,
         selection: Selection,
         stages: _Stages,
-    ) -> tuple[Script, LoadResult, Baseline, float]:
+    ) -> Measurement:
         interleave = (
             config.compare.mode == "interleaved"
             and self.base_sha is not None
@@ -237,6 +251,12 @@ class _Run:
                     base_service = self._start_base(git, config, workdir, stack, stages)
                 except PlogError as exc:
                     note = f"the base could not be deployed ({exc.message.splitlines()[0]})"
+            head_sampler = stack.enter_context(ResourceSampler(head.pid))
+            base_sampler = (
+                stack.enter_context(ResourceSampler(base_service.pid))
+                if base_service is not None
+                else None
+            )
             if base_service is None:
                 script = generate(head_spec, selection.operations, config.load)
                 stages.stage(
@@ -251,13 +271,15 @@ class _Run:
                     timeout_s=config.load.duration_s + K6_GRACE_S,
                     on_tick=stages.advance_to,
                 )
-                return script, result, Baseline("none", note=note), startup_s
-            assert base_spec is not None
-            return (
-                *self._interleave(
-                    config, head_spec, selection, base_spec, head, base_service, workdir, stages
-                ),
-                startup_s,
+                return Measurement(
+                    script, result, Baseline("none", note=note), startup_s, head_sampler.stop()
+                )
+            assert base_spec is not None and base_sampler is not None
+            script, result, baseline = self._interleave(
+                config, head_spec, selection, base_spec, head, base_service, workdir, stages
+            )
+            return Measurement(
+                script, result, baseline, startup_s, head_sampler.stop(), base_sampler.stop()
             )
 
     def _start_base(
@@ -315,7 +337,7 @@ class _Run:
         )
         store.set_kind(run_id, "interleaved")
         head_ops, head_total = merge_side(outcome.blocks["head"])
-        base_ops, _ = merge_side(outcome.blocks["base"])
+        base_ops, base_total = merge_side(outcome.blocks["base"])
         result = LoadResult(
             head_ops,
             head_total,
@@ -331,6 +353,7 @@ class _Run:
             {side: outcome.per_block(side) for side in ("base", "head")},
             f"base {self.base_sha[:12] if self.base_sha else ''} deployed side by side, "
             f"{rounds} interleaved rounds",
+            total=base_total,
         )
         return script, result, baseline
 
@@ -423,10 +446,16 @@ class _Run:
                 "",
             )
         with _Stages(self.console) as stages:
-            script, result, baseline, startup_s = self.measure(
-                git, config, head_spec, base_spec, selection, stages
-            )
+            measured = self.measure(git, config, head_spec, base_spec, selection, stages)
+        script, result, baseline = measured.script, measured.result, measured.baseline
+        startup_s = measured.startup_s
         store.save_stats(run_id, result.script_hash, result.operations)
+        store.save_resources(
+            run_id, "head", [(s.ts, s.cpu_percent, s.rss_bytes) for s in measured.head_samples]
+        )
+        store.save_resources(
+            run_id, "base", [(s.ts, s.cpu_percent, s.rss_bytes) for s in measured.base_samples]
+        )
         if baseline.source == "none" and config.compare.mode != "off":
             note = baseline.note
             baseline = self.stored_baseline(git, config, script)
@@ -434,6 +463,13 @@ class _Run:
                 baseline.note = f"{note}; {baseline.note}"
         if baseline.run_id is not None:
             store.set_kind(run_id, "sequential", baseline.run_id)
+        findings = resource_findings(
+            ResourceSummary.of(measured.head_samples),
+            result.total,
+            ResourceSummary.of(measured.base_samples),
+            baseline.total,
+        ) + latency_findings(result.operations, baseline.stats)
+        store.save_findings(run_id, [f.to_dict() for f in findings])
         verdict = evaluate(
             config.gates,
             result.operations,
@@ -469,6 +505,7 @@ class _Run:
                 baseline_source=baseline.source,
                 baseline_note=baseline.note,
                 baseline_stats=baseline.stats,
+                findings=tuple(findings),
             )
         )
         report_path = write_report(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from plog_ci import __version__
+from plog_ci.analysis.findings import Finding
 from plog_ci.analysis.gates import GateOutcome
 from plog_ci.results import OperationStats
 from plog_ci.templating import render
@@ -37,6 +38,7 @@ class ReportData:
     baseline_source: str = "none"
     baseline_note: str = ""
     baseline_stats: dict[str, OperationStats] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
 
 
 def render_markdown(data: ReportData) -> str:
