@@ -16,6 +16,9 @@ Examples: ``p95 < 300ms``, ``p(99)<1s``, ``error_rate < 1%``, ``rps > 200``,
 ``p95 <= +10%`` (fails only when the p95 grew by more than 10%).
 
 Relative gates need a comparable baseline; without one they give no verdict.
+With per-block samples of both runs, ``analysis.relative_gates`` decides them
+statistically: a relative gate fails only on a statistically significant change
+beyond its threshold (see docs/statistics.md).
 """
 
 from __future__ import annotations
@@ -109,6 +112,8 @@ class GateOutcome:
     value: float | None
     passed: bool | None  # None: no verdict (no data or no baseline)
     detail: str = ""
+    # The figures behind the outcome (old, new, delta_pct, ci, p-values), for reports.
+    numbers: Mapping[str, float | None] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def failed(self) -> bool:
@@ -140,7 +145,7 @@ def evaluate(gates: tuple[Gate, ...], stats: Mapping[str, OperationStats],
     """Evaluate every gate; a global gate applies to each operation and to the total.
 
     Relative gates here compare point values; the statistically guarded
-    comparison lives in ``analysis.compare`` and overrides these outcomes.
+    comparison lives in ``analysis.relative_gates`` and overrides these outcomes.
     """
     outcomes: list[GateOutcome] = []
     for gate in gates:
@@ -175,16 +180,21 @@ def evaluate(gates: tuple[Gate, ...], stats: Mapping[str, OperationStats],
                 gate, name, value, ok,
                 f"{gate.metric} = {_fmt(gate.metric, value)} "
                 f"(limit {gate.op} {_fmt(gate.metric, gate.threshold)})"))
+    return decide(tuple(outcomes))
+
+
+def decide(outcomes: tuple[GateOutcome, ...]) -> Verdict:
+    """The run's verdict from its gate outcomes: a key gate first, then any failed gate."""
     failed = [o for o in outcomes if o.failed]
     key_failed = [o for o in failed if o.gate.key]
     if key_failed:
         o = key_failed[0]
-        return Verdict("fail", tuple(outcomes), f"key gate {o.gate.label} failed on {o.operation}: "
+        return Verdict("fail", outcomes, f"key gate {o.gate.label} failed on {o.operation}: "
                                                 f"{o.detail}")
     if failed:
         o = failed[0]
-        return Verdict("fail", tuple(outcomes),
+        return Verdict("fail", outcomes,
                        f"gate {o.gate.label} failed on {o.operation}: {o.detail}")
     if outcomes and all(o.passed is None for o in outcomes):
-        return Verdict("no-verdict", tuple(outcomes), "no gate could be evaluated")
-    return Verdict("pass", tuple(outcomes), "all gates held")
+        return Verdict("no-verdict", outcomes, "no gate could be evaluated")
+    return Verdict("pass", outcomes, "all gates held")
