@@ -26,20 +26,29 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from plog_ci.errors import ConfigError
 from plog_ci.results import LATENCY_FIELDS, OperationStats
 
-_ALIASES = {"avg": "mean", "med": "p50", "p(50)": "p50", "p(90)": "p90", "p(95)": "p95",
-            "p(99)": "p99"}
+_ALIASES = {
+    "avg": "mean",
+    "med": "p50",
+    "p(50)": "p50",
+    "p(90)": "p90",
+    "p(95)": "p95",
+    "p(99)": "p99",
+}
 METRICS = (*LATENCY_FIELDS, "error_rate", "rps", "count")
 _OPS: dict[str, Callable[[float, float], bool]] = {
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 _GATE_RE = re.compile(
-    r"^\s*(?P<metric>[a-z_]+|p\(\d+\))\s*(?P<op><=|>=|<|>)\s*"
+    r"^\s*(?P<metric>[a-z_][a-z0-9_]*|p\(\d+\))\s*(?P<op><=|>=|<|>)\s*"
     r"(?P<sign>[+-])?(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>ms|us|s|%)?\s*$"
 )
 _UNIT_MS = {"ms": 1.0, "s": 1000.0, "us": 0.001, None: 1.0}
@@ -65,42 +74,51 @@ class Gate:
         return f"{self.text}{scope}"
 
 
-def parse_gate(text: str, *, operation: str | None = None, level: str = "fail",
-               key: bool = False) -> Gate:
+def parse_gate(
+    text: str, *, operation: str | None = None, level: str = "fail", key: bool = False
+) -> Gate:
     """Parse one gate; raise ConfigError with the grammar as a hint."""
     match = _GATE_RE.match(text)
     if not match:
         raise ConfigError(
             f"cannot parse gate {text!r}",
             hint="write 'METRIC OP VALUE', e.g. 'p95 < 300ms', 'error_rate < 1%', 'rps > 100', "
-                 "'p95 <= +10%'",
+            "'p95 <= +10%'",
         )
     metric = _ALIASES.get(match["metric"], match["metric"])
     if metric not in METRICS:
-        raise ConfigError(f"unknown metric {match['metric']!r} in gate {text!r}",
-                          hint=f"use one of {', '.join(METRICS)}")
+        raise ConfigError(
+            f"unknown metric {match['metric']!r} in gate {text!r}",
+            hint=f"use one of {', '.join(METRICS)}",
+        )
     number = float(match["number"])
     unit = match["unit"]
     if match["sign"]:
         if unit != "%":
-            raise ConfigError(f"relative gate {text!r} needs a percentage",
-                              hint="write e.g. 'p95 <= +10%'")
+            raise ConfigError(
+                f"relative gate {text!r} needs a percentage", hint="write e.g. 'p95 <= +10%'"
+            )
         threshold = number if match["sign"] == "+" else -number
         return Gate(text.strip(), metric, match["op"], threshold, True, operation, level, key)
     if metric in LATENCY_FIELDS:
         if unit == "%":
-            raise ConfigError(f"gate {text!r}: latency takes a time unit (ms, s, us)",
-                              hint="write e.g. 'p95 < 300ms', or '+10%' for a relative gate")
+            raise ConfigError(
+                f"gate {text!r}: latency takes a time unit (ms, s, us)",
+                hint="write e.g. 'p95 < 300ms', or '+10%' for a relative gate",
+            )
         threshold = number * _UNIT_MS[unit]
     elif metric == "error_rate":
         if unit in ("ms", "s", "us"):
-            raise ConfigError(f"gate {text!r}: error_rate is a rate, not a time",
-                              hint="write e.g. 'error_rate < 1%'")
+            raise ConfigError(
+                f"gate {text!r}: error_rate is a rate, not a time",
+                hint="write e.g. 'error_rate < 1%'",
+            )
         threshold = number / 100 if unit == "%" else number
     else:
         if unit is not None:
-            raise ConfigError(f"gate {text!r}: {metric} takes a plain number",
-                              hint=f"write e.g. '{metric} > 100'")
+            raise ConfigError(
+                f"gate {text!r}: {metric} takes a plain number", hint=f"write e.g. '{metric} > 100'"
+            )
         threshold = number
     return Gate(text.strip(), metric, match["op"], threshold, False, operation, level, key)
 
@@ -112,7 +130,7 @@ class GateOutcome:
     value: float | None
     passed: bool | None  # None: no verdict (no data or no baseline)
     detail: str = ""
-    # The figures behind the outcome (old, new, delta_pct, ci, p-values), for reports.
+    # The figures behind the outcome (old, new, delta_pct, CI, p-values), for reports.
     numbers: Mapping[str, float | None] = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -139,9 +157,12 @@ def _fmt(metric: str, value: float) -> str:
     return f"{value:.1f}"
 
 
-def evaluate(gates: tuple[Gate, ...], stats: Mapping[str, OperationStats],
-             total: OperationStats,
-             baseline: Mapping[str, OperationStats] | None = None) -> Verdict:
+def evaluate(
+    gates: tuple[Gate, ...],
+    stats: Mapping[str, OperationStats],
+    total: OperationStats,
+    baseline: Mapping[str, OperationStats] | None = None,
+) -> Verdict:
     """Evaluate every gate; a global gate applies to each operation and to the total.
 
     Relative gates here compare point values; the statistically guarded
@@ -163,38 +184,54 @@ def evaluate(gates: tuple[Gate, ...], stats: Mapping[str, OperationStats],
             if gate.relative:
                 base = (baseline or {}).get(name)
                 if base is None or base.count == 0:
-                    outcomes.append(GateOutcome(gate, name, value, None,
-                                                "no comparable baseline"))
+                    outcomes.append(GateOutcome(gate, name, value, None, "no comparable baseline"))
                     continue
                 old = base.metric(gate.metric)
-                change = math.inf if old == 0 and value > 0 else (
-                    0.0 if old == 0 else (value - old) / old * 100)
+                change = (
+                    math.inf
+                    if old == 0 and value > 0
+                    else (0.0 if old == 0 else (value - old) / old * 100)
+                )
                 ok = gate.holds(change)
-                outcomes.append(GateOutcome(
-                    gate, name, value, ok,
-                    f"{gate.metric} {_fmt(gate.metric, old)} -> {_fmt(gate.metric, value)} "
-                    f"({change:+.1f}%)"))
+                outcomes.append(
+                    GateOutcome(
+                        gate,
+                        name,
+                        value,
+                        ok,
+                        f"{gate.metric} {_fmt(gate.metric, old)} -> {_fmt(gate.metric, value)} "
+                        f"({change:+.1f}%)",
+                    )
+                )
                 continue
             ok = gate.holds(value)
-            outcomes.append(GateOutcome(
-                gate, name, value, ok,
-                f"{gate.metric} = {_fmt(gate.metric, value)} "
-                f"(limit {gate.op} {_fmt(gate.metric, gate.threshold)})"))
-    return decide(tuple(outcomes))
+            outcomes.append(
+                GateOutcome(
+                    gate,
+                    name,
+                    value,
+                    ok,
+                    f"{gate.metric} = {_fmt(gate.metric, value)} "
+                    f"(limit {gate.op} {_fmt(gate.metric, gate.threshold)})",
+                )
+            )
+    return decide(outcomes)
 
 
-def decide(outcomes: tuple[GateOutcome, ...]) -> Verdict:
+def decide(outcomes: Sequence[GateOutcome]) -> Verdict:
     """The run's verdict from its gate outcomes: a key gate first, then any failed gate."""
     failed = [o for o in outcomes if o.failed]
     key_failed = [o for o in failed if o.gate.key]
     if key_failed:
         o = key_failed[0]
-        return Verdict("fail", outcomes, f"key gate {o.gate.label} failed on {o.operation}: "
-                                                f"{o.detail}")
+        return Verdict(
+            "fail", tuple(outcomes), f"key gate {o.gate.label} failed on {o.operation}: {o.detail}"
+        )
     if failed:
         o = failed[0]
-        return Verdict("fail", outcomes,
-                       f"gate {o.gate.label} failed on {o.operation}: {o.detail}")
+        return Verdict(
+            "fail", tuple(outcomes), f"gate {o.gate.label} failed on {o.operation}: {o.detail}"
+        )
     if outcomes and all(o.passed is None for o in outcomes):
-        return Verdict("no-verdict", outcomes, "no gate could be evaluated")
-    return Verdict("pass", outcomes, "all gates held")
+        return Verdict("no-verdict", tuple(outcomes), "no gate could be evaluated")
+    return Verdict("pass", tuple(outcomes), "all gates held")

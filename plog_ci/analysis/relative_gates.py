@@ -40,44 +40,69 @@ def _value(metric: str, v: float | None) -> str:
 
 
 def _evidence(c: Comparison) -> str:
-    ci = (f"CI {c.ci_low_pct:+.1f}%..{c.ci_high_pct:+.1f}%"
-          if c.ci_low_pct is not None and c.ci_high_pct is not None else "no CI")
+    ci = (
+        f"CI {c.ci_low_pct:+.1f}%..{c.ci_high_pct:+.1f}%"
+        if c.ci_low_pct is not None and c.ci_high_pct is not None
+        else "no CI"
+    )
     p = f"p={c.p_value:.3g}" if c.p_value is not None else "p=-"
     padj = f"adjusted p={c.p_adjusted:.3g}" if c.p_adjusted is not None else "adjusted p=-"
     delta = f"{c.delta_pct:+.1f}%" if c.delta_pct is not None else "?"
-    return (f"{c.metric} {_value(c.metric, c.old)} -> {_value(c.metric, c.new)} ({delta}, "
-            f"{ci}, {p}, {padj}; {c.test or 'no test'}, n={c.n_old}/{c.n_new})")
+    return (
+        f"{c.metric} {_value(c.metric, c.old)} -> {_value(c.metric, c.new)} ({delta}, "
+        f"{ci}, {p}, {padj}; {c.test or 'no test'}, n={c.n_old}/{c.n_new})"
+    )
 
 
 def _numbers(c: Comparison, gate: Gate) -> dict[str, float | None]:
-    return {"old": c.old, "new": c.new, "delta_pct": c.delta_pct, "ci_low_pct": c.ci_low_pct,
-            "ci_high_pct": c.ci_high_pct, "p_value": c.p_value, "p_adjusted": c.p_adjusted,
-            "threshold_pct": gate.threshold}
+    return {
+        "old": c.old,
+        "new": c.new,
+        "delta_pct": c.delta_pct,
+        "ci_low_pct": c.ci_low_pct,
+        "ci_high_pct": c.ci_high_pct,
+        "p_value": c.p_value,
+        "p_adjusted": c.p_adjusted,
+        "threshold_pct": gate.threshold,
+    }
 
 
 def _outcome(gate: Gate, c: Comparison) -> GateOutcome:
     numbers = _numbers(c, gate)
     if c.verdict == "no-verdict" or c.delta_pct is None:
-        return GateOutcome(gate, c.operation, c.delta_pct, None,
-                           f"no verdict: {c.reason}", numbers)
+        return GateOutcome(gate, c.operation, c.delta_pct, None, f"no verdict: {c.reason}", numbers)
     limit = f"{gate.op} {gate.threshold:+g}%"
     if gate.holds(c.delta_pct):
-        return GateOutcome(gate, c.operation, c.delta_pct, True,
-                           f"{_evidence(c)} holds {limit}", numbers)
+        return GateOutcome(
+            gate, c.operation, c.delta_pct, True, f"{_evidence(c)} holds {limit}", numbers
+        )
     upward = gate.op in ("<", "<=")  # the gate is broken by an increase
     ci_low, ci_high = c.ci_low_pct, c.ci_high_pct
-    directional = (ci_low is not None and ci_low > 0) if upward else (
-        ci_high is not None and ci_high < 0)
+    directional = (
+        (ci_low is not None and ci_low > 0) if upward else (ci_high is not None and ci_high < 0)
+    )
     if c.significant and directional:
-        return GateOutcome(gate, c.operation, c.delta_pct, False,
-                           f"{_evidence(c)} breaks {limit} and is significant", numbers)
-    return GateOutcome(gate, c.operation, c.delta_pct, True,
-                       f"{_evidence(c)} breaks {limit} but is within noise ({c.reason})",
-                       numbers)
+        return GateOutcome(
+            gate,
+            c.operation,
+            c.delta_pct,
+            False,
+            f"{_evidence(c)} breaks {limit} and is significant",
+            numbers,
+        )
+    return GateOutcome(
+        gate,
+        c.operation,
+        c.delta_pct,
+        True,
+        f"{_evidence(c)} breaks {limit} but is within noise ({c.reason})",
+        numbers,
+    )
 
 
-def evaluate_relative(gates: Sequence[Gate],
-                      comparisons: Sequence[Comparison] | None) -> tuple[GateOutcome, ...]:
+def evaluate_relative(
+    gates: Sequence[Gate], comparisons: Sequence[Comparison] | None
+) -> tuple[GateOutcome, ...]:
     """One outcome per relative gate and operation; ``comparisons=None``: no baseline."""
     by_key = {(c.operation, c.metric): c for c in comparisons or ()}
     operations = sorted({c.operation for c in comparisons or ()})
@@ -91,23 +116,35 @@ def evaluate_relative(gates: Sequence[Gate],
                 outcomes.append(GateOutcome(gate, name, None, None, "no comparable baseline"))
                 continue
             if gate.metric not in METRICS:
-                outcomes.append(GateOutcome(
-                    gate, name, None, None,
-                    f"{gate.metric} is not compared statistically; relative gates take "
-                    f"{', '.join(METRICS)}"))
+                outcomes.append(
+                    GateOutcome(
+                        gate,
+                        name,
+                        None,
+                        None,
+                        f"{gate.metric} is not compared statistically; relative gates take "
+                        f"{', '.join(METRICS)}",
+                    )
+                )
                 continue
             c = by_key.get((name, gate.metric))
             if c is None:
-                outcomes.append(GateOutcome(gate, name, None, None,
-                                            f"no comparison of {gate.metric} for {name}"))
+                outcomes.append(
+                    GateOutcome(
+                        gate, name, None, None, f"no comparison of {gate.metric} for {name}"
+                    )
+                )
                 continue
             outcomes.append(_outcome(gate, c))
     return tuple(outcomes)
 
 
-def evaluate_with_comparisons(gates: Sequence[Gate], stats: Mapping[str, OperationStats],
-                              total: OperationStats,
-                              comparisons: Sequence[Comparison] | None) -> Verdict:
+def evaluate_with_comparisons(
+    gates: Sequence[Gate],
+    stats: Mapping[str, OperationStats],
+    total: OperationStats,
+    comparisons: Sequence[Comparison] | None,
+) -> Verdict:
     """Absolute gates on the run's own figures, relative gates on the comparisons."""
     absolute = evaluate(tuple(g for g in gates if not g.relative), stats, total).outcomes
     return decide((*absolute, *evaluate_relative(gates, comparisons)))

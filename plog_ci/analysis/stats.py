@@ -78,9 +78,7 @@ class OperationSamples:
                 raise InputError(f"{where}: counts[{i}] = {c!r} is not a count")
         for i, f in enumerate(self.failures):
             if not isinstance(f, int) or isinstance(f, bool) or f < 0 or f > self.counts[i]:
-                raise InputError(
-                    f"{where}: failures[{i}] = {f!r} is not a count <= counts[{i}]"
-                )
+                raise InputError(f"{where}: failures[{i}] = {f!r} is not a count <= counts[{i}]")
         for i, d in enumerate(self.durations_s):
             if not (isinstance(d, int | float) and math.isfinite(d) and d > 0):
                 raise InputError(f"{where}: durations_s[{i}] = {d!r} is not a positive number")
@@ -136,8 +134,9 @@ class StatsSettings:
             raise InputError("bootstrap_resamples must be at least 100")
         for m in self.metrics:
             if m not in METRICS:
-                raise InputError(f"unknown metric {m!r} to compare",
-                                 hint=f"use one of {', '.join(METRICS)}")
+                raise InputError(
+                    f"unknown metric {m!r} to compare", hint=f"use one of {', '.join(METRICS)}"
+                )
 
 
 @dataclass(frozen=True)
@@ -169,12 +168,21 @@ class Comparison:
             return round(v, 6)
 
         return {
-            "operation": self.operation, "metric": self.metric,
-            "old": num(self.old), "new": num(self.new), "delta_pct": num(self.delta_pct),
-            "ci_low_pct": num(self.ci_low_pct), "ci_high_pct": num(self.ci_high_pct),
-            "p_value": num(self.p_value), "p_adjusted": num(self.p_adjusted),
-            "verdict": self.verdict, "reason": self.reason, "n_old": self.n_old,
-            "n_new": self.n_new, "test": self.test, "significant": self.significant,
+            "operation": self.operation,
+            "metric": self.metric,
+            "old": num(self.old),
+            "new": num(self.new),
+            "delta_pct": num(self.delta_pct),
+            "ci_low_pct": num(self.ci_low_pct),
+            "ci_high_pct": num(self.ci_high_pct),
+            "p_value": num(self.p_value),
+            "p_adjusted": num(self.p_adjusted),
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "n_old": self.n_old,
+            "n_new": self.n_new,
+            "test": self.test,
+            "significant": self.significant,
         }
 
 
@@ -207,8 +215,13 @@ def _pct(ratio: float) -> float:
     return (ratio - 1.0) * 100.0
 
 
-def _bootstrap_ratio_ci(a: NDArray[np.float64], b: NDArray[np.float64], paired: bool,
-                        settings: StatsSettings, rng: np.random.Generator) -> tuple[float, float]:
+def _bootstrap_ratio_ci(
+    a: NDArray[np.float64],
+    b: NDArray[np.float64],
+    paired: bool,
+    settings: StatsSettings,
+    rng: np.random.Generator,
+) -> tuple[float, float]:
     """Percentile bootstrap CI of median(b) / median(a), at confidence 1 - alpha."""
     r = settings.bootstrap_resamples
     idx_a = rng.integers(0, a.size, size=(r, a.size))
@@ -221,15 +234,20 @@ def _bootstrap_ratio_ci(a: NDArray[np.float64], b: NDArray[np.float64], paired: 
     return _pct(float(lo)), _pct(float(hi))
 
 
-def _compare_values(draft: _Draft, a: NDArray[np.float64], b: NDArray[np.float64],
-                    settings: StatsSettings) -> None:
+def _compare_values(
+    draft: _Draft, a: NDArray[np.float64], b: NDArray[np.float64], settings: StatsSettings
+) -> None:
     draft.n_old, draft.n_new = int(a.size), int(b.size)
+    # Show the medians even when there is no verdict: the reader still wants the numbers.
+    old = float(np.median(a)) if a.size else math.nan
+    new = float(np.median(b)) if b.size else math.nan
+    draft.old = old if a.size else None
+    draft.new = new if b.size else None
     if a.size < settings.min_blocks or b.size < settings.min_blocks:
-        draft.no_verdict = (f"too few blocks ({a.size} old, {b.size} new; "
-                            f"need {settings.min_blocks} each)")
+        draft.no_verdict = (
+            f"too few blocks ({a.size} old, {b.size} new; need {settings.min_blocks} each)"
+        )
         return
-    old, new = float(np.median(a)), float(np.median(b))
-    draft.old, draft.new = old, new
     if old <= 0:
         draft.no_verdict = f"baseline {draft.metric} is zero"
         return
@@ -241,7 +259,7 @@ def _compare_values(draft: _Draft, a: NDArray[np.float64], b: NDArray[np.float64
             draft.p_value = 1.0
         else:
             draft.p_value = float(sps.wilcoxon(b, a).pvalue)
-        draft.min_p = 2.0 / 2.0 ** a.size
+        draft.min_p = 2.0 / 2.0**a.size
         draft.test = "wilcoxon-signed-rank"
     else:
         if np.ptp(np.concatenate([a, b])) == 0:
@@ -250,18 +268,21 @@ def _compare_values(draft: _Draft, a: NDArray[np.float64], b: NDArray[np.float64
             draft.p_value = float(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)
         draft.min_p = 2.0 / math.comb(a.size + b.size, a.size)
         draft.test = "mann-whitney-u"
-    draft.ci = _bootstrap_ratio_ci(a, b, paired, settings,
-                                   _rng(settings, draft.operation, draft.metric))
+    draft.ci = _bootstrap_ratio_ci(
+        a, b, paired, settings, _rng(settings, draft.operation, draft.metric)
+    )
 
 
-def _compare_errors(draft: _Draft, old: OperationSamples, new: OperationSamples,
-                    settings: StatsSettings) -> None:
+def _compare_errors(
+    draft: _Draft, old: OperationSamples, new: OperationSamples, settings: StatsSettings
+) -> None:
     n1, n2 = sum(old.counts), sum(new.counts)
     f1, f2 = sum(old.failures), sum(new.failures)
     draft.n_old, draft.n_new = n1, n2
     if n1 < settings.min_requests or n2 < settings.min_requests:
-        draft.no_verdict = (f"too few requests ({n1} old, {n2} new; "
-                            f"need {settings.min_requests} each)")
+        draft.no_verdict = (
+            f"too few requests ({n1} old, {n2} new; need {settings.min_requests} each)"
+        )
         return
     p1, p2 = f1 / n1, f2 / n2
     draft.old, draft.new = p1, p2
@@ -282,6 +303,8 @@ def _compare_errors(draft: _Draft, old: OperationSamples, new: OperationSamples,
         z = (p2 - p1) / se
         draft.p_value = float(2 * sps.norm.sf(abs(z)))
         draft.test = "two-proportion-z"
+    if f1 == 0 and f2 == 0:
+        return  # no failures on either side: nothing to bound
     # Katz log CI of the rate ratio; +0.5 (Haldane) keeps zero counts finite.
     a, b = f1 + 0.5, f2 + 0.5
     log_rr = math.log((b / (n2 + 0.5)) / (a / (n1 + 0.5)))
@@ -291,7 +314,8 @@ def _compare_errors(draft: _Draft, old: OperationSamples, new: OperationSamples,
     if abs(p2 - p1) < settings.min_error_rate_delta:
         draft.notes.append(
             f"difference {abs(p2 - p1) * 100:.3f} points is below the minimum "
-            f"{settings.min_error_rate_delta * 100:.3f}")
+            f"{settings.min_error_rate_delta * 100:.3f}"
+        )
 
 
 def adjust_p_values(p_values: Sequence[float], method: str) -> list[float]:
@@ -317,8 +341,11 @@ def adjust_p_values(p_values: Sequence[float], method: str) -> list[float]:
     return adjusted
 
 
-def compare_runs(old: Mapping[str, OperationSamples], new: Mapping[str, OperationSamples],
-                 settings: StatsSettings | None = None) -> list[Comparison]:
+def compare_runs(
+    old: Mapping[str, OperationSamples],
+    new: Mapping[str, OperationSamples],
+    settings: StatsSettings | None = None,
+) -> list[Comparison]:
     """Compare every operation present in either run; sorted by operation, then metric."""
     settings = settings or StatsSettings()
     drafts: list[_Draft] = []
@@ -328,8 +355,11 @@ def compare_runs(old: Mapping[str, OperationSamples], new: Mapping[str, Operatio
             draft = _Draft(operation, metric)
             drafts.append(draft)
             if a is None or b is None:
-                draft.no_verdict = ("operation not in the baseline run" if a is None
-                                    else "operation not in the new run")
+                draft.no_verdict = (
+                    "operation not in the baseline run"
+                    if a is None
+                    else "operation not in the new run"
+                )
                 continue
             if metric == "error_rate":
                 _compare_errors(draft, a, b, settings)
@@ -347,11 +377,14 @@ def compare_runs(old: Mapping[str, OperationSamples], new: Mapping[str, Operatio
             # BH at best (every p tiny) compares the largest p with alpha itself.
             limit = settings.alpha / family if settings.correction == "holm" else settings.alpha
             if d.min_p >= limit:
-                d.no_verdict = (f"too few blocks ({d.n_old} old, {d.n_new} new) to reach "
-                                f"significance at alpha={settings.alpha:g} over {family} tests")
+                d.no_verdict = (
+                    f"too few blocks ({d.n_old} old, {d.n_new} new) to reach "
+                    f"significance at alpha={settings.alpha:g} over {family} tests"
+                )
         tested = [d for d in tested if not d.no_verdict]
-    adjusted = adjust_p_values([d.p_value for d in tested if d.p_value is not None],
-                               settings.correction)
+    adjusted = adjust_p_values(
+        [d.p_value for d in tested if d.p_value is not None], settings.correction
+    )
     adj_of = {id(d): p for d, p in zip(tested, adjusted, strict=True)}
     return [_finish(d, adj_of.get(id(d)), settings) for d in drafts]
 
@@ -360,9 +393,23 @@ def _finish(d: _Draft, p_adj: float | None, settings: StatsSettings) -> Comparis
     ci_low, ci_high = d.ci if d.ci else (None, None)
 
     def make(verdict: str, reason: str, significant: bool = False) -> Comparison:
-        return Comparison(d.operation, d.metric, d.old, d.new, d.delta_pct, ci_low, ci_high,
-                          d.p_value, p_adj, verdict, reason, d.n_old, d.n_new, d.test,
-                          significant)
+        return Comparison(
+            d.operation,
+            d.metric,
+            d.old,
+            d.new,
+            d.delta_pct,
+            ci_low,
+            ci_high,
+            d.p_value,
+            p_adj,
+            verdict,
+            reason,
+            d.n_old,
+            d.n_new,
+            d.test,
+            significant,
+        )
 
     if d.no_verdict or p_adj is None or d.delta_pct is None:
         return make("no-verdict", d.no_verdict or "not tested")
@@ -370,14 +417,24 @@ def _finish(d: _Draft, p_adj: float | None, settings: StatsSettings) -> Comparis
     if p_adj >= settings.alpha:
         return make("unchanged", f"not significant (adjusted p={p_adj:.3g} >= {settings.alpha:g})")
     if not excludes_zero:
-        return make("unchanged", f"confidence interval [{ci_low:+.1f}%, {ci_high:+.1f}%] "
-                                 "includes 0")
+        interval = (
+            "no confidence interval"
+            if ci_low is None or ci_high is None
+            else (f"confidence interval [{ci_low:+.1f}%, {ci_high:+.1f}%] includes 0")
+        )
+        return make("unchanged", interval)
     if d.notes:
         return make("unchanged", d.notes[0], True)
     if abs(d.delta_pct) < settings.min_effect_pct:
-        return make("unchanged", f"change {d.delta_pct:+.1f}% is below the minimum effect "
-                                 f"{settings.min_effect_pct:g}%", True)
+        return make(
+            "unchanged",
+            f"change {d.delta_pct:+.1f}% is below the minimum effect {settings.min_effect_pct:g}%",
+            True,
+        )
     worse = (d.delta_pct > 0) == _HIGHER_IS_WORSE[d.metric]
-    return make("regression" if worse else "improvement",
-                f"{d.metric} {d.delta_pct:+.1f}% (CI {ci_low:+.1f}%..{ci_high:+.1f}%, "
-                f"adjusted p={p_adj:.3g})", True)
+    return make(
+        "regression" if worse else "improvement",
+        f"{d.metric} {d.delta_pct:+.1f}% (CI {ci_low:+.1f}%..{ci_high:+.1f}%, "
+        f"adjusted p={p_adj:.3g})",
+        True,
+    )
