@@ -366,6 +366,14 @@ def compare_runs(
                 _compare_errors(draft, a, b, settings)
             elif metric == "rps":
                 _compare_values(draft, a.throughput(), b.throughput(), settings)
+            elif settings.paired and len(a.counts) == len(b.counts):
+                # Drop a pair when either block is empty, so the pairs stay aligned.
+                both = (np.asarray(a.counts) > 0) & (np.asarray(b.counts) > 0)
+                va = np.asarray(getattr(a, f"block_{metric}s"), dtype=float)
+                vb = np.asarray(getattr(b, f"block_{metric}s"), dtype=float)
+                if va.size and vb.size:
+                    va, vb = va[both], vb[both]
+                _compare_values(draft, va, vb, settings)
             else:
                 _compare_values(draft, a.latency(metric), b.latency(metric), settings)
 

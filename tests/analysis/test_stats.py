@@ -330,3 +330,15 @@ def test_samples_from_histograms_merges_blocks_exactly() -> None:
         samples_from_histograms("a", hists, [0])
     with pytest.raises(InputError, match="merge"):
         samples_from_histograms("a", hists, [0] * 5, merge=0)
+
+
+def test_paired_mode_keeps_pairs_aligned_around_empty_blocks() -> None:
+    nan = float("nan")
+    # Block 0 of the old run is empty; its neighbour in the new run must go too.
+    old_p95 = (nan, *[10.0 + i for i in range(12)])
+    new_p95 = (99.0, *[11.0 + i for i in range(12)])
+    old = {"a": OperationSamples("a", block_p95s=old_p95, counts=(0,) + (50,) * 12)}
+    new = {"a": OperationSamples("a", block_p95s=new_p95, counts=(50,) * 13)}
+    (c,) = compare_runs(old, new, StatsSettings(paired=True, metrics=("p95",)))
+    assert (c.n_old, c.n_new, c.test) == (12, 12, "wilcoxon-signed-rank")
+    assert c.verdict == "regression"  # every pair is +1 ms
