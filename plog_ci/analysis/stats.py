@@ -10,8 +10,9 @@ hiccup into a "significant" change.
 Per operation and metric the comparison yields a :class:`Comparison`:
 
 * latency (``p50``/``p95``/``p99``): Mann–Whitney U on the per-block values
-  (Wilcoxon signed-rank when ``paired`` and the blocks are interleaved pairs),
-  and a seeded bootstrap confidence interval of the ratio of medians;
+  and a seeded bootstrap confidence interval of the ratio of medians; when
+  ``paired`` (interleaved blocks), Wilcoxon signed-rank on the pairs' log
+  ratios and a bootstrap CI of the median pair ratio;
 * ``error_rate``: two-proportion z-test on the pooled counts (Fisher's exact
   test when an expected cell is below 5), CI of the rate ratio (Katz log method);
 * ``rps``: like latency, on per-block throughput (count / block length).
@@ -216,6 +217,16 @@ def _pct(ratio: float) -> float:
     return (ratio - 1.0) * 100.0
 
 
+def _bootstrap_paired_ci(
+    log_ratios: NDArray[np.float64], settings: StatsSettings, rng: np.random.Generator
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of the median pair ratio, at confidence 1 - alpha."""
+    idx = rng.integers(0, log_ratios.size, size=(settings.bootstrap_resamples, log_ratios.size))
+    medians = np.median(log_ratios[idx], axis=1)
+    lo, hi = np.quantile(medians, [settings.alpha / 2, 1 - settings.alpha / 2])
+    return _pct(math.exp(float(lo))), _pct(math.exp(float(hi)))
+
+
 def _bootstrap_ratio_ci(
     a: NDArray[np.float64],
     b: NDArray[np.float64],
@@ -255,13 +266,24 @@ def _compare_values(
     draft.delta_pct = _pct(new / old)
     paired = settings.paired and a.size == b.size
     if paired:
-        diff = b - a
+        # Machine noise multiplies latency, so pairs are compared as log ratios: a
+        # slow moment then weighs no more than a fast one. Zeros fall back to differences.
+        logs = bool(np.all(a > 0) and np.all(b > 0))
+        diff = np.log(b) - np.log(a) if logs else b - a
         if np.all(diff == 0):
             draft.p_value = 1.0
         else:
-            draft.p_value = float(sps.wilcoxon(b, a).pvalue)
+            draft.p_value = float(sps.wilcoxon(diff).pvalue)
         draft.min_p = 2.0 / 2.0**a.size
         draft.test = "wilcoxon-signed-rank"
+        if logs:
+            # The effect is the median pair ratio: the medians of each side would
+            # mix blocks from different machine states and throw the pairing away.
+            draft.delta_pct = _pct(math.exp(float(np.median(diff))))
+            draft.ci = _bootstrap_paired_ci(
+                diff, settings, _rng(settings, draft.operation, draft.metric)
+            )
+            return
     else:
         if np.ptp(np.concatenate([a, b])) == 0:
             draft.p_value = 1.0  # all equal: nothing to test
