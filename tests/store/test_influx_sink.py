@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import InfluxServer, VictoriaMetrics, free_port
+from influx_servers import InfluxServer, VictoriaMetrics, free_port, require_binary
 
 from plog_ci.errors import ConfigError, InputError
 from plog_ci.store.influx import (
@@ -156,6 +156,15 @@ def test_v2_client_unreachable_spools(tmp_path: Path) -> None:
     sink = InfluxSink(quick(url, api="v2", org="o", bucket="b", token="t"), tmp_path)
     report = sink.write(TAGS, points(2))
     assert report.spooled == 6 and report.written == 0
+
+
+def test_missing_server_binary_skips_but_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no-such-influxd is not installed"):
+        require_binary("no-such-influxd")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="no-such-influxd is not installed"):
+        require_binary("no-such-influxd")
 
 
 # -- InfluxDB 1.x ---------------------------------------------------------------------
