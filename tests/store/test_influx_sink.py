@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from influx_servers import InfluxServer, VictoriaMetrics, free_port, require_binary
 
@@ -213,6 +214,23 @@ def test_influx_v1_hostile_operation_names_round_trip(influx: InfluxServer, tmp_
     assert "GET /a b,c=d" in got
     assert "GET /trail\\x5c" in got
     assert any(v.startswith("GET /x\\x0ay") for v in got)
+
+
+@pytest.mark.slow
+def test_influx_v1_refused_data_is_dropped_not_spooled(
+    influx: InfluxServer, tmp_path: Path
+) -> None:
+    influx.create_db()
+    # Someone else's float "count" in the same measurement: ours (integer) conflicts.
+    httpx.post(
+        f"{influx.url}/write",
+        params={"db": "plog", "precision": "s"},
+        content=f"plog_requests,operation=other count=1.5 {BASE}",
+    ).raise_for_status()
+    sink = InfluxSink(quick(influx.url), tmp_path)
+    report = sink.write(TAGS, points(2))
+    assert (report.rejected, report.spooled, sink.spooled_lines()) == (6, 0, 0)
+    assert "HTTP 400" in report.warnings[0] and "field type conflict" in report.warnings[0]
 
 
 @pytest.mark.slow
