@@ -403,16 +403,15 @@ def compare_runs(
     family = len(tested)
     # Holm's first step needs p < alpha / family; a test that cannot get there with
     # its sample sizes could only ever say "unchanged", which would be a false pass.
-    if settings.correction != "none":
-        for d in tested:
-            # BH at best (every p tiny) compares the largest p with alpha itself.
-            limit = settings.alpha / family if settings.correction == "holm" else settings.alpha
-            if d.min_p >= limit:
-                d.no_verdict = (
-                    f"too few blocks ({d.n_old} old, {d.n_new} new) to reach "
-                    f"significance at alpha={settings.alpha:g} over {family} tests"
-                )
-        tested = [d for d in tested if not d.no_verdict]
+    for d in tested:
+        # BH at best (every p tiny) and no correction compare with alpha itself.
+        limit = settings.alpha / family if settings.correction == "holm" else settings.alpha
+        if d.min_p >= limit:
+            d.no_verdict = (
+                f"too few blocks ({d.n_old} old, {d.n_new} new) to reach "
+                f"significance at alpha={settings.alpha:g} over {family} tests"
+            )
+    tested = [d for d in tested if not d.no_verdict]
     adjusted = adjust_p_values(
         [d.p_value for d in tested if d.p_value is not None], settings.correction
     )
