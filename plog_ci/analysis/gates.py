@@ -16,6 +16,9 @@ Examples: ``p95 < 300ms``, ``p(99)<1s``, ``error_rate < 1%``, ``rps > 200``,
 ``p95 <= +10%`` (fails only when the p95 grew by more than 10%).
 
 Relative gates need a comparable baseline; without one they give no verdict.
+With per-block samples of both runs, ``analysis.relative_gates`` decides them
+statistically: a relative gate fails only on a statistically significant change
+beyond its threshold (see docs/statistics.md).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from plog_ci.errors import ConfigError
@@ -127,6 +130,8 @@ class GateOutcome:
     value: float | None
     passed: bool | None  # None: no verdict (no data or no baseline)
     detail: str = ""
+    # The figures behind the outcome (old, new, delta_pct, CI, p-values), for reports.
+    numbers: Mapping[str, float | None] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def failed(self) -> bool:
@@ -161,7 +166,7 @@ def evaluate(
     """Evaluate every gate; a global gate applies to each operation and to the total.
 
     Relative gates here compare point values; the statistically guarded
-    comparison lives in ``analysis.compare`` and overrides these outcomes.
+    comparison lives in ``analysis.relative_gates`` and overrides these outcomes.
     """
     outcomes: list[GateOutcome] = []
     for gate in gates:
@@ -210,6 +215,11 @@ def evaluate(
                     f"(limit {gate.op} {_fmt(gate.metric, gate.threshold)})",
                 )
             )
+    return decide(outcomes)
+
+
+def decide(outcomes: Sequence[GateOutcome]) -> Verdict:
+    """The run's verdict from its gate outcomes: a key gate first, then any failed gate."""
     failed = [o for o in outcomes if o.failed]
     key_failed = [o for o in failed if o.gate.key]
     if key_failed:

@@ -1,0 +1,150 @@
+"""Relative gates decided by statistics, not by raw percentages.
+
+A relative gate such as ``p95 <= +10%`` fails only when both hold:
+
+* the point estimate of the change (ratio of per-block medians) breaks the
+  gate, here: the p95 grew by more than 10%;
+* the change is statistically significant in the direction that breaks it:
+  adjusted p-value below alpha and the confidence interval wholly on that side
+  of zero (for ``<``/``<=`` gates above zero, for ``>``/``>=`` gates below).
+
+A change that breaks the threshold but sits inside the noise passes, with the
+reason recorded. A comparison without a verdict (too few blocks, operation
+missing, no comparable baseline) gives the gate no verdict: never a false pass
+or fail. Every outcome carries the numbers that decided it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from plog_ci.analysis.gates import Gate, GateOutcome, Verdict, decide, evaluate
+from plog_ci.analysis.stats import METRICS, Comparison
+from plog_ci.results import OperationStats
+
+_UNIT = {"p50": "ms", "p95": "ms", "p99": "ms", "rps": "/s"}
+
+
+def metrics_for(gates: Sequence[Gate]) -> tuple[str, ...]:
+    """The statistical metrics the relative gates need (for ``StatsSettings.metrics``)."""
+    wanted = {g.metric for g in gates if g.relative and g.metric in METRICS}
+    return tuple(m for m in METRICS if m in wanted)
+
+
+def _value(metric: str, v: float | None) -> str:
+    if v is None:
+        return "-"
+    if metric == "error_rate":
+        return f"{v * 100:.2f}%"
+    return f"{v:.1f}{_UNIT.get(metric, '')}"
+
+
+def _evidence(c: Comparison) -> str:
+    ci = (
+        f"CI {c.ci_low_pct:+.1f}%..{c.ci_high_pct:+.1f}%"
+        if c.ci_low_pct is not None and c.ci_high_pct is not None
+        else "no CI"
+    )
+    p = f"p={c.p_value:.3g}" if c.p_value is not None else "p=-"
+    padj = f"adjusted p={c.p_adjusted:.3g}" if c.p_adjusted is not None else "adjusted p=-"
+    delta = f"{c.delta_pct:+.1f}%" if c.delta_pct is not None else "?"
+    return (
+        f"{c.metric} {_value(c.metric, c.old)} -> {_value(c.metric, c.new)} ({delta}, "
+        f"{ci}, {p}, {padj}; {c.test or 'no test'}, n={c.n_old}/{c.n_new})"
+    )
+
+
+def _numbers(c: Comparison, gate: Gate) -> dict[str, float | None]:
+    return {
+        "old": c.old,
+        "new": c.new,
+        "delta_pct": c.delta_pct,
+        "ci_low_pct": c.ci_low_pct,
+        "ci_high_pct": c.ci_high_pct,
+        "p_value": c.p_value,
+        "p_adjusted": c.p_adjusted,
+        "threshold_pct": gate.threshold,
+    }
+
+
+def _outcome(gate: Gate, c: Comparison) -> GateOutcome:
+    numbers = _numbers(c, gate)
+    if c.verdict == "no-verdict" or c.delta_pct is None:
+        return GateOutcome(gate, c.operation, c.delta_pct, None, f"no verdict: {c.reason}", numbers)
+    limit = f"{gate.op} {gate.threshold:+g}%"
+    if gate.holds(c.delta_pct):
+        return GateOutcome(
+            gate, c.operation, c.delta_pct, True, f"{_evidence(c)} holds {limit}", numbers
+        )
+    upward = gate.op in ("<", "<=")  # the gate is broken by an increase
+    ci_low, ci_high = c.ci_low_pct, c.ci_high_pct
+    directional = (
+        (ci_low is not None and ci_low > 0) if upward else (ci_high is not None and ci_high < 0)
+    )
+    if c.significant and directional:
+        return GateOutcome(
+            gate,
+            c.operation,
+            c.delta_pct,
+            False,
+            f"{_evidence(c)} breaks {limit} and is significant",
+            numbers,
+        )
+    return GateOutcome(
+        gate,
+        c.operation,
+        c.delta_pct,
+        True,
+        f"{_evidence(c)} breaks {limit} but is within noise ({c.reason})",
+        numbers,
+    )
+
+
+def evaluate_relative(
+    gates: Sequence[Gate], comparisons: Sequence[Comparison] | None
+) -> tuple[GateOutcome, ...]:
+    """One outcome per relative gate and operation; ``comparisons=None``: no baseline."""
+    by_key = {(c.operation, c.metric): c for c in comparisons or ()}
+    operations = sorted({c.operation for c in comparisons or ()})
+    outcomes: list[GateOutcome] = []
+    for gate in gates:
+        if not gate.relative:
+            continue
+        targets = [gate.operation] if gate.operation is not None else operations or ["*"]
+        for name in targets:
+            if comparisons is None:
+                outcomes.append(GateOutcome(gate, name, None, None, "no comparable baseline"))
+                continue
+            if gate.metric not in METRICS:
+                outcomes.append(
+                    GateOutcome(
+                        gate,
+                        name,
+                        None,
+                        None,
+                        f"{gate.metric} is not compared statistically; relative gates take "
+                        f"{', '.join(METRICS)}",
+                    )
+                )
+                continue
+            c = by_key.get((name, gate.metric))
+            if c is None:
+                outcomes.append(
+                    GateOutcome(
+                        gate, name, None, None, f"no comparison of {gate.metric} for {name}"
+                    )
+                )
+                continue
+            outcomes.append(_outcome(gate, c))
+    return tuple(outcomes)
+
+
+def evaluate_with_comparisons(
+    gates: Sequence[Gate],
+    stats: Mapping[str, OperationStats],
+    total: OperationStats,
+    comparisons: Sequence[Comparison] | None,
+) -> Verdict:
+    """Absolute gates on the run's own figures, relative gates on the comparisons."""
+    absolute = evaluate(tuple(g for g in gates if not g.relative), stats, total).outcomes
+    return decide((*absolute, *evaluate_relative(gates, comparisons)))
