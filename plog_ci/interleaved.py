@@ -8,11 +8,13 @@ give the repeated samples the statistics need (one per side per round).
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from plog_ci.analysis.stats import OperationSamples
 from plog_ci.loadgen.script import Script
 from plog_ci.results import LoadResult, OperationStats
 from plog_ci.runner.k6 import run_k6
@@ -118,3 +120,41 @@ def merge_side(results: list[LoadResult]) -> tuple[dict[str, OperationStats], Op
     }
     total = merge_stats("*", [r.total for r in results], duration)
     return per_op, total
+
+
+def block_samples(
+    blocks: list[dict[str, OperationStats]], durations_s: list[float]
+) -> dict[str, OperationSamples]:
+    """Per-operation samples for the statistics: one value per block.
+
+    A block where the operation saw no request carries NaN percentiles, which
+    the tests leave out (rather than a zero that would look like a fast block).
+    """
+    names = sorted({name for block in blocks for name in block})
+    out: dict[str, OperationSamples] = {}
+    for name in names:
+        p50s, p95s, p99s, counts, failures = [], [], [], [], []
+        for block in blocks:
+            s = block.get(name)
+            if s is None or s.count == 0:
+                p50s.append(math.nan)
+                p95s.append(math.nan)
+                p99s.append(math.nan)
+                counts.append(0)
+                failures.append(0)
+            else:
+                p50s.append(s.p50)
+                p95s.append(s.p95)
+                p99s.append(s.p99)
+                counts.append(s.count)
+                failures.append(min(s.failures, s.count))
+        out[name] = OperationSamples(
+            name,
+            tuple(p50s),
+            tuple(p95s),
+            tuple(p99s),
+            tuple(counts),
+            tuple(failures),
+            tuple(durations_s),
+        )
+    return out

@@ -24,8 +24,17 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from plog_ci import __version__
+from plog_ci.analysis.compare_table import render_text
 from plog_ci.analysis.findings import ResourceSummary, latency_findings, resource_findings
-from plog_ci.analysis.gates import Verdict, evaluate
+from plog_ci.analysis.gates import Verdict
+from plog_ci.analysis.relative_gates import evaluate_with_comparisons, metrics_for
+from plog_ci.analysis.stats import (
+    METRICS,
+    Comparison,
+    OperationSamples,
+    StatsSettings,
+    compare_runs,
+)
 from plog_ci.config import Config, parse_config
 from plog_ci.config.model import LoadConfig
 from plog_ci.deploy.process import ServiceProcess
@@ -33,7 +42,7 @@ from plog_ci.deploy.resources import ResourceSampler, Sample
 from plog_ci.errors import ConfigError, ExitCode, InputError, InternalError, PlogError
 from plog_ci.gitrepo import GitRepo
 from plog_ci.home import state_dir
-from plog_ci.interleaved import merge_side, merge_stats, run_interleaved
+from plog_ci.interleaved import block_samples, merge_side, merge_stats, run_interleaved
 from plog_ci.loadgen.script import Script, generate
 from plog_ci.openapi.diff import diff_specs
 from plog_ci.openapi.load import load_spec_from_git
@@ -84,6 +93,10 @@ class Baseline:
     note: str = ""
     run_id: int | None = None
     total: OperationStats | None = None
+    # Per-block samples for the statistics (None: too little to test).
+    old_samples: dict[str, OperationSamples] | None = None
+    new_samples: dict[str, OperationSamples] | None = None
+    paired: bool = False
 
 
 @dataclass(frozen=True)
@@ -354,6 +367,13 @@ class _Run:
             f"base {self.base_sha[:12] if self.base_sha else ''} deployed side by side, "
             f"{rounds} interleaved rounds",
             total=base_total,
+            old_samples={
+                op: s
+                for op, s in block_samples(outcome.per_block("base"), [block_s] * rounds).items()
+                if op in comparable
+            },
+            new_samples=block_samples(outcome.per_block("head"), [block_s] * rounds),
+            paired=True,
         )
         return script, result, baseline
 
@@ -425,6 +445,22 @@ class _Run:
         }
         return Baseline(source, merged, note=source, run_id=runs[0].id)
 
+    # --- stage 4: statistics --------------------------------------------------------
+
+    @staticmethod
+    def compare(config: Config, baseline: Baseline) -> list[Comparison] | None:
+        """Per-operation comparisons, or None when there is nothing comparable to test."""
+        if baseline.old_samples is None or baseline.new_samples is None:
+            return None
+        wanted = {"p95", "error_rate", *metrics_for(config.gates)}
+        settings = StatsSettings(
+            alpha=config.compare.alpha,
+            min_effect_pct=config.compare.min_effect * 100,
+            paired=baseline.paired,
+            metrics=tuple(m for m in METRICS if m in wanted),
+        )
+        return compare_runs(baseline.old_samples, baseline.new_samples, settings)
+
     # --- the whole run ---------------------------------------------------------------
 
     def execute(self) -> RunOutcome:
@@ -463,18 +499,16 @@ class _Run:
                 baseline.note = f"{note}; {baseline.note}"
         if baseline.run_id is not None:
             store.set_kind(run_id, "sequential", baseline.run_id)
+        comparisons = self.compare(config, baseline)
         findings = resource_findings(
             ResourceSummary.of(measured.head_samples),
             result.total,
             ResourceSummary.of(measured.base_samples),
             baseline.total,
-        ) + latency_findings(result.operations, baseline.stats)
+        ) + latency_findings(result.operations, baseline.stats, comparisons)
         store.save_findings(run_id, [f.to_dict() for f in findings])
-        verdict = evaluate(
-            config.gates,
-            result.operations,
-            result.total,
-            baseline.stats if baseline.source != "none" else None,
+        verdict = evaluate_with_comparisons(
+            config.gates, result.operations, result.total, comparisons
         )
         store.save_gate_outcomes(run_id, _outcome_rows(verdict))
         headline = _headline(verdict, result.total)
@@ -506,6 +540,7 @@ class _Run:
                 baseline_note=baseline.note,
                 baseline_stats=baseline.stats,
                 findings=tuple(findings),
+                comparison_table=render_text(comparisons) if comparisons else "",
             )
         )
         report_path = write_report(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -34,6 +35,13 @@ def md_escape(value: Any) -> str:
     return "".join(f"\\{c}" if c in _MD_SPECIAL else c for c in text)
 
 
+def fenced(text: str, info: str = "text") -> str:
+    """``text`` as a fenced code block no line of it can close early (CommonMark)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{text.rstrip()}\n{fence}"
+
+
 @cache
 def environment(autoescape: bool) -> jinja2.Environment:
     root = str(resources.files("plog_ci.templates"))
@@ -47,6 +55,7 @@ def environment(autoescape: bool) -> jinja2.Environment:
     )
     env.filters["js"] = js_literal
     env.filters["md"] = md_escape
+    env.filters["fenced"] = fenced
     env.filters["ms"] = lambda v: f"{v:.1f}"
     env.filters["pct"] = lambda v: f"{v * 100:.2f}%"
     return env

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from plog_ci.analysis.stats import Comparison
 from plog_ci.deploy.resources import Sample
 from plog_ci.results import OperationStats
 
@@ -131,9 +132,18 @@ def resource_findings(
 
 
 def latency_findings(
-    stats: dict[str, OperationStats], baseline: dict[str, OperationStats]
+    stats: dict[str, OperationStats],
+    baseline: dict[str, OperationStats],
+    comparisons: Sequence[Comparison] | None = None,
 ) -> list[Finding]:
+    """Errors, and latency changes against the baseline.
+
+    With ``comparisons``, only the changes the statistics call significant are
+    reported, with their confidence interval; without, point changes of 10%
+    or more, marked as untested.
+    """
     out: list[Finding] = []
+    tested = {c.operation: c for c in comparisons or () if c.metric == "p95"}
     for name in sorted(stats):
         s = stats[name]
         b = baseline.get(name)
@@ -152,20 +162,33 @@ def latency_findings(
         if b is None or not b.count or not s.count or b.p95 <= 0:
             continue
         change = (s.p95 - b.p95) / b.p95
-        if abs(change) >= 0.1:
-            word = "slower" if change > 0 else "faster"
-            tail = (
-                " and the median moved with it: every request pays"
-                if b.p50 > 0 and abs((s.p50 - b.p50) / b.p50) >= 0.5 * abs(change)
-                else "; the median barely moved: the tail got worse (contention, outliers)"
+        comparison = tested.get(name)
+        if comparisons is not None:
+            if comparison is None or comparison.verdict not in ("regression", "improvement"):
+                continue
+            evidence = (
+                f" [{comparison.verdict}: CI {comparison.ci_low_pct or 0:+.0f}% to "
+                f"{comparison.ci_high_pct or 0:+.0f}%, adjusted p {comparison.p_adjusted or 0:.2g}]"
             )
-            out.append(
-                Finding(
-                    "latency-change",
-                    f"p95 {b.p95:.1f} → {s.p95:.1f} ms ({change * 100:+.0f}%, {word})" + tail,
-                    name,
-                    "warning" if change > 0 else "info",
-                    {"base_p95": b.p95, "head_p95": s.p95, "base_p50": b.p50, "head_p50": s.p50},
-                )
+        elif abs(change) >= 0.1:
+            evidence = " [single runs: not tested for significance]"
+        else:
+            continue
+        word = "slower" if change > 0 else "faster"
+        tail = (
+            " and the median moved with it: every request pays"
+            if b.p50 > 0 and abs((s.p50 - b.p50) / b.p50) >= 0.5 * abs(change)
+            else "; the median barely moved: the tail got worse (contention, outliers)"
+        )
+        out.append(
+            Finding(
+                "latency-change",
+                f"p95 {b.p95:.1f} → {s.p95:.1f} ms ({change * 100:+.0f}%, {word})"
+                + tail
+                + evidence,
+                name,
+                "warning" if change > 0 else "info",
+                {"base_p95": b.p95, "head_p95": s.p95, "base_p50": b.p50, "head_p50": s.p50},
             )
+        )
     return out

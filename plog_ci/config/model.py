@@ -37,12 +37,12 @@ class LoadConfig:
 @dataclass(frozen=True)
 class CompareConfig:
     mode: str = "interleaved"  # interleaved | sequential | off
-    blocks: int = 10
+    blocks: int = 20
     baseline: str = "auto"  # auto | base | previous | branch
     branch: str | None = None
     last_n: int = 5
     min_effect: float = 0.05  # fraction
-    alpha: float = 0.05
+    alpha: float = 0.01
 
 
 @dataclass(frozen=True)

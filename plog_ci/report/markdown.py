@@ -39,6 +39,7 @@ class ReportData:
     baseline_note: str = ""
     baseline_stats: dict[str, OperationStats] = field(default_factory=dict)
     findings: tuple[Finding, ...] = ()
+    comparison_table: str = ""
 
 
 def render_markdown(data: ReportData) -> str:
