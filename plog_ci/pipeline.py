@@ -198,7 +198,12 @@ def run(request: RunRequest, *, console: Console | None = None) -> RunOutcome:
                 with ServiceProcess(config.service, tree, workdir / "service.log") as service:
                     startup_s = service.wait_healthy()
                     script = generate(
-                        head_spec, selection.operations, config.load, service.base_url
+                        head_spec,
+                        selection.operations,
+                        config.load,
+                        service.base_url,
+                        gates=config.gates,
+                        data_root=tree,
                     )
                     stages.stage(
                         f"Load test: {len(selection.operations)} operations, "

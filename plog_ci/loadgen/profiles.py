@@ -103,7 +103,9 @@ def scenarios(load: LoadConfig, count: int) -> Plan:
         _check_duration(load, duration)
         return Plan({"all": shape}, model, duration, 0.0, vus)
 
-    rate = load.rate if load.rate is not None else (1.0 if load.profile == "smoke" else DEFAULT_RATE)
+    rate = (
+        load.rate if load.rate is not None else (1.0 if load.profile == "smoke" else DEFAULT_RATE)
+    )
     if load.profile == "smoke" and load.rate is None:
         rate = 1.0
     # VUs per operation: enough for the rate at ~1 s latency, within the cap.
@@ -129,9 +131,7 @@ def scenarios(load: LoadConfig, count: int) -> Plan:
         duration = sum(s.duration_s for s in stages)
         peak = max([start, *(s.target for s in stages)])
     max_vus = max(pre, min(per_op_max, max(4 * load.vus, int(peak) + 1)))
-    base.update(
-        preAllocatedVUs=pre, maxVUs=max_vus, gracefulStop=format_duration(GRACEFUL_STOP_S)
-    )
+    base.update(preAllocatedVUs=pre, maxVUs=max_vus, gracefulStop=format_duration(GRACEFUL_STOP_S))
     _check(caps.rate, peak * count, "requests per second (all operations)")
     _check_duration(load, duration)
     out = {}

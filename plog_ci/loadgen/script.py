@@ -51,6 +51,7 @@ class Script:
     warnings: tuple[str, ...] = ()
     dependencies: tuple[str, ...] = ()  # "POST /pets -> GET /pets/{petId} (petId)"
     selectors: dict[str, str] = field(default_factory=dict)  # op -> k6 submetric selector
+    default_base_url: str = ""  # the target when BASE_URL is unset
 
     @property
     def sha256(self) -> str:
@@ -98,7 +99,8 @@ def generate(
     for key in overrides:
         if spec.find(key) is None:
             raise InputError(
-                f"plog.yml: load.overrides: {key!r} is not an operation of {spec.source or 'the spec'}",
+                f"plog.yml: load.overrides: {key!r} is not an operation of "
+                f"{spec.source or 'the spec'}",
                 hint="write the key as 'METHOD /path' exactly as in the spec",
             )
     by_key = {spec.find(k).key: o for k, o in overrides.items()}  # type: ignore[union-attr]
@@ -191,4 +193,5 @@ def generate(
         warnings=tuple(warnings),
         dependencies=tuple(dependencies),
         selectors=selector,
+        default_base_url=base,
     )

@@ -66,7 +66,7 @@ def _number(schema: JsonSchema, integer: bool) -> int | float:
         if isinstance(high, (int, float)) and value > high:
             value -= multiple
     if integer:
-        return int(math.ceil(value))
+        return math.ceil(value)
     return float(value)
 
 
@@ -141,7 +141,8 @@ def from_schema(schema: JsonSchema | None, depth: int = 0, request: bool = True)
 
 
 def _object(schema: JsonSchema, depth: int, request: bool) -> dict[str, Any]:
-    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    raw_props = schema.get("properties")
+    props: dict[str, Any] = raw_props if isinstance(raw_props, dict) else {}
     required = schema.get("required")
     # Without a 'required' list, send every property: servers often want them.
     wanted = set(required) if isinstance(required, list) else set(props)

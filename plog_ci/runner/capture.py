@@ -96,7 +96,7 @@ class Capture:
         capture = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 segment = self.path.rstrip("/").rsplit("/", 1)[-1]
                 if not 0 < length <= MAX_BODY or not self.path.startswith("/write/"):
@@ -204,12 +204,10 @@ class Capture:
             count, failures, by_status = reqs.get(op, (0.0, 0.0, {}))
             prev_hist = state.prev_hist.get(op)
             prev_count, prev_failures, prev_status = state.prev_reqs.get(op, (0.0, 0.0, {}))
-            delta = (
-                hist.subtract(prev_hist) if hist and prev_hist else (hist or Histogram())
-            )
-            requests = int(round(count - prev_count))
+            delta = hist.subtract(prev_hist) if hist and prev_hist else (hist or Histogram())
+            requests = round(count - prev_count)
             errors = {
-                k: int(round(v - prev_status.get(k, 0.0)))
+                k: round(v - prev_status.get(k, 0.0))
                 for k, v in by_status.items()
                 if v - prev_status.get(k, 0.0) > 0
             }
@@ -218,7 +216,7 @@ class Capture:
                     t=state.last_ms / 1000.0,
                     operation=op,
                     requests=requests,
-                    failures=int(round(failures - prev_failures)),
+                    failures=round(failures - prev_failures),
                     rps=requests / PUSH_INTERVAL_S,
                     mean=delta.mean * 1000.0,
                     p50=delta.quantile(0.50) * 1000.0,
@@ -253,16 +251,13 @@ class Capture:
                 for op, (count, failures, by_status) in reqs.items():
                     total, failed, statuses = out.get(op, (0, 0, {}))
                     for k, v in by_status.items():
-                        statuses[k] = statuses.get(k, 0) + int(round(v))
-                    out[op] = (total + int(round(count)), failed + int(round(failures)), statuses)
+                        statuses[k] = statuses.get(k, 0) + round(v)
+                    out[op] = (total + round(count), failed + round(failures), statuses)
         return out
 
     def segment_counts(self) -> dict[str, int]:
         with self._lock:
-            return {
-                name: int(round(sum(state.reqs.values())))
-                for name, state in self._segments.items()
-            }
+            return {name: round(sum(state.reqs.values())) for name, state in self._segments.items()}
 
     def stats(self, duration_s: float) -> tuple[dict[str, OperationStats], OperationStats]:
         """Final per-operation statistics and the total, all from the capture."""

@@ -46,9 +46,7 @@ class Histogram:
             # Bucket i at schema s+k lands in ceil(i / 2**k) at schema s.
             target = -((-index) >> shift)
             merged[target] = merged.get(target, 0.0) + value
-        return Histogram(
-            schema, self.zero_threshold, self.zero_count, self.count, self.sum, merged
-        )
+        return Histogram(schema, self.zero_threshold, self.zero_count, self.count, self.sum, merged)
 
     def add(self, other: Histogram) -> Histogram:
         """A new histogram holding both (exact, at the coarser schema)."""

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -71,10 +70,10 @@ def _stats(name: str, suffix: str, metrics: dict[str, Any], duration_s: float) -
     )
 
 
-def read_summary(path: Path, selectors: dict[str, str], duration_s: float) -> tuple[
-    dict[str, OperationStats], tuple[str, ...]
-]:
-    """k6's --summary-export: per-operation stats (where k6 reported them) and crossed thresholds."""
+def read_summary(
+    path: Path, selectors: dict[str, str], duration_s: float
+) -> tuple[dict[str, OperationStats], tuple[str, ...]]:
+    """k6's --summary-export: per-operation stats (where k6 has them), crossed thresholds."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

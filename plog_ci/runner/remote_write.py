@@ -161,7 +161,9 @@ class Series:
     histograms: list[NativeHistogram]
 
 
-def _buckets(spans: list[tuple[int, int]], deltas: list[int], counts: list[float]) -> dict[int, float]:
+def _buckets(
+    spans: list[tuple[int, int]], deltas: list[int], counts: list[float]
+) -> dict[int, float]:
     out: dict[int, float] = {}
     index = 0
     position = 0
