@@ -35,14 +35,31 @@ def _response_schema(op: Operation) -> JsonSchema | None:
     return None
 
 
-def _properties(schema: JsonSchema | None, depth: int = 0) -> set[str]:
+def _properties(schema: JsonSchema | None, depth: int = 0) -> dict[str, JsonSchema]:
     if not isinstance(schema, dict) or depth > 6:
-        return set()
-    out = set((schema.get("properties") or {}).keys())
+        return {}
+    props = schema.get("properties")
+    out = dict(props) if isinstance(props, dict) else {}
     for key in ("allOf", "oneOf", "anyOf"):
         for part in schema.get(key) or []:
-            out |= _properties(part, depth + 1)
+            out.update(_properties(part, depth + 1))
     return out
+
+
+def _find_field(schema: JsonSchema | None, names: tuple[str, ...]) -> str | None:
+    """Pointer to the first of ``names`` in the body, also inside a one-key wrapper
+    such as ``{"article": {"slug": ...}}``."""
+    props = _properties(schema)
+    for name in names:
+        if name in props:
+            return "/" + name.replace("~", "~0").replace("/", "~1")
+    if len(props) == 1:
+        (wrapper, inner) = next(iter(props.items()))
+        inner_props = _properties(inner)
+        for name in names:
+            if name in inner_props:
+                return f"/{wrapper}/{name}".replace("~", "~0")
+    return None
 
 
 def _link_bindings(spec: Spec, consumer: Operation) -> list[Binding]:
@@ -93,10 +110,9 @@ def _inferred(spec: Spec, consumer: Operation, param: str) -> Binding | None:
     for producer in spec.operations.values():
         if producer.method != "POST" or normalize_path(producer.path) != wanted:
             continue
-        props = _properties(_response_schema(producer))
-        for candidate in (param, "id", "_id", "uuid"):
-            if candidate in props:
-                return Binding(param, producer.key, "/" + candidate, "inferred")
+        pointer = _find_field(_response_schema(producer), (param, "id", "_id", "uuid"))
+        if pointer is not None:
+            return Binding(param, producer.key, pointer, "inferred")
     return None
 
 

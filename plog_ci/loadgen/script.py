@@ -112,6 +112,7 @@ def generate(
         plan = plan_request(op, by_key.get(op.key), warnings)
         override = by_key.get(op.key)
         plan["rows"] = None
+        plan["createFirst"] = None
         plan["rowParams"] = _row_params(op)
         if override and override.data:
             if data_root is None:
@@ -121,6 +122,8 @@ def generate(
             plan["rows"] = load_rows(data_root, override.data, f"load.overrides[{op.key!r}]")
         binds: dict[str, int] = {}
         fixed = {k for k, _ in override.path} if override else set()
+        if plan["rows"]:  # a data file's columns win over ids from setup
+            fixed |= {k for row in plan["rows"] for k in row}
         for binding in bindings(spec, op):
             if binding.param in fixed:
                 continue
@@ -137,15 +140,25 @@ def generate(
                         "cleanupParam": cleanup.params("path")[0].name if cleanup else None,
                     }
                 )
-            binds[binding.param] = producer_index[slot]
             dependencies.append(
                 f"{producer.key} -> {op.key} ({binding.param} from {binding.pointer or '/'}, "
                 f"{binding.source})"
             )
+            # A DELETE consumes what it names: it creates its own resource first,
+            # so it never empties the pool the other operations read.
+            if op.method == "DELETE":
+                plan["createFirst"] = {"producer": producer_index[slot], "param": binding.param}
+                continue
+            binds[binding.param] = producer_index[slot]
         plan["binds"] = binds
         plan["auth"] = op.security != ()
         plan_ops.append(plan)
     names = tuple(p["name"] for p in plan_ops)
+    if not names:
+        raise InputError(
+            f"{spec.source or 'the spec'}: no operation to load-test",
+            hint="the spec has no paths (webhooks only?) or the selection is empty",
+        )
     profile = scenarios(load, len(plan_ops))
     selector = selectors(names, profile.model)
     limits = thresholds(gates, selector, abort_all=load.profile == "breakpoint")
