@@ -107,7 +107,9 @@ class Recorder:
 
 
 @contextmanager
-def recording_server(status: int = 200, body: bytes = b'{"id": 7}') -> Iterator[tuple[str, Recorder]]:
+def recording_server(
+    status: int = 200, body: bytes = b'{"id": 7}'
+) -> Iterator[tuple[str, Recorder]]:
     """A loopback HTTP server that answers everything with ``status`` and records it."""
     rec = Recorder(status=status)
 
@@ -125,7 +127,7 @@ def recording_server(status: int = 200, body: bytes = b'{"id": 7}') -> Iterator[
             self.end_headers()
             self.wfile.write(body)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle  # noqa: N815
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -1,7 +1,6 @@
 """Generated scripts: valid for k6, safe with hostile specs, realistic against the example."""
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -180,7 +179,9 @@ def test_profiles_caps_and_stages():
 
     assert executors(LoadConfig(profile="smoke", rate=1))[0] == {"constant-arrival-rate"}
     assert executors(LoadConfig(profile="load", rate=5))[0] == {"constant-arrival-rate"}
-    assert executors(LoadConfig(profile="load"))[0] == {"constant-vus"}  # no rate: closed, as before
+    assert executors(LoadConfig(profile="load"))[0] == {
+        "constant-vus"
+    }  # no rate: closed, as before
     for profile in ("stress", "spike", "breakpoint"):
         assert executors(LoadConfig(profile=profile, rate=5))[0] == {"ramping-arrival-rate"}
     kinds, options = executors(LoadConfig(rate=5, stages=(Stage(5, 10), Stage(5, 0))))
@@ -242,12 +243,18 @@ def test_auth_secret_never_in_script_and_config_errors(tmp_path):
 @pytest.mark.parametrize(
     ("auth", "check"),
     [
-        (AuthConfig("bearer", "PLOG_T_SECRET"), lambda h, p: h["Authorization"] == "Bearer s3cr3t-v"),
+        (
+            AuthConfig("bearer", "PLOG_T_SECRET"),
+            lambda h, p: h["Authorization"] == "Bearer s3cr3t-v",
+        ),
         (
             AuthConfig("basic", "PLOG_T_SECRET", username="ann"),
             lambda h, p: h["Authorization"] == "Basic YW5uOnMzY3IzdC12",
         ),
-        (AuthConfig("api_key", "PLOG_T_SECRET", name="X-Key"), lambda h, p: h["X-Key"] == "s3cr3t-v"),
+        (
+            AuthConfig("api_key", "PLOG_T_SECRET", name="X-Key"),
+            lambda h, p: h["X-Key"] == "s3cr3t-v",
+        ),
         (
             AuthConfig("api_key", "PLOG_T_SECRET", name="key", location="query"),
             lambda h, p: p.endswith("key=s3cr3t-v"),
@@ -270,7 +277,9 @@ def test_auth_reaches_the_server_from_the_environment(auth, check, tmp_path):
 def test_missing_secret_stops_in_setup(tmp_path, monkeypatch):
     monkeypatch.delenv("PLOG_T_ABSENT", raising=False)
     spec = load_any_spec(ROOT / "examples/petstore/openapi.yaml")
-    load = LoadConfig(profile="smoke", rate=1, duration_s=1, auth=AuthConfig("bearer", "PLOG_T_ABSENT"))
+    load = LoadConfig(
+        profile="smoke", rate=1, duration_s=1, auth=AuthConfig("bearer", "PLOG_T_ABSENT")
+    )
     with recording_server() as (url, rec):
         script = generate(spec, [spec.operations["GET /pets"]], load, url)
         with pytest.raises(InternalError, match="PLOG_T_ABSENT"):
@@ -290,7 +299,9 @@ def test_overrides_and_data_files(tmp_path):
         cleanup=False,
         overrides=(
             OperationOverride("GET /pets/{petId}", data="data/pets.csv", expect=(200, 404)),
-            OperationOverride("POST /pets", body={"name": "Fixed"}, has_body=True, headers=(("X-A", 1),)),
+            OperationOverride(
+                "POST /pets", body={"name": "Fixed"}, has_body=True, headers=(("X-A", 1),)
+            ),
         ),
     )
     ops = [spec.operations["GET /pets/{petId}"], spec.operations["POST /pets"]]

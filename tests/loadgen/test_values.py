@@ -8,7 +8,14 @@ from plog_ci.loadgen.values import FORMAT_SAMPLES, from_schema
 
 @pytest.mark.parametrize(
     "pattern",
-    [r"^[a-z]{3,8}$", r"^\d{4}-\d{2}-\d{2}$", r"^(foo|bar)+[0-9]*$", r"^[A-Z]{2}[0-9]{9}$", r"^\w+@\w+\.com$", r"[^x]y"],
+    [
+        r"^[a-z]{3,8}$",
+        r"^\d{4}-\d{2}-\d{2}$",
+        r"^(foo|bar)+[0-9]*$",
+        r"^[A-Z]{2}[0-9]{9}$",
+        r"^\w+@\w+\.com$",
+        r"[^x]y",
+    ],
 )
 def test_pattern_samples_match(pattern):
     text = sample(pattern)
