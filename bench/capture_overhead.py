@@ -152,7 +152,8 @@ def main(argv: list[str]) -> None:
             cap_all.append(captured)
             print(
                 f"pair {pair + 1}: bare {bare:,.0f} req/s, capture {captured:,.0f} req/s "
-                f"({captured / bare:.1%}); capture counted {counted:,} of {served_in_capture_run:,}",
+                f"({captured / bare:.1%}); "
+                f"capture counted {counted:,} of {served_in_capture_run:,}",
                 flush=True,
             )
     print(
