@@ -85,66 +85,6 @@ def _print_outcome(outcome: object) -> None:
 
 
 @cli.command()
-@click.argument("spec", type=click.Path(path_type=Path))
-@click.option(
-    "--operations",
-    default="all",
-    show_default=True,
-    help="'all', or a comma-separated list like 'GET /pets,POST /pets'.",
-)
-@click.option("--profile", default="load", show_default=True)
-@click.option("--rate", type=float, default=None, help="Requests per second per operation.")
-@click.option("--vus", type=int, default=10, show_default=True)
-@click.option("--duration", default="30s", show_default=True)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write the script here (default: stdout).",
-)
-def gen(
-    spec: Path,
-    operations: str,
-    profile: str,
-    rate: float | None,
-    vus: int,
-    duration: str,
-    output: Path | None,
-) -> None:
-    """Write a standalone k6 script for SPEC (target from $BASE_URL)."""
-    from plog_ci.config.durations import parse_duration
-    from plog_ci.config.model import LoadConfig
-    from plog_ci.loadgen.script import generate
-    from plog_ci.openapi.load import load_spec_file
-    from plog_ci.openapi.select import select_operations
-
-    loaded = load_spec_file(spec)
-    selector: str | tuple[str, ...] = (
-        "all" if operations == "all" else tuple(o.strip() for o in operations.split(","))
-    )
-    try:
-        seconds = parse_duration(duration)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--duration") from None
-    selection = select_operations(None, loaded, selector)
-    if selection.unknown:
-        raise click.BadParameter(
-            "not in the spec: " + ", ".join(selection.unknown), param_hint="--operations"
-        )
-    script = generate(
-        loaded,
-        selection.operations,
-        LoadConfig(profile=profile, vus=vus, rate=rate, duration_s=seconds),
-    )
-    if output is None:
-        click.echo(script.text, nl=False)
-    else:
-        output.write_text(script.text, encoding="utf-8")
-        click.echo(f"wrote {output} ({len(script.operations)} operations)", err=True)
-
-
-@cli.command()
 @click.option(
     "--workdir",
     type=click.Path(path_type=Path),
@@ -160,8 +100,10 @@ def demo(workdir: Path | None) -> None:
 
 # Commands that live in their own modules.
 from plog_ci.cli_diff import diff_command  # noqa: E402
+from plog_ci.cli_gen import gen  # noqa: E402
 
 cli.add_command(diff_command)
+cli.add_command(gen)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

@@ -13,10 +13,14 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from plog_ci.analysis.stats import OperationSamples
 from plog_ci.loadgen.script import Script
 from plog_ci.results import LoadResult, OperationStats
+from plog_ci.runner.capture import stats_from
+from plog_ci.runner.histogram import Histogram
+from plog_ci.runner.histogram import merge as merge_histograms
 from plog_ci.runner.k6 import run_k6
 
 SIDES = ("base", "head")
@@ -42,6 +46,8 @@ def run_interleaved(
     seed: int,
     on_block: Callable[[str, int, LoadResult], None] | None = None,
     on_tick: Callable[[float], None] | None = None,
+    extra_env: dict[str, str] | None = None,
+    secrets: tuple[str, ...] = (),
 ) -> InterleavedResult:
     """Run ``rounds`` rounds; ``script`` must run for ``block_s`` seconds per block."""
     rng = random.Random(seed)
@@ -65,6 +71,8 @@ def run_interleaved(
                 workdir / f"{index:03d}-{side}",
                 timeout_s=block_s + BLOCK_GRACE_S,
                 on_tick=tick,
+                extra_env=extra_env,
+                secrets=secrets,
             )
             blocks[side].append(result)
             done += block_s
@@ -109,17 +117,38 @@ def merge_stats(name: str, parts: list[OperationStats], duration_s: float) -> Op
     )
 
 
-def merge_side(results: list[LoadResult]) -> tuple[dict[str, OperationStats], OperationStats]:
+def merge_side(
+    results: list[LoadResult],
+) -> tuple[dict[str, OperationStats], OperationStats, dict[str, dict[str, Any]]]:
+    """One side's blocks as one run: exact (merged histograms) where every block has them."""
     duration = sum(r.duration_s for r in results)
     names = sorted({name for r in results for name in r.operations})
-    per_op = {
-        name: merge_stats(
-            name, [r.operations[name] for r in results if name in r.operations], duration
+    per_op: dict[str, OperationStats] = {}
+    merged_hists: dict[str, dict[str, Any]] = {}
+    for name in names:
+        parts = [r.operations[name] for r in results if name in r.operations]
+        approx = merge_stats(name, parts, duration)
+        hists = [r.histograms[name] for r in results if name in r.histograms]
+        if hists and len(hists) == len(parts):
+            hist = merge_histograms([Histogram.from_dict(h) for h in hists])
+            merged_hists[name] = hist.to_dict()
+            per_op[name] = stats_from(
+                name, hist, (approx.count, approx.failures, approx.errors_by_status), duration
+            )
+        else:
+            per_op[name] = approx
+    approx_total = merge_stats("*", [r.total for r in results], duration)
+    if merged_hists and len(merged_hists) == len(names):
+        everything = merge_histograms([Histogram.from_dict(h) for h in merged_hists.values()])
+        total = stats_from(
+            "*",
+            everything,
+            (approx_total.count, approx_total.failures, approx_total.errors_by_status),
+            duration,
         )
-        for name in names
-    }
-    total = merge_stats("*", [r.total for r in results], duration)
-    return per_op, total
+    else:
+        total = approx_total
+    return per_op, total, merged_hists
 
 
 def block_samples(

@@ -10,11 +10,14 @@ config → spec diff → deploy (head, and base when interleaving) → k6 → st
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
 import sys
 import tempfile
 import traceback
+from collections import deque
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -49,12 +52,14 @@ from plog_ci.openapi.load import load_spec_from_git
 from plog_ci.openapi.model import Spec
 from plog_ci.openapi.select import Selection, select_operations
 from plog_ci.report.markdown import ReportData, render_markdown, write_report
-from plog_ci.results import LoadResult, OperationStats
+from plog_ci.results import LoadResult, OperationStats, SeriesPoint
 from plog_ci.runner.k6 import run_k6
-from plog_ci.store.sqlite import ResultsStore, open_store
+from plog_ci.store.sqlite import ResultsStore, SeriesRow, open_store
 
 # Hard cap past the configured duration before k6 is killed.
 K6_GRACE_S = 60.0
+# How stored histograms are encoded: plog_ci.runner.histogram.Histogram.to_dict as JSON.
+HISTOGRAM_ENCODING = "prometheus-native-json"
 # Interleaved blocks shorter than this measure mostly warm-up.
 MIN_BLOCK_S = 1.0
 
@@ -108,6 +113,41 @@ class Measurement:
     head_samples: list[Sample]
     base_samples: list[Sample] = field(default_factory=list)
     base_total: OperationStats | None = None
+
+
+class _LiveSeries:
+    """Per-second points from the capture thread, written to the store on the main thread.
+
+    SQLite connections belong to the thread that opened them, so the capture's
+    callback only queues; the progress tick (main thread) drains the queue.
+    """
+
+    def __init__(self, store: ResultsStore | None, run_id: int | None) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.pending: deque[SeriesPoint] = deque()
+
+    def collect(self, points: list[SeriesPoint]) -> None:
+        self.pending.extend(points)
+
+    def flush(self) -> None:
+        rows = []
+        while self.pending:
+            p = self.pending.popleft()
+            rows.append(
+                SeriesRow(
+                    p.operation, int(p.t), p.requests, p.failures, p.p50, None, p.p95, p.p99, None
+                )
+            )
+        if rows and self.store is not None and self.run_id is not None:
+            self.store.save_series(self.run_id, rows)
+
+    def ticker(self, progress: Callable[[float], None]) -> Callable[[float], None]:
+        def tick(elapsed: float) -> None:
+            progress(elapsed)
+            self.flush()
+
+        return tick
 
 
 def environment_fingerprint() -> dict[str, Any]:
@@ -253,7 +293,12 @@ class _Run:
             head_tree = git.export(self.head_sha, workdir / "head")
             stages.stage("Starting the service")
             head = stack.enter_context(
-                ServiceProcess(config.service, head_tree, workdir / "head.log")
+                ServiceProcess(
+                    config.service,
+                    head_tree,
+                    workdir / "head.log",
+                    inherit_env=self.request.allow_secrets,
+                )
             )
             startup_s = head.wait_healthy()
             base_service: ServiceProcess | None = None
@@ -271,7 +316,15 @@ class _Run:
                 else None
             )
             if base_service is None:
-                script = generate(head_spec, selection.operations, config.load)
+                script = generate(
+                    head_spec,
+                    selection.operations,
+                    config.load,
+                    gates=config.gates,
+                    data_root=head_tree,
+                )
+                extra_env, secrets = self._k6_secrets(script)
+                live = _LiveSeries(self.store, self.run_id)
                 stages.stage(
                     f"Load test: {len(selection.operations)} operations, "
                     f"{config.load.duration_s:g} s",
@@ -282,14 +335,26 @@ class _Run:
                     head.base_url,
                     workdir / "k6",
                     timeout_s=config.load.duration_s + K6_GRACE_S,
-                    on_tick=stages.advance_to,
+                    on_tick=live.ticker(stages.advance_to),
+                    on_second=live.collect,
+                    extra_env=extra_env,
+                    secrets=secrets,
                 )
+                live.flush()
                 return Measurement(
                     script, result, Baseline("none", note=note), startup_s, head_sampler.stop()
                 )
             assert base_spec is not None and base_sampler is not None
             script, result, baseline = self._interleave(
-                config, head_spec, selection, base_spec, head, base_service, workdir, stages
+                config,
+                head_spec,
+                selection,
+                base_spec,
+                head,
+                base_service,
+                workdir,
+                stages,
+                head_tree,
             )
             return Measurement(
                 script, result, baseline, startup_s, head_sampler.stop(), base_sampler.stop()
@@ -306,7 +371,12 @@ class _Run:
             service = config.service  # the base predates plog.yml: start it the head's way
         base_tree = git.export(self.base_sha, workdir / "base")
         base = stack.enter_context(
-            ServiceProcess(replace(service, port=0), base_tree, workdir / "base.log")
+            ServiceProcess(
+                replace(service, port=0),
+                base_tree,
+                workdir / "base.log",
+                inherit_env=self.request.allow_secrets,
+            )
         )
         base.wait_healthy()
         return base
@@ -321,11 +391,15 @@ class _Run:
         base: ServiceProcess,
         workdir: Path,
         stages: _Stages,
+        head_tree: Path,
     ) -> tuple[Script, LoadResult, Baseline]:
         rounds = config.compare.blocks
         block_s = max(MIN_BLOCK_S, config.load.duration_s / rounds)
         block_load: LoadConfig = replace(config.load, duration_s=block_s)
-        script = generate(head_spec, selection.operations, block_load)
+        script = generate(
+            head_spec, selection.operations, block_load, gates=config.gates, data_root=head_tree
+        )
+        extra_env, secrets = self._k6_secrets(script)
         total = 2 * rounds * block_s
         stages.stage(
             f"Interleaved load test: {len(selection.operations)} operations, base and head, "
@@ -347,16 +421,19 @@ class _Run:
             seed=int(self.head_sha[:8], 16),
             on_block=on_block,
             on_tick=stages.advance_to,
+            extra_env=extra_env,
+            secrets=secrets,
         )
         store.set_kind(run_id, "interleaved")
-        head_ops, head_total = merge_side(outcome.blocks["head"])
-        base_ops, base_total = merge_side(outcome.blocks["base"])
+        head_ops, head_total, head_hists = merge_side(outcome.blocks["head"])
+        base_ops, base_total, _ = merge_side(outcome.blocks["base"])
         result = LoadResult(
             head_ops,
             head_total,
             sum(r.duration_s for r in outcome.blocks["head"]),
             max(r.k6_exit_code for r in outcome.blocks["head"]),
             script.sha256,
+            histograms=head_hists,
         )
         # Operations the base does not have answered 404 there: nothing to compare.
         comparable = {op: s for op, s in base_ops.items() if base_spec.find(op) is not None}
@@ -376,6 +453,17 @@ class _Run:
             paired=True,
         )
         return script, result, baseline
+
+    def _k6_secrets(self, script: Script) -> tuple[dict[str, str], tuple[str, ...]]:
+        """Environment for k6's auth variables, and the values to redact from its log.
+
+        A pull request from a fork runs without secrets: the variables are blanked
+        for k6 (it would otherwise inherit them) as they are for the service.
+        """
+        if not self.request.allow_secrets:
+            return {name: "" for name in script.secret_env}, ()
+        values = tuple(v for name in script.secret_env if (v := os.environ.get(name)))
+        return {}, values
 
     # --- stage 3: baseline from history (sequential comparison) ------------------------
 
@@ -486,6 +574,13 @@ class _Run:
         script, result, baseline = measured.script, measured.result, measured.baseline
         startup_s = measured.startup_s
         store.save_stats(run_id, result.script_hash, result.operations)
+        store.save_errors(
+            run_id,
+            {op: s.errors_by_status for op, s in result.operations.items() if s.errors_by_status},
+        )
+        store.save_histograms(
+            run_id, HISTOGRAM_ENCODING, {op: json.dumps(h) for op, h in result.histograms.items()}
+        )
         store.save_resources(
             run_id, "head", [(s.ts, s.cpu_percent, s.rss_bytes) for s in measured.head_samples]
         )

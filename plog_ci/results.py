@@ -58,3 +58,32 @@ class LoadResult:
     k6_exit_code: int
     script_hash: str
     thresholds_crossed: tuple[str, ...] = ()
+    # Native histograms of http_req_duration (seconds) per operation, mergeable
+    # across runs and segments: see plog_ci.runner.histogram.Histogram.to_dict.
+    histograms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The most recent per-second points (bounded; the live stream sees them all).
+    series: tuple[SeriesPoint, ...] = ()
+    # Requests that ran during setup/teardown (dependencies, cleanup), not measured.
+    setup_requests: int = 0
+    # What k6's own end-of-test summary said, when it was written (for fidelity checks).
+    k6_summary: dict[str, OperationStats] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    """One second of one operation, as k6 pushed it (latencies in ms)."""
+
+    t: float  # unix seconds at the end of the interval
+    operation: str
+    requests: int
+    failures: int
+    rps: float
+    mean: float
+    p50: float
+    p95: float
+    p99: float
+    errors_by_status: dict[str, int] = field(default_factory=dict)
+    segment: str = ""  # which k6 process ("" for a single run)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

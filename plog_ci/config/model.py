@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from plog_ci.analysis.gates import Gate
 
@@ -26,12 +27,62 @@ class OpenAPIConfig:
 
 
 @dataclass(frozen=True)
+class AuthConfig:
+    """Credentials for the load test; only environment variable *names* live here."""
+
+    type: str  # bearer | basic | api_key
+    env: str  # variable holding the token, password or key
+    username: str | None = None  # basic: a literal user name ...
+    username_env: str | None = None  # ... or the variable holding it
+    name: str | None = None  # api_key: header, query or cookie name
+    location: str = "header"  # api_key: header | query | cookie
+
+
+@dataclass(frozen=True)
+class OperationOverride:
+    """Values a spec cannot express, for one operation ("METHOD /path")."""
+
+    operation: str
+    path: tuple[tuple[str, Any], ...] = ()
+    query: tuple[tuple[str, Any], ...] = ()
+    headers: tuple[tuple[str, Any], ...] = ()
+    cookies: tuple[tuple[str, Any], ...] = ()
+    body: Any = None
+    has_body: bool = False
+    data: str | None = None  # CSV or JSON file in the repository, one request per row
+    expect: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Stage:
+    duration_s: float
+    target: float  # requests per second per operation (open) or VUs (closed)
+
+
+@dataclass(frozen=True)
+class Caps:
+    """Hard limits whatever the profile asks for; k6 is killed past duration."""
+
+    vus: int = 1000
+    rate: float = 20000.0  # requests per second, all operations together
+    duration_s: float = 6 * 3600.0
+
+
+@dataclass(frozen=True)
 class LoadConfig:
     profile: str = "load"
     vus: int = 10
     rate: float | None = None
     duration_s: float = 30.0
     operations: str | tuple[str, ...] = "changed"
+    model: str | None = None  # open | closed; None: open when rate is set or profile needs it
+    stages: tuple[Stage, ...] = ()
+    auth: AuthConfig | None = None
+    overrides: tuple[OperationOverride, ...] = ()
+    caps: Caps = field(default_factory=Caps)
+    allow_hosts: tuple[str, ...] = ()  # extra hosts the load may target
+    setup_resources: int = 5  # resources each producer creates before the load
+    cleanup: bool = True  # delete what setup created, when the API has a DELETE
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,16 @@ from plog_ci import yamldoc
 from plog_ci.analysis.gates import Gate, parse_gate
 from plog_ci.config.durations import parse_duration
 from plog_ci.config.model import (
+    AuthConfig,
+    Caps,
     CompareConfig,
     Config,
     LoadConfig,
     OpenAPIConfig,
+    OperationOverride,
     ReportConfig,
     ServiceConfig,
+    Stage,
 )
 from plog_ci.errors import ConfigError, PlogError
 
@@ -61,7 +65,12 @@ def _subschema(path: Sequence[str | int]) -> dict[str, Any]:
         if isinstance(part, int):
             node = node.get("items", {})
         else:
-            node = node.get("properties", {}).get(part, {})
+            props = node.get("properties", {})
+            extra = node.get("additionalProperties")
+            # Maps keyed by free names (load.overrides) describe values in additionalProperties.
+            node = props[part] if part in props or not isinstance(extra, dict) else extra
+        if "$ref" in node and str(node["$ref"]).startswith("#/$defs/"):
+            node = schema()["$defs"].get(str(node["$ref"]).rsplit("/", 1)[-1], node)
         if "oneOf" in node:
             node = next((b for b in node["oneOf"] if b.get("type") in ("object", "array")), node)
     return node
@@ -196,6 +205,118 @@ def _compare(raw: dict[str, Any]) -> CompareConfig:
     return CompareConfig(**fields)
 
 
+def _stages(raw: list[Any], problems: _Problems) -> tuple[Stage, ...]:
+    out = []
+    for i, item in enumerate(raw):
+        try:
+            out.append(Stage(parse_duration(item["duration"]), float(item["target"])))
+        except ValueError as exc:
+            problems.add(["load", "stages", i, "duration"], str(exc))
+    return tuple(out)
+
+
+def _caps(raw: dict[str, Any], problems: _Problems) -> Caps:
+    default = Caps()
+    duration = default.duration_s
+    if "duration" in raw:
+        try:
+            duration = parse_duration(raw["duration"])
+        except ValueError as exc:
+            problems.add(["load", "caps", "duration"], str(exc))
+    return Caps(
+        vus=raw.get("vus", default.vus), rate=raw.get("rate", default.rate), duration_s=duration
+    )
+
+
+def _auth(raw: dict[str, Any] | None, problems: _Problems) -> AuthConfig | None:
+    if raw is None:
+        return None
+    kind = raw["type"]
+    if kind == "api_key" and "name" not in raw:
+        problems.add(
+            ["load", "auth"],
+            "api_key needs 'name' (the header, query or cookie name)",
+            "e.g. name: X-API-Key",
+        )
+    if kind == "basic" and "username" not in raw and "username_env" not in raw:
+        problems.add(
+            ["load", "auth"],
+            "basic needs 'username' or 'username_env'",
+            "the password comes from 'env'",
+        )
+    if kind != "api_key" and ("name" in raw or "in" in raw):
+        key = "name" if "name" in raw else "in"
+        problems.add(["load", "auth", key], f"'{key}' applies to type api_key only", None, True)
+    return AuthConfig(
+        type=kind,
+        env=raw["env"],
+        username=raw.get("username"),
+        username_env=raw.get("username_env"),
+        name=raw.get("name"),
+        location=raw.get("in", "header"),
+    )
+
+
+def _values(raw: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    return tuple((str(k), v) for k, v in (raw or {}).items())
+
+
+def _overrides(raw: dict[str, Any], problems: _Problems) -> tuple[OperationOverride, ...]:
+    out = []
+    for key, item in raw.items():
+        data = item.get("data")
+        if data is not None and (data.startswith("/") or ".." in Path(data).parts):
+            problems.add(
+                ["load", "overrides", key, "data"],
+                f"{data!r} leaves the repository",
+                "use a relative path inside the repository",
+            )
+        method, _, path = key.partition(" ")
+        out.append(
+            OperationOverride(
+                operation=f"{method.upper()} {path}",
+                path=_values(item.get("path")),
+                query=_values(item.get("query")),
+                headers=_values(item.get("headers")),
+                cookies=_values(item.get("cookies")),
+                body=item.get("body"),
+                has_body="body" in item,
+                data=data,
+                expect=tuple(item.get("expect", ())),
+            )
+        )
+    return tuple(out)
+
+
+def _check_caps(
+    load: dict[str, Any],
+    duration: float,
+    stages: tuple[Stage, ...],
+    caps: Caps,
+    problems: _Problems,
+) -> None:
+    total = sum(s.duration_s for s in stages) if stages else duration
+    if total > caps.duration_s:
+        key = ["load", "stages"] if stages else ["load", "duration"]
+        problems.add(
+            key,
+            f"the test lasts {total:g}s, over the cap of {caps.duration_s:g}s",
+            "shorten it or raise load.caps.duration",
+        )
+    if load.get("vus", 10) > caps.vus:
+        problems.add(
+            ["load", "vus"],
+            f"{load['vus']} VUs is over the cap of {caps.vus}",
+            "lower vus or raise load.caps.vus",
+        )
+    if load.get("rate") is not None and load["rate"] > caps.rate:
+        problems.add(
+            ["load", "rate"],
+            f"{load['rate']:g}/s is over the cap of {caps.rate:g}/s",
+            "lower rate or raise load.caps.rate",
+        )
+
+
 def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
     """Parse and validate plog.yml text. Raises ConfigError listing every problem."""
     raw_bytes = data.encode("utf-8") if isinstance(data, str) else data
@@ -237,6 +358,11 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
         duration = 30.0
     if duration > 6 * 3600:
         problems.add(["load", "duration"], "longer than the 6h cap", "shorten the test")
+    stages = _stages(load.get("stages", []), problems)
+    caps = _caps(load.get("caps", {}), problems)
+    auth = _auth(load.get("auth"), problems)
+    overrides = _overrides(load.get("overrides", {}), problems)
+    _check_caps(load, duration, stages, caps, problems)
     workdir = service.get("workdir", ".")
     if workdir.startswith("/") or ".." in Path(workdir).parts:
         problems.add(
@@ -273,6 +399,14 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
             rate=load.get("rate"),
             duration_s=duration,
             operations=tuple(operations) if isinstance(operations, list) else operations,
+            model=load.get("model"),
+            stages=stages,
+            auth=auth,
+            overrides=overrides,
+            caps=caps,
+            allow_hosts=tuple(load.get("allow_hosts", ())),
+            setup_resources=load.get("setup_resources", 5),
+            cleanup=load.get("cleanup", True),
         ),
         gates=gates,
         compare=_compare(plain.get("compare", {})),

@@ -21,6 +21,8 @@ from plog_ci.config.model import ServiceConfig
 from plog_ci.errors import ConfigError, ServiceError
 
 LOOPBACK = "127.0.0.1"
+# What a service from an untrusted pull request (a fork) inherits: nothing secret.
+SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME", "TERM")
 
 
 def free_port() -> int:
@@ -55,7 +57,13 @@ class ServiceProcess:
     """A running service under test; stop() (or leaving the with-block) ends its group."""
 
     def __init__(
-        self, service: ServiceConfig, root: Path, log_path: Path, secrets: tuple[str, ...] = ()
+        self,
+        service: ServiceConfig,
+        root: Path,
+        log_path: Path,
+        secrets: tuple[str, ...] = (),
+        *,
+        inherit_env: bool = True,
     ) -> None:
         self.config = service
         self.root = root
@@ -75,6 +83,8 @@ class ServiceProcess:
                 "directory in the repository"
             )
         env = proc.clean_git_env()
+        if not inherit_env:
+            env = {k: v for k, v in env.items() if k in SAFE_ENV}
         # "python" in the run command means the interpreter PLog runs on.
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         env["PORT"] = str(port)

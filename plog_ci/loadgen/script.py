@@ -1,121 +1,210 @@
 """Generate a k6 script for the selected operations.
 
 The script is a fixed template plus one JSON document (the plan): operation
-names, paths and values from the spec reach JavaScript only as JSON data.
+names, paths and values from the spec reach JavaScript only as JSON data
+(``plog_ci.templating.js_literal``), so no string in a spec can change what
+the script does. Every generated script passes ``k6 inspect``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import urlsplit
 
 from plog_ci import __version__
-from plog_ci.config.durations import format_duration
-from plog_ci.config.model import LoadConfig
-from plog_ci.loadgen.values import for_media, for_parameter
+from plog_ci.analysis.gates import Gate
+from plog_ci.config.model import LoadConfig, OperationOverride
+from plog_ci.errors import InputError
+from plog_ci.loadgen.auth import plan_auth, secret_names
+from plog_ci.loadgen.datafiles import load_rows
+from plog_ci.loadgen.links import bindings, cleanup_for
+from plog_ci.loadgen.profiles import scenarios
+from plog_ci.loadgen.requests import plan_request
+from plog_ci.loadgen.thresholds import selectors, thresholds
 from plog_ci.openapi.model import Operation, Spec
 from plog_ci.templating import render
 
 TREND_STATS = ["min", "avg", "med", "p(90)", "p(95)", "p(99)", "max", "count"]
-_BODY_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/plain")
+# Only these tags reach metrics: no URLs (unbounded, may hold an API key), so
+# the live capture's series stay few whatever the test does.
+SYSTEM_TAGS = ["name", "method", "status", "expected_response", "error_code", "scenario", "check"]
+FALLBACK_BASE = "http://127.0.0.1:8080"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# Mirrors parseTarget() in the template: what BASE_URL may look like.
+BASE_URL_RE = re.compile(
+    r"^(https?)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%-]+)(?::([0-9]{1,5}))?(/[^?#]*)?$"
+)
 
 
 @dataclass(frozen=True)
 class Script:
     text: str
     operations: tuple[str, ...]
+    duration_s: float = 0.0  # the load phase, as planned
+    model: str = "open"
+    allow_hosts: tuple[str, ...] = ()
+    secret_env: tuple[str, ...] = ()  # variables whose values are secrets (redact them)
+    warnings: tuple[str, ...] = ()
+    dependencies: tuple[str, ...] = ()  # "POST /pets -> GET /pets/{petId} (petId)"
+    selectors: dict[str, str] = field(default_factory=dict)  # op -> k6 submetric selector
+    default_base_url: str = ""  # the target when BASE_URL is unset
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
 
-def _as_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
 
 
-def plan_operation(op: Operation) -> dict[str, Any]:
-    path = op.path
-    for param in op.params("path"):
-        path = path.replace("{" + param.name + "}", quote(_as_text(for_parameter(param)), safe=""))
-    query = [
-        [p.name, _as_text(for_parameter(p))] for p in op.params("query") if p.required or p.examples
-    ]
-    headers = {p.name: _as_text(for_parameter(p)) for p in op.params("header") if p.required}
-    body: Any = None
-    body_type = None
-    if op.request_body and op.request_body.content:
-        for media_type in _BODY_TYPES:
-            if media_type in op.request_body.content:
-                body_type = media_type
-                body = for_media(op.request_body.content[media_type])
-                break
-    return {
-        "name": op.key,
-        "method": op.method,
-        "path": path,
-        "query": query,
-        "headers": headers,
-        "body": body,
-        "bodyType": body_type,
-        "expected": list(op.success_statuses()),
-    }
+def default_base(spec: Spec, given: str | None) -> str:
+    """The target when BASE_URL is unset: the given URL, the spec's first usable server."""
+    for candidate in (given, *(spec.servers or ())):
+        if candidate and BASE_URL_RE.match(candidate.rstrip("/") or candidate):
+            return candidate.rstrip("/")
+        if candidate and candidate.startswith("/") and BASE_URL_RE.match(FALLBACK_BASE + candidate):
+            return (FALLBACK_BASE + candidate).rstrip("/")
+    return FALLBACK_BASE
 
 
-def k6_options(load: LoadConfig, count: int) -> dict[str, Any]:
-    duration = format_duration(load.duration_s)
-    scenarios: dict[str, Any] = {}
-    if load.rate:
-        # Open model: arrivals do not wait for slow responses (no coordinated omission).
-        for index in range(count):
-            scenarios[f"op{index}"] = {
-                "executor": "constant-arrival-rate",
-                "exec": "runOperation",
-                "env": {"PLOG_OP": str(index)},
-                "rate": load.rate,
-                "timeUnit": "1s",
-                "duration": duration,
-                "preAllocatedVUs": load.vus,
-                "maxVUs": max(load.vus, 4 * load.vus),
-            }
-    else:
-        scenarios["all"] = {
-            "executor": "constant-vus",
-            "exec": "runAll",
-            "vus": load.vus,
-            "duration": duration,
-        }
-    return {
-        "scenarios": scenarios,
-        "summaryTrendStats": TREND_STATS,
-        "discardResponseBodies": True,
-        "noConnectionReuse": False,
-    }
+def _row_params(op: Operation) -> dict[str, str]:
+    return {p.name: p.location for p in op.parameters}
 
 
 def generate(
-    spec: Spec, operations: list[Operation], load: LoadConfig, default_base_url: str | None = None
+    spec: Spec,
+    operations: list[Operation],
+    load: LoadConfig,
+    default_base_url: str | None = None,
+    *,
+    gates: tuple[Gate, ...] = (),
+    data_root: Path | None = None,
+    allow_hosts: tuple[str, ...] = (),
+    k6_submetrics: bool = False,
 ) -> Script:
-    plan_ops = [plan_operation(op) for op in operations]
-    options = k6_options(load, len(plan_ops))
-    # Thresholds that always hold make k6 report per-operation submetrics.
-    thresholds: dict[str, list[str]] = {}
-    for op in plan_ops:
-        tag = op["name"]
-        thresholds[f"http_req_duration{{name:{tag}}}"] = ["max>=0"]
-        thresholds[f"http_req_failed{{name:{tag}}}"] = ["rate>=0"]
-        thresholds[f"http_reqs{{name:{tag}}}"] = ["count>=0"]
-    options["thresholds"] = thresholds
-    base = default_base_url or (spec.servers[0] if spec.servers else "http://127.0.0.1:8080")
+    """The k6 script for ``operations``.
+
+    ``allow_hosts`` (plus ``load.allow_hosts``, the default target's host and
+    loopback) are the only hosts BASE_URL may name. ``k6_submetrics`` adds
+    always-true thresholds so k6's own summary also reports every operation
+    (k6 then keeps every sample in memory: for fidelity checks, not long runs).
+    """
+    warnings: list[str] = []
+    overrides: dict[str, OperationOverride] = {o.operation: o for o in load.overrides}
+    for key in overrides:
+        if spec.find(key) is None:
+            raise InputError(
+                f"plog.yml: load.overrides: {key!r} is not an operation of "
+                f"{spec.source or 'the spec'}",
+                hint="write the key as 'METHOD /path' exactly as in the spec",
+            )
+    by_key = {spec.find(k).key: o for k, o in overrides.items()}  # type: ignore[union-attr]
+    producers: list[dict[str, Any]] = []
+    producer_index: dict[tuple[str, str], int] = {}
+    dependencies: list[str] = []
+    plan_ops = []
+    for op in operations:
+        plan = plan_request(op, by_key.get(op.key), warnings)
+        override = by_key.get(op.key)
+        plan["rows"] = None
+        plan["createFirst"] = None
+        plan["rowParams"] = _row_params(op)
+        if override and override.data:
+            if data_root is None:
+                raise InputError(
+                    f"plog.yml: load.overrides[{op.key!r}].data: no repository to read it from"
+                )
+            plan["rows"] = load_rows(data_root, override.data, f"load.overrides[{op.key!r}]")
+        binds: dict[str, int] = {}
+        fixed = {k for k, _ in override.path} if override else set()
+        if plan["rows"]:  # a data file's columns win over ids from setup
+            fixed |= {k for row in plan["rows"] for k in row}
+        for binding in bindings(spec, op):
+            if binding.param in fixed:
+                continue
+            producer = spec.operations[binding.producer]
+            slot = (producer.key, binding.pointer)
+            if slot not in producer_index:
+                cleanup = cleanup_for(spec, binding, op) if load.cleanup else None
+                producer_index[slot] = len(producers)
+                producers.append(
+                    {
+                        "request": plan_request(producer, by_key.get(producer.key), warnings),
+                        "pointer": binding.pointer,
+                        "cleanup": plan_request(cleanup, None, warnings) if cleanup else None,
+                        "cleanupParam": cleanup.params("path")[0].name if cleanup else None,
+                    }
+                )
+            dependencies.append(
+                f"{producer.key} -> {op.key} ({binding.param} from {binding.pointer or '/'}, "
+                f"{binding.source})"
+            )
+            # A DELETE consumes what it names: it creates its own resource first,
+            # so it never empties the pool the other operations read.
+            if op.method == "DELETE":
+                plan["createFirst"] = {"producer": producer_index[slot], "param": binding.param}
+                continue
+            binds[binding.param] = producer_index[slot]
+        plan["binds"] = binds
+        plan["auth"] = op.security != ()
+        plan_ops.append(plan)
+    names = tuple(p["name"] for p in plan_ops)
+    if not names:
+        raise InputError(
+            f"{spec.source or 'the spec'}: no operation to load-test",
+            hint="the spec has no paths (webhooks only?) or the selection is empty",
+        )
+    profile = scenarios(load, len(plan_ops))
+    selector = selectors(names, profile.model)
+    limits = thresholds(gates, selector, abort_all=load.profile == "breakpoint")
+    if k6_submetrics:
+        for sel in selector.values():
+            limits.setdefault(f"http_req_duration{{{sel}}}", []).append("max>=0")
+            limits.setdefault(f"http_reqs{{{sel}}}", []).append("count>=0")
+            limits.setdefault(f"http_req_failed{{{sel}}}", []).append("rate>=0")
+    options: dict[str, Any] = {
+        "scenarios": profile.scenarios,
+        "thresholds": limits,
+        "summaryTrendStats": TREND_STATS,
+        "systemTags": SYSTEM_TAGS,
+        "discardResponseBodies": True,
+        "setupTimeout": "60s",
+        "teardownTimeout": "60s",
+    }
+    base = default_base(spec, default_base_url)
+    hosts = sorted(
+        {h.lower().strip("[]") for h in (*allow_hosts, *load.allow_hosts, *LOOPBACK) if h}
+        | {host_of(base)}
+    )
+    plan_doc = {
+        "defaultBaseUrl": base,
+        "allowHosts": hosts,
+        "operations": plan_ops,
+        "producers": producers,
+        "setupCount": load.setup_resources,
+        "auth": plan_auth(load.auth),
+    }
     text = render(
         "k6/script.js.j2",
         version=__version__,
         source_label=spec.title or spec.source,
-        plan={"defaultBaseUrl": base, "operations": plan_ops},
+        plan=plan_doc,
         options=options,
     )
-    return Script(text, tuple(op["name"] for op in plan_ops))
+    return Script(
+        text,
+        names,
+        duration_s=profile.duration_s,
+        model=profile.model,
+        allow_hosts=tuple(hosts),
+        secret_env=secret_names(load.auth),
+        warnings=tuple(warnings),
+        dependencies=tuple(dependencies),
+        selectors=selector,
+        default_base_url=base,
+    )

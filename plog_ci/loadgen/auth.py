@@ -1,0 +1,31 @@
+"""Authentication for the generated script: names of variables, never secrets.
+
+The script reads the secret from ``__ENV`` when it runs; plog.yml and the
+script only hold the variable's name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plog_ci.config.model import AuthConfig
+
+
+def plan_auth(auth: AuthConfig | None) -> dict[str, Any] | None:
+    if auth is None:
+        return None
+    plan: dict[str, Any] = {"type": auth.type, "env": auth.env}
+    if auth.type == "basic":
+        plan["username"] = auth.username
+        plan["usernameEnv"] = auth.username_env
+    if auth.type == "api_key":
+        plan["name"] = auth.name
+        plan["in"] = auth.location
+    return plan
+
+
+def secret_names(auth: AuthConfig | None) -> tuple[str, ...]:
+    """Environment variables whose values must be redacted from logs."""
+    if auth is None:
+        return ()
+    return tuple(n for n in (auth.env, auth.username_env) if n)

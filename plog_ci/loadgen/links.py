@@ -1,0 +1,139 @@
+"""Producer → consumer dependencies: which operation yields the id another needs.
+
+Two sources, in order:
+
+1. OpenAPI ``links``: a response link naming the consumer (``operationId`` or
+   ``operationRef``) and mapping a parameter to ``$response.body#/pointer``.
+2. Inference, the way RESTler does it: ``POST /pets`` whose success response
+   has ``petId`` (or ``id``) feeds the path parameter of ``/pets/{petId}``.
+
+Only path parameters are bound; the rest of a request keeps its generated
+values. Cleanup: a ``DELETE`` on the consumer's path, when the API has one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from plog_ci.openapi.model import JsonSchema, Operation, Spec, normalize_path
+
+
+@dataclass(frozen=True)
+class Binding:
+    param: str  # the consumer's path parameter
+    producer: str  # producer operation key
+    pointer: str  # JSON pointer into the producer's response body
+    source: str  # "link" | "inferred"
+
+
+def _response_schema(op: Operation) -> JsonSchema | None:
+    for status in sorted(op.responses):
+        if status.startswith("2"):
+            for media in op.responses[status].content.values():
+                if media.schema:
+                    return media.schema
+    return None
+
+
+def _properties(schema: JsonSchema | None, depth: int = 0) -> dict[str, JsonSchema]:
+    if not isinstance(schema, dict) or depth > 6:
+        return {}
+    props = schema.get("properties")
+    out = dict(props) if isinstance(props, dict) else {}
+    for key in ("allOf", "oneOf", "anyOf"):
+        for part in schema.get(key) or []:
+            out.update(_properties(part, depth + 1))
+    return out
+
+
+def _find_field(schema: JsonSchema | None, names: tuple[str, ...]) -> str | None:
+    """Pointer to the first of ``names`` in the body, also inside a one-key wrapper
+    such as ``{"article": {"slug": ...}}``."""
+    props = _properties(schema)
+    for name in names:
+        if name in props:
+            return "/" + name.replace("~", "~0").replace("/", "~1")
+    if len(props) == 1:
+        (wrapper, inner) = next(iter(props.items()))
+        inner_props = _properties(inner)
+        for name in names:
+            if name in inner_props:
+                return f"/{wrapper}/{name}".replace("~", "~0")
+    return None
+
+
+def _link_bindings(spec: Spec, consumer: Operation) -> list[Binding]:
+    out = []
+    by_id = {op.operation_id: op for op in spec.operations.values() if op.operation_id}
+    for producer in spec.operations.values():
+        if producer.method not in ("POST", "PUT", "GET"):
+            continue
+        for status, response in producer.responses.items():
+            if not status.startswith("2"):
+                continue
+            for link in response.links.values():
+                target = None
+                if isinstance(link.get("operationId"), str):
+                    target = by_id.get(link["operationId"])
+                elif isinstance(link.get("operationRef"), str):
+                    target = _by_ref(spec, link["operationRef"])
+                if target is None or target.key != consumer.key or producer.key == consumer.key:
+                    continue
+                for name, expr in (link.get("parameters") or {}).items():
+                    param = str(name).split(".", 1)[-1]
+                    if not isinstance(expr, str) or not expr.startswith("$response.body#"):
+                        continue
+                    if param in {p.name for p in consumer.params("path")}:
+                        pointer = expr[len("$response.body#") :] or ""
+                        out.append(Binding(param, producer.key, pointer, "link"))
+    return out
+
+
+def _by_ref(spec: Spec, ref: str) -> Operation | None:
+    if not ref.startswith("#/paths/"):
+        return None
+    parts = ref[len("#/paths/") :].split("/")
+    if len(parts) != 2:
+        return None
+    path = parts[0].replace("~1", "/").replace("~0", "~")
+    return spec.operations.get(f"{parts[1].upper()} {path}")
+
+
+def _inferred(spec: Spec, consumer: Operation, param: str) -> Binding | None:
+    marker = "{" + param + "}"
+    if marker not in consumer.path:
+        return None
+    collection = consumer.path[: consumer.path.index(marker)].rstrip("/")
+    if not collection:
+        return None
+    wanted = normalize_path(collection)
+    for producer in spec.operations.values():
+        if producer.method != "POST" or normalize_path(producer.path) != wanted:
+            continue
+        pointer = _find_field(_response_schema(producer), (param, "id", "_id", "uuid"))
+        if pointer is not None:
+            return Binding(param, producer.key, pointer, "inferred")
+    return None
+
+
+def bindings(spec: Spec, consumer: Operation) -> list[Binding]:
+    """How each path parameter of ``consumer`` can get a real value, if it can."""
+    found = {b.param: b for b in _link_bindings(spec, consumer)}
+    for param in consumer.params("path"):
+        if param.name not in found:
+            inferred = _inferred(spec, consumer, param.name)
+            if inferred is not None:
+                found[param.name] = inferred
+    return list(found.values())
+
+
+def cleanup_for(spec: Spec, binding: Binding, consumer: Operation) -> Operation | None:
+    """The DELETE that removes what ``binding``'s producer created, if the API has one."""
+    wanted = normalize_path(consumer.path[: consumer.path.index("{" + binding.param + "}")])
+    for op in spec.operations.values():
+        if op.method != "DELETE":
+            continue
+        path_params = op.params("path")
+        if len(path_params) == 1 and normalize_path(op.path) == wanted + "{}":
+            return op
+    return None

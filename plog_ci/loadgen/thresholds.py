@@ -1,0 +1,82 @@
+"""Gates from plog.yml → k6 thresholds, where k6 can evaluate them.
+
+k6 evaluates absolute gates while the test runs, so a catastrophic run stops
+early: an error rate above 50% always aborts (``abortOnFail``), and in the
+breakpoint profile every failing gate does. Relative gates (``+10%``) need a
+baseline and stay with PLog; so do ``warn`` gates (they must not abort).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plog_ci.analysis.gates import Gate
+
+CATASTROPHIC_ERROR_RATE = 0.5
+ABORT_DELAY = "5s"  # let a few seconds of data in before judging
+_TREND = {
+    "p50": "p(50)",
+    "p90": "p(90)",
+    "p95": "p(95)",
+    "p99": "p(99)",
+    "mean": "avg",
+    "min": "min",
+    "max": "max",
+}
+
+
+def _expression(gate: Gate) -> tuple[str, str] | None:
+    value = f"{gate.threshold:g}"
+    if gate.metric in _TREND:
+        return "http_req_duration", f"{_TREND[gate.metric]}{gate.op}{value}"
+    if gate.metric == "error_rate":
+        return "http_req_failed", f"rate{gate.op}{value}"
+    if gate.metric == "rps":
+        return "http_reqs", f"rate{gate.op}{value}"
+    if gate.metric == "count":
+        return "http_reqs", f"count{gate.op}{value}"
+    return None
+
+
+def selectors(operations: tuple[str, ...], model: str) -> dict[str, str]:
+    """The k6 submetric selector for each operation.
+
+    In the open model each operation has its own scenario, a name that PLog
+    chose (``op3``); spec-derived names only serve in the closed model, and
+    only when k6's ``{tag:value}`` syntax cannot misread them.
+    """
+    if model == "open":
+        return {op: f"scenario:op{i}" for i, op in enumerate(operations)}
+    return {op: f"name:{op}" for op in operations if not set(op) & set("{}:,\"'\\`")}
+
+
+def thresholds(
+    gates: tuple[Gate, ...], selector: dict[str, str], *, abort_all: bool = False
+) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {
+        "http_req_failed": [
+            {
+                "threshold": f"rate<{CATASTROPHIC_ERROR_RATE:g}",
+                "abortOnFail": True,
+                "delayAbortEval": ABORT_DELAY,
+            }
+        ]
+    }
+    for gate in gates:
+        if gate.relative or gate.level != "fail":
+            continue
+        mapped = _expression(gate)
+        if mapped is None:
+            continue
+        metric, expr = mapped
+        targets = [gate.operation] if gate.operation else list(selector)
+        for op in targets:
+            if op not in selector:
+                continue
+            entry: Any = (
+                {"threshold": expr, "abortOnFail": True, "delayAbortEval": ABORT_DELAY}
+                if abort_all
+                else expr
+            )
+            out.setdefault(f"{metric}{{{selector[op]}}}", []).append(entry)
+    return out

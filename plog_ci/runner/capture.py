@@ -1,0 +1,314 @@
+"""Live capture of what k6 measures, per operation, in bounded memory.
+
+k6 aggregates inside its own process and pushes, once a second, cumulative
+native histograms and counters per label set through its
+``experimental-prometheus-rw`` output. This module is the receiver: a
+loopback HTTP server that keeps only the latest cumulative state per series
+(so memory depends on the number of operations and statuses, never on the
+test's length), turns consecutive pushes into per-second points, and reads
+the final statistics from the same state.
+
+Series PLog reads (k6 v1.1.0 names)::
+
+    k6_http_req_duration_seconds   native histogram, labels name/status/expected_response/...
+    k6_http_reqs_total             counter, same labels
+
+Each k6 process pushes to ``/write/<segment>`` so N execution segments of one
+test keep separate state and merge exactly at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from plog_ci.results import OperationStats, SeriesPoint
+from plog_ci.runner.histogram import Histogram, merge
+from plog_ci.runner.remote_write import MAX_BODY, DecodeError, Series, decode_write_request
+
+DURATION = "k6_http_req_duration_seconds"
+REQS = "k6_http_reqs_total"
+PUSH_INTERVAL_S = 1.0
+SeriesCallback = Callable[[list[SeriesPoint]], None]
+
+
+def _labels_key(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(labels.items()))
+
+
+def _error_key(labels: dict[str, str]) -> str:
+    status = labels.get("status", "")
+    code = labels.get("error_code", "")
+    if status in ("", "0"):
+        return f"error {code}" if code else "no response"
+    return status
+
+
+class _Segment:
+    """Latest cumulative state of one k6 process."""
+
+    def __init__(self) -> None:
+        self.hists: dict[tuple[tuple[str, str], ...], Histogram] = {}
+        self.reqs: dict[tuple[tuple[str, str], ...], float] = {}
+        self.last_ms = 0
+        self.first_ms = 0
+        # Per-operation aggregates at the previous push, for per-second deltas.
+        self.prev_hist: dict[str, Histogram] = {}
+        self.prev_reqs: dict[str, tuple[float, float, dict[str, float]]] = {}
+
+
+class Capture:
+    """The receiver. ``with Capture(ops) as cap: ... cap.url("0") ...``."""
+
+    def __init__(
+        self,
+        operations: tuple[str, ...],
+        *,
+        on_second: SeriesCallback | None = None,
+        keep_points: int = 3600,
+    ) -> None:
+        self.operations = operations
+        self._wanted = set(operations)
+        self.on_second = on_second
+        self.points: deque[SeriesPoint] = deque(maxlen=keep_points)
+        self.pushes = 0
+        self.bad_pushes = 0
+        self.callback_error: str | None = None
+        self._segments: dict[str, _Segment] = {}
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- server ---------------------------------------------------------------
+    def __enter__(self) -> Capture:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        capture = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                segment = self.path.rstrip("/").rsplit("/", 1)[-1]
+                if not 0 < length <= MAX_BODY or not self.path.startswith("/write/"):
+                    self.send_error(400)
+                    return
+                body = self.rfile.read(length)
+                ok = capture.ingest(segment, body)
+                self.send_response(204 if ok else 400)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="plog-capture", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def url(self, segment: str = "0") -> str:
+        assert self._server is not None, "start() the capture first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/write/{segment}"
+
+    # -- ingest ---------------------------------------------------------------
+    def ingest(self, segment: str, body: bytes) -> bool:
+        try:
+            series = decode_write_request(body)
+        except (DecodeError, IndexError, ValueError) as exc:
+            self.bad_pushes += 1
+            print(f"plog capture: undecodable push from k6: {exc}", file=sys.stderr)
+            return False
+        with self._lock:
+            state = self._segments.setdefault(segment, _Segment())
+            self._update(state, series)
+            points = self._points(segment, state)
+            self.pushes += 1
+            self.points.extend(points)
+        if points and self.on_second is not None:
+            try:
+                self.on_second(points)
+            except Exception as exc:  # the stream's consumer must not stop the test
+                if self.callback_error is None:
+                    self.callback_error = f"{type(exc).__name__}: {exc}"
+        return True
+
+    @staticmethod
+    def _update(state: _Segment, series: list[Series]) -> None:
+        for item in series:
+            name = item.labels.get("__name__")
+            if name == DURATION:
+                for sample in item.histograms:
+                    if math.isnan(sample.count):  # stale marker at the end of the test
+                        continue
+                    state.hists[_labels_key(item.labels)] = Histogram(
+                        sample.schema,
+                        sample.zero_threshold,
+                        sample.zero_count,
+                        sample.count,
+                        sample.sum,
+                        sample.positive,
+                    )
+                    state.last_ms = max(state.last_ms, sample.timestamp_ms)
+            elif name == REQS:
+                for value, stamp in item.samples:
+                    if math.isnan(value):
+                        continue
+                    state.reqs[_labels_key(item.labels)] = value
+                    state.last_ms = max(state.last_ms, stamp)
+        if not state.first_ms and state.last_ms:
+            state.first_ms = state.last_ms
+
+    def _aggregate(
+        self, state: _Segment
+    ) -> tuple[dict[str, Histogram], dict[str, tuple[float, float, dict[str, float]]]]:
+        hists: dict[str, list[Histogram]] = {}
+        for key, hist in state.hists.items():
+            op = dict(key).get("name", "")
+            hists.setdefault(op, []).append(hist)
+        reqs: dict[str, tuple[float, float, dict[str, float]]] = {}
+        for key, value in state.reqs.items():
+            labels = dict(key)
+            op = labels.get("name", "")
+            count, failures, by_status = reqs.get(op, (0.0, 0.0, {}))
+            count += value
+            if labels.get("expected_response") == "false":
+                failures += value
+                err = _error_key(labels)
+                by_status[err] = by_status.get(err, 0.0) + value
+            reqs[op] = (count, failures, by_status)
+        return {op: merge(h) for op, h in hists.items()}, reqs
+
+    def _points(self, segment: str, state: _Segment) -> list[SeriesPoint]:
+        hists, reqs = self._aggregate(state)
+        out = []
+        for op in self.operations:
+            hist = hists.get(op)
+            count, failures, by_status = reqs.get(op, (0.0, 0.0, {}))
+            prev_hist = state.prev_hist.get(op)
+            prev_count, prev_failures, prev_status = state.prev_reqs.get(op, (0.0, 0.0, {}))
+            delta = hist.subtract(prev_hist) if hist and prev_hist else (hist or Histogram())
+            requests = round(count - prev_count)
+            errors = {
+                k: round(v - prev_status.get(k, 0.0))
+                for k, v in by_status.items()
+                if v - prev_status.get(k, 0.0) > 0
+            }
+            out.append(
+                SeriesPoint(
+                    t=state.last_ms / 1000.0,
+                    operation=op,
+                    requests=requests,
+                    failures=round(failures - prev_failures),
+                    rps=requests / PUSH_INTERVAL_S,
+                    mean=delta.mean * 1000.0,
+                    p50=delta.quantile(0.50) * 1000.0,
+                    p95=delta.quantile(0.95) * 1000.0,
+                    p99=delta.quantile(0.99) * 1000.0,
+                    errors_by_status=errors,
+                    segment=segment,
+                )
+            )
+            if hist is not None:
+                state.prev_hist[op] = hist
+            state.prev_reqs[op] = (count, failures, dict(by_status))
+        return out
+
+    # -- results --------------------------------------------------------------
+    def histograms(self) -> dict[str, Histogram]:
+        """Per-operation duration histograms merged over every segment (exact)."""
+        with self._lock:
+            per_op: dict[str, list[Histogram]] = {}
+            for state in self._segments.values():
+                hists, _ = self._aggregate(state)
+                for op, hist in hists.items():
+                    per_op.setdefault(op, []).append(hist)
+        return {op: merge(h) for op, h in per_op.items()}
+
+    def counts(self) -> dict[str, tuple[int, int, dict[str, int]]]:
+        """Per operation: requests, failures, failures by status (all segments)."""
+        out: dict[str, tuple[int, int, dict[str, int]]] = {}
+        with self._lock:
+            for state in self._segments.values():
+                _, reqs = self._aggregate(state)
+                for op, (count, failures, by_status) in reqs.items():
+                    total, failed, statuses = out.get(op, (0, 0, {}))
+                    for k, v in by_status.items():
+                        statuses[k] = statuses.get(k, 0) + round(v)
+                    out[op] = (total + round(count), failed + round(failures), statuses)
+        return out
+
+    def segment_counts(self) -> dict[str, int]:
+        with self._lock:
+            return {name: round(sum(state.reqs.values())) for name, state in self._segments.items()}
+
+    def stats(self, duration_s: float) -> tuple[dict[str, OperationStats], OperationStats]:
+        """Final per-operation statistics and the total, all from the capture."""
+        hists = self.histograms()
+        counts = self.counts()
+        per_op = {
+            op: stats_from(op, hists.get(op), counts.get(op, (0, 0, {})), duration_s)
+            for op in self.operations
+        }
+        measured = [hists[op] for op in self.operations if op in hists]
+        total_counts = (
+            sum(c[0] for op, c in counts.items() if op in self._wanted),
+            sum(c[1] for op, c in counts.items() if op in self._wanted),
+            _sum_status([c[2] for op, c in counts.items() if op in self._wanted]),
+        )
+        total = stats_from("*", merge(measured) if measured else None, total_counts, duration_s)
+        return per_op, total
+
+    def setup_requests(self) -> int:
+        counts = self.counts()
+        return sum(c[0] for op, c in counts.items() if op not in self._wanted)
+
+
+def _sum_status(items: list[dict[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items:
+        for k, v in item.items():
+            out[k] = out.get(k, 0) + v
+    return out
+
+
+def stats_from(
+    operation: str,
+    hist: Histogram | None,
+    counts: tuple[int, int, dict[str, int]],
+    duration_s: float,
+) -> OperationStats:
+    count, failures, by_status = counts
+    hist = hist or Histogram()
+    ms = 1000.0
+    return OperationStats(
+        operation=operation,
+        count=count,
+        failures=failures,
+        rps=count / duration_s if duration_s > 0 else 0.0,
+        min=hist.min_bound() * ms,
+        mean=hist.mean * ms,
+        p50=hist.quantile(0.50) * ms,
+        p90=hist.quantile(0.90) * ms,
+        p95=hist.quantile(0.95) * ms,
+        p99=hist.quantile(0.99) * ms,
+        max=hist.max_bound() * ms,
+        errors_by_status=dict(by_status),
+    )

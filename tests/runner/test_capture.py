@@ -1,0 +1,114 @@
+"""Live capture with the real k6: fidelity to k6's summary, errors, segments, bounded state."""
+
+import struct
+
+import pytest
+
+from plog_ci.config.model import LoadConfig
+from plog_ci.loadgen.script import generate
+from plog_ci.runner.capture import Capture
+from plog_ci.runner.histogram import Histogram
+from plog_ci.runner.k6 import run_k6
+from plog_ci.runner.segments import run_segments, segment_sequence
+from tests.loadgen.helpers import ROOT, load_any_spec, need_k6, petstore, recording_server
+from tests.runner.test_remote_write import field, label, snappy_literal, varint, zigzag
+
+BUCKET = 2 ** (2**-3)  # k6 writes schema 3
+
+
+@pytest.mark.slow
+def test_capture_agrees_with_k6_summary(tmp_path):
+    need_k6()
+    spec = load_any_spec(ROOT / "examples/petstore/openapi.yaml")
+    load = LoadConfig(rate=15, duration_s=3, vus=4)
+    seconds = []
+    with petstore() as url:
+        script = generate(spec, list(spec.operations.values()), load, url, k6_submetrics=True)
+        result = run_k6(script, url, tmp_path / "k6", timeout_s=60, on_second=seconds.append)
+    assert result.k6_exit_code == 0 and result.thresholds_crossed == ()
+    for op, ours in result.operations.items():
+        k6 = result.k6_summary[op]
+        assert ours.count == k6.count >= 40
+        assert ours.failures == k6.failures == 0
+        assert ours.mean == pytest.approx(k6.mean, rel=1e-6)
+        for q in ("p50", "p90"):
+            assert 1 / BUCKET <= getattr(ours, q) / getattr(k6, q) <= BUCKET, (op, q)
+        assert result.histograms[op]["count"] == ours.count
+    # The live stream saw every measured request, second by second.
+    streamed = sum(p.requests for batch in seconds for p in batch)
+    assert streamed == result.total.count
+    assert len(seconds) >= 3 and {p.operation for p in seconds[0]} == set(script.operations)
+    assert result.total.count == sum(s.count for s in result.operations.values())
+
+
+@pytest.mark.slow
+def test_errors_by_status(tmp_path):
+    spec = load_any_spec(ROOT / "examples/petstore/openapi.yaml")
+    op = spec.operations["GET /pets"]
+    with recording_server(status=503) as (url, rec):
+        script = generate(spec, [op], LoadConfig(profile="smoke", rate=3, duration_s=2), url)
+        result = run_k6(script, url, tmp_path / "k6", timeout_s=60)
+    stats = result.operations["GET /pets"]
+    assert stats.count == len(rec.requests) > 0
+    assert stats.failures == stats.count and stats.errors_by_status == {"503": stats.count}
+
+
+@pytest.mark.slow
+def test_segments_merge_exactly(tmp_path):
+    spec = load_any_spec(ROOT / "examples/petstore/openapi.yaml")
+    op = spec.operations["GET /pets"]
+    with recording_server() as (url, rec):
+        script = generate(spec, [op], LoadConfig(rate=20, duration_s=2), url)
+        result, per_segment = run_segments(script, url, tmp_path / "k6", 2, timeout_s=60)
+    assert len(per_segment) == 2 and all(n > 0 for n in per_segment.values())
+    assert sum(per_segment.values()) == result.total.count == len(rec.requests)
+    assert 38 <= result.total.count <= 41  # 20/s for 2 s, split with no overlap
+    assert Histogram.from_dict(result.histograms["GET /pets"]).count == result.total.count
+
+
+def test_segment_sequences():
+    assert segment_sequence(1) == ("0,1", ["0:1"])
+    assert segment_sequence(4) == ("0,1/4,1/2,3/4,1", ["0:1/4", "1/4:1/2", "1/2:3/4", "3/4:1"])
+    with pytest.raises(Exception, match="between"):
+        segment_sequence(0)
+
+
+def _push(count: int, status: str = "200") -> bytes:
+    labels = label("name", "GET /a") + label("status", status)
+    labels += label("expected_response", "true" if status == "200" else "false")
+    hist = (
+        field(1, 0, varint(count))
+        + field(3, 1, struct.pack("<d", 0.01 * count))
+        + field(4, 0, varint(zigzag(3)))
+        + field(11, 2, field(1, 0, varint(zigzag(-53))) + field(2, 0, varint(1)))
+        + field(12, 2, varint(zigzag(count)))
+        + field(15, 0, varint(1_700_000_000_000 + count))
+    )
+    series = field(
+        1, 2, label("__name__", "k6_http_req_duration_seconds") + labels + field(4, 2, hist)
+    )
+    sample = field(2, 2, field(1, 1, struct.pack("<d", float(count))) + field(2, 0, varint(1)))
+    reqs = field(1, 2, label("__name__", "k6_http_reqs_total") + labels + sample)
+    return snappy_literal(series + reqs)
+
+
+def test_state_stays_bounded_over_many_pushes():
+    capture = Capture(("GET /a",), keep_points=50)
+    for second in range(1, 2001):
+        assert capture.ingest("0", _push(second * 10))
+    state = capture._segments["0"]
+    assert len(state.hists) == 1 and len(state.reqs) == 1 and len(capture.points) == 50
+    assert all(p.requests == 10 for p in capture.points)
+    per_op, total = capture.stats(2000.0)
+    assert per_op["GET /a"].count == 20000 and total.rps == 10.0
+    assert not capture.ingest("0", b"\x05garbage") and capture.bad_pushes == 1
+
+
+def test_callback_errors_do_not_stop_the_capture():
+    def broken(points):
+        raise RuntimeError("store is down")
+
+    capture = Capture(("GET /a",), on_second=broken)
+    assert capture.ingest("0", _push(5)) and capture.ingest("0", _push(9))
+    assert capture.callback_error == "RuntimeError: store is down"
+    assert capture.stats(1.0)[0]["GET /a"].count == 9
