@@ -16,9 +16,9 @@ scenario so its rate does not depend on the others' latency.
 | breakpoint | ramping-arrival-rate from 1/s to the rate cap; aborts on  |
 |            | the first failed gate threshold                           |
 
-``load.stages`` replaces the profile's shape. The closed model
-(``model: closed``, or the load/soak/smoke profiles without a rate, as
-before) runs ``constant-vus`` / ``ramping-vus``.
+Without ``rate`` the open model runs 10 requests per second per operation
+(1/s for smoke). ``load.stages`` replaces the profile's shape. The closed
+model (``model: closed``) runs ``constant-vus`` / ``ramping-vus``.
 """
 
 from __future__ import annotations
@@ -51,9 +51,7 @@ class Plan:
 def _model(load: LoadConfig) -> str:
     if load.model:
         return load.model
-    if load.rate is None and load.profile in ("load", "soak", "smoke") and not load.stages:
-        return "closed"  # the walking skeleton's behaviour without a rate
-    return "open"
+    return "open"  # without a rate: 10/s per operation (1/s for smoke)
 
 
 def _stages(load: LoadConfig, rate: float, count: int) -> tuple[float, list[Stage]]:

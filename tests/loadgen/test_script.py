@@ -179,9 +179,10 @@ def test_profiles_caps_and_stages():
 
     assert executors(LoadConfig(profile="smoke", rate=1))[0] == {"constant-arrival-rate"}
     assert executors(LoadConfig(profile="load", rate=5))[0] == {"constant-arrival-rate"}
-    assert executors(LoadConfig(profile="load"))[0] == {
-        "constant-vus"
-    }  # no rate: closed, as before
+    kinds, options = executors(LoadConfig(profile="load"))  # no rate: still the open model
+    assert kinds == {"constant-arrival-rate"}
+    assert {s["rate"] for s in options["scenarios"].values()} == {10}
+    assert executors(LoadConfig(profile="load", model="closed"))[0] == {"constant-vus"}
     for profile in ("stress", "spike", "breakpoint"):
         assert executors(LoadConfig(profile=profile, rate=5))[0] == {"ramping-arrival-rate"}
     kinds, options = executors(LoadConfig(rate=5, stages=(Stage(5, 10), Stage(5, 0))))
