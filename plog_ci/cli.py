@@ -15,3 +15,6 @@ def cli() -> None:
 
 def main() -> None:
     cli()
+
+
+__import__("plog_ci.cli_git").cli_git.register(cli)  # git commands: hooks, worker, serve
