@@ -25,8 +25,8 @@ import pygit2
 from plog_ci import gitrepo
 from plog_ci.errors import InternalError
 from plog_ci.forge import Report
-from plog_ci.proc import ProcessError
 from plog_ci.forge.notes import NOTES_REF, REPORTS_BRANCH, REPORTS_REF, parse_verdict
+from plog_ci.proc import ProcessError
 
 ZERO = "0" * 40
 _SIGNATURE = ("PLog CI", "plog@localhost")
