@@ -8,6 +8,7 @@ from typing import Protocol
 # The commit status each result maps to. "no verdict" (too few samples) is
 # never shown as a failure; its description says so.
 STATE_FOR_RESULT = {
+    "pending": "pending",
     "pass": "success",
     "fail": "failure",
     "no-verdict": "success",
