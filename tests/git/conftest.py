@@ -103,7 +103,7 @@ def serve_app() -> Iterator[Callable[[object], Served]]:
 
     def start(app: object) -> Served:
         server = make_server("127.0.0.1", 0, app, threaded=True)  # type: ignore[arg-type]
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
         thread.start()
         servers.append((server, thread))
         return Served(f"http://127.0.0.1:{server.server_port}", app)

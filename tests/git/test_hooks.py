@@ -182,7 +182,7 @@ def test_pushes_to_plog_refs_are_refused(git_setup: GitSetup) -> None:
 def test_locked_queue_spools_and_the_push_goes_through(git_setup: GitSetup) -> None:
     install_hooks(git_setup.bare)
     q = Queue()
-    q.ingest_spool()  # creates the database
+    q.counts()  # creates the database
     blocker = sqlite3.connect(q.path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
     try:
