@@ -72,10 +72,14 @@ class GitSetup:
         self.git("commit", "-q", "--allow-empty", "-m", message)
         return self.git("rev-parse", "HEAD").stdout.decode().strip()
 
-    def push(self, *refspecs: str | bytes, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    def push(
+        self, *refspecs: str | bytes, check: bool = True
+    ) -> subprocess.CompletedProcess[bytes]:
         return self.git("push", str(self.bare), *refspecs, check=check)
 
-    def bare_git(self, *args: str | bytes, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    def bare_git(
+        self, *args: str | bytes, check: bool = True
+    ) -> subprocess.CompletedProcess[bytes]:
         return self.git(*args, cwd=self.bare, check=check)
 
 

@@ -29,8 +29,9 @@ def make_fake(flavor: str) -> Flask:
     app = Flask(f"fake-{flavor}")
     prefix = "/api/v1" if flavor == "gitea" else ""
     auth = f"token {TOKEN}" if flavor == "gitea" else f"Bearer {TOKEN}"
-    states = {"error", "failure", "pending", "success"} | ({"warning"} if flavor == "gitea"
-                                                             else set())
+    states = {"error", "failure", "pending", "success"} | (
+        {"warning"} if flavor == "gitea" else set()
+    )
     app.config["calls"] = calls = []
     app.config["script"] = script = []  # (status, headers) answered before the real handler
     comments: dict[int, list[dict[str, Any]]] = {}

@@ -30,8 +30,18 @@ class RecordingForge:
 
     def _write(self, kind: str, report: Report) -> None:
         with open(self.log, "a") as fh:
-            fh.write(json.dumps({"kind": kind, "job": report.job_id, "state": report.state,
-                                 "result": report.result, "head": report.head}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "kind": kind,
+                        "job": report.job_id,
+                        "state": report.state,
+                        "result": report.result,
+                        "head": report.head,
+                    }
+                )
+                + "\n"
+            )
 
     def pending(self, report: Report) -> None:
         self._write("pending", report)

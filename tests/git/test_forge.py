@@ -17,9 +17,15 @@ SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
 
 
 def report(**kw: Any) -> Report:
-    base: dict[str, Any] = dict(result="fail", profile="load", summary="p95 412ms (+38%) vs 298ms",
-                                markdown="# PLog report\n\n## Gates\n\n- p95 < 300ms: failed\n",
-                                head=SHA, target_url="https://plog.example/jobs/7", pr_number=2)
+    base: dict[str, Any] = dict(
+        result="fail",
+        profile="load",
+        summary="p95 412ms (+38%) vs 298ms",
+        markdown="# PLog report\n\n## Gates\n\n- p95 < 300ms: failed\n",
+        head=SHA,
+        target_url="https://plog.example/jobs/7",
+        pr_number=2,
+    )
     base.update(kw)
     return Report(**base)
 
@@ -31,8 +37,9 @@ def forge(request: pytest.FixtureRequest, serve_app: Any) -> tuple[RestForge, An
     served: Served = serve_app(app)
     api = served.url + ("/api/v1" if flavor == "gitea" else "")
     sleeps: list[float] = []
-    client = RestForge(flavor, "Codertocat/Hello-World", api_url=api, token=TOKEN,
-                       sleep=sleeps.append)
+    client = RestForge(
+        flavor, "Codertocat/Hello-World", api_url=api, token=TOKEN, sleep=sleeps.append
+    )
     app.config["sleeps"] = sleeps
     return client, app
 
@@ -47,31 +54,38 @@ def test_status_and_one_comment_updated_in_place(forge: tuple[RestForge, Any]) -
     statuses = [c for c in calls if c[0] == "POST" and "/statuses/" in c[1]]
     assert [c[2]["state"] for c in statuses] == ["pending", "failure", "success"]
     assert statuses[1][1] == f"{prefix}/repos/Codertocat/Hello-World/statuses/{SHA}"
-    assert statuses[1][2] == {"state": "failure", "context": "plog/load",
-                              "description": "fail: p95 412ms (+38%) vs 298ms",
-                              "target_url": "https://plog.example/jobs/7"}
+    assert statuses[1][2] == {
+        "state": "failure",
+        "context": "plog/load",
+        "description": "fail: p95 412ms (+38%) vs 298ms",
+        "target_url": "https://plog.example/jobs/7",
+    }
     comments = app.config["comments"][2]
     assert len(comments) == 1  # found again by the marker, not duplicated
     assert MARKER in comments[0]["body"] and "p95 250ms" in comments[0]["body"]
-    assert ("PATCH", f"{prefix}/repos/Codertocat/Hello-World/issues/comments/101",
-            {"body": comments[0]["body"]}) in calls
+    assert (
+        "PATCH",
+        f"{prefix}/repos/Codertocat/Hello-World/issues/comments/101",
+        {"body": comments[0]["body"]},
+    ) in calls
 
 
 def test_rate_limit_and_5xx_are_retried(forge: tuple[RestForge, Any]) -> None:
     client, app = forge
-    app.config["script"].extend([
-        (403, {"x-ratelimit-remaining": "0", "retry-after": "7"}),
-        (429, {"retry-after": "1"}),
-        (502, {}),
-    ])
+    app.config["script"].extend(
+        [
+            (403, {"x-ratelimit-remaining": "0", "retry-after": "7"}),
+            (429, {"retry-after": "1"}),
+            (502, {}),
+        ]
+    )
     client.publish(report(pr_number=None))
     assert app.config["sleeps"][:2] == [7.0, 1.0]
     assert len(app.config["sleeps"]) == 3
     assert [c[0] for c in app.config["calls"]] == ["POST"] * 4
 
 
-def test_long_rate_limit_fails_fast_without_leaking_the_token(
-        forge: tuple[RestForge, Any]) -> None:
+def test_long_rate_limit_fails_fast_without_leaking_the_token(forge: tuple[RestForge, Any]) -> None:
     client, app = forge
     app.config["script"].append((403, {"x-ratelimit-remaining": "0", "retry-after": "3600"}))
     with pytest.raises(ApiError, match="rate limited for another 3600s") as err:
@@ -81,8 +95,9 @@ def test_long_rate_limit_fails_fast_without_leaking_the_token(
 
 def test_refusals_do_not_leak_the_token(serve_app: Any) -> None:
     served = serve_app(make_fake("github"))
-    client = RestForge("github", "o/r", api_url=served.url, token="wrong-" + TOKEN,
-                       sleep=lambda s: None)
+    client = RestForge(
+        "github", "o/r", api_url=served.url, token="wrong-" + TOKEN, sleep=lambda s: None
+    )
     with pytest.raises(ApiError) as err:
         client.publish(report(pr_number=None))
     text = str(err.value)
@@ -98,8 +113,9 @@ def test_server_errors_give_up_after_the_retries(forge: tuple[RestForge, Any]) -
 
 
 def test_unreachable_forge_is_a_dependency_error() -> None:
-    client = RestForge("github", "o/r", api_url="http://127.0.0.1:9", token=TOKEN,
-                       sleep=lambda s: None, attempts=2)
+    client = RestForge(
+        "github", "o/r", api_url="http://127.0.0.1:9", token=TOKEN, sleep=lambda s: None, attempts=2
+    )
     with pytest.raises(ApiError, match="gave up after 2 tries") as err:
         client.publish(report(pr_number=None))
     assert err.value.exit_code == 4

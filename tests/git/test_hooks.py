@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -36,7 +35,10 @@ def test_install_is_idempotent_and_uninstall_removes(git_setup: GitSetup) -> Non
     first = hook.read_text()
     assert "plog-ci-managed-hook" in first and "--protect main" in first
     assert os.access(hook, os.X_OK)
-    assert runner.invoke(cli, ["hooks", "install", str(git_setup.bare), "--protect", "main"]).exit_code == 0
+    assert (
+        runner.invoke(cli, ["hooks", "install", str(git_setup.bare), "--protect", "main"]).exit_code
+        == 0
+    )
     assert hook.read_text() == first
     assert not (git_setup.bare / "hooks" / "pre-receive.legacy").exists()
     res = runner.invoke(cli, ["hooks", "uninstall", str(git_setup.bare)])

@@ -124,7 +124,7 @@ def test_missing_database_spools(plog_home: Path) -> None:
     (plog_home / "queue.db").mkdir(parents=True)  # the database cannot be opened at all
     q = Queue(busy_timeout_s=0.2)
     how, where = q.enqueue_or_spool(spec())
-    assert how == "spooled"
+    assert how == "spooled" and Path(where).parent == q.spool_dir
     (plog_home / "queue.db").rmdir()
     assert len(Queue().ingest_spool()) == 1
 

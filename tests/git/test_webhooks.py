@@ -108,8 +108,9 @@ def test_tag_pushes_deletions_and_unknown_events_queue_nothing(server: Served) -
     assert "ignored" in deliver(server, "push", deleted, delivery="d-2").json()
     res = deliver(server, "star", {"action": "created"}, delivery="d-3")
     assert res.status_code == 202 and "ignored" in res.json()
-    closed = deliver(server, "pull_request", load("pull_request_closed.payload.json"),
-                     delivery="d-4")
+    closed = deliver(
+        server, "pull_request", load("pull_request_closed.payload.json"), delivery="d-4"
+    )
     assert closed.status_code == 202 and "ignored" in closed.json()
     assert Queue().jobs() == []
 
@@ -176,8 +177,12 @@ def test_oversized_bodies_are_413_also_when_chunked(server: Served) -> None:
         for i in range(0, len(big), 4096):
             yield big[i : i + 4096]
 
-    res = httpx.post(f"{server.url}/webhook", content=chunks(), timeout=10, headers={
-        "X-GitHub-Event": "push", "X-Hub-Signature-256": sign(big)})
+    res = httpx.post(
+        f"{server.url}/webhook",
+        content=chunks(),
+        timeout=10,
+        headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": sign(big)},
+    )
     assert res.status_code == 413
     assert Queue().jobs() == []
 
@@ -189,9 +194,17 @@ def test_small_chunked_body_is_read_whole(server: Served) -> None:
         for i in range(0, len(body), 100):
             yield body[i : i + 100]
 
-    res = httpx.post(f"{server.url}/webhook", content=chunks(), timeout=10, headers={
-        "X-GitHub-Event": "push", "X-GitHub-Delivery": "c-1",
-        "X-Hub-Signature-256": sign(body), "Content-Type": "application/json"})
+    res = httpx.post(
+        f"{server.url}/webhook",
+        content=chunks(),
+        timeout=10,
+        headers={
+            "X-GitHub-Event": "push",
+            "X-GitHub-Delivery": "c-1",
+            "X-Hub-Signature-256": sign(body),
+            "Content-Type": "application/json",
+        },
+    )
     assert res.status_code == 202 and res.json()["created"] is True
 
 
@@ -210,14 +223,26 @@ def test_gitea_delivery(server: Served) -> None:
     payload["repository"]["html_url"] = "https://gitea.example.com/owner/app"
     body = json.dumps(payload).encode()
     digest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    res = httpx.post(f"{server.url}/webhook", content=body, timeout=10, headers={
-        "X-Gitea-Event": "push", "X-Gitea-Delivery": "g-1", "X-Gitea-Signature": digest,
-        "Content-Type": "application/json"})
+    res = httpx.post(
+        f"{server.url}/webhook",
+        content=body,
+        timeout=10,
+        headers={
+            "X-Gitea-Event": "push",
+            "X-Gitea-Delivery": "g-1",
+            "X-Gitea-Signature": digest,
+            "Content-Type": "application/json",
+        },
+    )
     assert res.status_code == 202
     (job,) = Queue().jobs()
     assert job.spec.forge == "gitea" and job.spec.forge_url == "https://gitea.example.com/api/v1"
-    res = httpx.post(f"{server.url}/webhook", content=body, timeout=10, headers={
-        "X-Gitea-Event": "push", "X-Gitea-Signature": "0" * 64})
+    res = httpx.post(
+        f"{server.url}/webhook",
+        content=body,
+        timeout=10,
+        headers={"X-Gitea-Event": "push", "X-Gitea-Signature": "0" * 64},
+    )
     assert res.status_code == 401
 
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from conftest import GitSetup
-from jobfns import RecordingForge, RecordingLocalForge, records, sleepy_runner
+from jobfns import RecordingForge, records, sleepy_runner
 
 from plog_ci.errors import DependencyError
 from plog_ci.forge import Report
@@ -25,16 +25,23 @@ JOBFNS = Path(__file__).with_name("jobfns.py")
 
 
 def _worker(home: Path, forge: object, runner: object = sleepy_runner) -> Worker:
-    return Worker(home, runner=runner, forge_factory=lambda job: forge,  # type: ignore[arg-type]
-                  profile_for=lambda job, home: "load", lease_s=2.0, poll_s=0.05)
+    return Worker(
+        home,
+        runner=runner,
+        forge_factory=lambda job: forge,  # type: ignore[arg-type]
+        profile_for=lambda job, home: "load",
+        lease_s=2.0,
+        poll_s=0.05,
+    )
 
 
 def test_push_to_verdict_in_git_notes_and_reports_branch(git_setup: GitSetup) -> None:
     install_hooks(git_setup.bare)
     sha = git_setup.commit("one")
     git_setup.push("main")
-    Worker(git_setup.home, runner=sleepy_runner, profile_for=lambda j, h: "load",
-           poll_s=0.05).run_until_idle(timeout_s=30)
+    Worker(
+        git_setup.home, runner=sleepy_runner, profile_for=lambda j, h: "load", poll_s=0.05
+    ).run_until_idle(timeout_s=30)
     (job,) = Queue().jobs()
     assert job.state == "finished" and job.result == "pass" and job.published
     log = git_setup.bare_git("log", "--notes=plog", "-1", "main").stdout.decode()
@@ -43,9 +50,16 @@ def test_push_to_verdict_in_git_notes_and_reports_branch(git_setup: GitSetup) ->
     assert report == "# Report for job 1\n"
     # Publishing again (a crash after posting) leaves one note and no new commit.
     tip = git_setup.bare_git("rev-parse", "plog-reports").stdout
-    LocalForge(git_setup.bare).publish(Report(result="pass", profile="load", summary="p95 1ms",
-                                              markdown="# Report for job 1\n", head=sha,
-                                              job_id=1))
+    LocalForge(git_setup.bare).publish(
+        Report(
+            result="pass",
+            profile="load",
+            summary="p95 1ms",
+            markdown="# Report for job 1\n",
+            head=sha,
+            job_id=1,
+        )
+    )
     assert git_setup.bare_git("rev-parse", "plog-reports").stdout == tip
     notes = git_setup.bare_git("notes", "--ref=plog", "list").stdout.decode().splitlines()
     assert len(notes) == 1
@@ -60,12 +74,15 @@ def test_a_crashing_job_ends_as_error(plog_home: Path, tmp_path: Path) -> None:
     _worker(plog_home, RecordingForge(log), boom).run_until_idle(timeout_s=10)
     (job,) = Queue().jobs()
     assert job.result == "error" and "stage exploded" in (job.summary or "")
-    assert [(r["kind"], r["state"]) for r in records(log)] == [("pending", "pending"),
-                                                                ("final", "error")]
+    assert [(r["kind"], r["state"]) for r in records(log)] == [
+        ("pending", "pending"),
+        ("final", "error"),
+    ]
 
 
-def test_forge_down_keeps_the_verdict_until_it_can_be_posted(plog_home: Path,
-                                                              tmp_path: Path) -> None:
+def test_forge_down_keeps_the_verdict_until_it_can_be_posted(
+    plog_home: Path, tmp_path: Path
+) -> None:
     log = tmp_path / "statuses.jsonl"
 
     class Down(RecordingForge):
@@ -84,18 +101,22 @@ def test_forge_down_keeps_the_verdict_until_it_can_be_posted(plog_home: Path,
 
 def _start_worker(home: Path, log: Path, lease: float) -> subprocess.Popen[bytes]:
     env = dict(os.environ, PLOG_HOME=str(home), PLOG_TEST_JOB_SECONDS="0.4")
-    return subprocess.Popen([sys.executable, str(JOBFNS), str(home), str(log), str(lease)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, str(JOBFNS), str(home), str(log), str(lease)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
-def test_sigkilled_workers_leave_exactly_one_final_status(git_setup: GitSetup,
-                                                          tmp_path: Path) -> None:
+def test_sigkilled_workers_leave_exactly_one_final_status(
+    git_setup: GitSetup, tmp_path: Path
+) -> None:
     log = tmp_path / "statuses.jsonl"
     heads = {}
     for i in range(4):
         heads[f"b{i}"] = git_setup.commit(f"c{i}")
-        Queue().enqueue(JobSpec(repo=str(git_setup.bare), head=heads[f"b{i}"],
-                                branch=f"b{i}"))
+        Queue().enqueue(JobSpec(repo=str(git_setup.bare), head=heads[f"b{i}"], branch=f"b{i}"))
     git_setup.push("--all")
     rng = random.Random(5)
     for _ in range(3):
@@ -138,9 +159,16 @@ def test_notes_are_written_safely_while_pushes_continue(git_setup: GitSetup) -> 
     def publish_many() -> None:
         try:
             for i in range(15):
-                forge.publish(Report(result="pass", profile="load", summary=f"n{i}",
-                                     markdown=f"# {i}\n", head=f"{i:040x}"))
-        except BaseException as exc:  # noqa: BLE001
+                forge.publish(
+                    Report(
+                        result="pass",
+                        profile="load",
+                        summary=f"n{i}",
+                        markdown=f"# {i}\n",
+                        head=f"{i:040x}",
+                    )
+                )
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=publish_many) for _ in range(2)]
