@@ -29,8 +29,9 @@ import json
 import os
 import sqlite3
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -179,6 +180,18 @@ def _job(row: sqlite3.Row) -> Job:
     )
 
 
+# Writers in one process queue up on a lock: SQLite's own busy handler sleeps
+# in growing steps, which under many threads (the webhook server) costs far
+# more than waiting in line.
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(path: Path) -> threading.Lock:
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(str(path), threading.Lock())
+
+
 class Queue:
     def __init__(self, home: Path | None = None, *, busy_timeout_s: float = 10.0) -> None:
         self.home = Path(home) if home is not None else default_home()
@@ -186,6 +199,8 @@ class Queue:
         self.spool_dir = self.home / "spool"
         self.busy_timeout_s = busy_timeout_s
         self._ready = False
+        self._local = threading.local()
+        self._lock = _write_lock(self.path)
 
     # -- connection ---------------------------------------------------------
 
@@ -218,63 +233,94 @@ class Queue:
             raise QueueUnavailable(f"{self.path}: {exc}") from exc
         return conn
 
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection (opened once: connecting costs more than a query)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        self._drop()
+
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction: writers queue up on the busy timeout."""
-        conn = self._connect()
+        if not self._lock.acquire(timeout=self.busy_timeout_s):
+            raise QueueUnavailable(f"{self.path}: busy for {self.busy_timeout_s:g}s")
         try:
+            conn = self._conn()
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
+                self._drop()
                 raise QueueUnavailable(f"{self.path}: {exc}") from exc
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    self._drop()
                 raise
             try:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
+                self._drop()
                 raise QueueUnavailable(f"{self.path}: {exc}") from exc
         finally:
-            conn.close()
+            self._lock.release()
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
         try:
-            yield conn
-        finally:
-            conn.close()
+            yield self._conn()
+        except sqlite3.Error as exc:
+            self._drop()
+            raise QueueUnavailable(f"{self.path}: {exc}") from exc
 
     # -- enqueue --------------------------------------------------------------
 
     def enqueue(self, spec: JobSpec, *, delivery: str | None = None) -> Enqueued:
         """Add a job, or return the existing one for a redelivery or replay."""
-        key = spec.idempotency_key()
+        return self.enqueue_many([(spec, delivery)])[0]
+
+    def enqueue_many(self, items: Sequence[tuple[JobSpec, str | None]]) -> list[Enqueued]:
+        """Several enqueues in one transaction (one fsync): the webhook server batches."""
         now = time.time()
         with self._tx() as conn:
-            if delivery:
-                row = conn.execute(
-                    "SELECT job_id FROM deliveries WHERE delivery = ?", (delivery,)
-                ).fetchone()
-                if row is not None and row["job_id"] is not None:
-                    return Enqueued(int(row["job_id"]), False)
-            row = conn.execute("SELECT id FROM jobs WHERE idem_key = ?", (key,)).fetchone()
-            if row is not None:
-                job_id = int(row["id"])
-                created = False
-            else:
-                job_id = self._insert(conn, spec, key, now)
-                created = True
-            if delivery:
-                conn.execute(
-                    "INSERT OR REPLACE INTO deliveries (delivery, job_id, received) "
-                    "VALUES (?, ?, ?)",
-                    (delivery, job_id, now),
-                )
-            return Enqueued(job_id, created)
+            return [self._enqueue_in(conn, spec, delivery, now) for spec, delivery in items]
+
+    def _enqueue_in(
+        self, conn: sqlite3.Connection, spec: JobSpec, delivery: str | None, now: float
+    ) -> Enqueued:
+        key = spec.idempotency_key()
+        if delivery:
+            row = conn.execute(
+                "SELECT job_id FROM deliveries WHERE delivery = ?", (delivery,)
+            ).fetchone()
+            if row is not None and row["job_id"] is not None:
+                return Enqueued(int(row["job_id"]), False)
+        row = conn.execute("SELECT id FROM jobs WHERE idem_key = ?", (key,)).fetchone()
+        if row is not None:
+            job_id = int(row["id"])
+            created = False
+        else:
+            job_id = self._insert(conn, spec, key, now)
+            created = True
+        if delivery:
+            conn.execute(
+                "INSERT OR REPLACE INTO deliveries (delivery, job_id, received) VALUES (?, ?, ?)",
+                (delivery, job_id, now),
+            )
+        return Enqueued(job_id, created)
 
     def _insert(self, conn: sqlite3.Connection, spec: JobSpec, key: str, now: float) -> int:
         lane = spec.lane

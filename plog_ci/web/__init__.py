@@ -26,8 +26,9 @@ from urllib.parse import parse_qs
 from flask import Flask, Response, jsonify, request
 
 from plog_ci.errors import InputError
-from plog_ci.queue import Queue, QueueUnavailable
+from plog_ci.queue import Queue
 from plog_ci.web import events, signature
+from plog_ci.web.intake import Intake
 
 DEFAULT_MAX_BODY = 25 * 1024 * 1024
 log = logging.getLogger("plog.web")
@@ -119,10 +120,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # The body limit is enforced in _read_body; Flask's own would truncate.
     app.config["MAX_CONTENT_LENGTH"] = None
     home = settings.get("PLOG_HOME")
-    queue = Queue(Path(home) if home else None, busy_timeout_s=2.0)
+    queue = Queue(Path(home) if home else None, busy_timeout_s=1.5)
     limit = int(settings.get("MAX_BODY") or DEFAULT_MAX_BODY)
     api_url: str | None = settings.get("FORGE_API_URL")
     key: bytes = secret
+    intake = Intake(queue, wait_s=2.0)
     app.extensions["plog_queue"] = queue
 
     @app.post("/webhook")
@@ -150,13 +152,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             return _error(400, f"bad {event} payload: {exc}")
         if isinstance(spec, events.Ignored):
             return jsonify({"ignored": spec.reason}), 202
-        delivery = _delivery(provider)
-        try:
-            found = queue.enqueue(spec, delivery=delivery)
-        except QueueUnavailable as exc:
-            log.warning("queue unavailable, spooling: %s", exc)
-            path = queue.spool(spec, delivery=delivery)
-            return jsonify({"spooled": path.name}), 202
+        found = intake.submit(spec, _delivery(provider))
+        if isinstance(found, Path):
+            log.warning("queue unavailable; delivery spooled as %s", found.name)
+            return jsonify({"spooled": found.name}), 202
         return jsonify({"job": found.job_id, "created": found.created}), 202
 
     @app.get("/jobs/<int:job_id>")
