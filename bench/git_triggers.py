@@ -67,6 +67,7 @@ def env_for(home: Path) -> dict[str, str]:
 
 
 def git(env: dict[str, str], cwd: Path, *args: str, input_bytes: bytes | None = None) -> bytes:
+    # 100 pushes at once on 2 shared cores take minutes: generous, but bounded.
     res = subprocess.run(
         ["git", *args],
         cwd=cwd,
@@ -74,7 +75,7 @@ def git(env: dict[str, str], cwd: Path, *args: str, input_bytes: bytes | None = 
         input=input_bytes,
         capture_output=True,
         check=True,
-        timeout=120,
+        timeout=900,
     )
     return res.stdout
 

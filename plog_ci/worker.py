@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from plog_ci import gitrepo
-from plog_ci.errors import PlogError
+from plog_ci.errors import InputError, PlogError
 from plog_ci.forge import Forge, Report
 from plog_ci.queue import DEFAULT_LEASE_S, Job, Queue, QueueUnavailable, default_home
 
@@ -111,13 +111,13 @@ def forks_allowed(repo: Path, base: str | None) -> bool:
 
 def pipeline_runner(job: Job, home: Path) -> Outcome:
     """Run the real pipeline (imported late: the worker starts without it)."""
-    pipeline = importlib.import_module("plog_ci.pipeline")
     spec = job.spec
     repo = local_repo(job, home)
     if spec.fork and not forks_allowed(repo, spec.base):
         return JobOutcome(
             "cancelled", "pull requests from forks are not enabled in plog.yml on the base branch"
         )
+    pipeline = importlib.import_module("plog_ci.pipeline")
     request = pipeline.RunRequest(
         repo=repo,
         head=spec.head,
@@ -242,8 +242,11 @@ class Worker:
             try:
                 self.forge_factory(job).publish(report)
             except PlogError as exc:
-                log.warning("job %s: could not post the verdict yet: %s", job.id, exc)
-                continue
+                if getattr(exc, "transient", True) and not isinstance(exc, InputError):
+                    log.warning("job %s: could not post the verdict yet: %s", job.id, exc)
+                    continue
+                # Retrying a refused request changes nothing; the verdict stays in the queue.
+                log.error("job %s: the forge refused the verdict: %s", job.id, exc)
             self.queue.mark_published(job.id)
             done += 1
         return done
@@ -271,7 +274,11 @@ class Worker:
             job.attempts,
         )
         with _Heartbeat(self.queue, job.id, self.owner, self.lease_s) as beat:
-            profile = self.profile_for(job, self.home)
+            try:
+                profile = self.profile_for(job, self.home)
+            except Exception:
+                log.exception("job %s: could not read the profile", job.id)
+                profile = "load"
             target_url = self._target_url(job)
             if not job.pending_posted:
                 try:

@@ -26,9 +26,14 @@ from plog_ci.proc import redact
 
 
 class ApiError(DependencyError):
-    def __init__(self, message: str, *, status: int | None, hint: str | None = None) -> None:
+    """``transient``: worth trying again later (rate limit, outage); else the request is wrong."""
+
+    def __init__(
+        self, message: str, *, status: int | None, hint: str | None = None, transient: bool = True
+    ) -> None:
         super().__init__(message, hint=hint)
         self.status = status
+        self.transient = transient
 
 
 def _rate_limit_wait(response: httpx.Response, now: float) -> float | None:
@@ -138,6 +143,7 @@ class ApiClient:
                     ),
                     status=response.status_code,
                     hint=_hint(response.status_code),
+                    transient=False,
                 )
             return response
         raise ApiError(

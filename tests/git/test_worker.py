@@ -121,7 +121,14 @@ def test_sigkilled_workers_leave_exactly_one_final_status(
     rng = random.Random(5)
     for _ in range(3):
         victim = _start_worker(git_setup.home, log, lease=1.0)
-        time.sleep(rng.uniform(0.2, 0.9))
+        # Kill it mid-job: wait until it holds a lease, then a random moment later.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(
+            j.state == "running" and f":{victim.pid}:" in (j.lease_owner or "")
+            for j in Queue().jobs()
+        ):
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.3))
         victim.send_signal(signal.SIGKILL)
         victim.wait()
     survivors = [_start_worker(git_setup.home, log, lease=1.0) for _ in range(2)]
@@ -135,6 +142,7 @@ def test_sigkilled_workers_leave_exactly_one_final_status(
             proc.wait(timeout=10)
     jobs = Queue().jobs()
     assert all(j.state == "finished" and j.published for j in jobs), jobs
+    assert any(j.attempts > 1 for j in jobs), "no job was taken over after a kill"
     assert {j.result for j in jobs} == {"pass"}
     finals: dict[object, set[str]] = {}
     for rec in records(log):
@@ -184,3 +192,47 @@ def test_notes_are_written_safely_while_pushes_continue(git_setup: GitSetup) -> 
     assert git_setup.bare_git("rev-parse", "p3").stdout.decode().strip() == pushed[-1]
     assert git_setup.bare_git("fsck", "--no-dangling").returncode == 0
     assert base
+
+
+def test_fork_pull_request_is_skipped_unless_the_base_allows_it(git_setup: GitSetup) -> None:
+    from plog_ci.worker import pipeline_runner
+
+    base = git_setup.commit("base")
+    git_setup.push("main")
+    head = git_setup.commit("from a fork")
+    git_setup.push("HEAD:refs/pull/2/head")  # where GitHub and Gitea keep PR heads
+    spec = JobSpec(
+        repo="github:o/r",
+        head=head,
+        base=base,
+        branch="feature",
+        pr_number=2,
+        kind="pull_request",
+        forge="github",
+        forge_repo="o/r",
+        clone_url=str(git_setup.bare),
+        allow_secrets=False,
+        fork=True,
+    )
+    job_id = Queue().enqueue(spec).job_id
+    job = Queue().get(job_id)
+    assert job is not None
+    outcome = pipeline_runner(job, git_setup.home)
+    assert outcome.status == "cancelled" and "forks" in outcome.summary
+    # The worker fetched the PR head into its mirror.
+    mirrors = list((git_setup.home / "mirrors").iterdir())
+    assert len(mirrors) == 1
+    assert git_setup.git("rev-parse", "refs/pull/2", cwd=mirrors[0]).stdout.decode().strip() == head
+
+
+def test_a_refused_verdict_is_not_retried_forever(plog_home: Path, tmp_path: Path) -> None:
+    from plog_ci.forge.api import ApiError
+
+    class Refuses(RecordingForge):
+        def publish(self, report: Report) -> None:
+            raise ApiError("github POST /repos/o/r/statuses: HTTP 404", status=404, transient=False)
+
+    Queue().enqueue(JobSpec(repo="r", head="a" * 40, branch="main"))
+    _worker(plog_home, Refuses(tmp_path / "log")).run_until_idle(timeout_s=10)
+    (job,) = Queue().jobs()
+    assert job.result == "pass" and job.published
