@@ -125,7 +125,8 @@ def worker(
     """Run queued jobs through the pipeline and post their verdicts (run several at once)."""
     from plog_ci.worker import Worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s plog.worker %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     w = Worker(_home(home), lease_s=lease_s, poll_s=poll_s, dashboard_url=url)
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -33,7 +33,8 @@ _SIGNATURE = ("PLog CI", "plog@localhost")
 
 
 def note_text(report: Report) -> str:
-    lines = [f"plog: {report.result} ({report.context}) {report.summary}".rstrip()]
+    summary = " ".join(report.summary.split())  # the first line is the verdict
+    lines = [f"plog: {report.result} ({report.context}) {summary}".rstrip()]
     lines.append(f"report: {REPORTS_BRANCH}:reports/{report.head}.md")
     if report.target_url:
         lines.append(f"url: {report.target_url}")
