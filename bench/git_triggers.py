@@ -161,10 +161,21 @@ def _one_push_round(root: Path) -> tuple[int, int, list[float], list[float]]:
             git(env, work, "branch", "-q", f"b{b}")
         repos.append((bare, work))
 
+    failures: list[str] = []
+
     def push(args: tuple[Path, Path, int]) -> float:
         bare, work, b = args
         start = time.perf_counter()
-        git(env, work, "push", "-q", str(bare), f"b{b}")
+        res = subprocess.run(
+            ["git", "push", "-q", str(bare), f"b{b}"],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            timeout=900,
+            check=False,
+        )
+        if res.returncode != 0:
+            failures.append(res.stderr.decode(errors="replace")[-500:])
         return time.perf_counter() - start
 
     jobs = [(bare, work, b) for bare, work in repos for b in range(10)]
@@ -175,7 +186,9 @@ def _one_push_round(root: Path) -> tuple[int, int, list[float], list[float]]:
     q.ingest_spool()
     found = len(q.jobs())
     pre = [int(x) / 1e9 for x in timings.read_text().split()]
-    return len(jobs), found, walls, pre
+    for text in failures[:3]:
+        print(f"push failed: {text}")
+    return len(jobs) - len(failures), found, walls, pre
 
 
 def bench_pushes(runs: int) -> None:

@@ -31,7 +31,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from plog_ci import proc
+from plog_ci import __version__, proc
 from plog_ci.errors import ConfigError, InputError
 from plog_ci.forge.notes import NOTES_REF, REPORTS_REF, parse_verdict
 
@@ -104,12 +104,13 @@ def install_hooks(
     from plog_ci.queue import default_home
 
     state = Path(home) if home is not None else default_home()
-    common = ["--home", str(state.resolve())]
+    # --opt=value: a branch named "-b" must stay a value.
+    common = [f"--home={state.resolve()}"]
     if url:
-        common += ["--url", url]
+        common.append(f"--url={url}")
     pre_args = list(common)
     for branch in protect:
-        pre_args += ["--protect", branch]
+        pre_args.append(f"--protect={branch}")
     if strict:
         pre_args.append("--strict")
     written = []
@@ -254,7 +255,8 @@ def _run_legacy(stub: str | None, data: bytes, args: Sequence[str]) -> int:
 
 
 def _validated_marker(home: Path, oid: str) -> Path:
-    return home / "validated" / oid
+    # Per PLog version: a newer schema may reject what an older one accepted.
+    return home / "validated" / __version__ / oid
 
 
 def _validate(oid: str, home: Path) -> list[str]:
@@ -416,3 +418,49 @@ def hook_main(
             return 1
         print(f"plog: warning: PLog failed ({what}); push accepted", file=sys.stderr)
         return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m plog_ci.githooks HOOK [OPTIONS] [-- ARGS]``: what the stubs exec.
+
+    The same as ``plog hook-impl`` without importing the CLI (click): the
+    pre-receive hook runs on every push and must stay well under 300 ms.
+    """
+    import argparse
+
+    raw = list(sys.argv[1:] if argv is None else argv)
+    rest: list[str] = []
+    if "--" in raw:  # git's own hook arguments follow "--"
+        cut = raw.index("--")
+        raw, rest = raw[:cut], raw[cut + 1 :]
+    parser = argparse.ArgumentParser(prog="plog hook-impl", exit_on_error=False)
+    parser.add_argument("hook")
+    parser.add_argument("--home", default=None)
+    parser.add_argument("--protect", action="append", default=[])
+    parser.add_argument("--strict", action="store_true")
+    parser.add_argument("--url", default=None)
+    parser.add_argument("--stub", default=None)
+    try:
+        ns = parser.parse_args(raw)
+    except (argparse.ArgumentError, SystemExit) as exc:
+        # A stub from another PLog version: never block a push over it (unless strict).
+        strict = "--strict" in raw and raw[:1] == ["pre-receive"]
+        print(
+            f"plog: {'error' if strict else 'warning'}: bad hook arguments ({exc}); "
+            f"reinstall with 'plog hooks install'",
+            file=sys.stderr,
+        )
+        return 1 if strict else 0
+    return hook_main(
+        ns.hook,
+        home=Path(ns.home) if ns.home else None,
+        protect=ns.protect,
+        strict=ns.strict,
+        url=ns.url,
+        stub=ns.stub,
+        args=rest,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,10 +7,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from conftest import DATA, Served
-from fake_forge import TOKEN, make_fake
 from plog_ci.actions.run import Trigger, main
 from ruamel.yaml import YAML
+
+from tests.git.fake_forge import TOKEN, make_fake
+from tests.git.gitenv import DATA, Served
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,13 +8,13 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-from conftest import INVALID_PLOG, VALID_PLOG, GitSetup
 
 from plog_ci.cli import cli
 from plog_ci.forge import Report
 from plog_ci.forge.local import LocalForge
 from plog_ci.githooks import install_hooks, uninstall_hooks
 from plog_ci.queue import Queue
+from tests.git.gitenv import INVALID_PLOG, VALID_PLOG, GitSetup
 
 
 def _out(result: object) -> str:
@@ -33,7 +33,7 @@ def test_install_is_idempotent_and_uninstall_removes(git_setup: GitSetup) -> Non
     assert res.exit_code == 0, res.output
     hook = git_setup.bare / "hooks" / "pre-receive"
     first = hook.read_text()
-    assert "plog-ci-managed-hook" in first and "--protect main" in first
+    assert "plog-ci-managed-hook" in first and "--protect=main" in first
     assert os.access(hook, os.X_OK)
     assert (
         runner.invoke(cli, ["hooks", "install", str(git_setup.bare), "--protect", "main"]).exit_code
@@ -164,6 +164,15 @@ def test_protected_branch_refuses_a_failed_head(git_setup: GitSetup) -> None:
     git_setup.push("HEAD:main")
 
 
+def test_protected_branch_may_look_like_an_option(git_setup: GitSetup) -> None:
+    install_hooks(git_setup.bare, protect=["-b"])
+    bad = git_setup.commit("slow")
+    git_setup.push("HEAD:feature")
+    _verdict(git_setup, bad, "fail")
+    res = git_setup.push("HEAD:refs/heads/-b", check=False)
+    assert res.returncode != 0 and "failed its PLog performance gate" in _out(res)
+
+
 def test_strict_refuses_untested_heads(git_setup: GitSetup) -> None:
     install_hooks(git_setup.bare, protect=["main"], strict=True)
     sha = git_setup.commit("one")
@@ -227,3 +236,11 @@ def test_fixture_plog_yml_is_valid(git_setup: GitSetup) -> None:
     from plog_ci.config import parse_config
 
     assert parse_config(VALID_PLOG).service.run == "python app.py"
+
+
+def test_unknown_hook_arguments_never_block_a_push(capsys: pytest.CaptureFixture[str]) -> None:
+    from plog_ci.githooks import main
+
+    assert main(["pre-receive", "--from-a-newer-plog"]) == 0
+    assert "bad hook arguments" in capsys.readouterr().err
+    assert main(["pre-receive", "--strict", "--from-a-newer-plog"]) == 1

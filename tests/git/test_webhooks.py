@@ -12,12 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import DATA, Served
 
 from plog_ci.errors import InputError
 from plog_ci.queue import Queue
 from plog_ci.web import create_app
 from plog_ci.web.signature import verify_github
+from tests.git.gitenv import DATA, Served
 
 SECRET = "It's a Secret to Everybody"
 HEAD = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"
@@ -260,3 +260,15 @@ def test_locked_queue_spools_the_delivery(server: Served, plog_home: Path) -> No
         blocker.close()
     assert res.status_code == 202 and "spooled" in res.json()
     assert len(q.ingest_spool()) == 1
+
+
+def test_serve_command_refuses_to_start_without_a_secret(
+    monkeypatch: pytest.MonkeyPatch, plog_home: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from plog_ci.cli import cli
+
+    monkeypatch.delenv("PLOG_WEBHOOK_SECRET", raising=False)
+    result = CliRunner().invoke(cli, ["serve", "--port", "0"])
+    assert result.exit_code != 0 and "no webhook secret" in result.output

@@ -11,15 +11,14 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import GitSetup
-from jobfns import RecordingForge, records, sleepy_runner
-
 from plog_ci.errors import DependencyError
 from plog_ci.forge import Report
 from plog_ci.forge.local import LocalForge
 from plog_ci.githooks import install_hooks
 from plog_ci.queue import Job, JobSpec, Queue
 from plog_ci.worker import JobOutcome, Worker
+from tests.git.gitenv import GitSetup
+from tests.git.jobfns import RecordingForge, records, sleepy_runner
 
 JOBFNS = Path(__file__).with_name("jobfns.py")
 
