@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from plog_ci.errors import DependencyError
 from plog_ci.forge import Report
 from plog_ci.forge.local import LocalForge
@@ -108,6 +110,7 @@ def _start_worker(home: Path, log: Path, lease: float) -> subprocess.Popen[bytes
     )
 
 
+@pytest.mark.slow
 def test_sigkilled_workers_leave_exactly_one_final_status(
     git_setup: GitSetup, tmp_path: Path
 ) -> None:
@@ -156,6 +159,7 @@ def test_sigkilled_workers_leave_exactly_one_final_status(
         assert note.startswith("plog: pass")
 
 
+@pytest.mark.slow
 def test_notes_are_written_safely_while_pushes_continue(git_setup: GitSetup) -> None:
     install_hooks(git_setup.bare)
     base = git_setup.commit("base")
