@@ -101,9 +101,11 @@ def demo(workdir: Path | None) -> None:
 # Commands that live in their own modules.
 from plog_ci.cli_diff import diff_command  # noqa: E402
 from plog_ci.cli_gen import gen  # noqa: E402
+from plog_ci.cli_git import register as register_git_commands  # noqa: E402
 
 cli.add_command(diff_command)
 cli.add_command(gen)
+register_git_commands(cli)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

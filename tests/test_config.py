@@ -97,3 +97,31 @@ def test_schema_file_is_valid_json_schema() -> None:
     from plog_ci.config.parse import schema
 
     jsonschema.Draft202012Validator.check_schema(schema())
+
+
+def test_compiled_validator_matches_the_schema() -> None:
+    from plog_ci.config import schema_codegen
+
+    assert schema_codegen.TARGET.read_text(encoding="utf-8") == schema_codegen.generate(), (
+        "run: python -m plog_ci.config.schema_codegen"
+    )
+
+
+def test_valid_config_does_not_import_jsonschema() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from plog_ci.config import parse_config; "
+        "parse_config(b'version: 1\\nservice: {run: x}\\nopenapi: o.yaml\\n'); "
+        "print('jsonschema' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_allow_forks() -> None:
+    assert not parse_config(b"version: 1\nservice: {run: x}\nopenapi: o\n").allow_forks
+    assert parse_config(
+        b"version: 1\nservice: {run: x}\nopenapi: o\nallow_forks: true\n"
+    ).allow_forks

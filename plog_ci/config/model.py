@@ -109,6 +109,7 @@ class Config:
     gates: tuple[Gate, ...] = ()
     compare: CompareConfig = field(default_factory=CompareConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    allow_forks: bool = False
     version: int = 1
     source: str = "plog.yml"
     digest: str = ""  # sha256 of the file, for idempotency keys and run fingerprints

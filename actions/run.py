@@ -1,0 +1,157 @@
+"""What the Action runs (``python -m plog_ci.actions.run``) inside a GitHub or Gitea workflow.
+
+It reads the event the workflow got (push or pull_request), runs the
+pipeline on that commit, writes the report to the job summary and to a file
+for the artifact step, and posts the commit status and the PR comment with
+the workflow's token (``PLOG_TOKEN``). Posting is best effort: a read-only
+token (pull requests from forks) only costs a warning, never the verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from plog_ci.errors import PlogError
+from plog_ci.forge import Report
+from plog_ci.forge.rest import RestForge
+
+_ZERO = "0" * 40
+SUMMARY_LIMIT = 1024 * 1024  # GitHub refuses step summaries over 1 MiB
+
+
+@dataclass(frozen=True)
+class Trigger:
+    head: str
+    base: str | None
+    branch: str | None
+    pr_number: int | None
+    fork: bool
+
+
+def trigger_from_env(env: Mapping[str, str]) -> Trigger:
+    event: dict[str, Any] = {}
+    path = env.get("GITHUB_EVENT_PATH")
+    if path and Path(path).is_file():
+        loaded = json.loads(Path(path).read_text(encoding="utf-8"))
+        event = loaded if isinstance(loaded, dict) else {}
+    pr = event.get("pull_request")
+    if env.get("GITHUB_EVENT_NAME", "").startswith("pull_request") and isinstance(pr, dict):
+        head_repo = (pr.get("head") or {}).get("repo") or {}
+        base_repo = (pr.get("base") or {}).get("repo") or {}
+        return Trigger(
+            head=str(pr["head"]["sha"]),
+            base=str(pr["base"]["sha"]),
+            branch=str(pr["head"].get("ref") or "") or None,
+            pr_number=int(event.get("number") or pr["number"]),
+            fork=head_repo.get("full_name") != base_repo.get("full_name"),
+        )
+    before = event.get("before")
+    return Trigger(
+        head=env["GITHUB_SHA"],
+        base=before if isinstance(before, str) and before != _ZERO and before else None,
+        branch=env.get("GITHUB_REF_NAME") or None,
+        pr_number=None,
+        fork=False,
+    )
+
+
+def forge_from_env(env: Mapping[str, str]) -> RestForge:
+    flavor = "gitea" if env.get("GITEA_ACTIONS") == "true" else "github"
+    return RestForge(
+        flavor,
+        env["GITHUB_REPOSITORY"],
+        api_url=env.get("GITHUB_API_URL") or None,
+        token=env.get("PLOG_TOKEN") or None,
+    )
+
+
+def _pipeline_run(repo: Path, trigger: Trigger) -> Any:
+    from importlib import import_module
+
+    pipeline = import_module("plog_ci.pipeline")
+    request = pipeline.RunRequest(
+        repo=repo,
+        head=trigger.head,
+        base=trigger.base,
+        branch=trigger.branch,
+        pr_number=trigger.pr_number,
+        allow_secrets=not trigger.fork,
+    )
+    return pipeline.run(request)
+
+
+def _append(path: str | None, text: str) -> None:
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(text)
+
+
+def main(
+    env: Mapping[str, str] | None = None,
+    *,
+    run: Callable[[Path, Trigger], Any] = _pipeline_run,
+    forge: RestForge | None = None,
+) -> int:
+    env = os.environ if env is None else env
+    trigger = trigger_from_env(env)
+    client = forge or forge_from_env(env)
+    target_url = None
+    if env.get("GITHUB_SERVER_URL") and env.get("GITHUB_RUN_ID"):
+        target_url = (
+            f"{env['GITHUB_SERVER_URL']}/{env['GITHUB_REPOSITORY']}/actions/runs/"
+            f"{env['GITHUB_RUN_ID']}"
+        )
+
+    def post(what: str, call: Callable[[], None]) -> None:
+        try:
+            call()
+        except PlogError as exc:
+            print(f"::warning::PLog could not post the {what}: {exc.message}", file=sys.stderr)
+
+    pending = Report(
+        result="pending",
+        profile="load",
+        summary="",
+        markdown="",
+        head=trigger.head,
+        target_url=target_url,
+        pr_number=trigger.pr_number,
+    )
+    post("pending status", lambda: client.pending(pending))
+    outcome = run(Path(env.get("GITHUB_WORKSPACE") or "."), trigger)
+    markdown = str(outcome.report_markdown or outcome.summary)
+    report_path = getattr(outcome, "report_path", None)
+    if not report_path:
+        report_path = Path(env.get("RUNNER_TEMP") or ".") / "plog-report.md"
+        report_path.write_text(markdown, encoding="utf-8")
+    _append(env.get("GITHUB_STEP_SUMMARY"), markdown[: SUMMARY_LIMIT - 1] + "\n")
+    _append(
+        env.get("GITHUB_OUTPUT"),
+        f"status={outcome.status}\nexit-code={outcome.exit_code}\nreport-path={report_path}\n",
+    )
+    final = Report(
+        result=str(outcome.status),
+        profile=str(outcome.profile or "load"),
+        summary=str(outcome.summary),
+        markdown=markdown,
+        head=trigger.head,
+        target_url=target_url,
+        branch=trigger.branch,
+        pr_number=trigger.pr_number,
+    )
+    post("verdict", lambda: client.publish(final))
+    print(f"plog: {outcome.status}: {outcome.summary}")
+    code = int(outcome.exit_code)
+    if code == 1 and env.get("PLOG_FAIL_ON_GATE", "true") == "false":
+        return 0
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

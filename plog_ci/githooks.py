@@ -1,0 +1,456 @@
+"""Server-side git hooks: install/uninstall the stubs, and what they do when git runs them.
+
+``install_hooks`` writes the tiny stubs from ``hooks/`` into the repository's
+hooks directory (pre-commit style: a tag line marks them as ours, so a
+reinstall rewrites them; a foreign hook is kept as ``<name>.legacy`` and run
+first, with the same input).
+
+``pre-receive`` (no network, no queue): for each pushed branch head it
+validates ``plog.yml`` and rejects the push with ``plog.yml:LINE:COL`` errors;
+on protected branches it refuses a head whose verdict (the ``refs/notes/plog``
+note) is ``fail`` -- with ``--strict`` also one with no verdict yet, or not a
+pass. A crash inside PLog lets the push through with a warning, unless
+``--strict``. Validated ``plog.yml`` blobs are remembered by object id under
+``$PLOG_HOME/validated`` so repeated pushes skip the YAML work.
+
+``post-receive``: one job per updated branch; deletions, tags and PLog's own
+refs enqueue nothing; a newer push supersedes the branch's waiting job. When
+the queue database is unusable the job is spooled and the push still succeeds.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from plog_ci import __version__, proc
+from plog_ci.errors import ConfigError, InputError
+from plog_ci.forge.notes import NOTES_REF, REPORTS_REF, parse_verdict
+
+if TYPE_CHECKING:
+    import pygit2
+
+TAG = "plog-ci-managed-hook"
+HOOK_NAMES = ("pre-receive", "post-receive")
+ZERO = "0" * 40
+ZERO_SHA256 = "0" * 64
+OWN_REFS = (NOTES_REF.encode(), REPORTS_REF.encode())
+HOOK_QUEUE_TIMEOUT_S = 2.0  # then spool: a push never waits long on PLog
+
+
+# -- install / uninstall ----------------------------------------------------
+
+
+def hooks_dir(repo: str | Path) -> Path:
+    import pygit2
+
+    try:
+        found = pygit2.discover_repository(str(repo))
+    except (pygit2.GitError, OSError):
+        found = None
+    if found is None:
+        raise InputError(
+            f"{repo}: not a git repository",
+            hint="give the path of the bare repository on the git server",
+        )
+    r = pygit2.Repository(found)
+    try:
+        custom = r.config["core.hooksPath"]
+    except KeyError:
+        custom = None
+    if custom:
+        base = Path(r.path if r.is_bare else (r.workdir or r.path))
+        return (base / os.path.expanduser(custom)).resolve()
+    return Path(r.path) / "hooks"
+
+
+def _is_ours(path: Path) -> bool:
+    try:
+        return TAG in path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
+def _stub(hook: str, args: Sequence[str], python: str, strict: bool) -> str:
+    template = (resources.files("plog_ci.hooks") / hook).read_text(encoding="utf-8")
+    return (
+        template.replace("@PYTHON@", shlex.quote(python))
+        .replace("@HOOK@", hook)
+        .replace("@MISSING_RC@", "1" if strict and hook == "pre-receive" else "0")
+        .replace("@ARGS@", " ".join(shlex.quote(a) for a in args))
+    )
+
+
+def install_hooks(
+    repo: str | Path,
+    *,
+    protect: Sequence[str] = (),
+    strict: bool = False,
+    home: Path | None = None,
+    url: str | None = None,
+    python: str | None = None,
+) -> list[Path]:
+    """Write the PLog stubs into ``repo``'s hooks directory. Idempotent."""
+    target = hooks_dir(repo)
+    target.mkdir(parents=True, exist_ok=True)
+    from plog_ci.queue import default_home
+
+    state = Path(home) if home is not None else default_home()
+    # --opt=value: a branch named "-b" must stay a value.
+    common = [f"--home={state.resolve()}"]
+    if url:
+        common.append(f"--url={url}")
+    pre_args = list(common)
+    for branch in protect:
+        pre_args.append(f"--protect={branch}")
+    if strict:
+        pre_args.append("--strict")
+    written = []
+    for hook in HOOK_NAMES:
+        path = target / hook
+        legacy = target / f"{hook}.legacy"
+        if path.exists() and not _is_ours(path):
+            if legacy.exists():
+                raise InputError(
+                    f"{path} and {legacy} both exist",
+                    hint=f"merge them into one, or remove {legacy}, and rerun",
+                )
+            path.rename(legacy)
+        text = _stub(
+            hook, pre_args if hook == "pre-receive" else common, python or sys.executable, strict
+        )
+        tmp = path.with_name(f".{hook}.plog-tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.chmod(0o755)
+        tmp.replace(path)
+        written.append(path)
+    return written
+
+
+def uninstall_hooks(repo: str | Path) -> list[Path]:
+    """Remove the PLog stubs and put chained hooks back."""
+    target = hooks_dir(repo)
+    removed = []
+    for hook in HOOK_NAMES:
+        path = target / hook
+        legacy = target / f"{hook}.legacy"
+        if path.exists() and _is_ours(path):
+            path.unlink()
+            removed.append(path)
+            if legacy.exists():
+                legacy.rename(path)
+    return removed
+
+
+# -- what runs inside the hooks ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefUpdate:
+    old: str
+    new: str
+    ref: bytes  # exactly as git sent it; need not be UTF-8
+
+    @property
+    def deleted(self) -> bool:
+        return self.new in (ZERO, ZERO_SHA256)
+
+    @property
+    def created(self) -> bool:
+        return self.old in (ZERO, ZERO_SHA256)
+
+    @property
+    def branch(self) -> bytes | None:
+        return self.ref[len(b"refs/heads/") :] if self.ref.startswith(b"refs/heads/") else None
+
+    @property
+    def display(self) -> str:
+        return self.ref.decode("utf-8", "backslashreplace")
+
+
+def parse_updates(data: bytes) -> list[RefUpdate]:
+    updates = []
+    for line in data.splitlines():
+        parts = line.split(b" ", 2)
+        if len(parts) != 3:
+            continue
+        old, new, ref = (p.strip() if i < 2 else p for i, p in enumerate(parts))
+        updates.append(
+            RefUpdate(old.decode("ascii", "replace"), new.decode("ascii", "replace"), ref)
+        )
+    return updates
+
+
+def _open_repo() -> pygit2.Repository:
+    """The pushed-to repository, including the objects still in quarantine."""
+    import pygit2
+
+    git_dir = os.environ.get("GIT_DIR", ".")
+    repo = pygit2.Repository(os.path.abspath(git_dir))
+    quarantine = os.environ.get("GIT_OBJECT_DIRECTORY") or os.environ.get("GIT_QUARANTINE_PATH")
+    if quarantine and os.path.isdir(quarantine):
+        repo.odb.add_disk_alternate(os.path.abspath(quarantine))
+    return repo
+
+
+def _hook_git(*args: str, check: bool = True) -> proc.Result:
+    """git on the pushed-to repository, from inside a hook.
+
+    Unlike ``gitrepo.git`` this keeps GIT_DIR and the quarantine variables:
+    the pushed objects are only visible through them until the push is accepted.
+    """
+    return proc.run(("git", *args), env=os.environ, timeout=30, check=check)
+
+
+def _plog_oid(sha: str) -> str | None:
+    """Object id of plog.yml at ``sha`` (regular files only), or None."""
+    out = _hook_git("ls-tree", "--end-of-options", sha, "plog.yml", check=False).stdout
+    parts = out.split(None, 3)
+    if len(parts) == 4 and parts[0] in ("100644", "100755") and parts[1] == "blob":
+        return parts[2]
+    return None
+
+
+def _note_verdict(sha: str) -> str | None:
+    result = _hook_git("notes", f"--ref={NOTES_REF}", "show", "--end-of-options", sha, check=False)
+    if result.returncode != 0:
+        return None
+    return parse_verdict(result.stdout)
+
+
+def _run_legacy(stub: str | None, data: bytes, args: Sequence[str]) -> int:
+    """Run the hook that was there before PLog, with git's input and environment.
+
+    Not through ``proc``: a chained hook must talk to the pusher directly
+    (inherited stdout/stderr) and receive git's exact bytes on stdin.
+    """
+    if not stub:
+        return 0
+    legacy = Path(f"{stub}.legacy")
+    if not legacy.is_file() or not os.access(legacy, os.X_OK):
+        return 0
+    completed = subprocess.run([str(legacy), *args], input=data, check=False)
+    return completed.returncode
+
+
+def _validated_marker(home: Path, oid: str) -> Path:
+    # Per PLog version: a newer schema may reject what an older one accepted.
+    return home / "validated" / __version__ / oid
+
+
+def _validate(oid: str, home: Path) -> list[str]:
+    marker = _validated_marker(home, oid)
+    if marker.exists():
+        return []
+    # Only on a cache miss: pygit2 and the config schema cost ~200 ms to import.
+    from plog_ci.config import parse_config
+
+    blob = _open_repo()[oid]
+    try:
+        parse_config(blob.read_raw(), "plog.yml")
+    except ConfigError as exc:
+        return list(exc.errors)
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        pass  # only a cache
+    return []
+
+
+def pre_receive(
+    data: bytes,
+    *,
+    home: Path,
+    protect: Sequence[str] = (),
+    strict: bool = False,
+    out: IO[str] = sys.stderr,
+) -> int:
+    """Check a push. Returns the exit status (non-zero rejects the whole push)."""
+    problems: list[str] = []
+    protected = {os.fsencode(b) for b in protect}
+    for update in parse_updates(data):
+        if update.ref in OWN_REFS and not update.deleted:
+            problems.append(f"{update.display}: this ref belongs to PLog; do not push to it")
+            continue
+        branch = update.branch
+        if branch is None or update.deleted:
+            continue
+        oid = _plog_oid(update.new)
+        if oid is not None:
+            for line in _validate(oid, home):
+                problems.append(f"{update.display} at {update.new[:12]}: {line}")
+        if branch in protected:
+            verdict = _note_verdict(update.new)
+            if verdict == "fail":
+                problems.append(
+                    f"{update.display}: {update.new[:12]} failed its PLog performance gate "
+                    f"(see: git log --notes=plog -1 {update.new[:12]})"
+                )
+            elif strict and verdict not in ("pass", "no-verdict"):
+                problems.append(
+                    f"{update.display}: {update.new[:12]} has no passing PLog verdict yet "
+                    f"({verdict or 'not tested'}); push it to another branch first and wait "
+                    f"for the verdict"
+                )
+    if problems:
+        print("plog: push rejected:", file=out)
+        for line in problems:
+            print(f"  {line}", file=out)
+        return 1
+    return 0
+
+
+def _location(url: str | None, job_id: str, sha: str) -> str:
+    if url:
+        return f"{url.rstrip('/')}/jobs/{job_id}"
+    return f"git log --notes=plog -1 {sha[:12]}  (report: branch plog-reports)"
+
+
+def post_receive(
+    data: bytes,
+    *,
+    home: Path,
+    url: str | None = None,
+    out: IO[str] = sys.stdout,
+) -> int:
+    """Enqueue one job per updated branch and tell the pusher where to look."""
+    from plog_ci.queue import JobSpec, Queue
+
+    # git commands, not pygit2: importing it would double the hook's CPU time.
+    repo_path = os.path.realpath(os.environ.get("GIT_DIR", "."))
+    queue = Queue(home, busy_timeout_s=HOOK_QUEUE_TIMEOUT_S)
+    now = time.time()
+    for update in parse_updates(data):
+        branch = update.branch
+        if branch is None or update.deleted or update.ref in OWN_REFS:
+            continue
+        oid = _plog_oid(update.new)
+        if oid is None:
+            print(
+                f"plog: no plog.yml at {update.new[:12]} on {update.display}; nothing queued",
+                file=out,
+            )
+            continue
+        base: str | None = None
+        if not update.created:
+            ancestor = _hook_git(
+                "merge-base",
+                "--is-ancestor",
+                "--end-of-options",
+                update.old,
+                update.new,
+                check=False,
+            )
+            # Otherwise a force push: compare with the head's first parent.
+            base = update.old if ancestor.returncode == 0 else None
+        spec = JobSpec(
+            repo=repo_path,
+            head=update.new,
+            branch=os.fsdecode(branch),
+            base=base,
+            config_hash=oid,
+            event_time=now,
+        )
+        how, ident = queue.enqueue_or_spool(spec)
+        if how in ("queued", "existing"):
+            what = "queued" if how == "queued" else "already queued for this commit"
+            print(f"plog: job {ident} {what}: {update.display} at {update.new[:12]}", file=out)
+            print(f"plog: verdict: {_location(url, ident, update.new)}", file=out)
+        else:
+            print(
+                f"plog: queue busy; job for {update.display} at {update.new[:12]} spooled "
+                f"({Path(ident).name}); a worker picks it up",
+                file=out,
+            )
+    return 0
+
+
+def hook_main(
+    hook: str,
+    *,
+    home: Path | None,
+    protect: Sequence[str],
+    strict: bool,
+    url: str | None,
+    stub: str | None = None,
+    args: Sequence[str] = (),
+) -> int:
+    """Entry point of ``plog hook-impl``: never lets a PLog bug block a push (unless strict)."""
+    data = sys.stdin.buffer.read()
+    if home is None:
+        from plog_ci.queue import default_home
+
+        home = default_home()
+    state = home
+    rc = _run_legacy(stub, data, args)
+    if rc != 0 and hook == "pre-receive":
+        return rc
+    try:
+        if hook == "pre-receive":
+            return pre_receive(data, home=state, protect=protect, strict=strict)
+        if hook == "post-receive":
+            return post_receive(data, home=state, url=url)
+        print(f"plog: unknown hook {hook!r}", file=sys.stderr)
+        return 0
+    except Exception as exc:
+        what = f"{type(exc).__name__}: {exc}"
+        if strict and hook == "pre-receive":
+            print(f"plog: error: PLog failed ({what}); push rejected (--strict)", file=sys.stderr)
+            return 1
+        print(f"plog: warning: PLog failed ({what}); push accepted", file=sys.stderr)
+        return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m plog_ci.githooks HOOK [OPTIONS] [-- ARGS]``: what the stubs exec.
+
+    The same as ``plog hook-impl`` without importing the CLI (click): the
+    pre-receive hook runs on every push and must stay well under 300 ms.
+    """
+    import argparse
+
+    raw = list(sys.argv[1:] if argv is None else argv)
+    rest: list[str] = []
+    if "--" in raw:  # git's own hook arguments follow "--"
+        cut = raw.index("--")
+        raw, rest = raw[:cut], raw[cut + 1 :]
+    parser = argparse.ArgumentParser(prog="plog hook-impl", exit_on_error=False)
+    parser.add_argument("hook")
+    parser.add_argument("--home", default=None)
+    parser.add_argument("--protect", action="append", default=[])
+    parser.add_argument("--strict", action="store_true")
+    parser.add_argument("--url", default=None)
+    parser.add_argument("--stub", default=None)
+    try:
+        ns = parser.parse_args(raw)
+    except (argparse.ArgumentError, SystemExit) as exc:
+        # A stub from another PLog version: never block a push over it (unless strict).
+        strict = "--strict" in raw and raw[:1] == ["pre-receive"]
+        print(
+            f"plog: {'error' if strict else 'warning'}: bad hook arguments ({exc}); "
+            f"reinstall with 'plog hooks install'",
+            file=sys.stderr,
+        )
+        return 1 if strict else 0
+    return hook_main(
+        ns.hook,
+        home=Path(ns.home) if ns.home else None,
+        protect=ns.protect,
+        strict=ns.strict,
+        url=ns.url,
+        stub=ns.stub,
+        args=rest,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,534 @@
+"""Durable job queue in SQLite: leases, idempotency keys, supersede, and a spool.
+
+Why SQLite: one file under ``$PLOG_HOME``, safe for several worker processes
+(WAL, ``BEGIN IMMEDIATE`` for every write, busy timeouts), nothing to run.
+
+Rules the queue enforces:
+
+* an idempotency key (repository, head sha, config hash, pull request) makes
+  a redelivered or replayed event map to the job that already exists;
+* per (repository, lane) -- a lane is a branch, or ``pull/<n>`` for a pull
+  request -- at most one job runs and one waits; a newer event supersedes the
+  waiting one, which ends as ``cancelled``;
+* a running job holds a lease; when its worker dies (SIGKILL) the lease
+  expires and another worker takes the job over;
+* a finished job keeps its outcome until it has been published (outbox), so
+  the forge gets exactly one final status even when a worker dies between
+  finishing and posting.
+
+When the database cannot be opened or stays locked (a push must never fail
+because of PLog), ``enqueue_or_spool`` writes the job as a JSON file into
+``$PLOG_HOME/spool``; every worker pass ingests the spool first.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+FINAL_RESULTS = ("pass", "fail", "no-verdict", "error", "cancelled")
+DEFAULT_LEASE_S = 30.0
+DEFAULT_MAX_ATTEMPTS = 3
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    idem_key TEXT NOT NULL UNIQUE,
+    repo TEXT NOT NULL,
+    lane BLOB NOT NULL,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL,
+    result TEXT,
+    summary TEXT,
+    outcome TEXT,
+    lease_owner TEXT,
+    lease_until REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    event_time REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    superseded_by INTEGER,
+    pending_posted INTEGER NOT NULL DEFAULT 0,
+    published INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_lane ON jobs (repo, lane, state);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, id);
+CREATE TABLE IF NOT EXISTS deliveries (
+    delivery TEXT PRIMARY KEY,
+    job_id INTEGER,
+    received REAL NOT NULL
+);
+"""
+
+
+def default_home() -> Path:
+    """The state directory: ``$PLOG_HOME`` or ``~/.local/share/plog``."""
+    env = os.environ.get("PLOG_HOME")
+    if env:
+        return Path(env)
+    return Path.home() / ".local" / "share" / "plog"
+
+
+class QueueUnavailable(Exception):
+    """The queue database could not be opened or stayed locked."""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What to test. ``branch`` may hold any bytes git allows (surrogate-escaped)."""
+
+    repo: str  # local repository path, or the forge's owner/name
+    head: str
+    branch: str | None = None
+    base: str | None = None
+    pr_number: int | None = None
+    kind: str = "push"  # push | pull_request
+    forge: str = "local"  # local | github | gitea
+    forge_repo: str | None = None
+    forge_url: str | None = None  # API base URL for github/gitea
+    clone_url: str | None = None
+    allow_secrets: bool = True
+    fork: bool = False
+    config_hash: str = ""
+    target_url: str | None = None
+    event_time: float = field(default_factory=time.time)
+
+    @property
+    def lane(self) -> bytes:
+        if self.pr_number is not None:
+            return f"pull/{self.pr_number}".encode()
+        return b"refs/heads/" + os.fsencode(self.branch or "")
+
+    def idempotency_key(self) -> str:
+        parts = [self.repo, self.head, self.config_hash or "-", str(self.pr_number or "-")]
+        return hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+
+    def to_json(self) -> str:
+        data: dict[str, Any] = asdict(self)
+        # Branch names need not be UTF-8: keep the exact bytes.
+        data["branch"] = (
+            None if self.branch is None else base64.b64encode(os.fsencode(self.branch)).decode()
+        )
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> JobSpec:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("job spec must be a JSON object")
+        known = {f for f in cls.__dataclass_fields__}
+        data = {k: v for k, v in data.items() if k in known}
+        if data.get("branch") is not None:
+            data["branch"] = os.fsdecode(base64.b64decode(data["branch"]))
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    spec: JobSpec
+    state: str  # pending | running | finished | cancelled
+    result: str | None
+    summary: str | None
+    outcome: dict[str, Any] | None
+    lease_owner: str | None
+    lease_until: float | None
+    attempts: int
+    superseded_by: int | None
+    pending_posted: bool
+    published: bool
+
+    @property
+    def final(self) -> bool:
+        return self.state in ("finished", "cancelled")
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    job_id: int
+    created: bool  # False: an existing job matched (redelivery, replay)
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"],
+        spec=JobSpec.from_json(row["spec"]),
+        state=row["state"],
+        result=row["result"],
+        summary=row["summary"],
+        outcome=json.loads(row["outcome"]) if row["outcome"] else None,
+        lease_owner=row["lease_owner"],
+        lease_until=row["lease_until"],
+        attempts=row["attempts"],
+        superseded_by=row["superseded_by"],
+        pending_posted=bool(row["pending_posted"]),
+        published=bool(row["published"]),
+    )
+
+
+# Writers in one process queue up on a lock: SQLite's own busy handler sleeps
+# in growing steps, which under many threads (the webhook server) costs far
+# more than waiting in line.
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(path: Path) -> threading.Lock:
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(str(path), threading.Lock())
+
+
+class Queue:
+    def __init__(self, home: Path | None = None, *, busy_timeout_s: float = 10.0) -> None:
+        self.home = Path(home) if home is not None else default_home()
+        self.path = self.home / "queue.db"
+        self.spool_dir = self.home / "spool"
+        self.busy_timeout_s = busy_timeout_s
+        self._ready = False
+        self._local = threading.local()
+        self._lock = _write_lock(self.path)
+
+    # -- connection ---------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
+        except (sqlite3.Error, OSError) as exc:
+            raise QueueUnavailable(f"{self.path}: {exc}") from exc
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+            if not self._ready:
+                conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: a job acknowledged to a pusher survives a power cut.
+            conn.execute("PRAGMA synchronous = FULL")
+            if not self._ready:
+                conn.execute("BEGIN IMMEDIATE")
+                for stmt in _SCHEMA.split(";"):
+                    if stmt.strip():
+                        conn.execute(stmt)
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+                conn.execute("COMMIT")
+                self._ready = True
+        except sqlite3.Error as exc:
+            conn.close()
+            raise QueueUnavailable(f"{self.path}: {exc}") from exc
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection (opened once: connecting costs more than a query)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        self._drop()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: writers queue up on the busy timeout."""
+        if not self._lock.acquire(timeout=self.busy_timeout_s):
+            raise QueueUnavailable(f"{self.path}: busy for {self.busy_timeout_s:g}s")
+        try:
+            conn = self._conn()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                self._drop()
+                raise QueueUnavailable(f"{self.path}: {exc}") from exc
+            try:
+                yield conn
+            except BaseException:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    self._drop()
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._drop()
+                raise QueueUnavailable(f"{self.path}: {exc}") from exc
+        finally:
+            self._lock.release()
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        try:
+            yield self._conn()
+        except sqlite3.Error as exc:
+            self._drop()
+            raise QueueUnavailable(f"{self.path}: {exc}") from exc
+
+    # -- enqueue --------------------------------------------------------------
+
+    def enqueue(self, spec: JobSpec, *, delivery: str | None = None) -> Enqueued:
+        """Add a job, or return the existing one for a redelivery or replay."""
+        return self.enqueue_many([(spec, delivery)])[0]
+
+    def enqueue_many(self, items: Sequence[tuple[JobSpec, str | None]]) -> list[Enqueued]:
+        """Several enqueues in one transaction (one fsync): the webhook server batches."""
+        now = time.time()
+        with self._tx() as conn:
+            return [self._enqueue_in(conn, spec, delivery, now) for spec, delivery in items]
+
+    def _enqueue_in(
+        self, conn: sqlite3.Connection, spec: JobSpec, delivery: str | None, now: float
+    ) -> Enqueued:
+        key = spec.idempotency_key()
+        if delivery:
+            row = conn.execute(
+                "SELECT job_id FROM deliveries WHERE delivery = ?", (delivery,)
+            ).fetchone()
+            if row is not None and row["job_id"] is not None:
+                return Enqueued(int(row["job_id"]), False)
+        row = conn.execute("SELECT id FROM jobs WHERE idem_key = ?", (key,)).fetchone()
+        if row is not None:
+            job_id = int(row["id"])
+            created = False
+        else:
+            job_id = self._insert(conn, spec, key, now)
+            created = True
+        if delivery:
+            conn.execute(
+                "INSERT OR REPLACE INTO deliveries (delivery, job_id, received) VALUES (?, ?, ?)",
+                (delivery, job_id, now),
+            )
+        return Enqueued(job_id, created)
+
+    def _insert(self, conn: sqlite3.Connection, spec: JobSpec, key: str, now: float) -> int:
+        lane = spec.lane
+        newer = conn.execute(
+            "SELECT id FROM jobs WHERE repo = ? AND lane = ? AND state = 'pending' "
+            "AND event_time > ? ORDER BY event_time DESC LIMIT 1",
+            (spec.repo, lane, spec.event_time),
+        ).fetchone()
+        # A spooled event ingested late must not supersede a newer push.
+        state, result = ("cancelled", "cancelled") if newer is not None else ("pending", None)
+        cur = conn.execute(
+            "INSERT INTO jobs (idem_key, repo, lane, spec, state, result, created, event_time,"
+            " superseded_by, published) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                key,
+                spec.repo,
+                lane,
+                spec.to_json(),
+                state,
+                result,
+                now,
+                spec.event_time,
+                newer["id"] if newer is not None else None,
+                1 if newer is not None else 0,
+            ),
+        )
+        job_id = int(cur.lastrowid or 0)
+        if newer is None:
+            # Nothing was posted for a job that never ran: no status to close.
+            conn.execute(
+                "UPDATE jobs SET state = 'cancelled', result = 'cancelled', finished = ?,"
+                " superseded_by = ?, summary = 'superseded by a newer push', published = 1"
+                " WHERE repo = ? AND lane = ? AND state = 'pending' AND id != ?",
+                (now, job_id, spec.repo, lane, job_id),
+            )
+        return job_id
+
+    def enqueue_or_spool(self, spec: JobSpec, *, delivery: str | None = None) -> tuple[str, str]:
+        """Enqueue, or spool the job when the database is unusable.
+
+        Returns ("queued", job id), ("existing", job id) when the same commit
+        and config already has a job, or ("spooled", spool file path).
+        """
+        try:
+            found = self.enqueue(spec, delivery=delivery)
+            return ("queued" if found.created else "existing"), str(found.job_id)
+        except QueueUnavailable:
+            return "spooled", str(self.spool(spec, delivery=delivery))
+
+    def spool(self, spec: JobSpec, *, delivery: str | None = None) -> Path:
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        payload = json.dumps({"spec": spec.to_json(), "delivery": delivery})
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.spool_dir)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(payload)
+                fh.flush()
+                os.fsync(fh.fileno())
+            name = f"{time.time_ns():020d}-{os.getpid()}-{Path(tmp).name[5:]}.json"
+            final = self.spool_dir / name
+            os.replace(tmp, final)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return final
+
+    def ingest_spool(self) -> list[int]:
+        """Move spooled jobs into the database (idempotent: a crash mid-way re-ingests)."""
+        if not self.spool_dir.is_dir():
+            return []
+        ids: list[int] = []
+        for path in sorted(self.spool_dir.glob("*.json")):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                spec = JobSpec.from_json(data["spec"])
+                delivery = data.get("delivery")
+            except (OSError, ValueError, KeyError, TypeError):
+                path.replace(path.with_suffix(".bad"))
+                continue
+            ids.append(self.enqueue(spec, delivery=delivery).job_id)
+            path.unlink(missing_ok=True)
+        return ids
+
+    # -- leases -------------------------------------------------------------
+
+    def claim(
+        self,
+        owner: str,
+        *,
+        lease_s: float = DEFAULT_LEASE_S,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> Job | None:
+        """Take the oldest runnable job: an expired lease first, else a waiting job
+        whose lane has nothing running."""
+        now = time.time()
+        with self._tx() as conn:
+            while True:
+                row = conn.execute(
+                    "SELECT * FROM jobs WHERE state = 'running' AND lease_until < ? "
+                    "ORDER BY id LIMIT 1",
+                    (now,),
+                ).fetchone()
+                if row is None:
+                    break
+                if row["attempts"] >= max_attempts:
+                    conn.execute(
+                        "UPDATE jobs SET state = 'finished', result = 'error', finished = ?,"
+                        " summary = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?",
+                        (now, f"gave up after {row['attempts']} worker crashes", row["id"]),
+                    )
+                    continue
+                return self._take(conn, row, owner, now, lease_s)
+            row = conn.execute(
+                "SELECT * FROM jobs AS j WHERE state = 'pending' AND NOT EXISTS ("
+                " SELECT 1 FROM jobs AS r WHERE r.repo = j.repo AND r.lane = j.lane"
+                " AND r.state = 'running') ORDER BY id LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            return self._take(conn, row, owner, now, lease_s)
+
+    def _take(
+        self, conn: sqlite3.Connection, row: sqlite3.Row, owner: str, now: float, lease_s: float
+    ) -> Job:
+        conn.execute(
+            "UPDATE jobs SET state = 'running', lease_owner = ?, lease_until = ?,"
+            " attempts = attempts + 1, started = COALESCE(started, ?) WHERE id = ?",
+            (owner, now + lease_s, now, row["id"]),
+        )
+        fresh = conn.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchone()
+        return _job(fresh)
+
+    def renew(self, job_id: int, owner: str, *, lease_s: float = DEFAULT_LEASE_S) -> bool:
+        """Extend a lease; False when the job was taken over (this worker must stop)."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE jobs SET lease_until = ? WHERE id = ? AND state = 'running'"
+                " AND lease_owner = ?",
+                (time.time() + lease_s, job_id, owner),
+            )
+            return cur.rowcount == 1
+
+    def mark_pending_posted(self, job_id: int) -> None:
+        with self._tx() as conn:
+            conn.execute("UPDATE jobs SET pending_posted = 1 WHERE id = ?", (job_id,))
+
+    def finish(
+        self,
+        job_id: int,
+        owner: str,
+        *,
+        result: str,
+        summary: str,
+        outcome: dict[str, Any] | None = None,
+    ) -> bool:
+        """Record the final result, once. False if another worker owns the job now."""
+        if result not in FINAL_RESULTS:
+            raise ValueError(f"unknown result {result!r}")
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE jobs SET state = 'finished', result = ?, summary = ?, outcome = ?,"
+                " finished = ?, lease_owner = NULL, lease_until = NULL"
+                " WHERE id = ? AND state = 'running' AND lease_owner = ?",
+                (
+                    result,
+                    summary,
+                    json.dumps(outcome) if outcome is not None else None,
+                    time.time(),
+                    job_id,
+                    owner,
+                ),
+            )
+            return cur.rowcount == 1
+
+    def unpublished(self) -> list[Job]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM jobs WHERE state = 'finished' AND published = 0 ORDER BY id"
+            ).fetchall()
+        return [_job(r) for r in rows]
+
+    def mark_published(self, job_id: int) -> None:
+        with self._tx() as conn:
+            conn.execute("UPDATE jobs SET published = 1 WHERE id = ?", (job_id,))
+
+    # -- reading --------------------------------------------------------------
+
+    def get(self, job_id: int) -> Job | None:
+        with self._read() as conn:
+            row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return _job(row) if row is not None else None
+
+    def jobs(self) -> list[Job]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT * FROM jobs ORDER BY id").fetchall()
+        return [_job(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state").fetchall()
+        return {r["state"]: int(r["n"]) for r in rows}
+
+    def idle(self) -> bool:
+        """No job waiting, running, or waiting to be published, and an empty spool."""
+        spooled = self.spool_dir.is_dir() and any(self.spool_dir.glob("*.json"))
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT COUNT(*) AS n FROM jobs WHERE state IN ('pending', 'running')"
+                " OR (state = 'finished' AND published = 0)"
+            ).fetchone()
+        return not spooled and int(row["n"]) == 0

@@ -1,0 +1,180 @@
+"""The Flask app: webhook receiver (and the job pages the statuses link to).
+
+``create_app(config)`` keys:
+
+===============  =============================================================
+WEBHOOK_SECRET   required; the shared secret of the webhook (str or bytes)
+PLOG_HOME        state directory (queue, spool); default ``$PLOG_HOME``
+MAX_BODY         largest delivery in bytes (default 25 MiB, GitHub's own cap)
+FORGE_API_URL    API base URL for statuses (default: GitHub's; Gitea: derived
+                 from the repository's ``html_url`` when not set)
+===============  =============================================================
+
+Every delivery is answered from the queue alone (one SQLite transaction), so
+the forge gets its answer in milliseconds; the worker does the work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from flask import Flask, Response, jsonify, request
+
+from plog_ci.errors import InputError
+from plog_ci.queue import Queue
+from plog_ci.web import events, signature
+from plog_ci.web.intake import Intake
+
+DEFAULT_MAX_BODY = 25 * 1024 * 1024
+log = logging.getLogger("plog.web")
+
+
+def _header_bytes(name: str) -> bytes | None:
+    # WSGI hands headers over as latin-1 strings: this gives back the wire bytes.
+    value = request.environ.get("HTTP_" + name.upper().replace("-", "_"))
+    return value.encode("latin-1") if isinstance(value, str) else None
+
+
+def _read_body(limit: int) -> bytes | None:
+    """The raw body, or None when it is over ``limit`` (also for chunked bodies).
+
+    Reads the stream itself instead of trusting MAX_CONTENT_LENGTH, which
+    truncates chunked bodies silently in some Werkzeug versions.
+    """
+    length = request.content_length
+    if length is not None and length > limit:
+        return None
+    stream = request.stream
+    buf = bytearray()
+    while True:
+        chunk = stream.read(min(65536, limit + 1 - len(buf)))
+        if not chunk:
+            return bytes(buf)
+        buf += chunk
+        if len(buf) > limit:
+            return None
+
+
+def _provider() -> str | None:
+    if request.headers.get("X-Gitea-Event") or request.headers.get("X-Forgejo-Event"):
+        return "gitea"
+    if request.headers.get("X-GitHub-Event"):
+        return "github"
+    return None
+
+
+def _event(provider: str) -> str:
+    if provider == "gitea":
+        return request.headers.get("X-Gitea-Event") or request.headers.get("X-Forgejo-Event", "")
+    return request.headers.get("X-GitHub-Event", "")
+
+
+def _delivery(provider: str) -> str | None:
+    names = (
+        ("X-Gitea-Delivery", "X-Forgejo-Delivery", "X-GitHub-Delivery")
+        if (provider == "gitea")
+        else ("X-GitHub-Delivery",)
+    )
+    for name in names:
+        value = request.headers.get(name)
+        if value:
+            return f"{provider}:{value[:200]}"
+    return None
+
+
+def _verified(provider: str, secret: bytes, body: bytes) -> bool:
+    if provider == "gitea":
+        header = _header_bytes("X-Gitea-Signature") or _header_bytes("X-Forgejo-Signature")
+        if header is not None:
+            return signature.verify_gitea(secret, body, header)
+    return signature.verify_github(secret, body, _header_bytes("X-Hub-Signature-256"))
+
+
+def _payload(body: bytes) -> Any:
+    if request.mimetype == "application/x-www-form-urlencoded":
+        form = parse_qs(body.decode("utf-8"), strict_parsing=False)
+        return json.loads(form.get("payload", [""])[0])
+    return json.loads(body)
+
+
+def _error(status: int, message: str) -> tuple[Response, int]:
+    return jsonify({"error": message}), status
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    settings = dict(config or {})
+    secret = settings.get("WEBHOOK_SECRET")
+    if isinstance(secret, str):
+        secret = secret.encode("utf-8")
+    if not secret:
+        raise InputError(
+            "no webhook secret configured",
+            hint="set PLOG_WEBHOOK_SECRET to the secret entered in the forge's webhook settings",
+        )
+    app = Flask("plog_ci.web")
+    # The body limit is enforced in _read_body; Flask's own would truncate.
+    app.config["MAX_CONTENT_LENGTH"] = None
+    home = settings.get("PLOG_HOME")
+    queue = Queue(Path(home) if home else None, busy_timeout_s=1.5)
+    limit = int(settings.get("MAX_BODY") or DEFAULT_MAX_BODY)
+    api_url: str | None = settings.get("FORGE_API_URL")
+    key: bytes = secret
+    intake = Intake(queue, wait_s=2.0)
+    app.extensions["plog_queue"] = queue
+
+    @app.post("/webhook")
+    def webhook() -> tuple[Response, int]:
+        body = _read_body(limit)
+        if body is None:
+            return _error(413, f"delivery larger than {limit} bytes")
+        provider = _provider()
+        if provider is None:
+            return _error(400, "not a GitHub or Gitea delivery (no event header)")
+        if not _verified(provider, key, body):
+            return _error(401, "signature missing or wrong")
+        event = _event(provider)
+        if event == "ping":
+            return jsonify({"ok": True, "pong": True}), 200
+        if event not in ("push", "pull_request"):
+            return jsonify({"ignored": f"event {event[:50]!r} needs no run"}), 202
+        try:
+            data = _payload(body)
+            if event == "push":
+                spec = events.from_push(provider, data, api_url=api_url)
+            else:
+                spec = events.from_pull_request(provider, data, api_url=api_url)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return _error(400, f"bad {event} payload: {exc}")
+        if isinstance(spec, events.Ignored):
+            return jsonify({"ignored": spec.reason}), 202
+        found = intake.submit(spec, _delivery(provider))
+        if isinstance(found, Path):
+            log.warning("queue unavailable; delivery spooled as %s", found.name)
+            return jsonify({"spooled": found.name}), 202
+        return jsonify({"job": found.job_id, "created": found.created}), 202
+
+    @app.get("/jobs/<int:job_id>")
+    def job(job_id: int) -> tuple[Response, int]:
+        found = queue.get(job_id)
+        if found is None:
+            return _error(404, "no such job")
+        return jsonify(
+            {
+                "id": found.id,
+                "state": found.state,
+                "result": found.result,
+                "summary": found.summary,
+                "head": found.spec.head,
+            }
+        ), 200
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        return jsonify({"ok": True}), 200
+
+    return app
