@@ -17,7 +17,6 @@ from pathlib import Path
 from rich.console import Console
 
 from plog_ci.gitrepo import git
-from plog_ci.pipeline import RunOutcome, RunRequest, run
 
 EXAMPLE = "petstore"
 _FILES = ("app.py", "openapi.yaml", "plog.yml")
@@ -102,35 +101,64 @@ def build_repo(root: Path) -> tuple[Path, str, str]:
     return repo, baseline, regression
 
 
+def _push(work: Path, rev: str, out: Console) -> None:
+    """``git push`` as a developer does it; PLog's hooks answer on the remote: lines."""
+    result = git(("push", "server", f"{rev}:refs/heads/main"), cwd=work, check=False)
+    for line in (result.stdout + result.stderr).splitlines():
+        if line.startswith("remote:"):
+            out.print(f"  {line.rstrip()}", markup=False, soft_wrap=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"demo: git push failed:\n{result.stderr}")
+
+
 def run_demo(workdir: Path | None, *, console: Console, out: Console) -> int:
+    """Two pushes to a bare repository with PLog's hooks; the worker gates each."""
+    from plog_ci.githooks import install_hooks
+    from plog_ci.worker import run_worker_until_idle
+
     root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="plog-demo-"))
     root.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    repo, baseline, regression = build_repo(root)
+    work, baseline, regression = build_repo(root)
     home = root / "plog-home"
-    out.print(f"demo repository: {repo}", markup=False)
-    outcomes: list[RunOutcome] = []
-    for title, head, base in (("baseline", baseline, None), ("regression", regression, baseline)):
+    server = root / "server.git"
+    git(("init", "--quiet", "--bare", "--initial-branch=main", str(server)), cwd=root)
+    install_hooks(server, home=home)
+    git(("remote", "add", "server", str(server)), cwd=work)
+    out.print(f"demo: {work} pushes to {server} (PLog hooks installed)", markup=False)
+    for title, head in (("baseline", baseline), ("regression", regression)):
+        out.print(f"\n[bold]{title}[/]: git push server {head[:12]}:main")
+        _push(work, head, out)
+        out.print("  plog worker: running the queued job", markup=False)
+        run_worker_until_idle(home)
+        note = git(
+            ("notes", "--ref=plog", "show", "--end-of-options", head), cwd=server, check=False
+        ).stdout.strip()
+        first, _, rest = note.partition("\n")
+        words = first.split(maxsplit=2)
+        verdict = words[1].upper() if len(words) > 1 and words[0] == "plog:" else "NONE"
+        colour = "green" if verdict == "PASS" else "red"
+        out.print(f"[bold {colour}]{verdict}[/] ", end="")
         out.print(
-            f"\n[bold]{title}[/]: plog run --head {head[:12]}"
-            + (f" --base {base[:12]}" if base else "")
+            words[2] if len(words) > 2 else "no verdict recorded", markup=False, soft_wrap=True
         )
-        outcome = run(
-            RunRequest(repo=repo, head=head, base=base, branch="main", home=home), console=console
-        )
-        outcomes.append(outcome)
-        colour = "green" if outcome.status == "pass" else "red"
-        out.print(f"[bold {colour}]{outcome.status.upper()}[/] ", end="")
-        out.print(outcome.summary, markup=False)
-        if outcome.report_path:
-            out.print(f"  report: {outcome.report_path}", markup=False)
+        for line in rest.splitlines():
+            out.print(f"  {line}", markup=False, soft_wrap=True)
     elapsed = time.monotonic() - started
-    expected = [o.status for o in outcomes] == ["pass", "fail"]
-    out.print(
-        f"\ndemo finished in {elapsed:.0f} s; results database: {home / 'results.sqlite3'}",
-        markup=False,
-    )
-    if not expected:
+    out.print("\nverdicts on the server, where git users look:", markup=False)
+    log = git(("log", "--notes=plog", "--format=%h %s%n%N", "main"), cwd=server).stdout
+    for line in log.strip().splitlines():
+        out.print(f"  {line}", markup=False, soft_wrap=True)
+    out.print(f"\n  git --git-dir={server} log --notes=plog", markup=False)
+    out.print(f"  git --git-dir={server} show plog-reports:  (markdown reports)", markup=False)
+    out.print(f"\ndemo finished in {elapsed:.0f} s; state: {home}", markup=False)
+    notes = [
+        git(
+            ("notes", "--ref=plog", "show", "--end-of-options", sha), cwd=server, check=False
+        ).stdout
+        for sha in (baseline, regression)
+    ]
+    if not (notes[0].startswith("plog: pass") and notes[1].startswith("plog: fail")):
         out.print("[red]unexpected verdicts: the baseline should pass and the regression fail[/]")
         return 1
     return 0

@@ -97,17 +97,27 @@ def test_run_exit_codes(petstore_repo: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_passes_then_fails(tmp_path: Path) -> None:
-    result = plog("demo", "--workdir", str(tmp_path / "demo"), timeout=300)
+def test_demo_pushes_twice_and_the_notes_say_pass_then_fail(tmp_path: Path) -> None:
+    result = plog("demo", "--workdir", str(tmp_path / "demo"), timeout=400)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     verdicts = [line.split()[0] for line in lines if line.startswith(("PASS", "FAIL"))]
     assert verdicts == ["PASS", "FAIL"], result.stdout
     fail_line = next(line for line in lines if line.startswith("FAIL"))
     assert "GET /pets/{petId}" in fail_line
-    reports = sorted((tmp_path / "demo" / "petstore" / "plog-reports").glob("*.md"))
-    assert len(reports) == 2
-    second = next(r for r in reports if r.name.endswith("-run2.md"))
-    text = second.read_text()
-    assert "1 added, 0 modified, 0 removed operations" in text
-    assert "- GET /pets/count" in text
+    assert "remote: plog: job 1 queued: refs/heads/main" in result.stdout
+    server = tmp_path / "demo" / "server.git"
+    log = subprocess.run(
+        ["git", "--git-dir", str(server), "log", "--notes=plog", "--format=%N"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert log.count("plog: fail") == 1 and log.count("plog: pass") == 1
+    reports = subprocess.run(
+        ["git", "--git-dir", str(server), "ls-tree", "-r", "--name-only", "plog-reports"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert len([n for n in reports.stdout.split() if n.endswith(".md")]) == 2
