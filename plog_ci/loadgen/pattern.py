@@ -9,40 +9,24 @@ what it cannot honour (lookarounds, backreferences), so the caller falls back.
 from __future__ import annotations
 
 import re
-from typing import Any
 
-try:  # Python 3.11 moved the parser; both spellings work.
-    import re._parser as sre_parse  # type: ignore[import-not-found,unused-ignore]
-    from re._constants import (  # type: ignore[import-not-found,unused-ignore]
-        ANY,
-        AT,
-        BRANCH,
-        CATEGORY,
-        IN,
-        LITERAL,
-        MAX_REPEAT,
-        MIN_REPEAT,
-        NEGATE,
-        NOT_LITERAL,
-        RANGE,
-        SUBPATTERN,
-    )
-except ImportError:  # pragma: no cover
-    import sre_parse  # type: ignore[no-redef]
-    from sre_constants import (  # type: ignore[no-redef,attr-defined,unused-ignore]
-        ANY,
-        AT,
-        BRANCH,
-        CATEGORY,
-        IN,
-        LITERAL,
-        MAX_REPEAT,
-        MIN_REPEAT,
-        NEGATE,
-        NOT_LITERAL,
-        RANGE,
-        SUBPATTERN,
-    )
+# Python 3.11 (our floor) keeps the regex parser in re._parser.
+import re._parser as sre_parse  # type: ignore[import-not-found,unused-ignore]
+from re._constants import (  # type: ignore[import-not-found,unused-ignore]
+    ANY,
+    AT,
+    BRANCH,
+    CATEGORY,
+    IN,
+    LITERAL,
+    MAX_REPEAT,
+    MIN_REPEAT,
+    NEGATE,
+    NOT_LITERAL,
+    RANGE,
+    SUBPATTERN,
+)
+from typing import Any
 
 _CATEGORY_SAMPLE = {
     "CATEGORY_DIGIT": "0",
