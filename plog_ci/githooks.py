@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -229,16 +228,15 @@ def _note_verdict(sha: str) -> str | None:
 def _run_legacy(stub: str | None, data: bytes, args: Sequence[str]) -> int:
     """Run the hook that was there before PLog, with git's input and environment.
 
-    Not through ``proc``: a chained hook must talk to the pusher directly
-    (inherited stdout/stderr) and receive git's exact bytes on stdin.
+    A chained hook talks to the pusher directly (inherited stdout/stderr) and
+    receives git's exact bytes on stdin.
     """
     if not stub:
         return 0
     legacy = Path(f"{stub}.legacy")
     if not legacy.is_file() or not os.access(legacy, os.X_OK):
         return 0
-    completed = subprocess.run([str(legacy), *args], input=data, check=False)
-    return completed.returncode
+    return proc.run_passthrough((str(legacy), *args), input_bytes=data)
 
 
 def _validated_marker(home: Path, oid: str) -> Path:

@@ -149,6 +149,39 @@ def run(
     return result
 
 
+def run_passthrough(
+    argv: Sequence[str],
+    *,
+    input_bytes: bytes = b"",
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+) -> int:
+    """Run ``argv`` with this process's stdout/stderr and ``input_bytes`` on stdin.
+
+    For chained git hooks: they talk to the pusher directly and must receive
+    git's exact bytes. Returns the exit status; a timeout kills the group (124).
+    """
+    argv = tuple(str(a) for a in argv)
+    try:
+        popen = subprocess.Popen(
+            argv,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        raise MissingToolError(f"{argv[0]}: command not found") from exc
+    try:
+        popen.communicate(input=input_bytes, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(popen, grace=2.0)
+        return 124
+    except BaseException:
+        _kill_group(popen, grace=0.5)
+        raise
+    return popen.returncode
+
+
 class Process:
     """A long-running child (a service under test, k6) in its own process group.
 

@@ -83,3 +83,18 @@ def test_no_shell_interpretation(tmp_path: Path) -> None:
 def test_clean_git_env_strips_git_variables() -> None:
     env = proc.clean_git_env({"GIT_DIR": "/x", "GIT_INDEX_FILE": "y", "PATH": "/bin"})
     assert env == {"PATH": "/bin"}
+
+
+def test_passthrough_gives_exact_bytes_and_the_status(tmp_path: Path) -> None:
+    out = tmp_path / "got"
+    code = f"import sys; open({str(out)!r}, 'wb').write(sys.stdin.buffer.read()); sys.exit(7)"
+    data = b"old new refs/heads/\xff-b\n"
+    assert proc.run_passthrough((sys.executable, "-c", code), input_bytes=data) == 7
+    assert out.read_bytes() == data
+
+
+def test_passthrough_timeout_kills(tmp_path: Path) -> None:
+    start = time.monotonic()
+    code = "import time; time.sleep(60)"
+    assert proc.run_passthrough((sys.executable, "-c", code), timeout=1) == 124
+    assert time.monotonic() - start < 15
