@@ -37,6 +37,7 @@ from plog_ci.analysis.stats import (
     OperationSamples,
     StatsSettings,
     compare_runs,
+    samples_from_seconds,
 )
 from plog_ci.config import Config, parse_config
 from plog_ci.config.model import LoadConfig
@@ -113,6 +114,34 @@ class Measurement:
     head_samples: list[Sample]
     base_samples: list[Sample] = field(default_factory=list)
     base_total: OperationStats | None = None
+
+
+@dataclass(frozen=True)
+class _Second:
+    operation: str
+    count: int
+    failures: int
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+def second_samples(store: ResultsStore, run_ids: list[int]) -> dict[str, OperationSamples] | None:
+    """Per-second samples of stored runs, without each run's first and last second
+    (ramp-up and a partial interval); None when a run kept no series."""
+    points: list[_Second] = []
+    for run_id in run_ids:
+        rows = store.series(run_id)
+        if not rows:
+            return None
+        seconds = sorted({r.second for r in rows})
+        inner = set(seconds[1:-1]) if len(seconds) > 2 else set(seconds)
+        points += [
+            _Second(r.operation, r.requests, r.failures, r.p50, r.p95, r.p99)
+            for r in rows
+            if r.second in inner and not r.operation.startswith("setup ")
+        ]
+    return samples_from_seconds(points) if points else None
 
 
 class _LiveSeries:
@@ -531,7 +560,13 @@ class _Run:
             )
             for n, s in merged.items()
         }
-        return Baseline(source, merged, note=source, run_id=runs[0].id)
+        return Baseline(
+            source,
+            merged,
+            note=source,
+            run_id=runs[0].id,
+            old_samples=second_samples(store, [r.id for r in runs]),
+        )
 
     # --- stage 4: statistics --------------------------------------------------------
 
@@ -594,6 +629,8 @@ class _Run:
                 baseline.note = f"{note}; {baseline.note}"
         if baseline.run_id is not None:
             store.set_kind(run_id, "sequential", baseline.run_id)
+            # Sequential runs compare per-second samples (unpaired).
+            baseline.new_samples = second_samples(store, [run_id])
         comparisons = self.compare(config, baseline)
         findings = resource_findings(
             ResourceSummary.of(measured.head_samples),

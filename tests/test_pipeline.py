@@ -195,3 +195,26 @@ def test_ctrl_c_leaves_nothing_running(petstore_repo: Path, plog_home: Path) -> 
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie", pid
     runs = open_store(plog_home).runs()
     assert [r.status for r in runs] == ["cancelled"]
+
+
+@pytest.mark.slow
+def test_sequential_comparison_uses_the_stored_run_of_the_base(petstore_repo: Path) -> None:
+    yml = (
+        FAST_PLOG_YML.replace("duration: 2s", "duration: 9s")
+        .replace("compare:\n  blocks: 2", "compare:\n  mode: sequential")
+        .replace("  - error_rate < 1%\n", "  - error_rate < 1%\n  - p95 <= +500%\n")
+    )
+    base = commit_files(petstore_repo, {"plog.yml": yml})
+    first = run(RunRequest(repo=petstore_repo, head=base, branch="main"))
+    assert first.status == "pass", first.summary
+    head = commit_files(petstore_repo, {"README.md": "docs only\n"})
+    second = run(RunRequest(repo=petstore_repo, head=head, base=base, branch="main"))
+    assert second.status == "pass", second.summary
+    report = second.report_markdown
+    assert f"stored run \\#{first.run_id} of the base" in report
+    assert "p95 latency" in report  # the comparison table was computed from per-second samples
+    store = open_store(Path(os.environ["PLOG_HOME"]))
+    assert len(store.series(first.run_id or 0)) >= 4 * 7
+    outcomes = store.gate_outcomes(second.run_id or 0)
+    relative = [o for o in outcomes if o["gate"].startswith("p95 <= +500%")]
+    assert relative and all(o["passed"] is not False for o in relative)
