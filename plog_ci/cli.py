@@ -162,6 +162,10 @@ def demo(workdir: Path | None) -> None:
 from plog_ci.cli_diff import diff_command  # noqa: E402
 
 cli.add_command(diff_command)
+from plog_ci.cli_results import compare_command, history_command  # noqa: E402
+
+cli.add_command(compare_command)
+cli.add_command(history_command)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
