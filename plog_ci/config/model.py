@@ -51,6 +51,25 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class InfluxConfig:
+    """The InfluxDB sink; secrets are read from the named environment variables."""
+
+    url: str
+    api: str = "v1"  # v1 | v2
+    database: str = "plog"  # v1
+    retention_policy: str = ""  # v1
+    org: str = ""  # v2
+    bucket: str = ""  # v2
+    measurement: str = "plog_requests"
+    batch_size: int = 5000
+    retries: int = 3
+    timeout_s: float = 10.0
+    username: str = ""
+    password_env: str = ""  # name of the variable, never the password
+    token_env: str = ""  # name of the variable, never the token
+
+
+@dataclass(frozen=True)
 class Config:
     service: ServiceConfig
     openapi: OpenAPIConfig
@@ -58,6 +77,7 @@ class Config:
     gates: tuple[Gate, ...] = ()
     compare: CompareConfig = field(default_factory=CompareConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    influx: InfluxConfig | None = None
     version: int = 1
     source: str = "plog.yml"
     digest: str = ""  # sha256 of the file, for idempotency keys and run fingerprints
