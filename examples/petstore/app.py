@@ -9,10 +9,20 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import threading
+from collections.abc import Callable, Iterable
+from time import perf_counter, sleep
+from typing import Any
 
 from flask import Flask, jsonify, request
 
 SEED_PETS = 500
+
+# Benchmark knob (bench/verdict_quality.py commits changes to these two lines):
+# slow SLOW_OPERATION down by SLOWDOWN times its own handling time, e.g.
+# "GET /pets" and 0.25 for +25%. The delay is proportional, so the whole latency
+# distribution of that operation stretches, tail included. Off by default.
+SLOW_OPERATION = ""
+SLOWDOWN = 0.0
 
 
 def create_app() -> Flask:
@@ -70,7 +80,24 @@ def create_app() -> Flask:
             pet_id = cur.lastrowid
         return jsonify(row_to_pet((int(pet_id or 0), body["name"], tag))), 201
 
+    if SLOWDOWN > 0 and SLOW_OPERATION:
+        app.wsgi_app = _slowed(app.wsgi_app)  # type: ignore[method-assign]
     return app
+
+
+def _slowed(inner: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    method, _, path = SLOW_OPERATION.partition(" ")
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        started = perf_counter()
+        body = inner(environ, start_response)
+        if environ.get("REQUEST_METHOD") == method and environ.get("PATH_INFO") == path:
+            # The server sends the status line with the first body chunk, so the
+            # client sees this delay.
+            sleep((perf_counter() - started) * SLOWDOWN)
+        return body
+
+    return wsgi
 
 
 def main() -> None:
