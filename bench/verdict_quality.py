@@ -39,7 +39,10 @@ from pathlib import Path
 
 from rich.console import Console
 
+from plog_ci.analysis.stats import StatsSettings
+from plog_ci.analysis.stored_runs import compare_stored, interleaved_sides, run_samples
 from plog_ci.config.durations import parse_duration
+from plog_ci.errors import PlogError
 from plog_ci.pipeline import RunRequest, run
 from plog_ci.proc import Process
 from plog_ci.store.sqlite import open_store
@@ -82,6 +85,7 @@ class Trial:
     delta_pct: float | None  # the measured p95 change of GET /pets
     detail: str
     seconds: float
+    p50_verdict: str  # the same runs judged on p50 alone (a diagnostic, not the gate)
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -155,23 +159,54 @@ def _classify(home: Path, run_id: int | None, scenario: str) -> tuple[str, float
     return "pass", delta, str(slowed["detail"])[:300]
 
 
+def _p50_verdict(
+    home: Path, mode: str, base_run: int | None, run_id: int | None, scenario: str
+) -> str:
+    """What the statistics say on p50 for the same stored runs (``plog compare``'s view)."""
+    if run_id is None:
+        return "error"
+    store = open_store(home)
+    try:
+        if mode == "interleaved":
+            old, new = interleaved_sides(store, run_id)
+        elif base_run is not None:
+            old, new = run_samples(store, base_run), run_samples(store, run_id)
+        else:
+            return "error"
+    except PlogError:
+        return "no-verdict"
+    finally:
+        store.close()
+    settings = StatsSettings(paired=mode == "interleaved", metrics=("p50",))
+    found = compare_stored(old, new, settings)
+    if any(
+        c.verdict == "regression" and (scenario == "A/A" or c.operation == SLOWED) for c in found
+    ):
+        return "regression"
+    slowed = next((c for c in found if c.operation == SLOWED), None)
+    return "no-verdict" if slowed is None or slowed.verdict == "no-verdict" else "pass"
+
+
 def one_trial(
     commits: dict[str, str], mode: str, scenario: str, home: Path, console: Console
-) -> tuple[str, str, float | None, str]:
+) -> tuple[str, str, float | None, str, str]:
     repo = Path(commits["repo"])
     base, head = commits["A/A"], commits[scenario]
+    base_run = None
     if mode == "sequential":
         # The base commit's stored run, measured just before the head (newest wins).
         first = run(RunRequest(repo=repo, head=base, branch="main", home=home), console=console)
         if first.status == "error":
-            return "error", "error", None, f"base run: {first.summary}"[:300]
+            return "error", "error", None, f"base run: {first.summary}"[:300], "error"
+        base_run = first.run_id
     outcome = run(
         RunRequest(repo=repo, head=head, base=base, branch="main", home=home), console=console
     )
     verdict, delta, detail = _classify(home, outcome.run_id, scenario)
     if outcome.status == "error":
         verdict, detail = "error", outcome.summary[:300]
-    return outcome.status, verdict, delta, detail
+    p50 = _p50_verdict(home, mode, base_run, outcome.run_id, scenario)
+    return outcome.status, verdict, delta, detail, p50
 
 
 def summarise(trials: Sequence[Trial]) -> list[dict[str, object]]:
@@ -189,6 +224,7 @@ def summarise(trials: Sequence[Trial]) -> list[dict[str, object]]:
                 if not cell:
                     continue
                 hits = sum(1 for t in cell if t.verdict == "regression")
+                p50_hits = sum(1 for t in cell if t.p50_verdict == "regression")
                 deltas = [t.delta_pct for t in cell if t.delta_pct is not None]
                 rows.append(
                     {
@@ -201,6 +237,8 @@ def summarise(trials: Sequence[Trial]) -> list[dict[str, object]]:
                         "no_verdict": sum(1 for t in cell if t.verdict == "no-verdict"),
                         "errors": sum(1 for t in cell if t.verdict == "error"),
                         "median_delta_pct": statistics.median(deltas) if deltas else None,
+                        "p50_regressions": p50_hits,
+                        "p50_rate": p50_hits / len(cell),
                     }
                 )
     return rows
@@ -217,6 +255,7 @@ def render(rows: Sequence[dict[str, object]]) -> str:
         "no-verdict",
         "errors",
         "median p95 delta",
+        "p50 flagged",
     ]
     table = [head]
     for r in rows:
@@ -234,13 +273,15 @@ def render(rows: Sequence[dict[str, object]]) -> str:
                 str(r["no_verdict"]),
                 str(r["errors"]),
                 "-" if delta is None else f"{float(str(delta)):+.1f}%",
+                f"{r['p50_regressions']}",
             ]
         )
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in table]
     lines.append(
         "flagged = false regressions for A/A (target 0, at most 1%); detections of the "
-        f"slowed {SLOWED} for +25% (target >= 95%) and +10% (target >= 80%); gate '{GATE}'"
+        f"slowed {SLOWED} for +25% (target >= 95%) and +10% (target >= 80%); gate '{GATE}'.\n"
+        "p50 flagged: the same stored runs judged on p50 alone (diagnostic, as plog compare)"
     )
     return "\n".join(lines)
 
@@ -278,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 for mode in modes:
                     for scenario in SCENARIOS:
                         t0 = time.monotonic()
-                        status, verdict, delta, detail = one_trial(
+                        status, verdict, delta, detail, p50 = one_trial(
                             repos[mode], mode, scenario, home, console
                         )
                         trial = Trial(
@@ -291,12 +332,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                             delta,
                             detail,
                             round(time.monotonic() - t0, 1),
+                            p50,
                         )
                         trials.append(trial)
                         print(
                             f"[{time.monotonic() - started:6.0f}s] trial {index} {mode:11s} "
                             f"{scenario:5s} hog={'yes' if hog_on else 'no ':3s} -> {verdict:10s} "
-                            f"delta={'-' if delta is None else f'{delta:+.1f}%'}",
+                            f"delta={'-' if delta is None else f'{delta:+.1f}%'} p50: {p50}",
                             file=sys.stderr,
                             flush=True,
                         )
