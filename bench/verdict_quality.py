@@ -286,6 +286,16 @@ def render(rows: Sequence[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+def _write_json(args: argparse.Namespace, trials: list[Trial], *, done: bool) -> None:
+    data = {
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "complete": done,
+        "table": summarise(trials),
+        "trials": [asdict(t) for t in trials],
+    }
+    args.json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=50, help="trials per mode and scenario")
@@ -345,6 +355,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             finally:
                 if hog is not None:
                     hog.stop(grace=1.0)
+            _write_json(args, trials, done=False)  # a long run keeps what it measured so far
     rows = summarise(trials)
     print(render(rows))
     print(
@@ -352,20 +363,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{args.blocks} blocks, {args.rate} req/s per operation, "
         f"{time.monotonic() - started:.0f} s in all)"
     )
-    args.json.write_text(
-        json.dumps(
-            {
-                "settings": {
-                    k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                },
-                "table": rows,
-                "trials": [asdict(t) for t in trials],
-            },
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
-    )
+    _write_json(args, trials, done=True)
     print(f"wrote {args.json}")
 
 
