@@ -1,8 +1,12 @@
 """Verdict quality against the real example service, through the real pipeline.
 
-Scenarios, each a throwaway git repository of ``examples/petstore`` where later
-commits turn the app's benchmark knob (``SLOW_OPERATION``/``SLOWDOWN`` in
-``app.py``: ``GET /pets`` slowed by a fraction of its own handling time):
+Scenarios, in a throwaway git repository of ``examples/petstore`` per mode,
+where later commits turn the app's benchmark knob (``SLOW_OPERATION``,
+``SLOWDOWN``, ``NORMAL_MS`` in ``app.py``): every ``GET /pets`` request waits
+25% (or 10%) of that operation's normal p95 more, the normal p95 being measured
+first (median of 3 plain runs, or ``--normal-ms``). So the p95 grows by the
+stated share (a little less when the machine is loaded, where the normal time
+is longer):
 
 * ``A/A``: the same commit against itself; any failed gate is a false regression;
 * ``+25%`` and ``+10%``: ``GET /pets`` slowed; detected when the relative gate
@@ -102,10 +106,11 @@ def _git(repo: Path, *args: str) -> str:
     return out.stdout.strip()
 
 
-def _slow(app: str, factor: float) -> str:
+def _slow(app: str, factor: float, normal_ms: float) -> str:
     for old, new in (
         ('SLOW_OPERATION = ""', f'SLOW_OPERATION = "{SLOWED}"'),
         ("SLOWDOWN = 0.0", f"SLOWDOWN = {factor}"),
+        ("NORMAL_MS = 0.0", f"NORMAL_MS = {normal_ms:.3f}"),
     ):
         if old not in app:
             raise RuntimeError(f"examples/petstore/app.py no longer has the knob {old!r}")
@@ -113,9 +118,9 @@ def _slow(app: str, factor: float) -> str:
     return app
 
 
-def build_repo(root: Path, mode: str, args: argparse.Namespace) -> dict[str, str]:
+def build_repo(root: Path, mode: str, args: argparse.Namespace, normal_ms: float) -> dict[str, str]:
     """A repository for one mode: the base commit and one commit per slowdown."""
-    repo = root / mode
+    repo = root / "repo"
     repo.mkdir(parents=True)
     _git(repo, "init", "--quiet", "--initial-branch=main")
     app = (EXAMPLE / "app.py").read_text(encoding="utf-8")
@@ -128,12 +133,34 @@ def build_repo(root: Path, mode: str, args: argparse.Namespace) -> dict[str, str
     )
     commits: dict[str, str] = {}
     for name, factor in SCENARIOS.items():
-        (repo / "app.py").write_text(_slow(app, factor) if factor else app, encoding="utf-8")
+        text = _slow(app, factor, normal_ms) if factor else app
+        (repo / "app.py").write_text(text, encoding="utf-8")
         _git(repo, "add", "--all")
         _git(repo, "commit", "--quiet", "--allow-empty", "-m", f"petstore {name}")
         commits[name] = _git(repo, "rev-parse", "HEAD")
     commits["repo"] = str(repo)
     return commits
+
+
+def calibrate(root: Path, args: argparse.Namespace, console: Console, runs: int = 3) -> float:
+    """The normal p95 of the slowed operation (median of ``runs`` runs), in ms."""
+    commits = build_repo(root / "calibrate", "off", args, 0.0)
+    home = root / "calibrate-home"
+    found = []
+    for _ in range(runs):
+        outcome = run(
+            RunRequest(repo=Path(commits["repo"]), head=commits["A/A"], home=home),
+            console=console,
+        )
+        store = open_store(home)
+        try:
+            stats = store.operation_stats(outcome.run_id or 0).get(SLOWED)
+        finally:
+            store.close()
+        if stats is None or stats.count == 0:
+            raise RuntimeError(f"calibration run failed: {outcome.summary}")
+        found.append(stats.p95)
+    return statistics.median(found)
 
 
 def _classify(home: Path, run_id: int | None, scenario: str) -> tuple[str, float | None, str]:
@@ -303,6 +330,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--blocks", type=int, default=20, help="compare.blocks (interleaved)")
     parser.add_argument("--rate", type=int, default=40, help="requests/s per operation")
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated")
+    parser.add_argument(
+        "--normal-ms",
+        type=float,
+        default=0.0,
+        help=f"normal p95 of {SLOWED} in ms (default: measured, median of 3 runs)",
+    )
     parser.add_argument("--json", type=Path, default=Path("verdict_quality.json"))
     args = parser.parse_args(argv)
     parse_duration(args.duration)
@@ -315,7 +348,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="plog-verdict-") as tmp:
         root = Path(tmp)
         home = root / "home"
-        repos = {mode: build_repo(root, mode, args) for mode in modes}
+        normal_ms = args.normal_ms or calibrate(root, args, console)
+        print(f"normal p95 of {SLOWED}: {normal_ms:.2f} ms", file=sys.stderr, flush=True)
+        args.normal_ms = normal_ms
+        repos = {mode: build_repo(root / mode, mode, args, normal_ms) for mode in modes}
         for index in range(args.trials):
             hog_on = index % 2 == 1
             hog = (
@@ -361,6 +397,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(
         f"({args.trials} trials per mode and scenario, load.duration {args.duration}, "
         f"{args.blocks} blocks, {args.rate} req/s per operation, "
+        f"normal p95 of {SLOWED} {args.normal_ms:.2f} ms, "
         f"{time.monotonic() - started:.0f} s in all)"
     )
     _write_json(args, trials, done=True)
