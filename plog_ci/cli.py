@@ -102,9 +102,12 @@ def demo(workdir: Path | None) -> None:
 from plog_ci.cli_diff import diff_command  # noqa: E402
 from plog_ci.cli_gen import gen  # noqa: E402
 from plog_ci.cli_git import register as register_git_commands  # noqa: E402
+from plog_ci.cli_results import compare_command, history_command  # noqa: E402
 
 cli.add_command(diff_command)
 cli.add_command(gen)
+cli.add_command(compare_command)
+cli.add_command(history_command)
 register_git_commands(cli)
 
 

@@ -55,6 +55,7 @@ from plog_ci.openapi.select import Selection, select_operations
 from plog_ci.report.markdown import ReportData, render_markdown, write_report
 from plog_ci.results import LoadResult, OperationStats, SeriesPoint
 from plog_ci.runner.k6 import run_k6
+from plog_ci.store.influx_export import export_run
 from plog_ci.store.sqlite import ResultsStore, SeriesRow, open_store
 
 # Hard cap past the configured duration before k6 is killed.
@@ -679,6 +680,7 @@ class _Run:
             report, _report_dir(config, git, self.home), self.head_sha, run_id
         )
         store.finish_run(run_id, verdict.status, _verdict_json(verdict), str(report_path))
+        export_run(store, run_id, config, self.home)  # never raises: the sink never fails a run
         code = ExitCode.GATE_FAILED if verdict.status == "fail" else ExitCode.OK
         return RunOutcome(
             verdict.status,

@@ -9,10 +9,23 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import threading
+from collections.abc import Callable, Iterable
+from time import perf_counter, sleep
+from typing import Any
 
 from flask import Flask, jsonify, request
 
 SEED_PETS = 500
+
+# Benchmark knob (bench/verdict_quality.py commits changes to these lines): every
+# request of SLOW_OPERATION waits SLOWDOWN x NORMAL_MS more, NORMAL_MS being that
+# operation's normal latency as the client sees it (the bench measures its p95),
+# e.g. "GET /pets", 0.25 and 6.0 for +25% on a 6 ms p95. Without NORMAL_MS the
+# wait is SLOWDOWN x the request's own handling time in Flask, which is only part
+# of what the client sees. Off by default.
+SLOW_OPERATION = ""
+SLOWDOWN = 0.0
+NORMAL_MS = 0.0
 
 
 def create_app() -> Flask:
@@ -70,7 +83,25 @@ def create_app() -> Flask:
             pet_id = cur.lastrowid
         return jsonify(row_to_pet((int(pet_id or 0), body["name"], tag))), 201
 
+    if SLOWDOWN > 0 and SLOW_OPERATION:
+        app.wsgi_app = _slowed(app.wsgi_app)  # type: ignore[method-assign]
     return app
+
+
+def _slowed(inner: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    method, _, path = SLOW_OPERATION.partition(" ")
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        started = perf_counter()
+        body = inner(environ, start_response)
+        if environ.get("REQUEST_METHOD") == method and environ.get("PATH_INFO") == path:
+            # The server sends the status line with the first body chunk, so the
+            # client sees this delay.
+            normal_s = NORMAL_MS / 1000 if NORMAL_MS > 0 else perf_counter() - started
+            sleep(normal_s * SLOWDOWN)
+        return body
+
+    return wsgi
 
 
 def main() -> None:

@@ -102,6 +102,25 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class InfluxConfig:
+    """The InfluxDB sink; secrets are read from the named environment variables."""
+
+    url: str
+    api: str = "v1"  # v1 | v2
+    database: str = "plog"  # v1
+    retention_policy: str = ""  # v1
+    org: str = ""  # v2
+    bucket: str = ""  # v2
+    measurement: str = "plog_requests"
+    batch_size: int = 5000
+    retries: int = 3
+    timeout_s: float = 10.0
+    username: str = ""
+    password_env: str = ""  # name of the variable, never the password
+    token_env: str = ""  # name of the variable, never the token
+
+
+@dataclass(frozen=True)
 class Config:
     service: ServiceConfig
     openapi: OpenAPIConfig
@@ -110,6 +129,7 @@ class Config:
     compare: CompareConfig = field(default_factory=CompareConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     allow_forks: bool = False
+    influx: InfluxConfig | None = None
     version: int = 1
     source: str = "plog.yml"
     digest: str = ""  # sha256 of the file, for idempotency keys and run fingerprints

@@ -14,6 +14,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from plog_ci import yamldoc
 from plog_ci.analysis.gates import Gate, parse_gate
@@ -23,6 +24,7 @@ from plog_ci.config.model import (
     Caps,
     CompareConfig,
     Config,
+    InfluxConfig,
     LoadConfig,
     OpenAPIConfig,
     OperationOverride,
@@ -131,6 +133,11 @@ def _report_schema_error(problems: _Problems, error: ValidationError) -> None:
                 if close
                 else f"allowed keys here: {', '.join(allowed)}"
             )
+            if path == ["influx"] and key in ("token", "password"):
+                hint = (
+                    f"never put secrets in plog.yml: write '{key}_env: NAME' and set the "
+                    "environment variable NAME in CI"
+                )
             problems.add([*path, key], f"unknown key '{key}'", hint, at_key=True)
         return
     if error.validator == "oneOf":
@@ -332,6 +339,53 @@ def _check_caps(
         )
 
 
+def _influx(raw: dict[str, Any] | None, problems: _Problems) -> InfluxConfig | None:
+    if raw is None:
+        return None
+    parts = urlsplit(raw["url"])
+    if not parts.hostname:
+        problems.add(
+            ["influx", "url"], f"{raw['url']!r} names no host", "e.g. http://127.0.0.1:8086"
+        )
+    if parts.username or parts.password:
+        problems.add(
+            ["influx", "url"],
+            "the URL carries credentials",
+            "never put secrets in plog.yml: use username and password_env",
+        )
+    api = raw.get("api", "v1")
+    if api == "v2":
+        for key in ("org", "bucket"):
+            if key not in raw:
+                problems.add(["influx", "api"], f"api v2 needs influx.{key}", f"add {key}: NAME")
+    try:
+        timeout = parse_duration(raw.get("timeout", "10s"))
+    except ValueError as exc:
+        problems.add(["influx", "timeout"], str(exc))
+        timeout = 10.0
+    if not 0 < timeout <= 600:
+        problems.add(["influx", "timeout"], "must lie between 0 and 10m", "e.g. 10s")
+    fields = {
+        k: raw[k]
+        for k in (
+            "url",
+            "api",
+            "database",
+            "retention_policy",
+            "org",
+            "bucket",
+            "measurement",
+            "batch_size",
+            "retries",
+            "username",
+            "password_env",
+            "token_env",
+        )
+        if k in raw
+    }
+    return InfluxConfig(**fields, timeout_s=timeout)
+
+
 def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
     """Parse and validate plog.yml text. Raises ConfigError listing every problem."""
     raw_bytes = data.encode("utf-8") if isinstance(data, str) else data
@@ -391,6 +445,7 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
             "use a relative path inside the repository",
         )
     gates = _gates(plain.get("gates", []), problems)
+    influx = _influx(plain.get("influx"), problems)
     problems.raise_if_any()
 
     spec = plain["openapi"]
@@ -432,6 +487,7 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
         compare=_compare(plain.get("compare", {})),
         allow_forks=bool(plain.get("allow_forks", False)),
         report=ReportConfig(**plain.get("report", {})),
+        influx=influx,
         source=filename,
         digest=hashlib.sha256(raw_bytes).hexdigest(),
     )
