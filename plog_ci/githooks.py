@@ -251,9 +251,12 @@ def _validate(oid: str, home: Path) -> list[str]:
     # Only on a cache miss: pygit2 and the config schema cost ~200 ms to import.
     from plog_ci.config import parse_config
 
-    blob = _open_repo()[oid]
+    # git cat-file (a few ms) instead of importing pygit2 (~80 ms); text that did not
+    # decode cleanly is read again as exact bytes, so "not UTF-8" is still reported.
+    text = _hook_git("cat-file", "blob", oid).stdout
+    raw = _open_repo()[oid].read_raw() if "\ufffd" in text else text.encode("utf-8")
     try:
-        parse_config(blob.read_raw(), "plog.yml")
+        parse_config(raw, "plog.yml")
     except ConfigError as exc:
         return list(exc.errors)
     try:

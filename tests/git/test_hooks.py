@@ -100,6 +100,14 @@ def test_invalid_plog_yml_rejects_the_push_with_positions(git_setup: GitSetup) -
     assert Queue().jobs() == []
 
 
+def test_non_utf8_plog_yml_is_rejected_with_its_position(git_setup: GitSetup) -> None:
+    install_hooks(git_setup.bare)
+    git_setup.commit("latin-1", plog=b"version: 1\nservice: {run: caf\xe9}\nopenapi: o.yaml\n")
+    res = git_setup.push("main", check=False)
+    assert res.returncode != 0
+    assert "plog.yml:2:19: not UTF-8 text" in _out(res)
+
+
 def test_deletions_tags_and_repos_without_plog_yml_queue_nothing(git_setup: GitSetup) -> None:
     install_hooks(git_setup.bare)
     git_setup.commit("one")
