@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format typecheck unit slow bench clean system-deps
+.PHONY: demo test lint format typecheck unit slow bench bench-verdict clean system-deps
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -38,6 +38,10 @@ test: $(STAMP) system-deps lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Hours at the issue's size (50 trials of 30 s tests); see bench/verdict_quality.py --help.
+bench-verdict: $(STAMP)
+	$(BIN)/python -m bench.verdict_quality --json /tmp/verdict_quality.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
