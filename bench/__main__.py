@@ -8,7 +8,6 @@ import pkgutil
 import sys
 from pathlib import Path
 
-
 LONG = {"verdict_quality"}
 
 
