@@ -37,8 +37,8 @@ from plog_ci.analysis.stats import (
     OperationSamples,
     StatsSettings,
     compare_runs,
-    samples_from_seconds,
 )
+from plog_ci.analysis.stored_runs import series_samples
 from plog_ci.config import Config, parse_config
 from plog_ci.config.model import LoadConfig
 from plog_ci.deploy.process import ServiceProcess
@@ -115,34 +115,6 @@ class Measurement:
     head_samples: list[Sample]
     base_samples: list[Sample] = field(default_factory=list)
     base_total: OperationStats | None = None
-
-
-@dataclass(frozen=True)
-class _Second:
-    operation: str
-    count: int
-    failures: int
-    p50: float | None
-    p95: float | None
-    p99: float | None
-
-
-def second_samples(store: ResultsStore, run_ids: list[int]) -> dict[str, OperationSamples] | None:
-    """Per-second samples of stored runs, without each run's first and last second
-    (ramp-up and a partial interval); None when a run kept no series."""
-    points: list[_Second] = []
-    for run_id in run_ids:
-        rows = store.series(run_id)
-        if not rows:
-            return None
-        seconds = sorted({r.second for r in rows})
-        inner = set(seconds[1:-1]) if len(seconds) > 2 else set(seconds)
-        points += [
-            _Second(r.operation, r.requests, r.failures, r.p50, r.p95, r.p99)
-            for r in rows
-            if r.second in inner and not r.operation.startswith("setup ")
-        ]
-    return samples_from_seconds(points) if points else None
 
 
 class _LiveSeries:
@@ -566,7 +538,7 @@ class _Run:
             merged,
             note=source,
             run_id=runs[0].id,
-            old_samples=second_samples(store, [r.id for r in runs]),
+            old_samples=series_samples(store, [r.id for r in runs]),
         )
 
     # --- stage 4: statistics --------------------------------------------------------
@@ -631,7 +603,7 @@ class _Run:
         if baseline.run_id is not None:
             store.set_kind(run_id, "sequential", baseline.run_id)
             # Sequential runs compare per-second samples (unpaired).
-            baseline.new_samples = second_samples(store, [run_id])
+            baseline.new_samples = series_samples(store, [run_id])
         comparisons = self.compare(config, baseline)
         findings = resource_findings(
             ResourceSummary.of(measured.head_samples),

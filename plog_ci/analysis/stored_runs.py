@@ -65,7 +65,7 @@ def run_samples(store: ResultsStore, run_id: int, side: str = "head") -> RunSamp
         samples = block_samples(blocks, _block_durations(blocks))
         return RunSamples(record, f"blocks:{side}", samples, operations or tuple(sorted(samples)))
     if side == "head":
-        rows = store.series(run_id)
+        rows = _measured_seconds(store.series(run_id))
         if rows:
             samples = _from_series(rows)
             return RunSamples(record, "series", samples, operations or tuple(sorted(samples)))
@@ -82,12 +82,33 @@ class _Second:
     p99: float | None
 
 
+def _measured_seconds(rows: Sequence[SeriesRow]) -> list[SeriesRow]:
+    """A run's series without its first and last second (ramp-up, a partial interval)
+    and without setup requests (not part of the load)."""
+    seconds = sorted({r.second for r in rows})
+    inner = set(seconds[1:-1]) if len(seconds) > 2 else set(seconds)
+    return [r for r in rows if r.second in inner and not r.operation.startswith("setup ")]
+
+
 def _from_series(rows: Sequence[SeriesRow]) -> dict[str, OperationSamples]:
     # SeriesRow calls the count "requests"; samples_from_seconds reads ".count".
     return samples_from_seconds(
         _Second(r.operation, r.requests, min(r.failures, r.requests), r.p50, r.p95, r.p99)
         for r in rows
     )
+
+
+def series_samples(
+    store: ResultsStore, run_ids: Sequence[int]
+) -> dict[str, OperationSamples] | None:
+    """Per-second samples of one or more stored runs together; None when one kept no series."""
+    rows: list[SeriesRow] = []
+    for run_id in run_ids:
+        kept = store.series(run_id)
+        if not kept:
+            return None
+        rows += _measured_seconds(kept)
+    return _from_series(rows) if rows else None
 
 
 def _no_samples(old: RunSamples, new: RunSamples, settings: StatsSettings) -> list[Comparison]:
