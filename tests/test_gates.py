@@ -90,10 +90,11 @@ def test_relative_gate_without_baseline_gives_no_verdict_never_fail() -> None:
     ops = {"GET /a": stats("GET /a", 10)}
     verdict = evaluate((parse_gate("p95 <= +10%"),), ops, stats("*", 10))
     assert verdict.status == "no-verdict"
-    verdict = evaluate(
-        (parse_gate("p95 <= +10%"),), ops, stats("*", 10), baseline={"GET /a": stats("GET /a", 8)}
-    )
-    assert verdict.status == "fail" and "+25.0%" in verdict.reason
+    # Relative gates are decided by the statistics (tests/analysis/test_relative_gates.py);
+    # the absolute evaluation never fails on them.
+    verdict = evaluate((parse_gate("p95 <= +10%"), parse_gate("p95 < 1s")), ops, stats("*", 10))
+    assert verdict.status == "pass"
+    assert verdict.outcomes[0].passed is None
 
 
 def test_throughput_gate_reads_the_total() -> None:

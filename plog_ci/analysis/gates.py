@@ -23,7 +23,6 @@ beyond its threshold (see docs/statistics.md).
 
 from __future__ import annotations
 
-import math
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -161,15 +160,21 @@ def evaluate(
     gates: tuple[Gate, ...],
     stats: Mapping[str, OperationStats],
     total: OperationStats,
-    baseline: Mapping[str, OperationStats] | None = None,
 ) -> Verdict:
-    """Evaluate every gate; a global gate applies to each operation and to the total.
+    """Evaluate the absolute gates; a global gate applies to each operation (and
+    throughput gates to the total).
 
-    Relative gates here compare point values; the statistically guarded
-    comparison lives in ``analysis.relative_gates`` and overrides these outcomes.
+    Relative gates need the statistics against a baseline: they are decided in
+    ``analysis.relative_gates`` (``evaluate_with_comparisons``); here they give
+    no verdict rather than a point comparison that noise could fail.
     """
     outcomes: list[GateOutcome] = []
     for gate in gates:
+        if gate.relative:
+            outcomes.append(
+                GateOutcome(gate, gate.operation or "*", None, None, "needs a baseline comparison")
+            )
+            continue
         if gate.operation is not None:
             targets = [(gate.operation, stats.get(gate.operation))]
         else:
@@ -181,29 +186,6 @@ def evaluate(
                 outcomes.append(GateOutcome(gate, name, None, None, "no requests measured"))
                 continue
             value = current.metric(gate.metric)
-            if gate.relative:
-                base = (baseline or {}).get(name)
-                if base is None or base.count == 0:
-                    outcomes.append(GateOutcome(gate, name, value, None, "no comparable baseline"))
-                    continue
-                old = base.metric(gate.metric)
-                change = (
-                    math.inf
-                    if old == 0 and value > 0
-                    else (0.0 if old == 0 else (value - old) / old * 100)
-                )
-                ok = gate.holds(change)
-                outcomes.append(
-                    GateOutcome(
-                        gate,
-                        name,
-                        value,
-                        ok,
-                        f"{gate.metric} {_fmt(gate.metric, old)} -> {_fmt(gate.metric, value)} "
-                        f"({change:+.1f}%)",
-                    )
-                )
-                continue
             ok = gate.holds(value)
             outcomes.append(
                 GateOutcome(
