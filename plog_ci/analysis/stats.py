@@ -37,9 +37,12 @@ from hdrh.histogram import HdrHistogram
 from numpy.typing import NDArray
 from scipy import stats as sps
 
+from plog_ci.analysis.pooled_quantiles import pooled_paired
 from plog_ci.errors import InputError
+from plog_ci.runner.histogram import Histogram
 
 LATENCY_METRICS = ("p50", "p95", "p99")
+_QUANTILE = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
 METRICS = (*LATENCY_METRICS, "error_rate", "rps")
 # Metrics where a higher value is worse; for the others (rps) lower is worse.
 _HIGHER_IS_WORSE = {"p50": True, "p95": True, "p99": True, "error_rate": True, "rps": False}
@@ -64,11 +67,21 @@ class OperationSamples:
     counts: tuple[int, ...] = ()
     failures: tuple[int, ...] = ()
     durations_s: tuple[float, ...] = ()
+    # Each block's latency histogram (seconds), when kept: paired comparisons then
+    # test the quantile of the pooled blocks (see analysis.pooled_quantiles).
+    histograms: tuple[Histogram, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.counts)
         where = f"samples of {self.operation!r}"
-        for name in ("block_p50s", "block_p95s", "block_p99s", "failures", "durations_s"):
+        for name in (
+            "block_p50s",
+            "block_p95s",
+            "block_p99s",
+            "failures",
+            "durations_s",
+            "histograms",
+        ):
             values = getattr(self, name)
             if values and len(values) != n:
                 raise InputError(
@@ -119,6 +132,8 @@ class StatsSettings:
     min_blocks: int = 6
     min_requests: int = 100  # per run, for the error-rate test
     bootstrap_resamples: int = 2000
+    # Monte Carlo relabellings of the paired pooled-quantile test (min p = 1/20000).
+    permutations: int = 19999
     seed: int = 0
     paired: bool = False  # blocks i of both runs are interleaved neighbours
     metrics: tuple[str, ...] = ("p95", "error_rate", "rps")
@@ -134,6 +149,8 @@ class StatsSettings:
             raise InputError(f"min_blocks {self.min_blocks} must be at least 2")
         if self.bootstrap_resamples < 100:
             raise InputError("bootstrap_resamples must be at least 100")
+        if self.permutations < 999:
+            raise InputError("permutations must be at least 999")
         for m in self.metrics:
             if m not in METRICS:
                 raise InputError(
@@ -201,6 +218,7 @@ class _Draft:
     p_value: float | None = None
     min_p: float = 0.0  # smallest p-value the test could give with these sample sizes
     no_verdict: str = ""
+    constant: str = ""  # why the test is left out of the family: it could not reject
     n_old: int = 0
     n_new: int = 0
     test: str = ""
@@ -296,6 +314,37 @@ def _compare_values(
     )
 
 
+def _compare_pooled(
+    draft: _Draft,
+    a: OperationSamples,
+    b: OperationSamples,
+    both: NDArray[np.bool_],
+    settings: StatsSettings,
+) -> bool:
+    """The paired pooled-quantile test; False when it does not apply (then the caller
+    falls back to the signed-rank test on per-block values)."""
+    pairs = [i for i in range(len(a.counts)) if both[i]]
+    draft.n_old = draft.n_new = len(pairs)
+    if len(pairs) < settings.min_blocks:
+        return False
+    result = pooled_paired(
+        [a.histograms[i] for i in pairs],
+        [b.histograms[i] for i in pairs],
+        _QUANTILE[draft.metric],
+        alpha=settings.alpha,
+        permutations=settings.permutations,
+        rng=_rng(settings, draft.operation, draft.metric),
+    )
+    if result is None:
+        return False
+    draft.old, draft.new = result.old_ms, result.new_ms
+    draft.delta_pct = _pct(result.ratio)
+    draft.p_value, draft.min_p = result.p_value, result.min_p
+    draft.ci = (_pct(result.ci_ratio[0]), _pct(result.ci_ratio[1]))
+    draft.test = "paired-permutation-pooled" + ("" if result.exact else " (monte carlo)")
+    return True
+
+
 def _compare_errors(
     draft: _Draft, old: OperationSamples, new: OperationSamples, settings: StatsSettings
 ) -> None:
@@ -315,8 +364,11 @@ def _compare_errors(
         draft.delta_pct = _pct(p2 / p1)
     pooled = (f1 + f2) / (n1 + n2)
     if pooled in (0.0, 1.0):
+        # No failures (or nothing but failures) on both sides: no test could reject,
+        # so, as in Tarone's procedure, it leaves the multiple-comparison family.
         draft.p_value = 1.0
         draft.test = "two-proportion-z"
+        draft.constant = "no failures on either side" if pooled == 0 else "every request failed"
     elif min(n1 * pooled, n2 * pooled, n1 * (1 - pooled), n2 * (1 - pooled)) < 5:
         table = [[f1, n1 - f1], [f2, n2 - f2]]
         draft.p_value = float(sps.fisher_exact(table).pvalue)
@@ -391,6 +443,8 @@ def compare_runs(
             elif settings.paired and len(a.counts) == len(b.counts):
                 # Drop a pair when either block is empty, so the pairs stay aligned.
                 both = (np.asarray(a.counts) > 0) & (np.asarray(b.counts) > 0)
+                if a.histograms and b.histograms and _compare_pooled(draft, a, b, both, settings):
+                    continue
                 va = np.asarray(getattr(a, f"block_{metric}s"), dtype=float)
                 vb = np.asarray(getattr(b, f"block_{metric}s"), dtype=float)
                 if va.size and vb.size:
@@ -399,7 +453,7 @@ def compare_runs(
             else:
                 _compare_values(draft, a.latency(metric), b.latency(metric), settings)
 
-    tested = [d for d in drafts if not d.no_verdict and d.p_value is not None]
+    tested = [d for d in drafts if not d.no_verdict and not d.constant and d.p_value is not None]
     family = len(tested)
     # Holm's first step needs p < alpha / family; a test that cannot get there with
     # its sample sizes could only ever say "unchanged", which would be a false pass.
@@ -441,6 +495,8 @@ def _finish(d: _Draft, p_adj: float | None, settings: StatsSettings) -> Comparis
             significant,
         )
 
+    if d.constant and not d.no_verdict:
+        return make("unchanged", d.constant)
     if d.no_verdict or p_adj is None or d.delta_pct is None:
         return make("no-verdict", d.no_verdict or "not tested")
     excludes_zero = ci_low is not None and ci_high is not None and (ci_low > 0 or ci_high < 0)
