@@ -35,6 +35,9 @@ class InterleavedResult:
     def per_block(self, side: str) -> list[dict[str, OperationStats]]:
         return [r.operations for r in self.blocks[side]]
 
+    def histograms(self, side: str) -> list[dict[str, dict[str, Any]]]:
+        return [r.histograms for r in self.blocks[side]]
+
 
 def run_interleaved(
     script: Script,
@@ -152,19 +155,32 @@ def merge_side(
 
 
 def block_samples(
-    blocks: list[dict[str, OperationStats]], durations_s: list[float]
+    blocks: list[dict[str, OperationStats]],
+    durations_s: list[float],
+    histograms: list[dict[str, dict[str, Any]]] | None = None,
 ) -> dict[str, OperationSamples]:
     """Per-operation samples for the statistics: one value per block.
 
     A block where the operation saw no request carries NaN percentiles, which
     the tests leave out (rather than a zero that would look like a fast block).
+    ``histograms`` (per block, per operation, ``Histogram.to_dict``) go with the
+    samples of an operation only when every block that saw it kept one.
     """
     names = sorted({name for block in blocks for name in block})
     out: dict[str, OperationSamples] = {}
     for name in names:
         p50s, p95s, p99s, counts, failures = [], [], [], [], []
-        for block in blocks:
+        hists: list[Histogram] | None = [] if histograms is not None else None
+        for index, block in enumerate(blocks):
             s = block.get(name)
+            if hists is not None and histograms is not None:
+                kept = histograms[index].get(name) if index < len(histograms) else None
+                if kept is not None:
+                    hists.append(Histogram.from_dict(kept))
+                elif s is None or s.count == 0:
+                    hists.append(Histogram())
+                else:
+                    hists = None  # one block without its histogram: none are used
             if s is None or s.count == 0:
                 p50s.append(math.nan)
                 p95s.append(math.nan)
@@ -185,5 +201,6 @@ def block_samples(
             tuple(counts),
             tuple(failures),
             tuple(durations_s),
+            tuple(hists or ()),
         )
     return out

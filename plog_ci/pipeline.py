@@ -412,7 +412,7 @@ class _Run:
         assert store is not None and run_id is not None
 
         def on_block(side: str, index: int, result: LoadResult) -> None:
-            store.save_block(run_id, side, index, result.operations)
+            store.save_block(run_id, side, index, result.operations, result.histograms)
 
         outcome = run_interleaved(
             script,
@@ -448,10 +448,14 @@ class _Run:
             total=base_total,
             old_samples={
                 op: s
-                for op, s in block_samples(outcome.per_block("base"), [block_s] * rounds).items()
+                for op, s in block_samples(
+                    outcome.per_block("base"), [block_s] * rounds, outcome.histograms("base")
+                ).items()
                 if op in comparable
             },
-            new_samples=block_samples(outcome.per_block("head"), [block_s] * rounds),
+            new_samples=block_samples(
+                outcome.per_block("head"), [block_s] * rounds, outcome.histograms("head")
+            ),
             paired=True,
         )
         return script, result, baseline

@@ -55,7 +55,7 @@ def test_failed_gate_is_exit_1_with_the_reason(petstore_repo: Path) -> None:
 
 
 @pytest.mark.slow
-def test_changed_selects_only_the_new_operation(petstore_repo: Path) -> None:
+def test_changed_selects_only_the_new_operation(petstore_repo: Path, plog_home: Path) -> None:
     base = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=petstore_repo, capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -80,6 +80,14 @@ def test_changed_selects_only_the_new_operation(petstore_repo: Path) -> None:
     assert "- GET /health" in report and "- GET /pets/\\{id\\}" in report
     assert "Load-tested operations: 2 (changed)" in report
     assert "| GET /pets |" not in report and "| POST /pets |" not in report
+    # Base and head ran side by side: every block kept each operation's histogram,
+    # which the paired pooled-quantile test reads back.
+    store = open_store(plog_home)
+    kept = store.block_histograms(outcome.run_id or 0)
+    assert set(kept) == {"base", "head"} and len(kept["head"]) == 2
+    for side in ("base", "head"):
+        for block in kept[side]:
+            assert "GET /health" in block and block["GET /health"]["count"] > 0
 
 
 def _expect_error(repo: Path, code: int, *needles: str, **kwargs: object) -> str:

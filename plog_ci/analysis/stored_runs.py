@@ -62,7 +62,8 @@ def run_samples(store: ResultsStore, run_id: int, side: str = "head") -> RunSamp
     operations = tuple(sorted(store.operation_stats(run_id)))
     blocks = store.blocks(run_id).get(side)
     if blocks:
-        samples = block_samples(blocks, _block_durations(blocks))
+        hists = store.block_histograms(run_id).get(side)
+        samples = block_samples(blocks, _block_durations(blocks), hists)
         return RunSamples(record, f"blocks:{side}", samples, operations or tuple(sorted(samples)))
     if side == "head":
         rows = _measured_seconds(store.series(run_id))

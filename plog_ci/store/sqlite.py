@@ -122,6 +122,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX runs_by_branch ON runs (repo_id, branch, status)
     """,
+    # 3: each interleaved block's latency histogram, for the pooled-quantile test
+    """
+    ALTER TABLE blocks ADD COLUMN histogram TEXT
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -375,14 +379,28 @@ class ResultsStore:
         return out
 
     def save_block(
-        self, run_id: int, side: str, block: int, stats: dict[str, OperationStats]
+        self,
+        run_id: int,
+        side: str,
+        block: int,
+        stats: dict[str, OperationStats],
+        histograms: dict[str, dict[str, Any]] | None = None,
     ) -> None:
+        """One interleaved block; ``histograms``: per operation, ``Histogram.to_dict``."""
+        kept = histograms or {}
         with self.transaction() as conn:
             conn.executemany(
-                "INSERT OR REPLACE INTO blocks (run_id, side, block, operation, data) "
-                "VALUES (?,?,?,?,?)",
+                "INSERT OR REPLACE INTO blocks (run_id, side, block, operation, data, histogram) "
+                "VALUES (?,?,?,?,?,?)",
                 [
-                    (run_id, side, block, op, json.dumps(s.to_dict(), sort_keys=True))
+                    (
+                        run_id,
+                        side,
+                        block,
+                        op,
+                        json.dumps(s.to_dict(), sort_keys=True),
+                        json.dumps(kept[op], sort_keys=True) if op in kept else None,
+                    )
                     for op, s in stats.items()
                 ],
             )
@@ -397,6 +415,19 @@ class ResultsStore:
             out.setdefault(side, {}).setdefault(block, {})[op] = OperationStats.from_dict(
                 json.loads(data)
             )
+        return {side: [blocks[i] for i in sorted(blocks)] for side, blocks in out.items()}
+
+    def block_histograms(self, run_id: int) -> dict[str, list[dict[str, dict[str, Any]]]]:
+        """Per side, per block (in block order), the histograms kept per operation."""
+        out: dict[str, dict[int, dict[str, dict[str, Any]]]] = {}
+        for side, block, op, data in self.conn.execute(
+            "SELECT side, block, operation, histogram FROM blocks WHERE run_id = ? "
+            "ORDER BY side, block",
+            (run_id,),
+        ):
+            kept = out.setdefault(side, {}).setdefault(block, {})
+            if data is not None:
+                kept[op] = json.loads(data)
         return {side: [blocks[i] for i in sorted(blocks)] for side, blocks in out.items()}
 
     def save_resources(

@@ -52,7 +52,7 @@ def test_migrates_a_version_1_database_keeping_its_runs(tmp_path: Path) -> None:
     conn.close()
 
     store = ResultsStore(path)
-    assert store.version() == SCHEMA_VERSION == 2
+    assert store.version() == SCHEMA_VERSION == 3
     record = store.get_run(7)
     assert record.status == "pass" and record.commit_sha == "abc"
     assert store.operation_stats(7)["GET /a"].p95 == 9.0
@@ -79,7 +79,15 @@ def test_round_trip_of_detail_tables(tmp_path: Path) -> None:
     store.save_histograms(run, "hdr-base64", {"GET /a": "HISTFAAAA"})
     store.save_block(run, "base", 0, {"GET /a": stats("GET /a", 9.0)})
     store.save_block(run, "head", 0, {"GET /a": stats("GET /a", 12.0)})
-    store.save_block(run, "head", 1, {"GET /a": stats("GET /a", 13.0)})
+    hist = {
+        "schema": 3,
+        "zero_threshold": 0.0,
+        "zero_count": 0.0,
+        "count": 2.0,
+        "sum": 0.02,
+        "buckets": {"-53": 2.0},
+    }
+    store.save_block(run, "head", 1, {"GET /a": stats("GET /a", 13.0)}, {"GET /a": hist})
     store.save_resources(run, "head", [(1.0, 50.0, 1000), (2.0, 70.0, 1200)])
     store.save_gate_outcomes(
         run,
@@ -110,6 +118,8 @@ def test_round_trip_of_detail_tables(tmp_path: Path) -> None:
     assert store.histograms(run) == {"GET /a": ("hdr-base64", "HISTFAAAA")}
     blocks = store.blocks(run)
     assert [b["GET /a"].p95 for b in blocks["head"]] == [12.0, 13.0]
+    # Block 0 kept no histogram: an empty entry, so blocks and histograms stay aligned.
+    assert store.block_histograms(run)["head"] == [{}, {"GET /a": hist}]
     assert store.resources(run, "head")[1] == (2.0, 70.0, 1200)
     assert store.gate_outcomes(run)[0]["decisive"] is True
     assert store.findings(run)[0]["data"] == {"r": 0.9}
