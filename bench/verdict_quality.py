@@ -4,9 +4,10 @@ Scenarios, in a throwaway git repository of ``examples/petstore`` per mode,
 where later commits turn the app's benchmark knob (``SLOW_OPERATION``,
 ``SLOWDOWN``, ``NORMAL_MS`` in ``app.py``): every ``GET /pets`` request waits
 25% (or 10%) of that operation's normal p95 more, the normal p95 being measured
-first (median of 3 plain runs, or ``--normal-ms``). So the p95 grows by the
-stated share (a little less when the machine is loaded, where the normal time
-is longer):
+first (median of 3 plain runs, or ``--normal-ms``), once on a quiet machine and
+once beside the CPU hog (``--normal-ms-hog``): a loaded machine doubles the normal
+time, and the trials beside the hog use commits slowed by their own share of it.
+So the p95 grows by about the stated share in both conditions:
 
 * ``A/A``: the same commit against itself; any failed gate is a false regression;
 * ``+25%`` and ``+10%``: ``GET /pets`` slowed; detected when the relative gate
@@ -14,12 +15,17 @@ is longer):
 
 Modes: ``interleaved`` (``compare.mode: interleaved``, base and head side by
 side, paired test on the blocks) and ``sequential`` (``compare.mode:
-sequential``: the base commit is run first, then the head is compared with that
-stored run). Every other trial (odd indices) runs beside a CPU hog, a process
-spinning on one core for the whole trial.
+sequential``: the base commit is run first, then each head is compared with that
+stored run; the three scenarios of one trial share it). Every other trial (odd
+indices) runs beside a CPU hog, a process spinning on one core for the whole trial.
 
     .venv/bin/python -m bench.verdict_quality --trials 6 --duration 6s
     .venv/bin/python -m bench.verdict_quality          # the issue's size: hours
+    .venv/bin/python -m bench.verdict_quality --resume --json vq.json --max-minutes 60
+
+``--resume`` keeps the trials already in ``--json`` (measured with the same
+settings) and adds the missing ones, so the issue's size can be reached over
+several sittings; ``--max-minutes`` starts no new trial after that long.
 
 Prints one table and writes it as JSON (``--json``, default
 ``verdict_quality.json`` in the current directory). Run one benchmark at a time
@@ -32,29 +38,38 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from types import FrameType
 
 from rich.console import Console
 
 from plog_ci.analysis.stats import StatsSettings
-from plog_ci.analysis.stored_runs import compare_stored, interleaved_sides, run_samples
+from plog_ci.analysis.stored_runs import (
+    RunSamples,
+    compare_stored,
+    interleaved_sides,
+    run_samples,
+)
 from plog_ci.config.durations import parse_duration
 from plog_ci.errors import PlogError
 from plog_ci.pipeline import RunRequest, run
-from plog_ci.proc import Process
+from plog_ci.proc import Process, stop_all
 from plog_ci.store.sqlite import open_store
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "petstore"
 SLOWED = "GET /pets"
 GATE = "p95 <= +5%"
 SCENARIOS = {"A/A": 0.0, "+25%": 0.25, "+10%": 0.10}
+# Sequential trials run A/A last: see one_trial.
+ORDER = ("+25%", "+10%", "A/A")
 MODES = ("interleaved", "sequential")
 
 PLOG_YML = """\
@@ -90,6 +105,9 @@ class Trial:
     detail: str
     seconds: float
     p50_verdict: str  # the same runs judged on p50 alone (a diagnostic, not the gate)
+    # Interleaved only: p95 judged by the signed-rank test on per-block p95s, the test
+    # used before blocks kept their histograms (a diagnostic, not the gate).
+    block_p95_verdict: str = "-"
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -142,10 +160,26 @@ def build_repo(root: Path, mode: str, args: argparse.Namespace, normal_ms: float
     return commits
 
 
-def calibrate(root: Path, args: argparse.Namespace, console: Console, runs: int = 3) -> float:
+def calibrate(
+    root: Path, args: argparse.Namespace, console: Console, *, hog: bool, runs: int = 3
+) -> float:
     """The normal p95 of the slowed operation (median of ``runs`` runs), in ms."""
-    commits = build_repo(root / "calibrate", "off", args, 0.0)
-    home = root / "calibrate-home"
+    where = root / ("calibrate-hog" if hog else "calibrate")
+    commits = build_repo(where, "off", args, 0.0)
+    home = where / "home"
+    found = []
+    spinner = _hog(1, root) if hog else None
+    try:
+        found = _calibration_runs(commits, home, console, runs)
+    finally:
+        if spinner is not None:
+            spinner.stop(grace=1.0)
+    return statistics.median(found)
+
+
+def _calibration_runs(
+    commits: dict[str, str], home: Path, console: Console, runs: int
+) -> list[float]:
     found = []
     for _ in range(runs):
         outcome = run(
@@ -160,7 +194,7 @@ def calibrate(root: Path, args: argparse.Namespace, console: Console, runs: int 
         if stats is None or stats.count == 0:
             raise RuntimeError(f"calibration run failed: {outcome.summary}")
         found.append(stats.p95)
-    return statistics.median(found)
+    return found
 
 
 def _classify(home: Path, run_id: int | None, scenario: str) -> tuple[str, float | None, str]:
@@ -186,10 +220,19 @@ def _classify(home: Path, run_id: int | None, scenario: str) -> tuple[str, float
     return "pass", delta, str(slowed["detail"])[:300]
 
 
-def _p50_verdict(
-    home: Path, mode: str, base_run: int | None, run_id: int | None, scenario: str
+def _diagnostic(
+    home: Path,
+    mode: str,
+    base_run: int | None,
+    run_id: int | None,
+    scenario: str,
+    metric: str,
+    *,
+    per_block: bool = False,
 ) -> str:
-    """What the statistics say on p50 for the same stored runs (``plog compare``'s view)."""
+    """What the statistics say on ``metric`` for the same stored runs (``plog compare``'s
+    view); ``per_block`` drops the blocks' histograms, so paired latency falls back to
+    the signed-rank test on per-block values."""
     if run_id is None:
         return "error"
     store = open_store(home)
@@ -204,7 +247,9 @@ def _p50_verdict(
         return "no-verdict"
     finally:
         store.close()
-    settings = StatsSettings(paired=mode == "interleaved", metrics=("p50",))
+    if per_block:
+        old, new = _without_histograms(old), _without_histograms(new)
+    settings = StatsSettings(paired=mode == "interleaved", metrics=(metric,))
     found = compare_stored(old, new, settings)
     if any(
         c.verdict == "regression" and (scenario == "A/A" or c.operation == SLOWED) for c in found
@@ -214,26 +259,52 @@ def _p50_verdict(
     return "no-verdict" if slowed is None or slowed.verdict == "no-verdict" else "pass"
 
 
+def _without_histograms(samples: RunSamples) -> RunSamples:
+    return replace(
+        samples, samples={op: replace(s, histograms=()) for op, s in samples.samples.items()}
+    )
+
+
+def base_run(commits: dict[str, str], home: Path, console: Console) -> tuple[int | None, str]:
+    """Sequential mode: the base commit measured and stored, to be compared against."""
+    first = run(
+        RunRequest(repo=Path(commits["repo"]), head=commits["A/A"], branch="main", home=home),
+        console=console,
+    )
+    if first.status == "error":
+        return None, f"base run: {first.summary}"[:300]
+    return first.run_id, ""
+
+
 def one_trial(
-    commits: dict[str, str], mode: str, scenario: str, home: Path, console: Console
-) -> tuple[str, str, float | None, str, str]:
+    commits: dict[str, str],
+    mode: str,
+    scenario: str,
+    home: Path,
+    console: Console,
+    base_run_id: int | None = None,
+) -> tuple[str, str, float | None, str, str, str]:
+    """One head run against the base: side by side, or against the stored base run.
+
+    Sequential trials of one index share their base run: the heads of ``+25%`` and
+    ``+10%`` are other commits, and ``A/A`` runs last, so the newest stored run of
+    the base commit is that base run for all three.
+    """
     repo = Path(commits["repo"])
     base, head = commits["A/A"], commits[scenario]
-    base_run = None
-    if mode == "sequential":
-        # The base commit's stored run, measured just before the head (newest wins).
-        first = run(RunRequest(repo=repo, head=base, branch="main", home=home), console=console)
-        if first.status == "error":
-            return "error", "error", None, f"base run: {first.summary}"[:300], "error"
-        base_run = first.run_id
     outcome = run(
         RunRequest(repo=repo, head=head, base=base, branch="main", home=home), console=console
     )
     verdict, delta, detail = _classify(home, outcome.run_id, scenario)
     if outcome.status == "error":
         verdict, detail = "error", outcome.summary[:300]
-    p50 = _p50_verdict(home, mode, base_run, outcome.run_id, scenario)
-    return outcome.status, verdict, delta, detail, p50
+    p50 = _diagnostic(home, mode, base_run_id, outcome.run_id, scenario, "p50")
+    block_p95 = (
+        _diagnostic(home, mode, base_run_id, outcome.run_id, scenario, "p95", per_block=True)
+        if mode == "interleaved"
+        else "-"
+    )
+    return outcome.status, verdict, delta, detail, p50, block_p95
 
 
 def summarise(trials: Sequence[Trial]) -> list[dict[str, object]]:
@@ -266,6 +337,11 @@ def summarise(trials: Sequence[Trial]) -> list[dict[str, object]]:
                         "median_delta_pct": statistics.median(deltas) if deltas else None,
                         "p50_regressions": p50_hits,
                         "p50_rate": p50_hits / len(cell),
+                        "block_p95_regressions": (
+                            sum(1 for t in cell if t.block_p95_verdict == "regression")
+                            if mode == "interleaved"
+                            else None
+                        ),
                     }
                 )
     return rows
@@ -283,6 +359,7 @@ def render(rows: Sequence[dict[str, object]]) -> str:
         "errors",
         "median p95 delta",
         "p50 flagged",
+        "p95 per-block",
     ]
     table = [head]
     for r in rows:
@@ -301,6 +378,7 @@ def render(rows: Sequence[dict[str, object]]) -> str:
                 str(r["errors"]),
                 "-" if delta is None else f"{float(str(delta)):+.1f}%",
                 f"{r['p50_regressions']}",
+                "-" if r["block_p95_regressions"] is None else str(r["block_p95_regressions"]),
             ]
         )
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
@@ -308,7 +386,9 @@ def render(rows: Sequence[dict[str, object]]) -> str:
     lines.append(
         "flagged = false regressions for A/A (target 0, at most 1%); detections of the "
         f"slowed {SLOWED} for +25% (target >= 95%) and +10% (target >= 80%); gate '{GATE}'.\n"
-        "p50 flagged: the same stored runs judged on p50 alone (diagnostic, as plog compare)"
+        "p50 flagged: the same stored runs judged on p50 alone (diagnostic, as plog compare);\n"
+        "p95 per-block: interleaved p95 judged by the signed-rank test on per-block p95s "
+        "instead of the pooled test (diagnostic)"
     )
     return "\n".join(lines)
 
@@ -321,6 +401,35 @@ def _write_json(args: argparse.Namespace, trials: list[Trial], *, done: bool) ->
         "trials": [asdict(t) for t in trials],
     }
     args.json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+# Settings that must match for trials from an earlier run to be counted with new ones.
+_SAME = ("duration", "blocks", "rate", "normal_ms", "normal_ms_hog")
+
+
+def _resumed(args: argparse.Namespace) -> list[Trial]:
+    """Trials already in ``--json`` (``--resume``), after checking they were measured alike."""
+    if not args.resume or not args.json.exists():
+        return []
+    data = json.loads(args.json.read_text(encoding="utf-8"))
+    before = data["settings"]
+    for key in ("normal_ms", "normal_ms_hog"):
+        if not getattr(args, key):
+            setattr(args, key, float(before.get(key) or 0.0))
+    different = [k for k in _SAME if before.get(k) != getattr(args, k)]
+    if different:
+        raise SystemExit(
+            f"--resume: {args.json} was measured with other settings ({', '.join(different)}); "
+            "use the same ones or another --json"
+        )
+    return [Trial(**t) for t in data["trials"]]
+
+
+def _hog(index: int, root: Path) -> Process | None:
+    """Every other trial (odd indices) runs beside a process spinning on one core."""
+    if index % 2 == 0:
+        return None
+    return Process((sys.executable, "-c", "while True: pass"), log_path=root / f"hog-{index}.log")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -336,55 +445,102 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=0.0,
         help=f"normal p95 of {SLOWED} in ms (default: measured, median of 3 runs)",
     )
+    parser.add_argument(
+        "--normal-ms-hog",
+        type=float,
+        default=0.0,
+        help=f"normal p95 of {SLOWED} beside the CPU hog (default: measured likewise)",
+    )
     parser.add_argument("--json", type=Path, default=Path("verdict_quality.json"))
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the trials already in --json and add trials up to --trials",
+    )
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="keep the results store here (default: a temporary folder), to re-analyse "
+        "the stored runs later",
+    )
+    parser.add_argument(
+        "--max-minutes",
+        type=float,
+        default=0.0,
+        help="start no new trial index after this many minutes (0: no limit)",
+    )
     args = parser.parse_args(argv)
     parse_duration(args.duration)
     modes = [m for m in args.modes.split(",") if m]
     if any(m not in MODES for m in modes) or args.trials < 1:
         parser.error(f"--modes takes {', '.join(MODES)}; --trials at least 1")
     console = Console(stderr=True, quiet=True)
-    trials: list[Trial] = []
+    trials = _resumed(args)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="plog-verdict-") as tmp:
         root = Path(tmp)
-        home = root / "home"
-        normal_ms = args.normal_ms or calibrate(root, args, console)
-        print(f"normal p95 of {SLOWED}: {normal_ms:.2f} ms", file=sys.stderr, flush=True)
-        args.normal_ms = normal_ms
-        repos = {mode: build_repo(root / mode, mode, args, normal_ms) for mode in modes}
-        for index in range(args.trials):
-            hog_on = index % 2 == 1
-            hog = (
-                Process(
-                    (sys.executable, "-c", "while True: pass"), log_path=root / f"hog-{index}.log"
-                )
-                if hog_on
-                else None
+        home = args.home or root / "home"
+        args.normal_ms = args.normal_ms or calibrate(root, args, console, hog=False)
+        args.normal_ms_hog = args.normal_ms_hog or calibrate(root, args, console, hog=True)
+        print(
+            f"normal p95 of {SLOWED}: {args.normal_ms:.2f} ms quiet, "
+            f"{args.normal_ms_hog:.2f} ms beside the CPU hog",
+            file=sys.stderr,
+            flush=True,
+        )
+        repos = {
+            (mode, hog): build_repo(
+                root / f"{mode}-{'hog' if hog else 'quiet'}",
+                mode,
+                args,
+                args.normal_ms_hog if hog else args.normal_ms,
             )
+            for mode in modes
+            for hog in (False, True)
+        }
+        for index in range(args.trials):
+            if args.max_minutes and time.monotonic() - started > args.max_minutes * 60:
+                break
+            todo = [m for m in modes if not any(t.mode == m and t.index == index for t in trials)]
+            if not todo:
+                continue
+            hog = _hog(index, root)
             try:
-                for mode in modes:
-                    for scenario in SCENARIOS:
+                for mode in todo:
+                    base_id, failure = None, ""
+                    if mode == "sequential":
+                        base_id, failure = base_run(repos[mode, hog is not None], home, console)
+                    for scenario in ORDER:
                         t0 = time.monotonic()
-                        status, verdict, delta, detail, p50 = one_trial(
-                            repos[mode], mode, scenario, home, console
+                        result: tuple[str, str, float | None, str, str, str]
+                        if failure:
+                            result = ("error", "error", None, failure, "error", "-")
+                        else:
+                            result = one_trial(
+                                repos[mode, hog is not None], mode, scenario, home, console, base_id
+                            )
+                        status, verdict, delta, detail, p50, block_p95 = result
+                        trials.append(
+                            Trial(
+                                mode,
+                                scenario,
+                                index,
+                                hog is not None,
+                                status,
+                                verdict,
+                                delta,
+                                detail,
+                                round(time.monotonic() - t0, 1),
+                                p50,
+                                block_p95,
+                            )
                         )
-                        trial = Trial(
-                            mode,
-                            scenario,
-                            index,
-                            hog_on,
-                            status,
-                            verdict,
-                            delta,
-                            detail,
-                            round(time.monotonic() - t0, 1),
-                            p50,
-                        )
-                        trials.append(trial)
                         print(
                             f"[{time.monotonic() - started:6.0f}s] trial {index} {mode:11s} "
-                            f"{scenario:5s} hog={'yes' if hog_on else 'no ':3s} -> {verdict:10s} "
-                            f"delta={'-' if delta is None else f'{delta:+.1f}%'} p50: {p50}",
+                            f"{scenario:5s} hog={'yes' if hog else 'no ':3s} -> {verdict:10s} "
+                            f"delta={'-' if delta is None else f'{delta:+.1f}%'} p50: {p50} "
+                            f"p95 per-block: {block_p95}",
                             file=sys.stderr,
                             flush=True,
                         )
@@ -394,15 +550,28 @@ def main(argv: Sequence[str] | None = None) -> None:
             _write_json(args, trials, done=False)  # a long run keeps what it measured so far
     rows = summarise(trials)
     print(render(rows))
-    print(
-        f"({args.trials} trials per mode and scenario, load.duration {args.duration}, "
-        f"{args.blocks} blocks, {args.rate} req/s per operation, "
-        f"normal p95 of {SLOWED} {args.normal_ms:.2f} ms, "
-        f"{time.monotonic() - started:.0f} s in all)"
+    per_cell = min(
+        (sum(1 for t in trials if t.mode == m and t.scenario == "A/A") for m in modes), default=0
     )
-    _write_json(args, trials, done=True)
+    print(
+        f"({per_cell} trials per mode and scenario, load.duration {args.duration}, "
+        f"{args.blocks} blocks, {args.rate} req/s per operation, "
+        f"normal p95 of {SLOWED} {args.normal_ms:.2f} ms ({args.normal_ms_hog:.2f} ms with hog), "
+        f"{time.monotonic() - started:.0f} s this time)"
+    )
+    _write_json(args, trials, done=per_cell >= args.trials)
     print(f"wrote {args.json}")
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM unwinds like Ctrl-C, so the hog, the services and k6 are stopped.
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
-    main()
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        main()
+    except KeyboardInterrupt:
+        stop_all()
+        sys.exit(130)

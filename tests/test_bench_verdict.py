@@ -1,0 +1,75 @@
+"""The verdict-quality benchmark's bookkeeping: the table, and resuming a long run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.verdict_quality import Trial, _resumed, _write_json, render, summarise
+
+
+def trial(mode: str, scenario: str, index: int, verdict: str, block_p95: str = "-") -> Trial:
+    return Trial(
+        mode, scenario, index, index % 2 == 1, "pass", verdict, 12.0, "", 1.0, verdict, block_p95
+    )
+
+
+def args(tmp_path: Path, **overrides: object) -> argparse.Namespace:
+    values: dict[str, object] = {
+        "trials": 4,
+        "duration": "30s",
+        "blocks": 20,
+        "rate": 40,
+        "modes": "interleaved,sequential",
+        "normal_ms": 4.2,
+        "normal_ms_hog": 9.1,
+        "json": tmp_path / "vq.json",
+        "resume": True,
+        "home": None,
+        "max_minutes": 0.0,
+    }
+    values.update(overrides)
+    return argparse.Namespace(**values)
+
+
+TRIALS = [
+    trial("interleaved", "+25%", 0, "regression", "regression"),
+    trial("interleaved", "+25%", 1, "pass", "regression"),
+    trial("interleaved", "A/A", 0, "pass", "pass"),
+    trial("sequential", "+25%", 0, "no-verdict"),
+]
+
+
+def test_table_counts_each_cell_and_the_diagnostics() -> None:
+    rows = {(r["mode"], r["scenario"], r["cpu_hog"]): r for r in summarise(TRIALS)}
+    cell = rows["interleaved", "+25%", "all"]
+    assert (cell["trials"], cell["regressions"], cell["block_p95_regressions"]) == (2, 1, 2)
+    assert rows["interleaved", "+25%", "yes"]["regressions"] == 0
+    assert rows["sequential", "+25%", "all"]["no_verdict"] == 1
+    assert rows["sequential", "+25%", "all"]["block_p95_regressions"] is None
+    text = render(summarise(TRIALS))
+    assert "p95 per-block" in text and "50%" in text
+
+
+def test_resume_keeps_trials_measured_alike(tmp_path: Path) -> None:
+    first = args(tmp_path)
+    _write_json(first, TRIALS, done=False)
+    again = args(tmp_path, normal_ms=0.0, normal_ms_hog=0.0)
+    assert _resumed(again) == TRIALS
+    assert (again.normal_ms, again.normal_ms_hog) == (4.2, 9.1)  # taken from the file
+    assert json.loads(first.json.read_text())["complete"] is False
+
+
+def test_resume_refuses_other_settings(tmp_path: Path) -> None:
+    _write_json(args(tmp_path), TRIALS, done=False)
+    with pytest.raises(SystemExit, match="other settings \\(duration, rate\\)"):
+        _resumed(args(tmp_path, duration="8s", rate=80))
+
+
+def test_without_resume_or_file_nothing_is_kept(tmp_path: Path) -> None:
+    assert _resumed(args(tmp_path)) == []  # no file yet
+    _write_json(args(tmp_path), TRIALS, done=False)
+    assert _resumed(args(tmp_path, resume=False)) == []
