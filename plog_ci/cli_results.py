@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from plog_ci.analysis.compare_table import render_text, to_json_data
-from plog_ci.analysis.stats import StatsSettings
+from plog_ci.analysis.stats import LATENCY_METRICS, StatsSettings
 from plog_ci.analysis.stored_runs import (
     HISTORY_METRICS,
     HistorySeries,
@@ -29,6 +29,7 @@ from plog_ci.analysis.stored_runs import (
     compare_stored,
     history_series,
     interleaved_sides,
+    run_level_samples,
     run_samples,
 )
 from plog_ci.errors import InputError, PlogError
@@ -109,12 +110,19 @@ def compare_command(
     try:
         store = open_existing_store(home)
         try:
+            run_level = None
             if run_b is None:
                 old, new = interleaved_sides(store, run_a)
                 paired = True
             else:
                 old, new = run_samples(store, run_a), run_samples(store, run_b)
                 paired = False
+                # Two separate runs: latency is judged run against run (see stats).
+                run_level = (
+                    run_level_samples(store, [run_a], run_b, LATENCY_METRICS)
+                    if old.source == new.source == "series"
+                    else None
+                )
         finally:
             store.close()
         settings = StatsSettings(
@@ -123,7 +131,7 @@ def compare_command(
             paired=paired,
             metrics=("p95", "error_rate", "rps"),
         )
-        comparisons = compare_stored(old, new, settings)
+        comparisons = compare_stored(old, new, settings, run_level)
     except PlogError as exc:
         _fail(exc)
         return

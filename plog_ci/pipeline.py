@@ -32,13 +32,15 @@ from plog_ci.analysis.findings import ResourceSummary, latency_findings, resourc
 from plog_ci.analysis.gates import Verdict
 from plog_ci.analysis.relative_gates import evaluate_with_comparisons, metrics_for
 from plog_ci.analysis.stats import (
+    LATENCY_METRICS,
     METRICS,
     Comparison,
     OperationSamples,
+    RunLevelSamples,
     StatsSettings,
     compare_runs,
 )
-from plog_ci.analysis.stored_runs import series_samples
+from plog_ci.analysis.stored_runs import run_level_samples, series_samples
 from plog_ci.config import Config, parse_config
 from plog_ci.config.model import LoadConfig
 from plog_ci.deploy.process import ServiceProcess
@@ -104,6 +106,9 @@ class Baseline:
     old_samples: dict[str, OperationSamples] | None = None
     new_samples: dict[str, OperationSamples] | None = None
     paired: bool = False
+    # Sequential comparisons: the baseline's runs, and latency judged run by run.
+    run_ids: tuple[int, ...] = ()
+    run_level: dict[tuple[str, str], RunLevelSamples] | None = None
 
 
 @dataclass(frozen=True)
@@ -543,6 +548,7 @@ class _Run:
             note=source,
             run_id=runs[0].id,
             old_samples=series_samples(store, [r.id for r in runs]),
+            run_ids=tuple(r.id for r in runs),
         )
 
     # --- stage 4: statistics --------------------------------------------------------
@@ -559,7 +565,9 @@ class _Run:
             paired=baseline.paired,
             metrics=tuple(m for m in METRICS if m in wanted),
         )
-        return compare_runs(baseline.old_samples, baseline.new_samples, settings)
+        return compare_runs(
+            baseline.old_samples, baseline.new_samples, settings, baseline.run_level
+        )
 
     # --- the whole run ---------------------------------------------------------------
 
@@ -606,8 +614,10 @@ class _Run:
                 baseline.note = f"{note}; {baseline.note}"
         if baseline.run_id is not None:
             store.set_kind(run_id, "sequential", baseline.run_id)
-            # Sequential runs compare per-second samples (unpaired).
+            # Sequential runs compare per-second samples (unpaired) for errors and
+            # throughput, and latency run against run, allowing for run-to-run noise.
             baseline.new_samples = series_samples(store, [run_id])
+            baseline.run_level = run_level_samples(store, baseline.run_ids, run_id, LATENCY_METRICS)
         comparisons = self.compare(config, baseline)
         findings = resource_findings(
             ResourceSummary.of(measured.head_samples),

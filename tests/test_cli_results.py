@@ -227,3 +227,42 @@ def test_compare_interleaved_blocks_with_histograms_tests_the_pooled_p95(
     assert p95["verdict"] == "regression" and 15 < p95["delta_pct"] < 35
     # The figures are the pooled histograms' p95, not the per-block statistics (8.0 ms).
     assert 4.5 < p95["old"] < 8.0 and p95["ci_low_pct"] > 0
+
+
+def _single(store: ResultsStore, sha: str, p95: float, script: str = "script") -> int:
+    run_id = _run(store, "/r", sha)
+    store.save_series(
+        run_id,
+        [
+            SeriesRow(OPS[0], 1000 + s, 100, 0, 5.0, p95 / 2, p95 * (1 + s % 3 * 0.01), p95, p95)
+            for s in range(30)
+        ],
+    )
+    store.save_stats(run_id, script, {OPS[0]: _stats(OPS[0], p95)})
+    store.finish_run(run_id, "pass", {"status": "pass"}, None)
+    return run_id
+
+
+def test_compare_two_runs_judges_latency_run_against_run(store: ResultsStore, home: Path) -> None:
+    from plog_ci.analysis.stored_runs import run_level_samples
+
+    # History: commit a run three times, commit b twice (about 2% apart within each).
+    for sha, levels in (("a", (10.0, 10.3, 9.9)), ("b", (12.0, 12.2))):
+        for level in levels:
+            _single(store, sha * 40, level)
+    other = _single(store, "x" * 40, 50.0, script="another script")  # not comparable
+    base = _single(store, "c" * 40, 10.0)
+    drift = _single(store, "d" * 40, 13.0)  # +30%: beyond 2% noise with 3 df
+    later = _single(store, "a" * 40, 30.0)  # after the head: must not count
+    level = run_level_samples(store, [base], drift, ("p95",))
+    found = level[OPS[0], "p95"]
+    assert (found.old, found.new, found.df) == ((10.0,), 13.0, 3)
+    assert found.sigma is not None and 0.005 < found.sigma < 0.03
+    assert other and later
+    code, out, err = invoke(
+        "compare", str(base), str(drift), "--format", "json", "--home", str(home)
+    )
+    assert code == 0, err
+    p95 = next(c for c in json.loads(out)["comparisons"] if c["metric"] == "p95")
+    assert p95["test"] == "run-level-t" and p95["verdict"] == "regression", p95
+    assert p95["n_old"] == 1 and 29 < p95["delta_pct"] < 31

@@ -124,6 +124,24 @@ class OperationSamples:
 
 
 @dataclass(frozen=True)
+class RunLevelSamples:
+    """One latency metric of one operation, run by run (sequential comparisons).
+
+    Two runs measured minutes apart differ by more than their seconds suggest: the
+    machine drifts between them. So a sequential comparison takes the run as its
+    unit: ``old`` holds the metric of each baseline run (ms), ``new`` the head's,
+    and ``sigma`` the run-to-run standard deviation of the log metric, pooled over
+    repeated runs of the same commits (``df`` degrees of freedom); None when the
+    store holds no repeated runs to measure it.
+    """
+
+    old: tuple[float, ...]
+    new: float
+    sigma: float | None
+    df: int
+
+
+@dataclass(frozen=True)
 class StatsSettings:
     alpha: float = 0.01  # family-wise (Holm) or false-discovery (BH) level
     correction: str = "holm"  # "holm" | "bh" | "none"
@@ -135,6 +153,8 @@ class StatsSettings:
     # Monte Carlo relabellings of the paired pooled-quantile test (min p = 1/20000).
     permutations: int = 19999
     seed: int = 0
+    # Sequential comparisons: degrees of freedom of the run-to-run noise needed for a verdict.
+    min_noise_df: int = 3
     paired: bool = False  # blocks i of both runs are interleaved neighbours
     metrics: tuple[str, ...] = ("p95", "error_rate", "rps")
 
@@ -345,6 +365,52 @@ def _compare_pooled(
     return True
 
 
+def _compare_run_level(draft: _Draft, found: RunLevelSamples, settings: StatsSettings) -> None:
+    """The head run against the baseline runs, allowing for run-to-run noise (a t-test
+    of one new run against the baseline mean, on log values)."""
+    old = np.asarray(found.old, dtype=float)
+    draft.n_old, draft.n_new = int(old.size), 1
+    draft.test = "run-level-t"
+    if old.size == 0 or np.any(old <= 0) or found.new <= 0:
+        draft.no_verdict = f"no positive {draft.metric} in both runs"
+        return
+    mean_log = float(np.mean(np.log(old)))
+    draft.old, draft.new = math.exp(mean_log), found.new
+    diff = math.log(found.new) - mean_log
+    draft.delta_pct = _pct(math.exp(diff))
+    if found.sigma is None or found.df < settings.min_noise_df:
+        draft.no_verdict = (
+            f"run-to-run noise unknown ({found.df} degrees of freedom from repeated runs of "
+            f"the same commits; need {settings.min_noise_df}): a sequential comparison "
+            "cannot tell a change from the machine's drift between two runs; use "
+            "compare.mode: interleaved, or run unchanged commits again"
+        )
+        return
+    scale = found.sigma * math.sqrt(1.0 + 1.0 / old.size)
+    if scale == 0:
+        draft.p_value = 1.0 if diff == 0 else 0.0
+        draft.ci = (draft.delta_pct, draft.delta_pct)
+        return
+    t = diff / scale
+    draft.p_value = float(2 * sps.t.sf(abs(t), found.df))
+    half = float(sps.t.ppf(1 - settings.alpha / 2, found.df)) * scale
+    draft.ci = (_pct(math.exp(diff - half)), _pct(math.exp(diff + half)))
+
+
+def run_noise(groups: Iterable[Sequence[float]]) -> tuple[float | None, int]:
+    """Pooled standard deviation of log values within groups (runs of one commit).
+
+    Returns (sigma, degrees of freedom); sigma is None without any repeated run.
+    """
+    ss, df = 0.0, 0
+    for group in groups:
+        logs = np.log(np.asarray([v for v in group if v > 0], dtype=float))
+        if logs.size >= 2:
+            ss += float(np.sum((logs - logs.mean()) ** 2))
+            df += int(logs.size) - 1
+    return (math.sqrt(ss / df), df) if df else (None, 0)
+
+
 def _compare_errors(
     draft: _Draft, old: OperationSamples, new: OperationSamples, settings: StatsSettings
 ) -> None:
@@ -420,8 +486,13 @@ def compare_runs(
     old: Mapping[str, OperationSamples],
     new: Mapping[str, OperationSamples],
     settings: StatsSettings | None = None,
+    run_level: Mapping[tuple[str, str], RunLevelSamples] | None = None,
 ) -> list[Comparison]:
-    """Compare every operation present in either run; sorted by operation, then metric."""
+    """Compare every operation present in either run; sorted by operation, then metric.
+
+    ``run_level`` (sequential comparisons): latency metrics are judged run against
+    run, with the run-to-run noise, instead of second against second.
+    """
     settings = settings or StatsSettings()
     drafts: list[_Draft] = []
     for operation in sorted(set(old) | set(new)):
@@ -429,6 +500,13 @@ def compare_runs(
         for metric in settings.metrics:
             draft = _Draft(operation, metric)
             drafts.append(draft)
+            if run_level is not None and metric in LATENCY_METRICS:
+                found = run_level.get((operation, metric))
+                if found is None:
+                    draft.no_verdict = f"no run-level {metric} of {operation} in both runs"
+                else:
+                    _compare_run_level(draft, found, settings)
+                continue
             if a is None or b is None:
                 draft.no_verdict = (
                     "operation not in the baseline run"

@@ -18,10 +18,13 @@ from typing import Any
 
 from plog_ci.analysis.changepoint import ChangePoint, ChangePointSettings, detect
 from plog_ci.analysis.stats import (
+    LATENCY_METRICS,
     Comparison,
     OperationSamples,
+    RunLevelSamples,
     StatsSettings,
     compare_runs,
+    run_noise,
     samples_from_seconds,
 )
 from plog_ci.errors import InputError
@@ -112,6 +115,63 @@ def series_samples(
     return _from_series(rows) if rows else None
 
 
+def run_level_samples(
+    store: ResultsStore,
+    baseline_ids: Sequence[int],
+    head_id: int,
+    metrics: Sequence[str],
+    *,
+    history: int = 200,
+) -> dict[tuple[str, str], RunLevelSamples]:
+    """Latency metrics run by run for a sequential comparison, with run-to-run noise.
+
+    The noise is pooled over every commit with repeated runs among the last
+    ``history`` runs comparable with the head (same repository, generated script
+    and environment), older than the head, so a later run never changes an
+    earlier verdict.
+    """
+    head = store.get_run(head_id)
+    if head.script_hash is None:
+        return {}
+    comparable = [
+        r
+        for r in store.comparable_runs(
+            head.repo,
+            script_hash=head.script_hash,
+            environment=head.environment,
+            exclude=head_id,
+            limit=history,
+        )
+        if r.id < head_id
+    ]
+    stats = {r.id: store.operation_stats(r.id) for r in comparable}
+    for run_id in baseline_ids:
+        stats.setdefault(run_id, store.operation_stats(run_id))
+    head_stats = store.operation_stats(head_id)
+    by_commit: dict[str, list[int]] = {}
+    for r in comparable:
+        by_commit.setdefault(r.commit_sha, []).append(r.id)
+    out: dict[tuple[str, str], RunLevelSamples] = {}
+    for op, now in head_stats.items():
+        for metric in metrics:
+            if metric not in LATENCY_METRICS or now.count == 0:
+                continue
+            old = [
+                float(getattr(stats[i][op], metric))
+                for i in baseline_ids
+                if op in stats[i] and stats[i][op].count > 0
+            ]
+            if not old:
+                continue
+            groups = [
+                [float(getattr(stats[i][op], metric)) for i in ids if op in stats[i]]
+                for ids in by_commit.values()
+            ]
+            sigma, df = run_noise(groups)
+            out[op, metric] = RunLevelSamples(tuple(old), float(getattr(now, metric)), sigma, df)
+    return out
+
+
 def _no_samples(old: RunSamples, new: RunSamples, settings: StatsSettings) -> list[Comparison]:
     reason = (
         "; ".join(f"{s.describe()}" for s in (old, new) if s.source == "none")
@@ -138,11 +198,16 @@ def _no_samples(old: RunSamples, new: RunSamples, settings: StatsSettings) -> li
     return out
 
 
-def compare_stored(old: RunSamples, new: RunSamples, settings: StatsSettings) -> list[Comparison]:
+def compare_stored(
+    old: RunSamples,
+    new: RunSamples,
+    settings: StatsSettings,
+    run_level: dict[tuple[str, str], RunLevelSamples] | None = None,
+) -> list[Comparison]:
     """Per operation and metric; an honest no-verdict when either run has no samples."""
     if old.source == "none" or new.source == "none":
         return _no_samples(old, new, settings)
-    return compare_runs(old.samples, new.samples, settings)
+    return compare_runs(old.samples, new.samples, settings, run_level)
 
 
 def interleaved_sides(store: ResultsStore, run_id: int) -> tuple[RunSamples, RunSamples]:
