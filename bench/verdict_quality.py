@@ -108,6 +108,8 @@ class Trial:
     # Interleaved only: p95 judged by the signed-rank test on per-block p95s, the test
     # used before blocks kept their histograms (a diagnostic, not the gate).
     block_p95_verdict: str = "-"
+    run_id: int | None = None  # the head's run in the results store (--home)
+    base_run_id: int | None = None  # sequential: the stored base run it was compared with
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -283,7 +285,7 @@ def one_trial(
     home: Path,
     console: Console,
     base_run_id: int | None = None,
-) -> tuple[str, str, float | None, str, str, str]:
+) -> tuple[str, str, float | None, str, str, str, int | None]:
     """One head run against the base: side by side, or against the stored base run.
 
     Sequential trials of one index share their base run: the heads of ``+25%`` and
@@ -304,7 +306,7 @@ def one_trial(
         if mode == "interleaved"
         else "-"
     )
-    return outcome.status, verdict, delta, detail, p50, block_p95
+    return outcome.status, verdict, delta, detail, p50, block_p95, outcome.run_id
 
 
 def summarise(trials: Sequence[Trial]) -> list[dict[str, object]]:
@@ -513,14 +515,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                         base_id, failure = base_run(repos[mode, hog is not None], home, console)
                     for scenario in ORDER:
                         t0 = time.monotonic()
-                        result: tuple[str, str, float | None, str, str, str]
+                        result: tuple[str, str, float | None, str, str, str, int | None]
                         if failure:
-                            result = ("error", "error", None, failure, "error", "-")
+                            result = ("error", "error", None, failure, "error", "-", None)
                         else:
                             result = one_trial(
                                 repos[mode, hog is not None], mode, scenario, home, console, base_id
                             )
-                        status, verdict, delta, detail, p50, block_p95 = result
+                        status, verdict, delta, detail, p50, block_p95, run_id = result
                         trials.append(
                             Trial(
                                 mode,
@@ -534,6 +536,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                                 round(time.monotonic() - t0, 1),
                                 p50,
                                 block_p95,
+                                run_id,
+                                base_id,
                             )
                         )
                         print(

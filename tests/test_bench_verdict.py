@@ -73,3 +73,41 @@ def test_without_resume_or_file_nothing_is_kept(tmp_path: Path) -> None:
     assert _resumed(args(tmp_path)) == []  # no file yet
     _write_json(args(tmp_path), TRIALS, done=False)
     assert _resumed(args(tmp_path, resume=False)) == []
+
+
+def test_rejudge_matches_trials_to_runs_in_the_order_they_ran(tmp_path: Path) -> None:
+    from bench.verdict_rejudge import match_runs
+    from plog_ci.store.sqlite import open_store
+
+    store = open_store(tmp_path / "home")
+    made = []
+    for base_sha in (None, None, "b" * 40, "b" * 40):  # interleaved head, base run, 2 heads
+        made.append(
+            store.start_run(
+                repo="/r",
+                commit_sha="a" * 40,
+                parent=None,
+                base_sha=base_sha,
+                branch="main",
+                profile="load",
+                config_hash="c",
+                spec_hash="s",
+                environment={},
+            )
+        )
+    rows = [
+        {"index": 0, "mode": "interleaved", "scenario": "+25%"},
+        {"index": 0, "mode": "sequential", "scenario": "+25%"},
+        {"index": 0, "mode": "sequential", "scenario": "+10%"},
+    ]
+    assert match_runs(store, rows) == [(made[0], made[0]), (made[2], made[1]), (made[3], made[1])]
+    # A store that does not fit (a head where a base run should be) is refused.
+    with pytest.raises(SystemExit, match="should be a base run"):
+        match_runs(
+            store,
+            [{"index": 0, "mode": "interleaved"}] * 2 + [{"index": 0, "mode": "sequential"}],
+        )
+    # Trials that recorded their runs are taken as they are.
+    recorded = [{"index": 0, "mode": "sequential", "run_id": 9, "base_run_id": 7}]
+    assert match_runs(store, recorded) == [(9, 7)]
+    store.close()

@@ -1,0 +1,107 @@
+"""Re-judge the stored runs of a ``verdict_quality`` run with the current statistics.
+
+``verdict_quality --home DIR`` keeps its results store; this reads it back with
+the trials of ``--json`` and decides every trial again, as the pipeline would
+decide it now, from the stored blocks, histograms, series and per-run figures.
+So a change to the statistics can be judged on the same measurements, and a
+trial's verdict can be checked against the one the pipeline recorded.
+
+    .venv/bin/python -m bench.verdict_rejudge --home DIR --json verdict_quality.json
+
+Trials carry their run ids; older result files without them are matched to runs
+in the order the benchmark made them (per trial index: the interleaved runs, then
+the sequential base run and its heads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.verdict_quality import MODES, ORDER, SLOWED
+from plog_ci.analysis.stats import StatsSettings
+from plog_ci.analysis.stored_runs import (
+    compare_stored,
+    interleaved_sides,
+    run_level_samples,
+    run_samples,
+)
+from plog_ci.store.sqlite import ResultsStore, open_store
+
+GATE_METRICS = ("p95", "error_rate")  # what the pipeline compares for the bench's gate
+
+
+def _flagged(store: ResultsStore, mode: str, scenario: str, run_id: int, base_id: int) -> str:
+    settings = StatsSettings(paired=mode == "interleaved", metrics=GATE_METRICS)
+    if mode == "interleaved":
+        old, new = interleaved_sides(store, run_id)
+        found = compare_stored(old, new, settings)
+    else:
+        level = run_level_samples(store, [base_id], run_id, ("p95",))
+        old_s, new_s = run_samples(store, base_id), run_samples(store, run_id)
+        found = compare_stored(old_s, new_s, settings, level)
+    p95 = [c for c in found if c.metric == "p95"]
+    if any(c.verdict == "regression" and (scenario == "A/A" or c.operation == SLOWED) for c in p95):
+        return "regression"
+    slowed = next((c for c in p95 if c.operation == SLOWED), None)
+    return "no-verdict" if slowed is None or slowed.verdict == "no-verdict" else "pass"
+
+
+def match_runs(store: ResultsStore, trials: Sequence[dict[str, object]]) -> list[tuple[int, int]]:
+    """(head run, base run) per trial, in the order the benchmark ran them."""
+    runs = [r for r in store.runs(limit=100_000)]
+    runs.sort(key=lambda r: r.id)
+    queue = iter(runs)
+    out: list[tuple[int, int]] = []
+    base_id = 0
+    previous: tuple[object, object] | None = None
+    if all(isinstance(t.get("run_id"), int) for t in trials):
+        # Newer runs record their run ids.
+        return [(int(t["run_id"]), int(t.get("base_run_id") or t["run_id"])) for t in trials]  # type: ignore[call-overload]
+    for t in trials:
+        key = (t["index"], t["mode"])
+        if t["mode"] == "sequential" and key != previous:
+            base = next(queue)
+            if base.base_sha is not None:
+                raise SystemExit(f"run #{base.id} should be a base run; the store does not match")
+            base_id = base.id
+        previous = key
+        head = next(queue)
+        out.append((head.id, base_id if t["mode"] == "sequential" else head.id))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--json", type=Path, required=True)
+    args = parser.parse_args(argv)
+    data = json.loads(args.json.read_text(encoding="utf-8"))
+    order = {(m, s): i for i, (m, s) in enumerate((m, s) for m in MODES for s in ORDER)}
+    trials = sorted(data["trials"], key=lambda t: (t["index"], order[t["mode"], t["scenario"]]))
+    store = open_store(args.home)
+    try:
+        pairs = match_runs(store, trials)
+        cells: dict[tuple[str, str, bool], list[tuple[str, str]]] = {}
+        for t, (run_id, base_id) in zip(trials, pairs, strict=True):
+            verdict = _flagged(store, t["mode"], t["scenario"], run_id, base_id)
+            cells.setdefault((t["mode"], t["scenario"], t["hog"]), []).append(
+                (t["verdict"], verdict)
+            )
+    finally:
+        store.close()
+    print("mode         scenario  cpu hog  trials  flagged as run  flagged now  no-verdict now")
+    for (mode, scenario, hog), pairs_ in sorted(cells.items()):
+        was = sum(1 for v, _ in pairs_ if v == "regression")
+        now = sum(1 for _, v in pairs_ if v == "regression")
+        nv = sum(1 for _, v in pairs_ if v == "no-verdict")
+        print(
+            f"{mode:12s} {scenario:9s} {'yes' if hog else 'no':8s} {len(pairs_):6d}  "
+            f"{was:13d}  {now:11d}  {nv:14d}"
+        )
+
+
+if __name__ == "__main__":
+    main()
