@@ -39,9 +39,11 @@ test: $(STAMP) system-deps lint typecheck
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-# Hours at the issue's size (50 trials of 30 s tests); see bench/verdict_quality.py --help.
+# About 8 hours at the issue's size (50 trials of 30 s tests); it resumes where the last
+# sitting stopped (--resume, --max-minutes); see bench/verdict_quality.py --help.
 bench-verdict: $(STAMP)
-	$(BIN)/python -m bench.verdict_quality --json /tmp/verdict_quality.json
+	$(BIN)/python -m bench.verdict_quality --json bench/results/verdict_quality_30s.json \
+		--home .bench-verdict-home --resume --max-minutes 95
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -439,7 +439,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--trials", type=int, default=50, help="trials per mode and scenario")
     parser.add_argument("--duration", default="30s", help="load.duration of each test")
     parser.add_argument("--blocks", type=int, default=20, help="compare.blocks (interleaved)")
-    parser.add_argument("--rate", type=int, default=40, help="requests/s per operation")
+    parser.add_argument("--rate", type=int, default=100, help="requests/s per operation")
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated")
     parser.add_argument(
         "--normal-ms",
