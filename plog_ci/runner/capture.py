@@ -298,17 +298,24 @@ def stats_from(
     count, failures, by_status = counts
     hist = hist or Histogram()
     ms = 1000.0
+    low, high = hist.min_bound(), hist.max_bound()
+
+    def quantile(q: float) -> float:
+        # min and max are bucket centres while a quantile interpolates up to the bucket's
+        # edge: clamp, so min <= p50 <= ... <= max holds for every histogram.
+        return min(max(hist.quantile(q), low), high) * ms
+
     return OperationStats(
         operation=operation,
         count=count,
         failures=failures,
         rps=count / duration_s if duration_s > 0 else 0.0,
-        min=hist.min_bound() * ms,
+        min=low * ms,
         mean=hist.mean * ms,
-        p50=hist.quantile(0.50) * ms,
-        p90=hist.quantile(0.90) * ms,
-        p95=hist.quantile(0.95) * ms,
-        p99=hist.quantile(0.99) * ms,
-        max=hist.max_bound() * ms,
+        p50=quantile(0.50),
+        p90=quantile(0.90),
+        p95=quantile(0.95),
+        p99=quantile(0.99),
+        max=high * ms,
         errors_by_status=dict(by_status),
     )

@@ -49,3 +49,14 @@ def test_subtract_gives_the_interval():
     assert delta.count == 5 and delta.buckets == from_values([0.1] * 5).buckets
     assert Histogram().quantile(0.5) == 0.0
     assert Histogram.from_dict(later.to_dict()) == later
+
+
+def test_stats_keep_percentiles_between_min_and_max():
+    """min/max are bucket centres; interpolated percentiles must not pass them."""
+    from plog_ci.runner.capture import stats_from
+
+    rng = random.Random(11)
+    for _ in range(200):
+        values = [rng.lognormvariate(-5.5, 0.4) for _ in range(rng.randint(1, 30))]
+        s = stats_from("GET /a", from_values(values), (len(values), 0, {}), 2.0)
+        assert s.min <= s.p50 <= s.p90 <= s.p95 <= s.p99 <= s.max, s
