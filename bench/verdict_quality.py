@@ -51,7 +51,7 @@ from types import FrameType
 
 from rich.console import Console
 
-from plog_ci.analysis.stats import StatsSettings
+from plog_ci.analysis.stats import Comparison, StatsSettings
 from plog_ci.analysis.stored_runs import (
     RunSamples,
     compare_stored,
@@ -252,7 +252,12 @@ def _diagnostic(
     if per_block:
         old, new = _without_histograms(old), _without_histograms(new)
     settings = StatsSettings(paired=mode == "interleaved", metrics=(metric,))
-    found = compare_stored(old, new, settings)
+    return verdict_of(compare_stored(old, new, settings), scenario)
+
+
+def verdict_of(found: Sequence[Comparison], scenario: str) -> str:
+    """A trial's verdict from its comparisons: any regression counts for A/A, only the
+    slowed operation's for the slowdowns."""
     if any(
         c.verdict == "regression" and (scenario == "A/A" or c.operation == SLOWED) for c in found
     ):

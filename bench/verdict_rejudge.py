@@ -20,7 +20,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.verdict_quality import MODES, ORDER, SLOWED
+from bench.verdict_quality import MODES, ORDER, verdict_of
 from plog_ci.analysis.stats import StatsSettings
 from plog_ci.analysis.stored_runs import (
     compare_stored,
@@ -42,11 +42,7 @@ def _flagged(store: ResultsStore, mode: str, scenario: str, run_id: int, base_id
         level = run_level_samples(store, [base_id], run_id, ("p95",))
         old_s, new_s = run_samples(store, base_id), run_samples(store, run_id)
         found = compare_stored(old_s, new_s, settings, level)
-    p95 = [c for c in found if c.metric == "p95"]
-    if any(c.verdict == "regression" and (scenario == "A/A" or c.operation == SLOWED) for c in p95):
-        return "regression"
-    slowed = next((c for c in p95 if c.operation == SLOWED), None)
-    return "no-verdict" if slowed is None or slowed.verdict == "no-verdict" else "pass"
+    return verdict_of([c for c in found if c.metric == "p95"], scenario)
 
 
 def match_runs(store: ResultsStore, trials: Sequence[dict[str, object]]) -> list[tuple[int, int]]:
