@@ -23,10 +23,8 @@ import math
 import os
 import random
 import shutil
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -38,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from plog_ci import proc  # noqa: E402
 from plog_ci.forge import Report  # noqa: E402
 from plog_ci.githooks import install_hooks  # noqa: E402
 from plog_ci.queue import JobSpec, Queue  # noqa: E402
@@ -66,18 +65,9 @@ def env_for(home: Path) -> dict[str, str]:
     return env
 
 
-def git(env: dict[str, str], cwd: Path, *args: str, input_bytes: bytes | None = None) -> bytes:
+def git(env: dict[str, str], cwd: Path, *args: str) -> str:
     # 100 pushes at once on 2 shared cores take minutes: generous, but bounded.
-    res = subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        env=env,
-        input=input_bytes,
-        capture_output=True,
-        check=True,
-        timeout=900,
-    )
-    return res.stdout
+    return proc.run(("git", *args), cwd=cwd, env=env, timeout=900).stdout
 
 
 def make_repo(root: Path, name: str, env: dict[str, str]) -> tuple[Path, Path]:
@@ -116,13 +106,11 @@ def bench_hooks(runs: int) -> None:
                     )
                     # The push above validated it; forget that to time a miss.
                     shutil.rmtree(home / "validated", ignore_errors=True)
-                head = git(env, work, "rev-parse", "HEAD").decode().strip()
-                line = f"{'0' * 40} {head} refs/heads/main\n".encode()
+                head = git(env, work, "rev-parse", "HEAD").strip()
+                line = f"{'0' * 40} {head} refs/heads/main\n"
                 hook_env = dict(env, GIT_DIR=".")
                 start = time.perf_counter()
-                subprocess.run(
-                    [str(hook)], cwd=bare, env=hook_env, input=line, capture_output=True, check=True
-                )
+                proc.run((str(hook),), cwd=bare, env=hook_env, input_text=line)
                 (cold if i >= 20 else cached).append(time.perf_counter() - start)
             p50_cached.append(pct(cached, 50))
             p95_cached.append(pct(cached, 95))
@@ -166,16 +154,11 @@ def _one_push_round(root: Path) -> tuple[int, int, list[float], list[float]]:
     def push(args: tuple[Path, Path, int]) -> float:
         bare, work, b = args
         start = time.perf_counter()
-        res = subprocess.run(
-            ["git", "push", "-q", str(bare), f"b{b}"],
-            cwd=work,
-            env=env,
-            capture_output=True,
-            timeout=900,
-            check=False,
+        res = proc.run(
+            ("git", "push", "-q", str(bare), f"b{b}"), cwd=work, env=env, timeout=900, check=False
         )
         if res.returncode != 0:
-            failures.append(res.stderr.decode(errors="replace")[-500:])
+            failures.append(res.stderr[-500:])
         return time.perf_counter() - start
 
     jobs = [(bare, work, b) for bare, work in repos for b in range(10)]
@@ -251,11 +234,10 @@ def bench_webhooks(rate: int, duration: str) -> None:
         (root / "payload.json").write_text(json.dumps(payload))
         port = _free_port()
         env = dict(os.environ, PLOG_HOME=str(home), PLOG_WEBHOOK_SECRET=SECRET)
-        server = subprocess.Popen(
-            [sys.executable, "-m", "plog_ci", "serve", "--port", str(port)],
+        server = proc.Process(
+            (sys.executable, "-m", "plog_ci", "serve", "--port", str(port)),
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            log_path=root / "serve.log",
         )
         try:
             url = f"http://127.0.0.1:{port}"
@@ -275,8 +257,8 @@ def bench_webhooks(rate: int, duration: str) -> None:
             )
             (root / "load.js").write_text(script)
             summary = root / "summary.json"
-            subprocess.run(
-                [
+            proc.run(
+                (
                     k6,
                     "run",
                     "--quiet",
@@ -284,15 +266,12 @@ def bench_webhooks(rate: int, duration: str) -> None:
                     "--summary-export",
                     str(summary),
                     str(root / "load.js"),
-                ],
+                ),
                 check=False,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
                 timeout=600,
             )
         finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=10)
+            server.stop(grace=10)
         data = json.loads(summary.read_text())
         metrics = data["metrics"]
         dur = metrics["http_req_duration"]
@@ -353,29 +332,24 @@ def bench_kills(kills: int) -> None:
         for i in range(12):
             (work / "app.py").write_text(f"print({i})\n")
             git(env, work, "commit", "-q", "-am", f"c{i}")
-            heads.append(git(env, work, "rev-parse", "HEAD").decode().strip())
+            heads.append(git(env, work, "rev-parse", "HEAD").strip())
             q.enqueue(JobSpec(repo=str(bare), head=heads[-1], branch=f"b{i}"))
         git(env, work, "push", "-q", str(bare), "main")
         log = root / "published.log"
         me = [sys.executable, str(Path(__file__).resolve()), "_worker", str(home), str(log), "1.0"]
         rng = random.Random(20)
-        for _ in range(kills):
-            victim = subprocess.Popen(
-                me, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
+        for index in range(kills):
+            victim = proc.Process(me, env=env, log_path=root / f"victim-{index}.log")
             time.sleep(rng.uniform(0.1, 1.5))
-            victim.send_signal(signal.SIGKILL)
-            victim.wait()
+            victim.kill()
         survivors = [
-            subprocess.Popen(me, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for _ in range(2)
+            proc.Process(me, env=env, log_path=root / f"survivor-{index}.log") for index in range(2)
         ]
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not q.idle():
             time.sleep(0.2)
-        for proc in survivors:
-            proc.terminate()
-            proc.wait(timeout=10)
+        for survivor in survivors:
+            survivor.stop(grace=10)
         jobs = q.jobs()
         finals: dict[str, set[str]] = {}
         for line in log.read_text().splitlines():
@@ -386,7 +360,7 @@ def bench_kills(kills: int) -> None:
             for j in jobs
             if j.state == "finished" and j.published and finals.get(str(j.id)) == {j.result}
         )
-        notes = git(env, bare, "notes", "--ref=plog", "list").decode().split("\n")
+        notes = git(env, bare, "notes", "--ref=plog", "list").split("\n")
         taken_over = sum(1 for j in jobs if j.attempts > 1)
         print(
             f"kills: {kills} SIGKILLs; {len(jobs)} jobs, {taken_over} taken over after a "

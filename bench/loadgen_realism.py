@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from plog_ci import proc
 from plog_ci.config.model import LoadConfig
 from plog_ci.errors import InputError
 from plog_ci.loadgen.script import generate
@@ -68,9 +68,7 @@ def main(argv: list[str]) -> None:
                 continue
             js = Path(tmp) / "inspect.js"
             js.write_text(script.text, encoding="utf-8")
-            code = subprocess.run(
-                [find_k6(), "inspect", str(js)], capture_output=True, timeout=60
-            ).returncode
+            code = proc.run((find_k6(), "inspect", str(js)), check=False).returncode
             passed += code == 0
             failed += code != 0
             print(

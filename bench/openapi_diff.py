@@ -12,7 +12,6 @@ import argparse
 import json
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -116,6 +115,9 @@ def main(argv: list[str]) -> None:
 
 
 def _bench(fmt: str, runs_wanted: int) -> None:
+    # Imported here: the --child process measures its own memory without it.
+    from plog_ci import proc
+
     with tempfile.TemporaryDirectory() as tmp:
         files = []
         for name, variant in (("base", False), ("head", True)):
@@ -131,11 +133,8 @@ def _bench(fmt: str, runs_wanted: int) -> None:
         sizes = [Path(f).stat().st_size / 1e6 for f in files]
         runs = []
         for _ in range(runs_wanted):
-            out = subprocess.run(
-                [sys.executable, "-m", "bench.openapi_diff", "--child", *files],
-                capture_output=True,
-                text=True,
-                check=True,
+            out = proc.run(
+                (sys.executable, "-m", "bench.openapi_diff", "--child", *files), timeout=None
             )
             runs.append(json.loads(out.stdout))
     ops = sum(1 for _ in build(False)["paths"]) * 2

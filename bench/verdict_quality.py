@@ -40,7 +40,6 @@ import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,6 +50,7 @@ from types import FrameType
 
 from rich.console import Console
 
+from plog_ci import proc
 from plog_ci.analysis.stats import Comparison, StatsSettings
 from plog_ci.analysis.stored_runs import (
     RunSamples,
@@ -120,10 +120,7 @@ def _git(repo: Path, *args: str) -> str:
         "GIT_COMMITTER_NAME": "PLog Bench",
         "GIT_COMMITTER_EMAIL": "bench@plog.invalid",
     }
-    out = subprocess.run(
-        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
-    )
-    return out.stdout.strip()
+    return proc.run(("git", *args), cwd=repo, env=env).stdout.strip()
 
 
 def _slow(app: str, factor: float, normal_ms: float) -> str:

@@ -248,6 +248,18 @@ class Process:
     def stop(self, grace: float = 5.0) -> int | None:
         """Stop the whole group: SIGTERM, then SIGKILL after ``grace`` seconds."""
         _kill_group(self._popen, grace)
+        return self._forget()
+
+    def kill(self) -> int | None:
+        """SIGKILL the whole group at once: no handler runs (a crash, as benchmarks need)."""
+        try:
+            os.killpg(self._popen.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self._popen.wait(timeout=10)
+        return self._forget()
+
+    def _forget(self) -> int | None:
         with _LIVE_LOCK:
             _LIVE.discard(self)
         if not self._log.closed:

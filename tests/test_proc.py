@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -71,6 +72,22 @@ def test_process_stop_and_tail(tmp_path: Path) -> None:
     assert proc.wait_for(lambda: "ready" in child.tail(), timeout=10)
     child.stop(grace=1)
     assert child.poll() is not None
+
+
+def test_process_kill_runs_no_handler(tmp_path: Path) -> None:
+    # A child that would note a SIGTERM: kill() must give it no chance to.
+    code = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *a: (open(sys.argv[1], 'w').write('term'), "
+        "sys.exit(0)))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    noted = tmp_path / "noted"
+    child = proc.Process((sys.executable, "-c", code, str(noted)), log_path=tmp_path / "log")
+    assert proc.wait_for(lambda: "ready" in child.tail(), timeout=10)
+    assert child.kill() == -signal.SIGKILL
+    assert not noted.exists()
 
 
 def test_no_shell_interpretation(tmp_path: Path) -> None:
