@@ -69,14 +69,37 @@ def match_runs(store: ResultsStore, trials: Sequence[dict[str, object]]) -> list
     return out
 
 
+def index_range(text: str) -> range:
+    """``"3-7"`` -> range(3, 8); ``"5"`` -> range(5, 6)."""
+    first, _, last = text.partition("-")
+    try:
+        low, high = int(first), int(last or first)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not FIRST-LAST, e.g. 0-14") from None
+    if low < 0 or high < low:
+        raise argparse.ArgumentTypeError(f"{text!r}: want 0 <= FIRST <= LAST")
+    return range(low, high + 1)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--json", type=Path, required=True)
+    parser.add_argument(
+        "--indexes",
+        type=index_range,
+        default=None,
+        metavar="FIRST-LAST",
+        help="only these trial indexes, e.g. 0-14: the trials whose runs are in --home "
+        "(a resumed benchmark may have kept earlier trials in another store)",
+    )
     args = parser.parse_args(argv)
     data = json.loads(args.json.read_text(encoding="utf-8"))
     order = {(m, s): i for i, (m, s) in enumerate((m, s) for m in MODES for s in ORDER)}
-    trials = sorted(data["trials"], key=lambda t: (t["index"], order[t["mode"], t["scenario"]]))
+    trials = sorted(
+        (t for t in data["trials"] if args.indexes is None or t["index"] in args.indexes),
+        key=lambda t: (t["index"], order[t["mode"], t["scenario"]]),
+    )
     store = open_store(args.home)
     try:
         pairs = match_runs(store, trials)

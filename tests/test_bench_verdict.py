@@ -111,3 +111,12 @@ def test_rejudge_matches_trials_to_runs_in_the_order_they_ran(tmp_path: Path) ->
     recorded = [{"index": 0, "mode": "sequential", "run_id": 9, "base_run_id": 7}]
     assert match_runs(store, recorded) == [(9, 7)]
     store.close()
+
+
+def test_rejudge_index_ranges() -> None:
+    from bench.verdict_rejudge import index_range
+
+    assert index_range("0-14") == range(15) and index_range("5") == range(5, 6)
+    for bad in ("x", "3-1", "-2", "1-y"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            index_range(bad)
