@@ -444,6 +444,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rate", type=int, default=100, help="requests/s per operation")
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated")
     parser.add_argument(
+        "--scenarios",
+        default=",".join(ORDER),
+        help="comma-separated subset of " + ", ".join(ORDER) + " (e.g. A/A,+10% for a probe)",
+    )
+    parser.add_argument(
         "--normal-ms",
         type=float,
         default=0.0,
@@ -479,6 +484,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     modes = [m for m in args.modes.split(",") if m]
     if any(m not in MODES for m in modes) or args.trials < 1:
         parser.error(f"--modes takes {', '.join(MODES)}; --trials at least 1")
+    wanted = {s for s in args.scenarios.split(",") if s}
+    if not wanted or not wanted <= set(ORDER):
+        parser.error(f"--scenarios takes {', '.join(ORDER)}")
+    scenarios = [s for s in ORDER if s in wanted]  # A/A stays last (see one_trial)
     console = Console(stderr=True, quiet=True)
     trials = _resumed(args)
     started = time.monotonic()
@@ -515,7 +524,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     base_id, failure = None, ""
                     if mode == "sequential":
                         base_id, failure = base_run(repos[mode, hog is not None], home, console)
-                    for scenario in ORDER:
+                    for scenario in scenarios:
                         t0 = time.monotonic()
                         result: tuple[str, str, float | None, str, str, str, int | None]
                         if failure:
@@ -557,7 +566,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = summarise(trials)
     print(render(rows))
     per_cell = min(
-        (sum(1 for t in trials if t.mode == m and t.scenario == "A/A") for m in modes), default=0
+        (sum(1 for t in trials if t.mode == m and t.scenario == scenarios[-1]) for m in modes),
+        default=0,
     )
     print(
         f"({per_cell} trials per mode and scenario, load.duration {args.duration}, "
