@@ -8,15 +8,16 @@ import pkgutil
 import sys
 from pathlib import Path
 
-LONG = {"verdict_quality"}
+# Long (verdict_quality: hours; duet_probe: minutes a trial) or needing arguments
+# (verdict_rejudge reads a kept store): these run only when named.
+ONLY_BY_NAME = {"verdict_quality", "verdict_rejudge", "duet_probe"}
 
 
 def main() -> None:
-    # verdict_quality takes hours at full size: it runs only when named.
     names = sys.argv[1:] or sorted(
         m.name
         for m in pkgutil.iter_modules([str(Path(__file__).parent)])
-        if not m.name.startswith("_") and m.name not in LONG
+        if not m.name.startswith("_") and m.name not in ONLY_BY_NAME
     )
     for name in names:
         print(f"== bench.{name}", flush=True)
