@@ -222,7 +222,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--duration", default="30s", help="load per side (default 30s)")
     parser.add_argument("--rate", type=int, default=100, help="requests/s per side")
     parser.add_argument("--seed", type=int, default=20261126)
+    parser.add_argument("--designs", default=",".join(DESIGNS), help="comma-separated subset")
     args = parser.parse_args(argv)
+    designs = [d for d in DESIGNS if d in args.designs.split(",")]
+    if not designs or set(args.designs.split(",")) - set(DESIGNS):
+        parser.error(f"--designs takes {', '.join(DESIGNS)}")
     args.duration_s = parse_duration(args.duration)
     rng = random.Random(args.seed)
     outcomes: list[Outcome] = []
@@ -232,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     with tempfile.TemporaryDirectory(prefix="plog-duet-") as tmp:
         for trial in range(args.trials):
-            order = list(DESIGNS)
+            order = list(designs)
             rng.shuffle(order)
             for design in order:
                 work = Path(tmp) / f"{trial:02d}-{design}"
