@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import math
 import random
@@ -32,11 +33,12 @@ import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
 
+from bench.verdict_quality import cpu_hog
 from plog_ci import proc
 from plog_ci.config.durations import parse_duration
 from plog_ci.interleaved import merge_side, run_interleaved
@@ -76,6 +78,7 @@ class Outcome:
     log_ratio: float  # log(p95 head / p95 base), whole run
     per_second_mean: float | None = None  # duets: mean per-second log ratio
     correlation: float | None = None  # duets: of the per-second log p95s
+    hog: bool = False  # ran beside the CPU hog
 
 
 def script(rate: int, seconds: float, tags: tuple[str, ...]) -> Script:
@@ -196,13 +199,20 @@ def _pct(log_ratio: float) -> str:
 
 def summarise(outcomes: Sequence[Outcome]) -> list[str]:
     lines = [
-        "design       trials  sd of whole-run log p95 ratio  max |delta|  |delta| > 10%"
+        "design            trials  sd of whole-run log p95 ratio  max |delta|  |delta| > 10%"
         "  per-second corr (median)"
     ]
-    for design in DESIGNS:
-        mine = [o for o in outcomes if o.design == design]
+    # With --hog: a row per design and condition, then the design over both.
+    conditions: list[tuple[str, bool | None]] = (
+        [("quiet", False), ("hog", True), ("", None)]
+        if any(o.hog for o in outcomes)
+        else [("", None)]
+    )
+    for design, (label, hog) in itertools.product(DESIGNS, conditions):
+        mine = [o for o in outcomes if o.design == design and hog in (None, o.hog)]
         if not mine:
             continue
+        name = f"{design} {label}".strip()
         ratios = [o.log_ratio for o in mine]
         sd = statistics.stdev(ratios) if len(ratios) > 1 else float("nan")
         worst = max(ratios, key=abs)
@@ -210,7 +220,7 @@ def summarise(outcomes: Sequence[Outcome]) -> list[str]:
         corrs = [o.correlation for o in mine if o.correlation is not None]
         corr = f"{statistics.median(corrs):+.2f}" if corrs else "-"
         lines.append(
-            f"{design:<12} {len(mine):>6}  {sd * 100:>27.1f}%  {_pct(worst):>11}  "
+            f"{name:<17} {len(mine):>6}  {sd * 100:>27.1f}%  {_pct(worst):>11}  "
             f"{big:>13}  {corr:>25}"
         )
     return lines
@@ -223,6 +233,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rate", type=int, default=100, help="requests/s per side")
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument("--designs", default=",".join(DESIGNS), help="comma-separated subset")
+    parser.add_argument(
+        "--hog",
+        action="store_true",
+        help="odd-numbered trials run beside a process spinning on one core (as verdict_quality)",
+    )
     args = parser.parse_args(argv)
     designs = [d for d in DESIGNS if d in args.designs.split(",")]
     if not designs or set(args.designs.split(",")) - set(DESIGNS):
@@ -238,22 +253,32 @@ def main(argv: Sequence[str] | None = None) -> None:
         for trial in range(args.trials):
             order = list(designs)
             rng.shuffle(order)
-            for design in order:
-                work = Path(tmp) / f"{trial:02d}-{design}"
-                work.mkdir()
-                with services(work) as urls:
-                    outcome = run_design(design, urls, args, work / "k6")
-                outcomes.append(outcome)
-                extra = ""
-                if outcome.per_second_mean is not None:
-                    extra = f"  per-second mean {_pct(outcome.per_second_mean)}"
-                if outcome.correlation is not None:
-                    extra += f"  corr {outcome.correlation:+.2f}"
-                print(
-                    f"trial {trial} {design:<12} p95 head/base {_pct(outcome.log_ratio)}{extra}",
-                    flush=True,
-                )
+            hog = cpu_hog(trial, Path(tmp)) if args.hog else None
+            try:
+                for design in order:
+                    outcomes.append(_one(trial, design, hog is not None, args, Path(tmp)))
+            finally:
+                if hog is not None:
+                    hog.stop(grace=1.0)
     print("\n".join(summarise(outcomes)))
+
+
+def _one(trial: int, design: str, hog: bool, args: argparse.Namespace, tmp: Path) -> Outcome:
+    work = tmp / f"{trial:02d}-{design}"
+    work.mkdir()
+    with services(work) as urls:
+        outcome = replace(run_design(design, urls, args, work / "k6"), hog=hog)
+    extra = ""
+    if outcome.per_second_mean is not None:
+        extra = f"  per-second mean {_pct(outcome.per_second_mean)}"
+    if outcome.correlation is not None:
+        extra += f"  corr {outcome.correlation:+.2f}"
+    print(
+        f"trial {trial} {design:<12} hog={'yes' if hog else 'no':3s} "
+        f"p95 head/base {_pct(outcome.log_ratio)}{extra}",
+        flush=True,
+    )
+    return outcome
 
 
 if __name__ == "__main__":

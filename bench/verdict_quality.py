@@ -167,7 +167,7 @@ def calibrate(
     commits = build_repo(where, "off", args, 0.0)
     home = where / "home"
     found = []
-    spinner = _hog(1, root) if hog else None
+    spinner = cpu_hog(1, root) if hog else None
     try:
         found = _calibration_runs(commits, home, console, runs)
     finally:
@@ -429,7 +429,7 @@ def _resumed(args: argparse.Namespace) -> list[Trial]:
     return [Trial(**t) for t in data["trials"]]
 
 
-def _hog(index: int, root: Path) -> Process | None:
+def cpu_hog(index: int, root: Path) -> Process | None:
     """Every other trial (odd indices) runs beside a process spinning on one core."""
     if index % 2 == 0:
         return None
@@ -518,7 +518,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             todo = [m for m in modes if not any(t.mode == m and t.index == index for t in trials)]
             if not todo:
                 continue
-            hog = _hog(index, root)
+            hog = cpu_hog(index, root)
             try:
                 for mode in todo:
                     base_id, failure = None, ""

@@ -56,3 +56,18 @@ def test_summary_counts_big_deltas_per_design() -> None:
     assert interleaved[:2] == ["interleaved", "2"] and interleaved[4] == "0"
     duet = lines[2].split()
     assert duet[3] == "+25.0%" and duet[4] == "1" and duet[5] == "+0.80"
+
+
+def test_summary_splits_quiet_and_hog_when_a_trial_ran_beside_the_hog() -> None:
+    outcomes = [
+        Outcome("duet-1k6", math.log(1.01)),
+        Outcome("duet-1k6", math.log(1.30), hog=True),
+    ]
+    rows = [line.split() for line in summarise(outcomes)[1:]]
+    assert [r[:3] for r in rows] == [
+        ["duet-1k6", "quiet", "1"],
+        ["duet-1k6", "hog", "1"],
+        ["duet-1k6", "2", rows[2][2]],
+    ]
+    assert rows[1][4] == "+30.0%" and rows[1][5] == "1"  # worst delta, count beyond 10%
+    assert rows[2][2] == f"{abs(math.log(1.30) - math.log(1.01)) / math.sqrt(2) * 100:.1f}%"
