@@ -41,6 +41,7 @@ import httpx
 from bench.verdict_quality import cpu_hog
 from plog_ci import proc
 from plog_ci.config.durations import parse_duration
+from plog_ci.deploy.process import free_port
 from plog_ci.interleaved import merge_side, run_interleaved
 from plog_ci.loadgen.script import Script
 from plog_ci.results import LoadResult
@@ -93,7 +94,7 @@ def services(root: Path) -> Iterator[dict[str, str]]:
     urls: dict[str, str] = {}
     try:
         for side in ("base", "head"):
-            port = _free_port()
+            port = free_port()
             started.append(
                 proc.Process(
                     (sys.executable, "app.py", "--port", str(port)),
@@ -108,14 +109,6 @@ def services(root: Path) -> Iterator[dict[str, str]]:
     finally:
         for process in started:
             process.stop(grace=2)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _healthy(url: str) -> bool:
