@@ -133,6 +133,7 @@ class _LiveSeries:
         self.store = store
         self.run_id = run_id
         self.pending: deque[SeriesPoint] = deque()
+        self.last_second: dict[str, int] = {}
 
     def collect(self, points: list[SeriesPoint]) -> None:
         self.pending.extend(points)
@@ -141,9 +142,14 @@ class _LiveSeries:
         rows = []
         while self.pending:
             p = self.pending.popleft()
+            # k6 pushes about once a second, not on the second: two pushes can fall in
+            # one wall-clock second, and the store keeps one row per second. The later
+            # one takes the next second (the drift undoes itself at the next push).
+            second = max(int(p.t), self.last_second.get(p.operation, -1) + 1)
+            self.last_second[p.operation] = second
             rows.append(
                 SeriesRow(
-                    p.operation, int(p.t), p.requests, p.failures, p.p50, None, p.p95, p.p99, None
+                    p.operation, second, p.requests, p.failures, p.p50, None, p.p95, p.p99, None
                 )
             )
         if rows and self.store is not None and self.run_id is not None:
