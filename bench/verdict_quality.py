@@ -13,8 +13,11 @@ So the p95 grows by about the stated share in both conditions:
 * ``+25%`` and ``+10%``: ``GET /pets`` slowed; detected when the relative gate
   ``p95 <= +5%`` fails on ``GET /pets``.
 
-Modes: ``interleaved`` (``compare.mode: interleaved``, base and head side by
-side, paired test on the blocks) and ``sequential`` (``compare.mode:
+Modes: ``duet`` (``compare.mode: duet``, the default: base and head side by
+side, loaded at the same time by one k6 process, paired test on blocks of the
+same seconds), ``interleaved`` (``compare.mode: interleaved``, base and head side
+by side, load alternating in blocks, paired test on the blocks) and
+``sequential`` (``compare.mode:
 sequential``: the base commit is run first, then each head is compared with that
 stored run; the three scenarios of one trial share it). Every other trial (odd
 indices) runs beside a CPU hog, a process spinning on one core for the whole trial.
@@ -70,7 +73,9 @@ GATE = "p95 <= +5%"
 SCENARIOS = {"A/A": 0.0, "+25%": 0.25, "+10%": 0.10}
 # Sequential trials run A/A last: see one_trial.
 ORDER = ("+25%", "+10%", "A/A")
-MODES = ("interleaved", "sequential")
+MODES = ("duet", "interleaved", "sequential")
+# Base and head deployed together: paired blocks in one run.
+SIDE_BY_SIDE = ("duet", "interleaved")
 
 PLOG_YML = """\
 version: 1
@@ -236,7 +241,7 @@ def _diagnostic(
         return "error"
     store = open_store(home)
     try:
-        if mode == "interleaved":
+        if mode in SIDE_BY_SIDE:
             old, new = interleaved_sides(store, run_id)
         elif base_run is not None:
             old, new = run_samples(store, base_run), run_samples(store, run_id)
@@ -248,7 +253,7 @@ def _diagnostic(
         store.close()
     if per_block:
         old, new = _without_histograms(old), _without_histograms(new)
-    settings = StatsSettings(paired=mode == "interleaved", metrics=(metric,))
+    settings = StatsSettings(paired=mode in SIDE_BY_SIDE, metrics=(metric,))
     return verdict_of(compare_stored(old, new, settings), scenario)
 
 
@@ -305,7 +310,7 @@ def one_trial(
     p50 = _diagnostic(home, mode, base_run_id, outcome.run_id, scenario, "p50")
     block_p95 = (
         _diagnostic(home, mode, base_run_id, outcome.run_id, scenario, "p95", per_block=True)
-        if mode == "interleaved"
+        if mode in SIDE_BY_SIDE
         else "-"
     )
     return outcome.status, verdict, delta, detail, p50, block_p95, outcome.run_id
@@ -343,7 +348,7 @@ def summarise(trials: Sequence[Trial]) -> list[dict[str, object]]:
                         "p50_rate": p50_hits / len(cell),
                         "block_p95_regressions": (
                             sum(1 for t in cell if t.block_p95_verdict == "regression")
-                            if mode == "interleaved"
+                            if mode in SIDE_BY_SIDE
                             else None
                         ),
                     }
@@ -391,7 +396,7 @@ def render(rows: Sequence[dict[str, object]]) -> str:
         "flagged = false regressions for A/A (target 0, at most 1%); detections of the "
         f"slowed {SLOWED} for +25% (target >= 95%) and +10% (target >= 80%); gate '{GATE}'.\n"
         "p50 flagged: the same stored runs judged on p50 alone (diagnostic, as plog compare);\n"
-        "p95 per-block: interleaved p95 judged by the signed-rank test on per-block p95s "
+        "p95 per-block: duet and interleaved p95 judged by the signed-rank test on per-block p95s "
         "instead of the pooled test (diagnostic)"
     )
     return "\n".join(lines)
@@ -440,7 +445,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=50, help="trials per mode and scenario")
     parser.add_argument("--duration", default="30s", help="load.duration of each test")
-    parser.add_argument("--blocks", type=int, default=20, help="compare.blocks (interleaved)")
+    parser.add_argument("--blocks", type=int, default=20, help="compare.blocks (duet, interleaved)")
     parser.add_argument("--rate", type=int, default=100, help="requests/s per operation")
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated")
     parser.add_argument(

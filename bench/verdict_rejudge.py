@@ -20,7 +20,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.verdict_quality import MODES, ORDER, verdict_of
+from bench.verdict_quality import MODES, ORDER, SIDE_BY_SIDE, verdict_of
 from plog_ci.analysis.stats import StatsSettings
 from plog_ci.analysis.stored_runs import (
     compare_stored,
@@ -34,8 +34,8 @@ GATE_METRICS = ("p95", "error_rate")  # what the pipeline compares for the bench
 
 
 def _flagged(store: ResultsStore, mode: str, scenario: str, run_id: int, base_id: int) -> str:
-    settings = StatsSettings(paired=mode == "interleaved", metrics=GATE_METRICS)
-    if mode == "interleaved":
+    settings = StatsSettings(paired=mode in SIDE_BY_SIDE, metrics=GATE_METRICS)
+    if mode in SIDE_BY_SIDE:
         old, new = interleaved_sides(store, run_id)
         found = compare_stored(old, new, settings)
     else:

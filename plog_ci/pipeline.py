@@ -45,6 +45,7 @@ from plog_ci.config import Config, parse_config
 from plog_ci.config.model import LoadConfig
 from plog_ci.deploy.process import ServiceProcess
 from plog_ci.deploy.resources import ResourceSampler, Sample
+from plog_ci.duet import run_duet
 from plog_ci.errors import ConfigError, ExitCode, InputError, InternalError, PlogError
 from plog_ci.gitrepo import GitRepo
 from plog_ci.home import state_dir
@@ -96,7 +97,7 @@ class RunOutcome:
 class Baseline:
     """What the head is compared with, and why (shown in the report)."""
 
-    source: str  # "interleaved" | "stored run #N" | "none"
+    source: str  # "duet" | "interleaved" | "stored run #N" | "none"
     stats: dict[str, OperationStats] = field(default_factory=dict)
     blocks: dict[str, list[dict[str, OperationStats]]] = field(default_factory=dict)
     note: str = ""
@@ -294,8 +295,8 @@ class _Run:
         selection: Selection,
         stages: _Stages,
     ) -> Measurement:
-        interleave = (
-            config.compare.mode == "interleaved"
+        side_by_side = (
+            config.compare.mode in ("duet", "interleaved")
             and self.base_sha is not None
             and base_spec is not None
             and any(base_spec.find(op.key) for op in selection.operations)
@@ -316,7 +317,7 @@ class _Run:
             startup_s = head.wait_healthy()
             base_service: ServiceProcess | None = None
             note = ""
-            if interleave:
+            if side_by_side:
                 assert self.base_sha is not None and base_spec is not None
                 try:
                     base_service = self._start_base(git, config, workdir, stack, stages)
@@ -358,7 +359,10 @@ class _Run:
                     script, result, Baseline("none", note=note), startup_s, head_sampler.stop()
                 )
             assert base_spec is not None and base_sampler is not None
-            script, result, baseline = self._interleave(
+            both = self._duet if config.compare.mode == "duet" else self._interleave
+            if both == self._duet and (config.load.model or "open") != "open":
+                both = self._interleave  # a duet needs a scenario per operation and side
+            script, result, baseline = both(
                 config,
                 head_spec,
                 selection,
@@ -466,6 +470,77 @@ class _Run:
             },
             new_samples=block_samples(
                 outcome.per_block("head"), [block_s] * rounds, outcome.histograms("head")
+            ),
+            paired=True,
+        )
+        return script, result, baseline
+
+    def _duet(
+        self,
+        config: Config,
+        head_spec: Spec,
+        selection: Selection,
+        base_spec: Spec,
+        head: ServiceProcess,
+        base: ServiceProcess,
+        workdir: Path,
+        stages: _Stages,
+        head_tree: Path,
+    ) -> tuple[Script, LoadResult, Baseline]:
+        # Operations the base does not have get no base scenario: nothing to compare.
+        on_base = tuple(op.key for op in selection.operations if base_spec.find(op.key))
+        script = generate(
+            head_spec,
+            selection.operations,
+            config.load,
+            gates=config.gates,
+            data_root=head_tree,
+            duet_base=on_base,
+        )
+        extra_env, secrets = self._k6_secrets(script)
+        store, run_id = self.store, self.run_id
+        assert store is not None and run_id is not None
+        live = _LiveSeries(store, run_id)
+        stages.stage(
+            f"Duet load test: {len(selection.operations)} operations, base and head at once, "
+            f"{script.duration_s:g} s",
+            total=script.duration_s,
+        )
+        outcome = run_duet(
+            script,
+            {"base": base.base_url, "head": head.base_url},
+            workdir / "k6",
+            rounds=config.compare.blocks,
+            timeout_s=script.duration_s + K6_GRACE_S,
+            on_tick=live.ticker(stages.advance_to),
+            on_second=live.collect,
+            extra_env=extra_env,
+            secrets=secrets,
+        )
+        live.flush()
+        for side, blocks in outcome.blocks.items():
+            for index, block in enumerate(blocks):
+                store.save_block(run_id, side, index, block.operations, block.histograms)
+        store.set_kind(run_id, "duet")
+        result, base_run = outcome.runs["head"], outcome.runs["base"]
+        comparable = {op: s for op, s in base_run.operations.items() if op in on_base}
+        durations = [b.duration_s for b in outcome.blocks["head"]]
+        baseline = Baseline(
+            "duet",
+            comparable,
+            {side: outcome.per_block(side) for side in ("base", "head")},
+            f"base {self.base_sha[:12] if self.base_sha else ''} deployed side by side and "
+            f"loaded at the same time as the head, {len(durations)} paired blocks",
+            total=base_run.total,
+            old_samples={
+                op: s
+                for op, s in block_samples(
+                    outcome.per_block("base"), durations, outcome.histograms("base")
+                ).items()
+                if op in comparable
+            },
+            new_samples=block_samples(
+                outcome.per_block("head"), durations, outcome.histograms("head")
             ),
             paired=True,
         )

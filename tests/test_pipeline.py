@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from plog_ci.pipeline import RunRequest, run
-from plog_ci.store.sqlite import open_store
+from plog_ci.store.sqlite import ResultsStore, open_store
 from tests.conftest import FAST_PLOG_YML, commit_files
 
 
@@ -37,10 +37,13 @@ def test_pass_writes_report_and_stores_the_run(petstore_repo: Path, plog_home: P
     assert record.status == "pass" and record.branch == "main"
     stats = store.operation_stats(record.id)
     assert set(stats) == {"GET /health", "GET /pets", "POST /pets", "GET /pets/{petId}"}
+    series = store.series(record.id)
     for s in stats.values():
         assert s.count >= 10, s  # 10 req/s for 2 s per operation
         assert s.failures == 0, s  # every generated request got a documented status
         assert 0 < s.p50 <= s.p95 <= s.max
+        # Every push of the live capture kept its row, even two in one wall-clock second.
+        assert sum(r.requests for r in series if r.operation == s.operation) == s.count
     assert record.environment["cpus"] == os.cpu_count()
     assert record.script_hash and record.config_hash
 
@@ -80,14 +83,51 @@ def test_changed_selects_only_the_new_operation(petstore_repo: Path, plog_home: 
     assert "- GET /health" in report and "- GET /pets/\\{id\\}" in report
     assert "Load-tested operations: 2 (changed)" in report
     assert "| GET /pets |" not in report and "| POST /pets |" not in report
-    # Base and head ran side by side: every block kept each operation's histogram,
-    # which the paired pooled-quantile test reads back.
+    # Base and head ran side by side, loaded at once (the default duet): every block
+    # kept each operation's histogram, which the paired pooled-quantile test reads back.
     store = open_store(plog_home)
+    assert _kind(store, outcome.run_id) == "duet"
+    assert "loaded at the same time as the head" in report
     kept = store.block_histograms(outcome.run_id or 0)
     assert set(kept) == {"base", "head"} and len(kept["head"]) == 2
     for side in ("base", "head"):
         for block in kept[side]:
             assert "GET /health" in block and block["GET /health"]["count"] > 0
+
+
+def _kind(store: ResultsStore, run_id: int | None) -> str:
+    row = store.conn.execute("SELECT kind FROM runs WHERE id = ?", (run_id,)).fetchone()
+    return str(row[0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("mode", "model", "kind"),
+    [
+        ("duet", "open", "duet"),
+        ("interleaved", "open", "interleaved"),
+        # A duet needs a scenario per operation and side: the closed model interleaves.
+        ("duet", "closed", "interleaved"),
+    ],
+)
+def test_side_by_side_modes_store_paired_blocks(
+    petstore_repo: Path, plog_home: Path, mode: str, model: str, kind: str
+) -> None:
+    base = commit_files(petstore_repo, {"README.md": "base\n"})
+    yml = (
+        FAST_PLOG_YML.replace("duration: 2s", "duration: 3s")
+        .replace("  rate: 10\n", "  rate: 10\n" if model == "open" else "  model: closed\n")
+        .replace("compare:\n  blocks: 2\n", f"compare:\n  mode: {mode}\n  blocks: 3\n")
+    )
+    head = commit_files(petstore_repo, {"plog.yml": yml})
+    outcome = run(RunRequest(repo=petstore_repo, head=head, base=base))
+    assert outcome.status == "pass", outcome.summary
+    store = open_store(plog_home)
+    assert _kind(store, outcome.run_id) == kind
+    blocks = store.blocks(outcome.run_id or 0)
+    assert set(blocks) == {"base", "head"} and len(blocks["base"]) == len(blocks["head"]) == 3
+    for side in ("base", "head"):
+        assert sum(b["GET /pets"].count for b in blocks[side]) > 0
 
 
 def _expect_error(repo: Path, code: int, *needles: str, **kwargs: object) -> str:
@@ -226,3 +266,22 @@ def test_sequential_comparison_uses_the_stored_run_of_the_base(petstore_repo: Pa
     outcomes = store.gate_outcomes(second.run_id or 0)
     relative = [o for o in outcomes if o["gate"].startswith("p95 <= +500%")]
     assert relative and all(o["passed"] is not False for o in relative)
+
+
+def test_live_series_keeps_two_pushes_of_one_wall_clock_second(tmp_path: Path) -> None:
+    from plog_ci.pipeline import _LiveSeries
+    from plog_ci.results import SeriesPoint
+
+    store = open_store(tmp_path / "home")
+    run_id = store.start_run(
+        repo="r", commit_sha="a" * 40, parent=None, base_sha=None, branch="main",
+        profile="load", config_hash="c", spec_hash=None, environment={},
+    )  # fmt: skip
+    live = _LiveSeries(store, run_id)
+    # k6 pushes about once a second, not on the second: 10.05 and 10.95 share second 10.
+    for t, n in ((9.9, 3), (10.05, 10), (10.95, 11), (12.02, 9), (12.9, 1)):
+        live.collect([SeriesPoint(t, "GET /a", n, 0, float(n), 1.0, 1.0, 2.0, 3.0)])
+    live.flush()
+    rows = store.series(run_id)
+    assert [(r.second, r.requests) for r in rows] == [(9, 3), (10, 10), (11, 11), (12, 9), (13, 1)]
+    store.close()

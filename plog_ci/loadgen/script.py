@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,7 +22,7 @@ from plog_ci.errors import InputError
 from plog_ci.loadgen.auth import plan_auth, secret_names
 from plog_ci.loadgen.datafiles import load_rows
 from plog_ci.loadgen.links import bindings, cleanup_for
-from plog_ci.loadgen.profiles import scenarios
+from plog_ci.loadgen.profiles import Plan, scenarios
 from plog_ci.loadgen.requests import plan_request
 from plog_ci.loadgen.thresholds import selectors, thresholds
 from plog_ci.openapi.model import Operation, Spec
@@ -35,6 +35,11 @@ SYSTEM_TAGS = ["name", "method", "status", "expected_response", "error_code", "s
 FALLBACK_BASE = "http://127.0.0.1:8080"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # Mirrors parseTarget() in the template: what BASE_URL may look like.
+# A duet loads both sides at once from one k6 process: side i's URL comes from
+# the variable side_env(name), its scenarios carry PLOG_SIDE=i and its requests
+# the tag plog_side=name. The head is side 0, so its scenarios keep their names.
+DUET_SIDES = ("head", "base")
+SIDE_TAG = "plog_side"
 BASE_URL_RE = re.compile(
     r"^(https?)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%-]+)(?::([0-9]{1,5}))?(/[^?#]*)?$"
 )
@@ -52,10 +57,16 @@ class Script:
     dependencies: tuple[str, ...] = ()  # "POST /pets -> GET /pets/{petId} (petId)"
     selectors: dict[str, str] = field(default_factory=dict)  # op -> k6 submetric selector
     default_base_url: str = ""  # the target when BASE_URL is unset
+    sides: tuple[str, ...] = ()  # a duet's sides (DUET_SIDES); () for one target
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+
+def side_env(side: str) -> str:
+    """The variable that holds a duet side's URL."""
+    return f"PLOG_URL_{side.upper()}"
 
 
 def host_of(url: str) -> str:
@@ -86,6 +97,7 @@ def generate(
     data_root: Path | None = None,
     allow_hosts: tuple[str, ...] = (),
     k6_submetrics: bool = False,
+    duet_base: tuple[str, ...] | None = None,
 ) -> Script:
     """The k6 script for ``operations``.
 
@@ -93,6 +105,9 @@ def generate(
     loopback) are the only hosts BASE_URL may name. ``k6_submetrics`` adds
     always-true thresholds so k6's own summary also reports every operation
     (k6 then keeps every sample in memory: for fidelity checks, not long runs).
+    ``duet_base`` makes a duet script (open model only): every operation's
+    scenario loads the head, and a twin scenario per operation in
+    ``duet_base`` (keys) loads the base at the same rate, at the same time.
     """
     warnings: list[str] = []
     overrides: dict[str, OperationOverride] = {o.operation: o for o in load.overrides}
@@ -160,6 +175,13 @@ def generate(
             hint="the spec has no paths (webhooks only?) or the selection is empty",
         )
     profile = scenarios(load, len(plan_ops))
+    if duet_base is not None:
+        if profile.model != "open":
+            raise InputError(
+                "a duet needs the open model (a scenario per operation and side)",
+                hint="remove load.model: closed, or set compare.mode: interleaved",
+            )
+        profile = _duet_plan(profile, [op.key in duet_base for op in operations])
     selector = selectors(names, profile.model)
     limits = thresholds(gates, selector, abort_all=load.profile == "breakpoint")
     if k6_submetrics:
@@ -188,6 +210,11 @@ def generate(
         "producers": producers,
         "setupCount": load.setup_resources,
         "auth": plan_auth(load.auth),
+        "sides": (
+            [{"name": side, "env": side_env(side)} for side in DUET_SIDES]
+            if duet_base is not None
+            else None
+        ),
     }
     text = render(
         "k6/script.js.j2",
@@ -207,4 +234,15 @@ def generate(
         dependencies=tuple(dependencies),
         selectors=selector,
         default_base_url=base,
+        sides=DUET_SIDES if duet_base is not None else (),
     )
+
+
+def _duet_plan(profile: Plan, on_base: list[bool]) -> Plan:
+    """The head's scenarios (side 0, names unchanged) plus a base twin of each in ``on_base``."""
+    out: dict[str, Any] = {}
+    for index, (name, scenario) in enumerate(profile.scenarios.items()):
+        out[name] = {**scenario, "env": {**scenario["env"], "PLOG_SIDE": "0"}}
+        if on_base[index]:
+            out[f"base_{name}"] = {**scenario, "env": {**scenario["env"], "PLOG_SIDE": "1"}}
+    return replace(profile, scenarios=out)

@@ -15,6 +15,11 @@ Series PLog reads (k6 v1.1.0 names)::
 
 Each k6 process pushes to ``/write/<segment>`` so N execution segments of one
 test keep separate state and merge exactly at the end.
+
+A duet (one k6 process loading base and head at once) is read by two
+captures: the one that serves takes the series whose ``plog_side`` label is
+``head`` and hands every decoded push to a follower that takes ``base``, so
+both see the same pushes in the same order, and their per-push deltas pair up.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -49,6 +55,16 @@ def _error_key(labels: dict[str, str]) -> str:
     return status
 
 
+@dataclass(frozen=True)
+class Delta:
+    """What one push added for one operation."""
+
+    histogram: Histogram
+    requests: int
+    failures: int
+    errors_by_status: dict[str, int]
+
+
 class _Segment:
     """Latest cumulative state of one k6 process."""
 
@@ -71,8 +87,19 @@ class Capture:
         *,
         on_second: SeriesCallback | None = None,
         keep_points: int = 3600,
+        where: tuple[str, str] | None = None,
+        followers: tuple[Capture, ...] = (),
+        keep_deltas: bool = False,
     ) -> None:
+        """``where``: only series with this (label, value); ``followers`` see every push
+        too; ``keep_deltas`` keeps each push's per-operation delta (see ``deltas``)."""
         self.operations = operations
+        self.where = where
+        self.followers = followers
+        # Per push (segment "0"): operation -> (histogram, requests, failures, errors).
+        self.deltas: deque[dict[str, Delta]] | None = (
+            deque(maxlen=keep_points) if keep_deltas else None
+        )
         self._wanted = set(operations)
         self.on_second = on_second
         self.points: deque[SeriesPoint] = deque(maxlen=keep_points)
@@ -81,6 +108,7 @@ class Capture:
         self.callback_error: str | None = None
         self._segments: dict[str, _Segment] = {}
         self._lock = threading.Lock()
+        self._ingest_lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -136,6 +164,18 @@ class Capture:
             self.bad_pushes += 1
             print(f"plog capture: undecodable push from k6: {exc}", file=sys.stderr)
             return False
+        # One push at a time, to this capture and its followers alike, so their
+        # per-push deltas stay in step.
+        with self._ingest_lock:
+            self._take(segment, series)
+            for follower in self.followers:
+                follower._take(segment, series)
+        return True
+
+    def _take(self, segment: str, series: list[Series]) -> None:
+        if self.where is not None:
+            label, value = self.where
+            series = [item for item in series if item.labels.get(label) == value]
         with self._lock:
             state = self._segments.setdefault(segment, _Segment())
             self._update(state, series)
@@ -148,7 +188,6 @@ class Capture:
             except Exception as exc:  # the stream's consumer must not stop the test
                 if self.callback_error is None:
                     self.callback_error = f"{type(exc).__name__}: {exc}"
-        return True
 
     @staticmethod
     def _update(state: _Segment, series: list[Series]) -> None:
@@ -199,6 +238,7 @@ class Capture:
     def _points(self, segment: str, state: _Segment) -> list[SeriesPoint]:
         hists, reqs = self._aggregate(state)
         out = []
+        deltas: dict[str, Delta] = {}
         for op in self.operations:
             hist = hists.get(op)
             count, failures, by_status = reqs.get(op, (0.0, 0.0, {}))
@@ -226,9 +266,12 @@ class Capture:
                     segment=segment,
                 )
             )
+            deltas[op] = Delta(delta, requests, round(failures - prev_failures), errors)
             if hist is not None:
                 state.prev_hist[op] = hist
             state.prev_reqs[op] = (count, failures, dict(by_status))
+        if self.deltas is not None and segment == "0":
+            self.deltas.append(deltas)
         return out
 
     # -- results --------------------------------------------------------------

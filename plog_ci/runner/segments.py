@@ -22,7 +22,7 @@ from plog_ci.loadgen.script import Script
 from plog_ci.results import LoadResult, SeriesPoint
 from plog_ci.runner.capture import Capture
 from plog_ci.runner.k6 import (
-    _MEASURED,
+    MEASURED_CODES,
     base_env,
     capture_env,
     check_target,
@@ -101,7 +101,7 @@ def run_segments(
         codes = wait_all(processes, timeout_s, on_tick)
         elapsed = time.monotonic() - started
         for index, code in enumerate(codes):
-            if code not in _MEASURED:
+            if code not in MEASURED_CODES:
                 raise InternalError(
                     f"k6 segment {segments[index]} exited with code {code}\n"
                     f"--- k6 output ---\n{processes[index].tail(30)}",

@@ -318,3 +318,36 @@ def test_overrides_and_data_files(tmp_path):
             overrides=(OperationOverride("GET /pets/{petId}", data="../../etc/passwd"),)
         )
         generate(spec, ops, bad, data_root=tmp_path)
+
+
+def test_duet_script_has_a_scenario_per_operation_and_side(tmp_path):
+    spec = load_any_spec(ROOT / "examples/petstore/openapi.yaml")
+    ops = list(spec.operations.values())
+    on_base = tuple(op.key for op in ops if op.key != "GET /health")  # new in the head
+    script = generate(spec, ops, LoadConfig(rate=5, duration_s=2), duet_base=on_base)
+    assert script.sides == ("head", "base")
+    urls = ("PLOG_URL_HEAD=http://127.0.0.1:8081", "PLOG_URL_BASE=http://127.0.0.1:8082")
+    result = k6_inspect(script.text, tmp_path, *urls)
+    assert result.returncode == 0, result.stderr[-2000:]
+    scenarios = json.loads(result.stdout)["scenarios"]
+    health = [op.key for op in ops].index("GET /health")
+    # The head keeps its scenario names (thresholds select them); the base's twins
+    # run at the same rate, and the operation the base lacks has none.
+    assert {n for n in scenarios if not n.startswith("base_")} == {f"op{i}" for i in range(4)}
+    assert set(scenarios) - {f"op{i}" for i in range(4)} == {
+        f"base_op{i}" for i in range(4) if i != health
+    }
+    for name, scenario in scenarios.items():
+        twin = scenarios[name.removeprefix("base_")]
+        assert scenario["env"]["PLOG_SIDE"] == ("1" if name.startswith("base_") else "0")
+        assert scenario["env"]["PLOG_OP"] == twin["env"]["PLOG_OP"]
+        assert scenario["rate"] == twin["rate"] == 5
+    # Both targets must be given, and on one host (the guard admits one address).
+    missing = k6_inspect(script.text, tmp_path, urls[0])
+    assert missing.returncode != 0 and "set PLOG_URL_BASE" in missing.stderr
+    apart = k6_inspect(script.text, tmp_path, urls[0], "PLOG_URL_BASE=http://localhost:8082")
+    assert apart.returncode != 0 and "share one host" in apart.stderr
+    evil = k6_inspect(script.text, tmp_path, urls[0], "PLOG_URL_BASE=http://evil.example:80")
+    assert evil.returncode != 0 and "allow-list" in evil.stderr
+    with pytest.raises(InputError, match="open model"):
+        generate(spec, ops, LoadConfig(model="closed", duration_s=2), duet_base=on_base)

@@ -74,8 +74,14 @@ def test_segment_sequences():
 
 
 def _push(count: int, status: str = "200") -> bytes:
+    return snappy_literal(_series(count, status))
+
+
+def _series(count: int, status: str = "200", side: str | None = None) -> bytes:
     labels = label("name", "GET /a") + label("status", status)
     labels += label("expected_response", "true" if status == "200" else "false")
+    if side is not None:
+        labels += label("plog_side", side)
     hist = (
         field(1, 0, varint(count))
         + field(3, 1, struct.pack("<d", 0.01 * count))
@@ -89,7 +95,7 @@ def _push(count: int, status: str = "200") -> bytes:
     )
     sample = field(2, 2, field(1, 1, struct.pack("<d", float(count))) + field(2, 0, varint(1)))
     reqs = field(1, 2, label("__name__", "k6_http_reqs_total") + labels + sample)
-    return snappy_literal(series + reqs)
+    return series + reqs
 
 
 def test_state_stays_bounded_over_many_pushes():
@@ -112,3 +118,24 @@ def test_callback_errors_do_not_stop_the_capture():
     assert capture.ingest("0", _push(5)) and capture.ingest("0", _push(9))
     assert capture.callback_error == "RuntimeError: store is down"
     assert capture.stats(1.0)[0]["GET /a"].count == 9
+
+
+def test_a_duet_splits_by_side_and_both_captures_see_every_push():
+    base = Capture(("GET /a",), where=("plog_side", "base"), keep_deltas=True)
+    head = Capture(("GET /a",), where=("plog_side", "head"), followers=(base,), keep_deltas=True)
+    # Cumulative counts per push: head 10, 30, 60; base 4, 4, 9; series without a
+    # side (a plain script's) belong to neither.
+    for h, b in ((10, 4), (30, 4), (60, 9)):
+        body = _series(h, side="head") + _series(b, side="base") + _series(1000)
+        assert head.ingest("0", snappy_literal(body))
+    assert head.stats(3.0)[0]["GET /a"].count == 60
+    assert base.stats(3.0)[0]["GET /a"].count == 9
+    assert head.pushes == base.pushes == 3
+    assert head.deltas is not None and base.deltas is not None
+    assert [d["GET /a"].requests for d in head.deltas] == [10, 20, 30]
+    assert [d["GET /a"].requests for d in base.deltas] == [4, 0, 5]
+    assert [d["GET /a"].histogram.count for d in head.deltas] == [10, 20, 30]
+    # A plain capture keeps no deltas, and still reads every series.
+    plain = Capture(("GET /a",))
+    assert plain.ingest("0", snappy_literal(_series(7) + _series(5, side="head")))
+    assert plain.deltas is None and plain.stats(1.0)[0]["GET /a"].count == 12

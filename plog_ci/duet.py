@@ -1,0 +1,191 @@
+"""Duet A/B runs: one k6 process loads base and head at the same time.
+
+Each operation has a scenario per side at the same rate, in one k6 process
+(``generate(..., duet_base=...)``), so whatever the machine does in a given
+second (a neighbour's burst, a frequency change, k6's own garbage collection)
+lands on both sides in that second. One k6 process matters: in the duet probe
+(``bench/duet_probe.py``) two k6 processes started together left one side slower
+for whole runs, about as often as interleaving's short k6 runs did, while one
+process held the A/A spread of the whole-run p95 ratio to a third.
+
+The capture splits the pushes by the ``plog_side`` label; consecutive pushes
+(about a second each) are grouped into ``rounds`` blocks, and block i of the
+base and block i of the head cover the same seconds: the pairs the paired tests
+need. Which side a block's requests came from is the only difference between
+the two, so under no change the two blocks of a pair are exchangeable.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from plog_ci import proc
+from plog_ci.errors import InputError, InternalError
+from plog_ci.loadgen.script import SIDE_TAG, Script, side_env
+from plog_ci.results import LoadResult, OperationStats, SeriesPoint
+from plog_ci.runner.capture import PUSH_INTERVAL_S, Capture, Delta, stats_from
+from plog_ci.runner.histogram import Histogram, merge
+from plog_ci.runner.k6 import (
+    MEASURED_CODES,
+    base_env,
+    capture_env,
+    check_target,
+    find_k6,
+    finish,
+    k6_argv,
+    wait_all,
+)
+
+SIDES = ("base", "head")
+
+
+@dataclass(frozen=True)
+class DuetResult:
+    runs: dict[str, LoadResult]  # side -> the whole run of that side
+    blocks: dict[str, list[LoadResult]]  # side -> blocks; block i of both sides: the same seconds
+
+    def per_block(self, side: str) -> list[dict[str, OperationStats]]:
+        return [r.operations for r in self.blocks[side]]
+
+    def histograms(self, side: str) -> list[dict[str, dict[str, Any]]]:
+        return [r.histograms for r in self.blocks[side]]
+
+
+def run_duet(
+    script: Script,
+    urls: dict[str, str],
+    workdir: Path,
+    *,
+    rounds: int,
+    timeout_s: float,
+    on_tick: Callable[[float], None] | None = None,
+    on_second: Callable[[list[SeriesPoint]], None] | None = None,
+    extra_env: dict[str, str] | None = None,
+    secrets: Sequence[str] = (),
+) -> DuetResult:
+    """Run a duet ``script`` against ``urls`` (base and head); ``on_second`` gets the head's."""
+    if set(script.sides) != set(SIDES):
+        raise InternalError("run_duet needs a duet script (generate(..., duet_base=...))")
+    k6 = find_k6()
+    workdir.mkdir(parents=True, exist_ok=True)
+    script_path = workdir / "script.js"
+    script_path.write_text(script.text, encoding="utf-8")
+    pins = [check_target(urls[side], script) for side in SIDES]
+    if pins[0] != pins[1]:
+        raise InputError(
+            f"the duet's targets resolve to different addresses: {urls['base']}, {urls['head']}",
+            hint="deploy base and head on one host, or set compare.mode: interleaved",
+        )
+    base_capture = Capture(script.operations, where=(SIDE_TAG, "base"), keep_deltas=True)
+    with Capture(
+        script.operations,
+        on_second=on_second,
+        where=(SIDE_TAG, "head"),
+        followers=(base_capture,),
+        keep_deltas=True,
+    ) as capture:
+        side_urls = {side_env(side): urls[side] for side in SIDES}
+        env = base_env(urls["head"], {**pins[0], **side_urls, **(extra_env or {})})
+        env.update(capture_env(capture.url("0")))
+        summary_path = workdir / "summary.json"
+        argv = k6_argv(k6, script_path, capture_url=capture.url("0"), summary=summary_path)
+        secret_values = [*secrets, *(env.get(n, "") for n in script.secret_env)]
+        started = time.monotonic()
+        process = proc.Process(
+            argv, cwd=workdir, env=env, log_path=workdir / "k6.log", secrets=secret_values
+        )
+        (code,) = wait_all([process], timeout_s, on_tick)
+        elapsed = time.monotonic() - started
+        if code not in MEASURED_CODES:
+            raise InternalError(
+                f"k6 exited with code {code}\n--- k6 output ---\n{process.tail(30)}",
+                hint=f"the script is at {script_path}; try 'k6 inspect' on it",
+            )
+        runs = {
+            "head": finish(capture, script, [code], elapsed, summary_path),
+            "base": finish(base_capture, script, [code], elapsed, None),
+        }
+    assert capture.deltas is not None and base_capture.deltas is not None
+    blocks = pair_blocks(
+        {"base": list(base_capture.deltas), "head": list(capture.deltas)},
+        rounds,
+        script,
+        code,
+    )
+    return DuetResult(runs, blocks)
+
+
+def pair_blocks(
+    deltas: dict[str, list[dict[str, Delta]]], rounds: int, script: Script, code: int
+) -> dict[str, list[LoadResult]]:
+    """Group adjacent pushes into at most ``rounds`` blocks holding about equal requests.
+
+    Grouping by requests rather than by pushes folds the partial seconds at the
+    start and end of the load into their neighbours, and no request is left out:
+    the blocks of a side pool to exactly that side's whole run.
+    """
+    count = min(len(deltas["base"]), len(deltas["head"]))
+    sizes = np.array(
+        [sum(d.requests for side in SIDES for d in deltas[side][i].values()) for i in range(count)],
+        dtype=float,
+    )
+    busy = np.flatnonzero(sizes > 0)
+    if busy.size == 0:
+        return {side: [] for side in SIDES}
+    weights = sizes[busy]
+    middle = np.cumsum(weights) - weights / 2  # where each push sits among the requests
+    group = np.minimum((middle / weights.sum() * rounds).astype(int), rounds - 1)
+    groups = [busy[group == g] for g in np.unique(group)]
+    return {
+        side: [_block([deltas[side][int(i)] for i in g], script, code) for g in groups]
+        for side in SIDES
+    }
+
+
+def _block(pushes: list[dict[str, Delta]], script: Script, code: int) -> LoadResult:
+    duration = len(pushes) * PUSH_INTERVAL_S
+    per_op: dict[str, OperationStats] = {}
+    hists: dict[str, Histogram] = {}
+    for op in script.operations:
+        parts = [push[op] for push in pushes if op in push]
+        hist = merge([p.histogram for p in parts]) if parts else Histogram()
+        requests = sum(p.requests for p in parts)
+        failures = sum(p.failures for p in parts)
+        errors: dict[str, int] = {}
+        for p in parts:
+            for status, n in p.errors_by_status.items():
+                errors[status] = errors.get(status, 0) + n
+        per_op[op] = stats_from(op, hist, (requests, failures, errors), duration)
+        hists[op] = hist
+    total = stats_from(
+        "*",
+        merge(list(hists.values())) if hists else None,
+        (
+            sum(s.count for s in per_op.values()),
+            sum(s.failures for s in per_op.values()),
+            _sum_errors([s.errors_by_status for s in per_op.values()]),
+        ),
+        duration,
+    )
+    return LoadResult(
+        per_op,
+        total,
+        duration,
+        code,
+        script.sha256,
+        histograms={op: h.to_dict() for op, h in hists.items()},
+    )
+
+
+def _sum_errors(items: list[dict[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items:
+        for status, n in item.items():
+            out[status] = out.get(status, 0) + n
+    return out
