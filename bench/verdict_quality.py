@@ -165,16 +165,26 @@ def build_repo(root: Path, mode: str, args: argparse.Namespace, normal_ms: float
 
 
 def calibrate(
-    root: Path, args: argparse.Namespace, console: Console, *, hog: bool, runs: int = 3
+    root: Path,
+    args: argparse.Namespace,
+    console: Console,
+    *,
+    hog: bool,
+    runs: int = 3,
+    duet: bool = False,
 ) -> float:
-    """The normal p95 of the slowed operation (median of ``runs`` runs), in ms."""
-    where = root / ("calibrate-hog" if hog else "calibrate")
-    commits = build_repo(where, "off", args, 0.0)
+    """The normal p95 of the slowed operation (median of ``runs`` runs), in ms.
+
+    ``duet``: measured in A/A duets, where base and head share the machine's load,
+    so that a duet's slowdown is its share of the time a duet measures.
+    """
+    where = root / f"calibrate{'-duet' if duet else ''}{'-hog' if hog else ''}"
+    commits = build_repo(where, "duet" if duet else "off", args, 0.0)
     home = where / "home"
     found = []
     spinner = cpu_hog(1, root) if hog else None
     try:
-        found = _calibration_runs(commits, home, console, runs)
+        found = _calibration_runs(commits, home, console, runs, duet=duet)
     finally:
         if spinner is not None:
             spinner.stop(grace=1.0)
@@ -182,12 +192,13 @@ def calibrate(
 
 
 def _calibration_runs(
-    commits: dict[str, str], home: Path, console: Console, runs: int
+    commits: dict[str, str], home: Path, console: Console, runs: int, *, duet: bool = False
 ) -> list[float]:
     found = []
     for _ in range(runs):
+        base = commits["A/A"] if duet else None
         outcome = run(
-            RunRequest(repo=Path(commits["repo"]), head=commits["A/A"], home=home),
+            RunRequest(repo=Path(commits["repo"]), head=commits["A/A"], base=base, home=home),
             console=console,
         )
         store = open_store(home)
@@ -414,6 +425,14 @@ def _write_json(args: argparse.Namespace, trials: list[Trial], *, done: bool) ->
 
 # Settings that must match for trials from an earlier run to be counted with new ones.
 _SAME = ("duration", "blocks", "rate", "normal_ms", "normal_ms_hog")
+_SAME_DUET = ("normal_ms_duet", "normal_ms_duet_hog")  # absent from files before the duet
+
+
+def normal_ms(args: argparse.Namespace, mode: str, hog: bool) -> float:
+    """The normal p95 the slowdowns of ``mode`` are a share of."""
+    if mode == "duet":
+        return float(args.normal_ms_duet_hog if hog else args.normal_ms_duet)
+    return float(args.normal_ms_hog if hog else args.normal_ms)
 
 
 def _resumed(args: argparse.Namespace) -> list[Trial]:
@@ -422,10 +441,11 @@ def _resumed(args: argparse.Namespace) -> list[Trial]:
         return []
     data = json.loads(args.json.read_text(encoding="utf-8"))
     before = data["settings"]
-    for key in ("normal_ms", "normal_ms_hog"):
+    for key in ("normal_ms", "normal_ms_hog", *_SAME_DUET):
         if not getattr(args, key):
             setattr(args, key, float(before.get(key) or 0.0))
     different = [k for k in _SAME if before.get(k) != getattr(args, k)]
+    different += [k for k in _SAME_DUET if (before.get(k) or 0.0) != getattr(args, k)]
     if different:
         raise SystemExit(
             f"--resume: {args.json} was measured with other settings ({', '.join(different)}); "
@@ -465,6 +485,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=0.0,
         help=f"normal p95 of {SLOWED} beside the CPU hog (default: measured likewise)",
     )
+    parser.add_argument(
+        "--normal-ms-duet",
+        type=float,
+        default=0.0,
+        help=f"normal p95 of {SLOWED} in an A/A duet (default: measured when duet runs)",
+    )
+    parser.add_argument(
+        "--normal-ms-duet-hog",
+        type=float,
+        default=0.0,
+        help=f"normal p95 of {SLOWED} in an A/A duet beside the CPU hog (likewise)",
+    )
     parser.add_argument("--json", type=Path, default=Path("verdict_quality.json"))
     parser.add_argument(
         "--resume",
@@ -501,9 +533,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         home = args.home or root / "home"
         args.normal_ms = args.normal_ms or calibrate(root, args, console, hog=False)
         args.normal_ms_hog = args.normal_ms_hog or calibrate(root, args, console, hog=True)
+        if "duet" in modes:
+            args.normal_ms_duet = args.normal_ms_duet or calibrate(
+                root, args, console, hog=False, duet=True
+            )
+            args.normal_ms_duet_hog = args.normal_ms_duet_hog or calibrate(
+                root, args, console, hog=True, duet=True
+            )
         print(
             f"normal p95 of {SLOWED}: {args.normal_ms:.2f} ms quiet, "
-            f"{args.normal_ms_hog:.2f} ms beside the CPU hog",
+            f"{args.normal_ms_hog:.2f} ms beside the CPU hog"
+            + (
+                f"; in an A/A duet {args.normal_ms_duet:.2f} ms quiet, "
+                f"{args.normal_ms_duet_hog:.2f} ms beside the hog"
+                if "duet" in modes
+                else ""
+            ),
             file=sys.stderr,
             flush=True,
         )
@@ -512,7 +557,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 root / f"{mode}-{'hog' if hog else 'quiet'}",
                 mode,
                 args,
-                args.normal_ms_hog if hog else args.normal_ms,
+                normal_ms(args, mode, hog),
             )
             for mode in modes
             for hog in (False, True)
@@ -577,7 +622,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(
         f"({per_cell} trials per mode and scenario, load.duration {args.duration}, "
         f"{args.blocks} blocks, {args.rate} req/s per operation, "
-        f"normal p95 of {SLOWED} {args.normal_ms:.2f} ms ({args.normal_ms_hog:.2f} ms with hog), "
+        f"normal p95 of {SLOWED} {args.normal_ms:.2f} ms ({args.normal_ms_hog:.2f} ms with hog"
+        + (
+            f"; duets {args.normal_ms_duet:.2f} ms, {args.normal_ms_duet_hog:.2f} ms"
+            if "duet" in modes
+            else ""
+        )
+        + "), "
         f"{time.monotonic() - started:.0f} s this time)"
     )
     _write_json(args, trials, done=per_cell >= args.trials)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.verdict_quality import Trial, _resumed, _write_json, render, summarise
+from bench.verdict_quality import Trial, _resumed, _write_json, normal_ms, render, summarise
 
 
 def trial(mode: str, scenario: str, index: int, verdict: str, block_p95: str = "-") -> Trial:
@@ -26,6 +26,8 @@ def args(tmp_path: Path, **overrides: object) -> argparse.Namespace:
         "modes": "interleaved,sequential",
         "normal_ms": 4.2,
         "normal_ms_hog": 9.1,
+        "normal_ms_duet": 0.0,
+        "normal_ms_duet_hog": 0.0,
         "json": tmp_path / "vq.json",
         "resume": True,
         "home": None,
@@ -67,6 +69,29 @@ def test_resume_refuses_other_settings(tmp_path: Path) -> None:
     _write_json(args(tmp_path), TRIALS, done=False)
     with pytest.raises(SystemExit, match="other settings \\(duration, rate\\)"):
         _resumed(args(tmp_path, duration="8s", rate=80))
+
+
+def test_duet_slowdowns_are_a_share_of_the_duet_time_and_old_files_resume(
+    tmp_path: Path,
+) -> None:
+    # A file from before the duet has no duet calibration: it still resumes, and the
+    # duet's normal time is measured (or given) separately.
+    first = args(tmp_path)
+    _write_json(first, TRIALS, done=False)
+    data = json.loads(first.json.read_text())
+    for key in ("normal_ms_duet", "normal_ms_duet_hog"):
+        del data["settings"][key]
+    first.json.write_text(json.dumps(data))
+    again = args(tmp_path, normal_ms_duet=6.3, normal_ms_duet_hog=14.0)
+    with pytest.raises(SystemExit, match="normal_ms_duet, normal_ms_duet_hog"):
+        _resumed(again)  # a file without duet settings resumes only without them
+    plain = args(tmp_path)
+    assert _resumed(plain) == TRIALS
+    assert normal_ms(again, "duet", False) == 6.3 and normal_ms(again, "duet", True) == 14.0
+    assert (
+        normal_ms(again, "interleaved", True) == 9.1
+        and normal_ms(again, "sequential", False) == 4.2
+    )
 
 
 def test_without_resume_or_file_nothing_is_kept(tmp_path: Path) -> None:

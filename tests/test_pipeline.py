@@ -83,11 +83,10 @@ def test_changed_selects_only_the_new_operation(petstore_repo: Path, plog_home: 
     assert "- GET /health" in report and "- GET /pets/\\{id\\}" in report
     assert "Load-tested operations: 2 (changed)" in report
     assert "| GET /pets |" not in report and "| POST /pets |" not in report
-    # Base and head ran side by side, loaded at once (the default duet): every block
-    # kept each operation's histogram, which the paired pooled-quantile test reads back.
+    # Base and head ran side by side (interleaved, the default): every block kept each
+    # operation's histogram, which the paired pooled-quantile test reads back.
     store = open_store(plog_home)
-    assert _kind(store, outcome.run_id) == "duet"
-    assert "loaded at the same time as the head" in report
+    assert _kind(store, outcome.run_id) == "interleaved"
     kept = store.block_histograms(outcome.run_id or 0)
     assert set(kept) == {"base", "head"} and len(kept["head"]) == 2
     for side in ("base", "head"):

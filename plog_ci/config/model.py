@@ -87,7 +87,7 @@ class LoadConfig:
 
 @dataclass(frozen=True)
 class CompareConfig:
-    mode: str = "duet"  # duet | interleaved | sequential | off
+    mode: str = "interleaved"  # interleaved | duet | sequential | off
     blocks: int = 20
     baseline: str = "auto"  # auto | base | previous | branch
     branch: str | None = None
