@@ -94,6 +94,7 @@ gates:
 compare:
   mode: {mode}
   blocks: {blocks}
+  replicas: {replicas}
   baseline: base
 """
 
@@ -149,7 +150,12 @@ def build_repo(root: Path, mode: str, args: argparse.Namespace, normal_ms: float
     shutil.copy2(EXAMPLE / "openapi.yaml", repo / "openapi.yaml")
     (repo / "plog.yml").write_text(
         PLOG_YML.format(
-            rate=args.rate, duration=args.duration, gate=GATE, mode=mode, blocks=args.blocks
+            rate=args.rate,
+            duration=args.duration,
+            gate=GATE,
+            mode=mode,
+            blocks=args.blocks,
+            replicas=args.replicas,
         ),
         encoding="utf-8",
     )
@@ -446,6 +452,8 @@ def _resumed(args: argparse.Namespace) -> list[Trial]:
             setattr(args, key, float(before.get(key) or 0.0))
     different = [k for k in _SAME if before.get(k) != getattr(args, k)]
     different += [k for k in _SAME_DUET if (before.get(k) or 0.0) != getattr(args, k)]
+    if before.get("replicas", 1) != args.replicas:  # files before replicas ran with 1
+        different.append("replicas")
     if different:
         raise SystemExit(
             f"--resume: {args.json} was measured with other settings ({', '.join(different)}); "
@@ -467,6 +475,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--duration", default="30s", help="load.duration of each test")
     parser.add_argument("--blocks", type=int, default=20, help="compare.blocks (duet, interleaved)")
     parser.add_argument("--rate", type=int, default=100, help="requests/s per operation")
+    parser.add_argument(
+        "--replicas", type=int, default=1, help="compare.replicas (processes per side)"
+    )
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated")
     parser.add_argument(
         "--scenarios",
@@ -622,7 +633,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(
         f"({per_cell} trials per mode and scenario, load.duration {args.duration}, "
         f"{args.blocks} blocks, {args.rate} req/s per operation, "
-        f"normal p95 of {SLOWED} {args.normal_ms:.2f} ms ({args.normal_ms_hog:.2f} ms with hog"
+        + (f"{args.replicas} processes per side, " if args.replicas > 1 else "")
+        + f"normal p95 of {SLOWED} {args.normal_ms:.2f} ms ({args.normal_ms_hog:.2f} ms with hog"
         + (
             f"; duets {args.normal_ms_duet:.2f} ms, {args.normal_ms_duet_hog:.2f} ms"
             if "duet" in modes

@@ -17,7 +17,6 @@ the two, so under no change the two blocks of a pair are exchangeable.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,22 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from plog_ci import proc
-from plog_ci.errors import InputError, InternalError
-from plog_ci.loadgen.script import SIDE_TAG, Script, side_env
+from plog_ci.errors import InternalError
+from plog_ci.loadgen.script import SIDE_TAG, Script, side_urls
 from plog_ci.results import LoadResult, OperationStats, SeriesPoint
 from plog_ci.runner.capture import PUSH_INTERVAL_S, Capture, Delta, stats_from
 from plog_ci.runner.histogram import Histogram, merge
-from plog_ci.runner.k6 import (
-    MEASURED_CODES,
-    base_env,
-    capture_env,
-    check_target,
-    find_k6,
-    finish,
-    k6_argv,
-    wait_all,
-)
+from plog_ci.runner.k6 import check_target, finish, run_captured
 
 SIDES = ("base", "head")
 
@@ -72,41 +61,26 @@ def run_duet(
     """Run a duet ``script`` against ``urls`` (base and head); ``on_second`` gets the head's."""
     if set(script.sides) != set(SIDES):
         raise InternalError("run_duet needs a duet script (generate(..., duet_base=...))")
-    k6 = find_k6()
-    workdir.mkdir(parents=True, exist_ok=True)
-    script_path = workdir / "script.js"
-    script_path.write_text(script.text, encoding="utf-8")
-    pins = [check_target(urls[side], script) for side in SIDES]
-    if pins[0] != pins[1]:
-        raise InputError(
-            f"the duet's targets resolve to different addresses: {urls['base']}, {urls['head']}",
-            hint="deploy base and head on one host, or set compare.mode: interleaved",
-        )
-    base_capture = Capture(script.operations, where=(SIDE_TAG, "base"), keep_deltas=True)
+    pin = check_target(" ".join(urls[side] for side in SIDES), script)
+    base_capture = Capture(script.operations, where={SIDE_TAG: "base"}, keep_deltas=True)
     with Capture(
         script.operations,
         on_second=on_second,
-        where=(SIDE_TAG, "head"),
+        where={SIDE_TAG: "head"},
         followers=(base_capture,),
         keep_deltas=True,
     ) as capture:
-        side_urls = {side_env(side): urls[side] for side in SIDES}
-        env = base_env(urls["head"], {**pins[0], **side_urls, **(extra_env or {})})
-        env.update(capture_env(capture.url("0")))
-        summary_path = workdir / "summary.json"
-        argv = k6_argv(k6, script_path, capture_url=capture.url("0"), summary=summary_path)
-        secret_values = [*secrets, *(env.get(n, "") for n in script.secret_env)]
-        started = time.monotonic()
-        process = proc.Process(
-            argv, cwd=workdir, env=env, log_path=workdir / "k6.log", secrets=secret_values
+        code, elapsed, summary_path = run_captured(
+            script,
+            urls["head"],
+            capture,
+            workdir,
+            timeout_s=timeout_s,
+            extra_env={**pin, **side_urls(urls), **(extra_env or {})},
+            on_tick=on_tick,
+            summary=True,
+            secrets=secrets,
         )
-        (code,) = wait_all([process], timeout_s, on_tick)
-        elapsed = time.monotonic() - started
-        if code not in MEASURED_CODES:
-            raise InternalError(
-                f"k6 exited with code {code}\n--- k6 output ---\n{process.tail(30)}",
-                hint=f"the script is at {script_path}; try 'k6 inspect' on it",
-            )
         runs = {
             "head": finish(capture, script, [code], elapsed, summary_path),
             "base": finish(base_capture, script, [code], elapsed, None),

@@ -11,19 +11,21 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from plog_ci.analysis.stats import OperationSamples
-from plog_ci.loadgen.script import Script
+from plog_ci.errors import InternalError
+from plog_ci.loadgen.script import SIDE_TAG, Script, side_env
 from plog_ci.results import LoadResult, OperationStats
-from plog_ci.runner.capture import stats_from
+from plog_ci.runner.capture import Capture, stats_from
 from plog_ci.runner.histogram import Histogram
 from plog_ci.runner.histogram import merge as merge_histograms
-from plog_ci.runner.k6 import run_k6
+from plog_ci.runner.k6 import check_target, finish, run_captured, run_k6
 
 SIDES = ("base", "head")
+ROUND_TAG = "plog_round"  # a schedule's requests: which round they belong to
 BLOCK_GRACE_S = 30.0
 
 
@@ -37,6 +39,72 @@ class InterleavedResult:
 
     def histograms(self, side: str) -> list[dict[str, dict[str, Any]]]:
         return [r.histograms for r in self.blocks[side]]
+
+
+def round_order(rounds: int, seed: int) -> tuple[tuple[str, str], ...]:
+    """Which side goes first in each round, drawn at random (seeded)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(rounds):
+        sides = list(SIDES)
+        rng.shuffle(sides)
+        out.append((sides[0], sides[1]))
+    return tuple(out)
+
+
+def run_scheduled(
+    script: Script,
+    urls: dict[str, str],
+    workdir: Path,
+    *,
+    timeout_s: float,
+    on_tick: Callable[[float], None] | None = None,
+    extra_env: dict[str, str] | None = None,
+    secrets: tuple[str, ...] = (),
+) -> InterleavedResult:
+    """Interleaving inside one k6 process: ``script`` has a ``Schedule``.
+
+    One process for the whole run keeps its connections to both sides warm and
+    starts nothing between blocks (the duet probe saw whole-run offsets between
+    the sides when every block started its own k6). The requests carry their
+    side and round as tags; a capture per side and round reads each block's
+    statistics exactly from k6's cumulative histograms.
+    """
+    if set(script.sides) != set(SIDES) or len(script.slots) < 2:
+        raise InternalError("run_scheduled needs a script with a schedule (generate(schedule=))")
+    rounds = len(script.slots) // 2
+    pin = check_target(" ".join(urls[side] for side in SIDES), script)
+    block_captures = {
+        side: [
+            Capture(script.operations, where={SIDE_TAG: side, ROUND_TAG: str(index)})
+            for index in range(rounds)
+        ]
+        for side in SIDES
+    }
+    followers = tuple(c for side in SIDES for c in block_captures[side])
+    with Capture(script.operations, followers=followers) as capture:
+        code, _, _ = run_captured(
+            script,
+            urls["head"],
+            capture,
+            workdir,
+            timeout_s=timeout_s,
+            extra_env={
+                **pin,
+                **{side_env(side): urls[side] for side in SIDES},
+                **(extra_env or {}),
+            },
+            on_tick=on_tick,
+            summary=False,
+            secrets=secrets,
+        )
+    block = replace(script, duration_s=script.block_s)
+    blocks = {
+        side: [finish(c, block, [code], script.block_s, None) for c in block_captures[side]]
+        for side in SIDES
+    }
+    order = tuple((script.slots[2 * i], script.slots[2 * i + 1]) for i in range(rounds))
+    return InterleavedResult(blocks, order)
 
 
 def run_interleaved(
@@ -53,14 +121,10 @@ def run_interleaved(
     secrets: tuple[str, ...] = (),
 ) -> InterleavedResult:
     """Run ``rounds`` rounds; ``script`` must run for ``block_s`` seconds per block."""
-    rng = random.Random(seed)
     blocks: dict[str, list[LoadResult]] = {side: [] for side in SIDES}
-    order: list[tuple[str, str]] = []
+    order = round_order(rounds, seed)
     done = 0.0
-    for index in range(rounds):
-        sides = list(SIDES)
-        rng.shuffle(sides)
-        order.append((sides[0], sides[1]))
+    for index, sides in enumerate(order):
         for side in sides:
             base_done = done
 
@@ -81,7 +145,7 @@ def run_interleaved(
             done += block_s
             if on_block is not None:
                 on_block(side, index, result)
-    return InterleavedResult(blocks, tuple(order))
+    return InterleavedResult(blocks, order)
 
 
 def _weighted(values: list[tuple[float, int]]) -> float:

@@ -43,14 +43,14 @@ from plog_ci.analysis.stats import (
 from plog_ci.analysis.stored_runs import run_level_samples, series_samples
 from plog_ci.config import Config, parse_config
 from plog_ci.config.model import LoadConfig
-from plog_ci.deploy.process import ServiceProcess
+from plog_ci.deploy.process import Replicas
 from plog_ci.deploy.resources import ResourceSampler, Sample
 from plog_ci.duet import run_duet
 from plog_ci.errors import ConfigError, ExitCode, InputError, InternalError, PlogError
 from plog_ci.gitrepo import GitRepo
 from plog_ci.home import state_dir
-from plog_ci.interleaved import block_samples, merge_side, merge_stats, run_interleaved
-from plog_ci.loadgen.script import Script, generate
+from plog_ci.interleaved import block_samples, merge_side, merge_stats, round_order, run_scheduled
+from plog_ci.loadgen.script import Schedule, Script, generate
 from plog_ci.openapi.diff import diff_specs
 from plog_ci.openapi.load import load_spec_from_git
 from plog_ci.openapi.model import Spec
@@ -174,6 +174,23 @@ def environment_fingerprint() -> dict[str, Any]:
         "plog": __version__,
         "k6": "1.1.0",
     }
+
+
+def _stretched(load: LoadConfig, total_s: float) -> LoadConfig:
+    """``load`` lasting ``total_s`` (stages scaled alike): an interleaved run's both sides."""
+    if not load.stages:
+        return replace(load, duration_s=total_s)
+    factor = total_s / sum(stage.duration_s for stage in load.stages)
+    return replace(
+        load,
+        duration_s=total_s,
+        stages=tuple(replace(stage, duration_s=stage.duration_s * factor) for stage in load.stages),
+    )
+
+
+def _replicas_note(config: Config) -> str:
+    count = config.compare.replicas
+    return f", {count} processes per side taking turns" if count > 1 else ""
 
 
 def _headline(verdict: Verdict, total: OperationStats) -> str:
@@ -305,17 +322,22 @@ class _Run:
             workdir = Path(tmp)
             stages.stage(f"Exporting {self.head_sha[:12]}")
             head_tree = git.export(self.head_sha, workdir / "head")
-            stages.stage("Starting the service")
+            # Replicas only serve side-by-side comparisons (see compare.replicas).
+            replicas = config.compare.replicas if side_by_side else 1
+            stages.stage(
+                "Starting the service" + (f" ({replicas} replicas)" if replicas > 1 else "")
+            )
             head = stack.enter_context(
-                ServiceProcess(
+                Replicas(
                     config.service,
                     head_tree,
                     workdir / "head.log",
+                    replicas,
                     inherit_env=self.request.allow_secrets,
                 )
             )
             startup_s = head.wait_healthy()
-            base_service: ServiceProcess | None = None
+            base_service: Replicas | None = None
             note = ""
             if side_by_side:
                 assert self.base_sha is not None and base_spec is not None
@@ -323,9 +345,9 @@ class _Run:
                     base_service = self._start_base(git, config, workdir, stack, stages)
                 except PlogError as exc:
                     note = f"the base could not be deployed ({exc.message.splitlines()[0]})"
-            head_sampler = stack.enter_context(ResourceSampler(head.pid))
+            head_sampler = stack.enter_context(ResourceSampler(head.pids))
             base_sampler = (
-                stack.enter_context(ResourceSampler(base_service.pid))
+                stack.enter_context(ResourceSampler(base_service.pids))
                 if base_service is not None
                 else None
             )
@@ -379,7 +401,7 @@ class _Run:
 
     def _start_base(
         self, git: GitRepo, config: Config, workdir: Path, stack: ExitStack, stages: _Stages
-    ) -> ServiceProcess:
+    ) -> Replicas:
         assert self.base_sha is not None
         stages.stage(f"Starting the base {self.base_sha[:12]} beside it")
         try:
@@ -388,10 +410,11 @@ class _Run:
             service = config.service  # the base predates plog.yml: start it the head's way
         base_tree = git.export(self.base_sha, workdir / "base")
         base = stack.enter_context(
-            ServiceProcess(
+            Replicas(
                 replace(service, port=0),
                 base_tree,
                 workdir / "base.log",
+                config.compare.replicas,
                 inherit_env=self.request.allow_secrets,
             )
         )
@@ -404,20 +427,27 @@ class _Run:
         head_spec: Spec,
         selection: Selection,
         base_spec: Spec,
-        head: ServiceProcess,
-        base: ServiceProcess,
+        head: Replicas,
+        base: Replicas,
         workdir: Path,
         stages: _Stages,
         head_tree: Path,
     ) -> tuple[Script, LoadResult, Baseline]:
         rounds = config.compare.blocks
         block_s = max(MIN_BLOCK_S, config.load.duration_s / rounds)
-        block_load: LoadConfig = replace(config.load, duration_s=block_s)
+        total = 2 * rounds * block_s
+        order = round_order(rounds, seed=int(self.head_sha[:8], 16))
+        # Operations the base does not have skip its blocks: nothing to compare.
+        on_base = tuple(op.key for op in selection.operations if base_spec.find(op.key))
         script = generate(
-            head_spec, selection.operations, block_load, gates=config.gates, data_root=head_tree
+            head_spec,
+            selection.operations,
+            _stretched(config.load, total),
+            gates=config.gates,
+            data_root=head_tree,
+            schedule=Schedule(tuple(side for pair in order for side in pair), on_base),
         )
         extra_env, secrets = self._k6_secrets(script)
-        total = 2 * rounds * block_s
         stages.stage(
             f"Interleaved load test: {len(selection.operations)} operations, base and head, "
             f"{rounds} rounds of {block_s:g} s",
@@ -425,22 +455,18 @@ class _Run:
         )
         store, run_id = self.store, self.run_id
         assert store is not None and run_id is not None
-
-        def on_block(side: str, index: int, result: LoadResult) -> None:
-            store.save_block(run_id, side, index, result.operations, result.histograms)
-
-        outcome = run_interleaved(
+        outcome = run_scheduled(
             script,
             {"base": base.base_url, "head": head.base_url},
             workdir / "k6",
-            rounds=rounds,
-            block_s=block_s,
-            seed=int(self.head_sha[:8], 16),
-            on_block=on_block,
+            timeout_s=total + K6_GRACE_S,
             on_tick=stages.advance_to,
             extra_env=extra_env,
             secrets=secrets,
         )
+        for side, blocks in outcome.blocks.items():
+            for index, block in enumerate(blocks):
+                store.save_block(run_id, side, index, block.operations, block.histograms)
         store.set_kind(run_id, "interleaved")
         head_ops, head_total, head_hists = merge_side(outcome.blocks["head"])
         base_ops, base_total, _ = merge_side(outcome.blocks["base"])
@@ -452,14 +478,13 @@ class _Run:
             script.sha256,
             histograms=head_hists,
         )
-        # Operations the base does not have answered 404 there: nothing to compare.
-        comparable = {op: s for op, s in base_ops.items() if base_spec.find(op) is not None}
+        comparable = {op: s for op, s in base_ops.items() if op in on_base}
         baseline = Baseline(
             "interleaved",
             comparable,
             {side: outcome.per_block(side) for side in ("base", "head")},
             f"base {self.base_sha[:12] if self.base_sha else ''} deployed side by side, "
-            f"{rounds} interleaved rounds",
+            f"{rounds} interleaved rounds{_replicas_note(config)}",
             total=base_total,
             old_samples={
                 op: s
@@ -481,8 +506,8 @@ class _Run:
         head_spec: Spec,
         selection: Selection,
         base_spec: Spec,
-        head: ServiceProcess,
-        base: ServiceProcess,
+        head: Replicas,
+        base: Replicas,
         workdir: Path,
         stages: _Stages,
         head_tree: Path,
@@ -530,7 +555,8 @@ class _Run:
             comparable,
             {side: outcome.per_block(side) for side in ("base", "head")},
             f"base {self.base_sha[:12] if self.base_sha else ''} deployed side by side and "
-            f"loaded at the same time as the head, {len(durations)} paired blocks",
+            f"loaded at the same time as the head, {len(durations)} paired blocks"
+            f"{_replicas_note(config)}",
             total=base_run.total,
             old_samples={
                 op: s

@@ -32,6 +32,7 @@ def args(tmp_path: Path, **overrides: object) -> argparse.Namespace:
         "resume": True,
         "home": None,
         "max_minutes": 0.0,
+        "replicas": 1,
     }
     values.update(overrides)
     return argparse.Namespace(**values)

@@ -76,6 +76,16 @@ report: {dir: out}
 
 def test_defaults() -> None:
     config = parse_config(b"version: 1\nservice: {run: ./serve}\nopenapi: spec.json\n")
+    assert (config.compare.mode, config.compare.blocks, config.compare.replicas) == (
+        "interleaved",
+        20,
+        1,
+    )
+    duet = parse_config(
+        b"version: 1\nservice: {run: ./serve}\nopenapi: spec.json\n"
+        b"compare: {mode: duet, replicas: 3}\n"
+    )
+    assert (duet.compare.mode, duet.compare.replicas) == ("duet", 3)
     assert config.load.operations == "changed"
     assert config.load.duration_s == 30
     assert config.service.health == "/"

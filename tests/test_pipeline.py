@@ -101,28 +101,37 @@ def _kind(store: ResultsStore, run_id: int | None) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("mode", "model", "kind"),
+    ("mode", "model", "replicas", "kind"),
     [
-        ("duet", "open", "duet"),
-        ("interleaved", "open", "interleaved"),
+        ("duet", "open", 1, "duet"),
+        ("interleaved", "open", 1, "interleaved"),
         # A duet needs a scenario per operation and side: the closed model interleaves.
-        ("duet", "closed", "interleaved"),
+        ("duet", "closed", 1, "interleaved"),
+        ("interleaved", "open", 2, "interleaved"),
+        ("duet", "open", 2, "duet"),
     ],
 )
 def test_side_by_side_modes_store_paired_blocks(
-    petstore_repo: Path, plog_home: Path, mode: str, model: str, kind: str
+    petstore_repo: Path, plog_home: Path, mode: str, model: str, replicas: int, kind: str
 ) -> None:
     base = commit_files(petstore_repo, {"README.md": "base\n"})
     yml = (
         FAST_PLOG_YML.replace("duration: 2s", "duration: 3s")
         .replace("  rate: 10\n", "  rate: 10\n" if model == "open" else "  model: closed\n")
-        .replace("compare:\n  blocks: 2\n", f"compare:\n  mode: {mode}\n  blocks: 3\n")
+        .replace(
+            "compare:\n  blocks: 2\n",
+            f"compare:\n  mode: {mode}\n  blocks: 3\n  replicas: {replicas}\n",
+        )
     )
     head = commit_files(petstore_repo, {"plog.yml": yml})
     outcome = run(RunRequest(repo=petstore_repo, head=head, base=base))
     assert outcome.status == "pass", outcome.summary
     store = open_store(plog_home)
     assert _kind(store, outcome.run_id) == kind
+    # Replicas took turns: every id from setup was found on the replica that made it.
+    assert ("2 processes per side taking turns" in outcome.report_markdown) == (replicas == 2)
+    stats = store.operation_stats(outcome.run_id or 0)
+    assert stats["GET /pets/{petId}"].count > 0 and stats["GET /pets/{petId}"].failures == 0
     blocks = store.blocks(outcome.run_id or 0)
     assert set(blocks) == {"base", "head"} and len(blocks["base"]) == len(blocks["head"]) == 3
     for side in ("base", "head"):

@@ -89,6 +89,7 @@ class LoadConfig:
 class CompareConfig:
     mode: str = "interleaved"  # interleaved | duet | sequential | off
     blocks: int = 20
+    replicas: int = 1  # processes per side when base and head run side by side
     baseline: str = "auto"  # auto | base | previous | branch
     branch: str | None = None
     last_n: int = 5

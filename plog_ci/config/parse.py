@@ -220,7 +220,9 @@ def _gates(raw: list[Any], problems: _Problems) -> tuple[Gate, ...]:
 
 def _compare(raw: dict[str, Any]) -> CompareConfig:
     fields: dict[str, Any] = {
-        k: raw[k] for k in ("mode", "blocks", "baseline", "branch", "last_n", "alpha") if k in raw
+        k: raw[k]
+        for k in ("mode", "blocks", "replicas", "baseline", "branch", "last_n", "alpha")
+        if k in raw
     }
     if "min_effect" in raw:
         fields["min_effect"] = float(str(raw["min_effect"]).rstrip("%")) / 100

@@ -11,6 +11,7 @@ import shlex
 import socket
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
@@ -134,6 +135,74 @@ class ServiceProcess:
         self.process.stop(grace=5.0)
 
     def __enter__(self) -> ServiceProcess:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class Replicas:
+    """Several processes of one service from one tree (the replicas of one side).
+
+    Each listens on its own port; ``base_url`` lists them space-separated, the
+    form a generated script takes them in (requests take turns among them).
+    The first replica keeps ``service.port``; the others pick free ports.
+    """
+
+    def __init__(
+        self,
+        service: ServiceConfig,
+        root: Path,
+        log_path: Path,
+        count: int,
+        secrets: tuple[str, ...] = (),
+        *,
+        inherit_env: bool = True,
+    ) -> None:
+        self.processes: list[ServiceProcess] = []
+        try:
+            for index in range(count):
+                self.processes.append(
+                    ServiceProcess(
+                        service if index == 0 else replace(service, port=0),
+                        root,
+                        log_path.with_name(f"{log_path.stem}-{index}{log_path.suffix}")
+                        if index
+                        else log_path,
+                        secrets,
+                        inherit_env=inherit_env,
+                    )
+                )
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def base_url(self) -> str:
+        return " ".join(p.base_url for p in self.processes)
+
+    @property
+    def pid(self) -> int:
+        return self.processes[0].pid
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes]
+
+    def wait_healthy(self) -> float:
+        """Block until every replica is healthy; the seconds the slowest took."""
+        return max(p.wait_healthy() for p in self.processes)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.stop()
+
+    def __enter__(self) -> Replicas:
         return self
 
     def __exit__(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -22,10 +23,14 @@ class Sample:
 
 
 class ResourceSampler:
-    """Samples the process ``pid`` and its children every ``interval`` seconds."""
+    """Samples the process ``pid`` and its children every ``interval`` seconds.
 
-    def __init__(self, pid: int, interval: float = 0.5) -> None:
-        self.pid = pid
+    ``pid`` may be several processes (the replicas of one side): a sample sums them.
+    """
+
+    def __init__(self, pid: int | Sequence[int], interval: float = 0.5) -> None:
+        self.pids = (pid,) if isinstance(pid, int) else tuple(pid)
+        self.pid = self.pids[0]
         self.interval = interval
         self.samples: list[Sample] = []
         self._stop = threading.Event()
@@ -33,11 +38,13 @@ class ResourceSampler:
         self._known: dict[int, psutil.Process] = {}
 
     def _tree(self) -> list[psutil.Process]:
-        try:
-            root = psutil.Process(self.pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return []
+        procs = []
+        for pid in self.pids:
+            try:
+                root = psutil.Process(pid)
+                procs += [root, *root.children(recursive=True)]
+            except psutil.Error:
+                continue
         # Keep Process objects across samples: cpu_percent() measures since the last call.
         current = {}
         for p in procs:

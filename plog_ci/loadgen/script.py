@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from plog_ci import __version__
 from plog_ci.analysis.gates import Gate
 from plog_ci.config.model import LoadConfig, OperationOverride
-from plog_ci.errors import InputError
+from plog_ci.errors import InputError, InternalError
 from plog_ci.loadgen.auth import plan_auth, secret_names
 from plog_ci.loadgen.datafiles import load_rows
 from plog_ci.loadgen.links import bindings, cleanup_for
@@ -57,16 +57,37 @@ class Script:
     dependencies: tuple[str, ...] = ()  # "POST /pets -> GET /pets/{petId} (petId)"
     selectors: dict[str, str] = field(default_factory=dict)  # op -> k6 submetric selector
     default_base_url: str = ""  # the target when BASE_URL is unset
-    sides: tuple[str, ...] = ()  # a duet's sides (DUET_SIDES); () for one target
+    sides: tuple[str, ...] = ()  # DUET_SIDES when one process loads base and head; ()
+    slots: tuple[str, ...] = ()  # a schedule's side per block, in time order
+    block_s: float = 0.0  # a schedule's block length
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """Interleaving inside one k6 process: the side each block of the load goes to.
+
+    The load's duration is cut into ``len(slots)`` equal blocks; block i loads
+    side ``slots[i]`` ("base" or "head"; a round is two blocks, one per side) and
+    its requests carry the tag ``plog_round`` = i // 2. Operations not in
+    ``on_base`` skip the base's blocks.
+    """
+
+    slots: tuple[str, ...]
+    on_base: tuple[str, ...]
+
+
 def side_env(side: str) -> str:
     """The variable that holds a duet side's URL."""
     return f"PLOG_URL_{side.upper()}"
+
+
+def side_urls(urls: dict[str, str]) -> dict[str, str]:
+    """The environment that gives a two-sided script its targets (side -> URLs)."""
+    return {side_env(side): urls[side] for side in DUET_SIDES}
 
 
 def host_of(url: str) -> str:
@@ -98,6 +119,7 @@ def generate(
     allow_hosts: tuple[str, ...] = (),
     k6_submetrics: bool = False,
     duet_base: tuple[str, ...] | None = None,
+    schedule: Schedule | None = None,
 ) -> Script:
     """The k6 script for ``operations``.
 
@@ -108,7 +130,13 @@ def generate(
     ``duet_base`` makes a duet script (open model only): every operation's
     scenario loads the head, and a twin scenario per operation in
     ``duet_base`` (keys) loads the base at the same rate, at the same time.
+    ``schedule`` makes an interleaved script instead: the same scenarios as for
+    one target, whose requests go to base or head block by block.
     """
+    if duet_base is not None and schedule is not None:
+        raise InternalError("a script is a duet or a schedule, not both")
+    if schedule is not None and not schedule.slots:
+        raise InternalError("a schedule needs at least one block")
     warnings: list[str] = []
     overrides: dict[str, OperationOverride] = {o.operation: o for o in load.overrides}
     for key in overrides:
@@ -182,6 +210,7 @@ def generate(
                 hint="remove load.model: closed, or set compare.mode: interleaved",
             )
         profile = _duet_plan(profile, [op.key in duet_base for op in operations])
+    on_base = duet_base if duet_base is not None else schedule.on_base if schedule else None
     selector = selectors(names, profile.model)
     limits = thresholds(gates, selector, abort_all=load.profile == "breakpoint")
     if k6_submetrics:
@@ -211,8 +240,28 @@ def generate(
         "setupCount": load.setup_resources,
         "auth": plan_auth(load.auth),
         "sides": (
-            [{"name": side, "env": side_env(side)} for side in DUET_SIDES]
-            if duet_base is not None
+            [
+                {
+                    "name": side,
+                    "env": side_env(side),
+                    # The operations a side has (null: all of them).
+                    "ops": (
+                        [i for i, op in enumerate(operations) if op.key in on_base]
+                        if side == "base"
+                        else None
+                    ),
+                }
+                for side in DUET_SIDES
+            ]
+            if on_base is not None
+            else None
+        ),
+        "schedule": (
+            {
+                "blockMs": profile.duration_s * 1000 / len(schedule.slots),
+                "slots": [DUET_SIDES.index(side) for side in schedule.slots],
+            }
+            if schedule is not None
             else None
         ),
     }
@@ -234,7 +283,9 @@ def generate(
         dependencies=tuple(dependencies),
         selectors=selector,
         default_base_url=base,
-        sides=DUET_SIDES if duet_base is not None else (),
+        sides=DUET_SIDES if on_base is not None else (),
+        slots=schedule.slots if schedule else (),
+        block_s=profile.duration_s / len(schedule.slots) if schedule else 0.0,
     )
 
 

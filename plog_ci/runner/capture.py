@@ -87,11 +87,11 @@ class Capture:
         *,
         on_second: SeriesCallback | None = None,
         keep_points: int = 3600,
-        where: tuple[str, str] | None = None,
+        where: dict[str, str] | None = None,
         followers: tuple[Capture, ...] = (),
         keep_deltas: bool = False,
     ) -> None:
-        """``where``: only series with this (label, value); ``followers`` see every push
+        """``where``: only series with these label values; ``followers`` see every push
         too; ``keep_deltas`` keeps each push's per-operation delta (see ``deltas``)."""
         self.operations = operations
         self.where = where
@@ -173,9 +173,9 @@ class Capture:
         return True
 
     def _take(self, segment: str, series: list[Series]) -> None:
-        if self.where is not None:
-            label, value = self.where
-            series = [item for item in series if item.labels.get(label) == value]
+        if self.where:
+            wanted = self.where.items()
+            series = [item for item in series if all(item.labels.get(k) == v for k, v in wanted)]
         with self._lock:
             state = self._segments.setdefault(segment, _Segment())
             self._update(state, series)

@@ -95,7 +95,20 @@ def read_summary(
 
 
 def check_target(base_url: str, script: Script) -> dict[str, str]:
-    """Refuse targets outside the allow-list; pin a host name to its address."""
+    """Refuse targets outside the allow-list; pin a host name to its address.
+
+    ``base_url`` may list replicas, space-separated: all must pin alike (one host).
+    """
+    pins = [_check_one(url, script) for url in base_url.split()] or [_check_one("", script)]
+    if any(pin != pins[0] for pin in pins):
+        raise InputError(
+            f"the load targets resolve to different addresses: {base_url}",
+            hint="deploy every target on one host, or set compare.mode: interleaved",
+        )
+    return pins[0]
+
+
+def _check_one(base_url: str, script: Script) -> dict[str, str]:
     parts = urlsplit(base_url)
     host = (parts.hostname or "").lower()
     if parts.scheme not in ("http", "https") or not host:
@@ -207,29 +220,59 @@ def run_k6(
     ``on_second`` receives each second's points (one per operation) while the
     test runs, from the capture's thread. ``secrets`` are redacted from k6's log.
     """
+    pin = check_target(base_url, script)
+    with Capture(script.operations, on_second=on_second) as capture:
+        code, elapsed, summary_path = run_captured(
+            script,
+            base_url,
+            capture,
+            workdir,
+            timeout_s=timeout_s,
+            extra_env={**pin, **(extra_env or {})},
+            on_tick=on_tick,
+            summary=summary,
+            secrets=secrets,
+        )
+        return finish(capture, script, [code], elapsed, summary_path)
+
+
+def run_captured(
+    script: Script,
+    base_url: str,
+    capture: Capture,
+    workdir: Path,
+    *,
+    timeout_s: float,
+    extra_env: dict[str, str],
+    on_tick: Callable[[float], None] | None,
+    summary: bool,
+    secrets: Sequence[str],
+) -> tuple[int, float, Path | None]:
+    """One k6 process on ``script`` pushing to ``capture`` (started, targets checked).
+
+    Returns k6's exit code, the seconds it ran and its summary file (if asked).
+    """
     k6 = find_k6()
     workdir.mkdir(parents=True, exist_ok=True)
     script_path = workdir / "script.js"
     script_path.write_text(script.text, encoding="utf-8")
-    pin = check_target(base_url, script)
     summary_path = workdir / "summary.json" if summary else None
-    with Capture(script.operations, on_second=on_second) as capture:
-        env = base_env(base_url, {**pin, **(extra_env or {})})
-        env.update(capture_env(capture.url("0")))
-        argv = k6_argv(k6, script_path, capture_url=capture.url("0"), summary=summary_path)
-        secret_values = [*secrets, *(env.get(n, "") for n in script.secret_env)]
-        started = time.monotonic()
-        process = proc.Process(
-            argv, cwd=workdir, env=env, log_path=workdir / "k6.log", secrets=secret_values
+    env = base_env(base_url, extra_env)
+    env.update(capture_env(capture.url("0")))
+    argv = k6_argv(k6, script_path, capture_url=capture.url("0"), summary=summary_path)
+    secret_values = [*secrets, *(env.get(n, "") for n in script.secret_env)]
+    started = time.monotonic()
+    process = proc.Process(
+        argv, cwd=workdir, env=env, log_path=workdir / "k6.log", secrets=secret_values
+    )
+    (code,) = wait_all([process], timeout_s, on_tick)
+    elapsed = time.monotonic() - started
+    if code not in MEASURED_CODES:
+        raise InternalError(
+            f"k6 exited with code {code}\n--- k6 output ---\n{process.tail(30)}",
+            hint=f"the script is at {script_path}; try 'k6 inspect' on it",
         )
-        (code,) = wait_all([process], timeout_s, on_tick)
-        elapsed = time.monotonic() - started
-        if code not in MEASURED_CODES:
-            raise InternalError(
-                f"k6 exited with code {code}\n--- k6 output ---\n{process.tail(30)}",
-                hint=f"the script is at {script_path}; try 'k6 inspect' on it",
-            )
-        return finish(capture, script, [code], elapsed, summary_path)
+    return code, elapsed, summary_path
 
 
 def finish(

@@ -351,3 +351,36 @@ def test_duet_script_has_a_scenario_per_operation_and_side(tmp_path):
     assert evil.returncode != 0 and "allow-list" in evil.stderr
     with pytest.raises(InputError, match="open model"):
         generate(spec, ops, LoadConfig(model="closed", duration_s=2), duet_base=on_base)
+
+
+def test_replicas_take_turns_and_stay_on_one_host(tmp_path):
+    spec = load_any_spec(ROOT / "examples/petstore/openapi.yaml")
+    script = generate(spec, list(spec.operations.values()), QUICK)
+    two = "BASE_URL=http://127.0.0.1:8081 http://127.0.0.1:8082/"
+    assert k6_inspect(script.text, tmp_path, two).returncode == 0
+    apart = k6_inspect(script.text, tmp_path, "BASE_URL=http://127.0.0.1:1 http://localhost:2")
+    assert apart.returncode != 0 and "share one host" in apart.stderr
+    evil = k6_inspect(script.text, tmp_path, "BASE_URL=http://127.0.0.1:1 http://evil.example")
+    assert evil.returncode != 0 and "allow-list" in evil.stderr
+    with pytest.raises(InputError, match="allow-list"):
+        run_k6(script, "http://127.0.0.1:1 http://evil.example", tmp_path / "k6", timeout_s=5)
+    with pytest.raises(InputError, match="different addresses"):
+        run_k6(script, "http://127.0.0.1:1 http://localhost:1", tmp_path / "k6", timeout_s=5)
+
+
+@pytest.mark.slow
+def test_replicas_each_get_their_share_and_their_own_setup(tmp_path):
+    spec = load_any_spec(ROOT / "examples/petstore/openapi.yaml")
+    ops = [spec.operations["GET /pets"], spec.operations["GET /pets/{petId}"]]
+    load = LoadConfig(rate=20, duration_s=2, vus=4)
+    with recording_server() as (one, first), recording_server() as (two, second):
+        script = generate(spec, ops, load, one)
+        result = run_k6(script, f"{one} {two}", tmp_path / "k6", timeout_s=60)
+    assert result.setup_requests == 10  # 5 ids created on each replica
+    for rec in (first, second):
+        posts = [r for r in rec.requests if r[0] == "POST"]
+        gets = [r for r in rec.requests if r[0] == "GET"]
+        assert len(posts) == 5
+        # Turns alternate: each replica takes half of each operation's 40 requests.
+        assert 36 <= len(gets) <= 44, len(gets)
+    assert len(first.requests) + len(second.requests) == result.total.count + 10

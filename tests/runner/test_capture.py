@@ -121,8 +121,8 @@ def test_callback_errors_do_not_stop_the_capture():
 
 
 def test_a_duet_splits_by_side_and_both_captures_see_every_push():
-    base = Capture(("GET /a",), where=("plog_side", "base"), keep_deltas=True)
-    head = Capture(("GET /a",), where=("plog_side", "head"), followers=(base,), keep_deltas=True)
+    base = Capture(("GET /a",), where={"plog_side": "base"}, keep_deltas=True)
+    head = Capture(("GET /a",), where={"plog_side": "head"}, followers=(base,), keep_deltas=True)
     # Cumulative counts per push: head 10, 30, 60; base 4, 4, 9; series without a
     # side (a plain script's) belong to neither.
     for h, b in ((10, 4), (30, 4), (60, 9)):

@@ -1,0 +1,67 @@
+"""Interleaving inside one k6 process: a schedule of blocks, read back per side and round."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from plog_ci.config.model import LoadConfig
+from plog_ci.errors import InternalError
+from plog_ci.interleaved import round_order, run_scheduled
+from plog_ci.loadgen.script import Schedule, generate
+from plog_ci.runner.histogram import Histogram
+from tests.loadgen.helpers import ROOT, load_any_spec, need_k6, recording_server
+
+SPEC = ROOT / "examples/petstore/openapi.yaml"
+
+
+def test_round_order_is_seeded_and_balanced() -> None:
+    order = round_order(200, seed=7)
+    assert order == round_order(200, seed=7) != round_order(200, seed=8)
+    assert all(sorted(pair) == ["base", "head"] for pair in order)
+    first_base = sum(1 for pair in order if pair[0] == "base")
+    assert 70 < first_base < 130  # drawn, not alternating
+
+
+@pytest.mark.slow
+def test_one_process_loads_the_sides_in_turns_and_reads_each_block(tmp_path: Path) -> None:
+    need_k6()
+    spec = load_any_spec(SPEC)
+    ops = [spec.operations["GET /pets"], spec.operations["POST /pets"]]
+    slots = ("head", "base", "base", "head")  # two rounds of 1 s blocks
+    schedule = Schedule(slots, on_base=("GET /pets",))  # POST /pets is new in the head
+    script = generate(spec, ops, LoadConfig(rate=20, duration_s=4, vus=4), schedule=schedule)
+    assert script.block_s == 1.0 and script.slots == slots
+    with recording_server() as (base_url, base), recording_server() as (head_url, head):
+        result = run_scheduled(
+            script, {"base": base_url, "head": head_url}, tmp_path / "k6", timeout_s=60
+        )
+    assert result.order == (("head", "base"), ("base", "head"))
+    for side, rec in (("base", base), ("head", head)):
+        blocks = result.blocks[side]
+        assert len(blocks) == 2
+        gets = [b.operations["GET /pets"].count for b in blocks]
+        # 20/s for each 1-second block of this side (the edges may shift one request).
+        assert all(17 <= n <= 23 for n in gets), (side, gets)
+        posts = sum(b.operations["POST /pets"].count for b in blocks)
+        assert posts == (0 if side == "base" else sum(1 for r in rec.requests if r[0] == "POST"))
+        # Each server saw exactly the requests its side's blocks counted.
+        assert len(rec.requests) == sum(b.total.count for b in blocks)
+        for b in blocks:
+            hist = Histogram.from_dict(b.histograms["GET /pets"])
+            assert hist.count == b.operations["GET /pets"].count and b.duration_s == 1.0
+
+
+def test_a_plain_script_is_refused(tmp_path: Path) -> None:
+    spec = load_any_spec(SPEC)
+    plain = generate(spec, [spec.operations["GET /pets"]], LoadConfig(rate=1, duration_s=1))
+    with pytest.raises(InternalError, match="schedule"):
+        run_scheduled(plain, {"base": "x", "head": "y"}, tmp_path, timeout_s=5)
+    with pytest.raises(InternalError, match="at least one block"):
+        generate(
+            spec,
+            [spec.operations["GET /pets"]],
+            LoadConfig(rate=1, duration_s=1),
+            schedule=Schedule((), on_base=()),
+        )
