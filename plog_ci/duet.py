@@ -27,7 +27,7 @@ import numpy as np
 from plog_ci.errors import InternalError
 from plog_ci.loadgen.script import SIDE_TAG, Script, side_urls
 from plog_ci.results import LoadResult, OperationStats, SeriesPoint
-from plog_ci.runner.capture import PUSH_INTERVAL_S, Capture, Delta, stats_from
+from plog_ci.runner.capture import PUSH_INTERVAL_S, Capture, Delta, stats_from, sum_status
 from plog_ci.runner.histogram import Histogram, merge
 from plog_ci.runner.k6 import check_target, finish, run_captured
 
@@ -131,10 +131,7 @@ def _block(pushes: list[dict[str, Delta]], script: Script, code: int) -> LoadRes
         hist = merge([p.histogram for p in parts]) if parts else Histogram()
         requests = sum(p.requests for p in parts)
         failures = sum(p.failures for p in parts)
-        errors: dict[str, int] = {}
-        for p in parts:
-            for status, n in p.errors_by_status.items():
-                errors[status] = errors.get(status, 0) + n
+        errors = sum_status([p.errors_by_status for p in parts])
         per_op[op] = stats_from(op, hist, (requests, failures, errors), duration)
         hists[op] = hist
     total = stats_from(
@@ -143,7 +140,7 @@ def _block(pushes: list[dict[str, Delta]], script: Script, code: int) -> LoadRes
         (
             sum(s.count for s in per_op.values()),
             sum(s.failures for s in per_op.values()),
-            _sum_errors([s.errors_by_status for s in per_op.values()]),
+            sum_status([s.errors_by_status for s in per_op.values()]),
         ),
         duration,
     )
@@ -155,11 +152,3 @@ def _block(pushes: list[dict[str, Delta]], script: Script, code: int) -> LoadRes
         script.sha256,
         histograms={op: h.to_dict() for op, h in hists.items()},
     )
-
-
-def _sum_errors(items: list[dict[str, int]]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for item in items:
-        for status, n in item.items():
-            out[status] = out.get(status, 0) + n
-    return out

@@ -314,7 +314,7 @@ class Capture:
         total_counts = (
             sum(c[0] for op, c in counts.items() if op in self._wanted),
             sum(c[1] for op, c in counts.items() if op in self._wanted),
-            _sum_status([c[2] for op, c in counts.items() if op in self._wanted]),
+            sum_status([c[2] for op, c in counts.items() if op in self._wanted]),
         )
         total = stats_from("*", merge(measured) if measured else None, total_counts, duration_s)
         return per_op, total
@@ -324,7 +324,7 @@ class Capture:
         return sum(c[0] for op, c in counts.items() if op not in self._wanted)
 
 
-def _sum_status(items: list[dict[str, int]]) -> dict[str, int]:
+def sum_status(items: list[dict[str, int]]) -> dict[str, int]:
     out: dict[str, int] = {}
     for item in items:
         for k, v in item.items():
