@@ -293,3 +293,15 @@ def test_live_series_keeps_two_pushes_of_one_wall_clock_second(tmp_path: Path) -
     rows = store.series(run_id)
     assert [(r.second, r.requests) for r in rows] == [(9, 3), (10, 10), (11, 11), (12, 9), (13, 1)]
     store.close()
+
+
+def test_an_interleaved_run_stretches_the_load_over_both_sides() -> None:
+    from plog_ci.config.model import LoadConfig, Stage
+    from plog_ci.pipeline import _stretched
+
+    plain = _stretched(LoadConfig(duration_s=30), 60)
+    assert plain.duration_s == 60 and plain.stages == ()
+    ramp = LoadConfig(duration_s=30, stages=(Stage(10, 5), Stage(20, 50)))
+    stretched = _stretched(ramp, 60)
+    # Each stage keeps its share of the time and its target.
+    assert [(s.duration_s, s.target) for s in stretched.stages] == [(20, 5), (40, 50)]
