@@ -17,7 +17,7 @@ from typing import Any
 
 from plog_ci.analysis.stats import OperationSamples
 from plog_ci.errors import InternalError
-from plog_ci.loadgen.script import SIDE_TAG, Script, side_env
+from plog_ci.loadgen.script import SIDE_TAG, Script, side_urls
 from plog_ci.results import LoadResult, OperationStats
 from plog_ci.runner.capture import Capture, stats_from
 from plog_ci.runner.histogram import Histogram
@@ -89,11 +89,7 @@ def run_scheduled(
             capture,
             workdir,
             timeout_s=timeout_s,
-            extra_env={
-                **pin,
-                **{side_env(side): urls[side] for side in SIDES},
-                **(extra_env or {}),
-            },
+            extra_env={**pin, **side_urls(urls), **(extra_env or {})},
             on_tick=on_tick,
             summary=False,
             secrets=secrets,
@@ -120,7 +116,11 @@ def run_interleaved(
     extra_env: dict[str, str] | None = None,
     secrets: tuple[str, ...] = (),
 ) -> InterleavedResult:
-    """Run ``rounds`` rounds; ``script`` must run for ``block_s`` seconds per block."""
+    """Run ``rounds`` rounds, a k6 process per block; ``script`` runs ``block_s`` seconds.
+
+    The design before ``run_scheduled``, kept for ``bench/duet_probe.py``, which
+    compares the two.
+    """
     blocks: dict[str, list[LoadResult]] = {side: [] for side in SIDES}
     order = round_order(rounds, seed)
     done = 0.0
