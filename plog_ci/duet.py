@@ -20,16 +20,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from plog_ci.errors import InternalError
-from plog_ci.loadgen.script import SIDE_TAG, Script, side_urls
+from plog_ci.loadgen.script import SIDE_TAG, Script
 from plog_ci.results import LoadResult, OperationStats, SeriesPoint
 from plog_ci.runner.capture import PUSH_INTERVAL_S, Capture, Delta, stats_from, sum_status
 from plog_ci.runner.histogram import Histogram, merge
-from plog_ci.runner.k6 import check_target, finish, run_captured
+from plog_ci.runner.k6 import finish, run_both_sides
 
 SIDES = ("base", "head")
 
@@ -38,12 +37,6 @@ SIDES = ("base", "head")
 class DuetResult:
     runs: dict[str, LoadResult]  # side -> the whole run of that side
     blocks: dict[str, list[LoadResult]]  # side -> blocks; block i of both sides: the same seconds
-
-    def per_block(self, side: str) -> list[dict[str, OperationStats]]:
-        return [r.operations for r in self.blocks[side]]
-
-    def histograms(self, side: str) -> list[dict[str, dict[str, Any]]]:
-        return [r.histograms for r in self.blocks[side]]
 
 
 def run_duet(
@@ -61,7 +54,6 @@ def run_duet(
     """Run a duet ``script`` against ``urls`` (base and head); ``on_second`` gets the head's."""
     if set(script.sides) != set(SIDES):
         raise InternalError("run_duet needs a duet script (generate(..., duet_base=...))")
-    pin = check_target(" ".join(urls[side] for side in SIDES), script)
     base_capture = Capture(script.operations, where={SIDE_TAG: "base"}, keep_deltas=True)
     with Capture(
         script.operations,
@@ -70,13 +62,13 @@ def run_duet(
         followers=(base_capture,),
         keep_deltas=True,
     ) as capture:
-        code, elapsed, summary_path = run_captured(
+        code, elapsed, summary_path = run_both_sides(
             script,
-            urls["head"],
+            urls,
             capture,
             workdir,
             timeout_s=timeout_s,
-            extra_env={**pin, **side_urls(urls), **(extra_env or {})},
+            extra_env=extra_env,
             on_tick=on_tick,
             summary=True,
             secrets=secrets,

@@ -17,12 +17,12 @@ from typing import Any
 
 from plog_ci.analysis.stats import OperationSamples
 from plog_ci.errors import InternalError
-from plog_ci.loadgen.script import SIDE_TAG, Script, side_urls
+from plog_ci.loadgen.script import SIDE_TAG, Script
 from plog_ci.results import LoadResult, OperationStats
 from plog_ci.runner.capture import Capture, stats_from
 from plog_ci.runner.histogram import Histogram
 from plog_ci.runner.histogram import merge as merge_histograms
-from plog_ci.runner.k6 import check_target, finish, run_captured, run_k6
+from plog_ci.runner.k6 import finish, run_both_sides, run_k6
 
 SIDES = ("base", "head")
 ROUND_TAG = "plog_round"  # a schedule's requests: which round they belong to
@@ -33,12 +33,6 @@ BLOCK_GRACE_S = 30.0
 class InterleavedResult:
     blocks: dict[str, list[LoadResult]]  # side -> results in round order
     order: tuple[tuple[str, str], ...]  # the order of each round
-
-    def per_block(self, side: str) -> list[dict[str, OperationStats]]:
-        return [r.operations for r in self.blocks[side]]
-
-    def histograms(self, side: str) -> list[dict[str, dict[str, Any]]]:
-        return [r.histograms for r in self.blocks[side]]
 
 
 def round_order(rounds: int, seed: int) -> tuple[tuple[str, str], ...]:
@@ -73,7 +67,6 @@ def run_scheduled(
     if set(script.sides) != set(SIDES) or len(script.slots) < 2:
         raise InternalError("run_scheduled needs a script with a schedule (generate(schedule=))")
     rounds = len(script.slots) // 2
-    pin = check_target(" ".join(urls[side] for side in SIDES), script)
     block_captures = {
         side: [
             Capture(script.operations, where={SIDE_TAG: side, ROUND_TAG: str(index)})
@@ -83,13 +76,13 @@ def run_scheduled(
     }
     followers = tuple(c for side in SIDES for c in block_captures[side])
     with Capture(script.operations, followers=followers) as capture:
-        code, _, _ = run_captured(
+        code, _, _ = run_both_sides(
             script,
-            urls["head"],
+            urls,
             capture,
             workdir,
             timeout_s=timeout_s,
-            extra_env={**pin, **side_urls(urls), **(extra_env or {})},
+            extra_env=extra_env,
             on_tick=on_tick,
             summary=False,
             secrets=secrets,

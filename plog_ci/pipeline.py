@@ -381,14 +381,16 @@ class _Run:
                     script, result, Baseline("none", note=note), startup_s, head_sampler.stop()
                 )
             assert base_spec is not None and base_sampler is not None
-            both = self._duet if config.compare.mode == "duet" else self._interleave
-            if both == self._duet and (config.load.model or "open") != "open":
-                both = self._interleave  # a duet needs a scenario per operation and side
+            # A duet needs a scenario per operation and side: the closed model interleaves.
+            duet = config.compare.mode == "duet" and (config.load.model or "open") == "open"
+            both = self._duet if duet else self._interleave
+            # Operations the base does not have are not loaded there: nothing to compare.
+            on_base = tuple(op.key for op in selection.operations if base_spec.find(op.key))
             script, result, baseline = both(
                 config,
                 head_spec,
                 selection,
-                base_spec,
+                on_base,
                 head,
                 base_service,
                 workdir,
@@ -426,7 +428,7 @@ class _Run:
         config: Config,
         head_spec: Spec,
         selection: Selection,
-        base_spec: Spec,
+        on_base: tuple[str, ...],
         head: Replicas,
         base: Replicas,
         workdir: Path,
@@ -437,8 +439,6 @@ class _Run:
         block_s = max(MIN_BLOCK_S, config.load.duration_s / rounds)
         total = 2 * rounds * block_s
         order = round_order(rounds, seed=int(self.head_sha[:8], 16))
-        # Operations the base does not have skip its blocks: nothing to compare.
-        on_base = tuple(op.key for op in selection.operations if base_spec.find(op.key))
         script = generate(
             head_spec,
             selection.operations,
@@ -453,8 +453,6 @@ class _Run:
             f"{rounds} rounds of {block_s:g} s",
             total=total,
         )
-        store, run_id = self.store, self.run_id
-        assert store is not None and run_id is not None
         outcome = run_scheduled(
             script,
             {"base": base.base_url, "head": head.base_url},
@@ -464,10 +462,6 @@ class _Run:
             extra_env=extra_env,
             secrets=secrets,
         )
-        for side, blocks in outcome.blocks.items():
-            for index, block in enumerate(blocks):
-                store.save_block(run_id, side, index, block.operations, block.histograms)
-        store.set_kind(run_id, "interleaved")
         head_ops, head_total, head_hists = merge_side(outcome.blocks["head"])
         base_ops, base_total, _ = merge_side(outcome.blocks["base"])
         result = LoadResult(
@@ -478,25 +472,13 @@ class _Run:
             script.sha256,
             histograms=head_hists,
         )
-        comparable = {op: s for op, s in base_ops.items() if op in on_base}
-        baseline = Baseline(
+        baseline = self._paired_baseline(
             "interleaved",
-            comparable,
-            {side: outcome.per_block(side) for side in ("base", "head")},
-            f"base {self.base_sha[:12] if self.base_sha else ''} deployed side by side, "
-            f"{rounds} interleaved rounds{_replicas_note(config)}",
-            total=base_total,
-            old_samples={
-                op: s
-                for op, s in block_samples(
-                    outcome.per_block("base"), [block_s] * rounds, outcome.histograms("base")
-                ).items()
-                if op in comparable
-            },
-            new_samples=block_samples(
-                outcome.per_block("head"), [block_s] * rounds, outcome.histograms("head")
-            ),
-            paired=True,
+            outcome.blocks,
+            base_ops,
+            base_total,
+            on_base,
+            f", {rounds} interleaved rounds{_replicas_note(config)}",
         )
         return script, result, baseline
 
@@ -505,15 +487,13 @@ class _Run:
         config: Config,
         head_spec: Spec,
         selection: Selection,
-        base_spec: Spec,
+        on_base: tuple[str, ...],
         head: Replicas,
         base: Replicas,
         workdir: Path,
         stages: _Stages,
         head_tree: Path,
     ) -> tuple[Script, LoadResult, Baseline]:
-        # Operations the base does not have get no base scenario: nothing to compare.
-        on_base = tuple(op.key for op in selection.operations if base_spec.find(op.key))
         script = generate(
             head_spec,
             selection.operations,
@@ -523,9 +503,7 @@ class _Run:
             duet_base=on_base,
         )
         extra_env, secrets = self._k6_secrets(script)
-        store, run_id = self.store, self.run_id
-        assert store is not None and run_id is not None
-        live = _LiveSeries(store, run_id)
+        live = _LiveSeries(self.store, self.run_id)
         stages.stage(
             f"Duet load test: {len(selection.operations)} operations, base and head at once, "
             f"{script.duration_s:g} s",
@@ -543,34 +521,51 @@ class _Run:
             secrets=secrets,
         )
         live.flush()
-        for side, blocks in outcome.blocks.items():
-            for index, block in enumerate(blocks):
-                store.save_block(run_id, side, index, block.operations, block.histograms)
-        store.set_kind(run_id, "duet")
-        result, base_run = outcome.runs["head"], outcome.runs["base"]
-        comparable = {op: s for op, s in base_run.operations.items() if op in on_base}
-        durations = [b.duration_s for b in outcome.blocks["head"]]
-        baseline = Baseline(
+        base_run = outcome.runs["base"]
+        baseline = self._paired_baseline(
             "duet",
+            outcome.blocks,
+            base_run.operations,
+            base_run.total,
+            on_base,
+            f" and loaded at the same time as the head, {len(outcome.blocks['head'])} paired "
+            f"blocks{_replicas_note(config)}",
+        )
+        return script, outcome.runs["head"], baseline
+
+    def _paired_baseline(
+        self,
+        kind: str,
+        blocks: dict[str, list[LoadResult]],
+        base_ops: dict[str, OperationStats],
+        base_total: OperationStats,
+        on_base: tuple[str, ...],
+        how: str,
+    ) -> Baseline:
+        """Store a side-by-side run's paired blocks (side -> blocks); the baseline they make."""
+        store, run_id = self.store, self.run_id
+        assert store is not None and run_id is not None
+        for side, side_blocks in blocks.items():
+            for index, block in enumerate(side_blocks):
+                store.save_block(run_id, side, index, block.operations, block.histograms)
+        store.set_kind(run_id, kind)
+        per_block = {side: [b.operations for b in blocks[side]] for side in ("base", "head")}
+        durations = [b.duration_s for b in blocks["head"]]
+        samples = {
+            side: block_samples(per_block[side], durations, [b.histograms for b in blocks[side]])
+            for side in ("base", "head")
+        }
+        comparable = {op: s for op, s in base_ops.items() if op in on_base}
+        return Baseline(
+            kind,
             comparable,
-            {side: outcome.per_block(side) for side in ("base", "head")},
-            f"base {self.base_sha[:12] if self.base_sha else ''} deployed side by side and "
-            f"loaded at the same time as the head, {len(durations)} paired blocks"
-            f"{_replicas_note(config)}",
-            total=base_run.total,
-            old_samples={
-                op: s
-                for op, s in block_samples(
-                    outcome.per_block("base"), durations, outcome.histograms("base")
-                ).items()
-                if op in comparable
-            },
-            new_samples=block_samples(
-                outcome.per_block("head"), durations, outcome.histograms("head")
-            ),
+            per_block,
+            f"base {self.base_sha[:12] if self.base_sha else ''} deployed side by side{how}",
+            total=base_total,
+            old_samples={op: s for op, s in samples["base"].items() if op in comparable},
+            new_samples=samples["head"],
             paired=True,
         )
-        return script, result, baseline
 
     def _k6_secrets(self, script: Script) -> tuple[dict[str, str], tuple[str, ...]]:
         """Environment for k6's auth variables, and the values to redact from its log.

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from plog_ci import proc
 from plog_ci.errors import InputError, InternalError, MissingToolError
-from plog_ci.loadgen.script import Script
+from plog_ci.loadgen.script import Script, side_urls
 from plog_ci.results import LoadResult, OperationStats, SeriesPoint
 from plog_ci.runner.capture import Capture
 
@@ -234,6 +234,37 @@ def run_k6(
             secrets=secrets,
         )
         return finish(capture, script, [code], elapsed, summary_path)
+
+
+def run_both_sides(
+    script: Script,
+    urls: dict[str, str],
+    capture: Capture,
+    workdir: Path,
+    *,
+    timeout_s: float,
+    extra_env: dict[str, str] | None,
+    on_tick: Callable[[float], None] | None,
+    summary: bool,
+    secrets: Sequence[str],
+) -> tuple[int, float, Path | None]:
+    """``run_captured`` for a script that loads base and head (``urls``) from one process.
+
+    Every target is checked, and all must pin to one address (the script's guard
+    admits one).
+    """
+    pin = check_target(" ".join(urls[side] for side in ("base", "head")), script)
+    return run_captured(
+        script,
+        urls["head"],
+        capture,
+        workdir,
+        timeout_s=timeout_s,
+        extra_env={**pin, **side_urls(urls), **(extra_env or {})},
+        on_tick=on_tick,
+        summary=summary,
+        secrets=secrets,
+    )
 
 
 def run_captured(
