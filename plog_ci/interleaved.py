@@ -66,7 +66,8 @@ def run_scheduled(
     """
     if set(script.sides) != set(SIDES) or len(script.slots) < 2:
         raise InternalError("run_scheduled needs a script with a schedule (generate(schedule=))")
-    rounds = len(script.slots) // 2
+    per_round = script.per_round
+    rounds = len(script.slots) // per_round
     block_captures = {
         side: [
             Capture(script.operations, where={SIDE_TAG: side, ROUND_TAG: str(index)})
@@ -92,7 +93,9 @@ def run_scheduled(
         side: [finish(c, block, [code], script.block_s, None) for c in block_captures[side]]
         for side in SIDES
     }
-    order = tuple((script.slots[2 * i], script.slots[2 * i + 1]) for i in range(rounds))
+    order = tuple(
+        (script.slots[per_round * i], script.slots[per_round * i + 1]) for i in range(rounds)
+    )
     return InterleavedResult(blocks, order)
 
 

@@ -438,19 +438,25 @@ class _Run:
         rounds = config.compare.blocks
         block_s = max(MIN_BLOCK_S, config.load.duration_s / rounds)
         total = 2 * rounds * block_s
-        order = round_order(rounds, seed=int(self.head_sha[:8], 16))
+        # Turns per side and round: a block cut into turns of about compare.turn.
+        turns = max(1, round(block_s / config.compare.turn_s)) if config.compare.turn_s else 1
+        # Each pair of turns in a round takes its own random order.
+        order = round_order(rounds * turns, seed=int(self.head_sha[:8], 16))
         script = generate(
             head_spec,
             selection.operations,
             _stretched(config.load, total),
             gates=config.gates,
             data_root=head_tree,
-            schedule=Schedule(tuple(side for pair in order for side in pair), on_base),
+            schedule=Schedule(
+                tuple(side for pair in order for side in pair), on_base, per_round=2 * turns
+            ),
         )
         extra_env, secrets = self._k6_secrets(script)
+        turns_note = f" in turns of {block_s / turns:.3g} s" if turns > 1 else ""
         stages.stage(
             f"Interleaved load test: {len(selection.operations)} operations, base and head, "
-            f"{rounds} rounds of {block_s:g} s",
+            f"{rounds} rounds of {block_s:g} s per side{turns_note}",
             total=total,
         )
         outcome = run_scheduled(
@@ -478,7 +484,7 @@ class _Run:
             base_ops,
             base_total,
             on_base,
-            f", {rounds} interleaved rounds{_replicas_note(config)}",
+            f", {rounds} interleaved rounds{turns_note}{_replicas_note(config)}",
         )
         return script, result, baseline
 

@@ -86,6 +86,11 @@ def test_defaults() -> None:
         b"compare: {mode: duet, replicas: 3}\n"
     )
     assert (duet.compare.mode, duet.compare.replicas) == ("duet", 3)
+    assert config.compare.turn_s == 0.25
+    turns = parse_config(
+        b"version: 1\nservice: {run: ./serve}\nopenapi: spec.json\ncompare: {turn: 2s}\n"
+    )
+    assert turns.compare.turn_s == 2.0
     assert config.load.operations == "changed"
     assert config.load.duration_s == 30
     assert config.service.health == "/"

@@ -53,6 +53,41 @@ def test_one_process_loads_the_sides_in_turns_and_reads_each_block(tmp_path: Pat
             assert hist.count == b.operations["GET /pets"].count and b.duration_s == 1.0
 
 
+@pytest.mark.slow
+def test_short_turns_alternate_the_sides_inside_each_round(tmp_path: Path) -> None:
+    need_k6()
+    spec = load_any_spec(SPEC)
+    # Two rounds of four 0.5-s turns: each side's block in a round is its two turns.
+    slots = ("head", "base", "head", "base", "base", "head", "head", "base")
+    schedule = Schedule(slots, on_base=("GET /pets",), per_round=4)
+    ops = [spec.operations["GET /pets"]]
+    script = generate(spec, ops, LoadConfig(rate=20, duration_s=4, vus=4), schedule=schedule)
+    assert script.block_s == 1.0 and script.per_round == 4
+    assert '"turnMs": 500' in script.text and '"perRound": 4' in script.text
+    with recording_server() as (base_url, base), recording_server() as (head_url, head):
+        result = run_scheduled(
+            script, {"base": base_url, "head": head_url}, tmp_path / "k6", timeout_s=60
+        )
+    assert result.order == (("head", "base"), ("base", "head"))
+    for side, rec in (("base", base), ("head", head)):
+        counts = [b.operations["GET /pets"].count for b in result.blocks[side]]
+        assert len(counts) == 2 and all(17 <= n <= 23 for n in counts), (side, counts)
+        assert len(rec.requests) == sum(counts)
+        assert all(b.duration_s == 1.0 for b in result.blocks[side])
+    # The servers saw the sides change at every turn boundary the slots have: 6 runs
+    # (head, base, head, base | head, base), not the 3 of whole blocks.
+    arrivals = sorted([(t, "base") for t in base.times] + [(t, "head") for t in head.times])
+    runs = [s for i, (_, s) in enumerate(arrivals) if i == 0 or arrivals[i - 1][1] != s]
+    assert runs == ["head", "base", "head", "base", "head", "base"], runs
+
+
+def test_a_schedule_needs_whole_pairs_of_turns_per_round() -> None:
+    with pytest.raises(InternalError, match="even number of turns"):
+        Schedule(("head", "base", "base"), on_base=(), per_round=3)
+    with pytest.raises(InternalError, match="even number of turns"):
+        Schedule(("head", "base", "base", "head", "head", "base"), on_base=(), per_round=4)
+
+
 def test_a_plain_script_is_refused(tmp_path: Path) -> None:
     spec = load_any_spec(SPEC)
     plain = generate(spec, [spec.operations["GET /pets"]], LoadConfig(rate=1, duration_s=1))

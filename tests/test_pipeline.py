@@ -101,18 +101,27 @@ def _kind(store: ResultsStore, run_id: int | None) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("mode", "model", "replicas", "kind"),
+    ("mode", "model", "replicas", "turn", "kind"),
     [
-        ("duet", "open", 1, "duet"),
-        ("interleaved", "open", 1, "interleaved"),
+        ("duet", "open", 1, "", "duet"),
+        # 1-s blocks in turns of 0.25 s (the default): four turns per side and round.
+        ("interleaved", "open", 1, "", "interleaved"),
         # A duet needs a scenario per operation and side: the closed model interleaves.
-        ("duet", "closed", 1, "interleaved"),
-        ("interleaved", "open", 2, "interleaved"),
-        ("duet", "open", 2, "duet"),
+        ("duet", "closed", 1, "", "interleaved"),
+        ("interleaved", "open", 2, "", "interleaved"),
+        ("duet", "open", 2, "", "duet"),
+        ("interleaved", "open", 1, "500ms", "interleaved"),
+        ("interleaved", "open", 1, "1s", "interleaved"),  # whole blocks
     ],
 )
 def test_side_by_side_modes_store_paired_blocks(
-    petstore_repo: Path, plog_home: Path, mode: str, model: str, replicas: int, kind: str
+    petstore_repo: Path,
+    plog_home: Path,
+    mode: str,
+    model: str,
+    replicas: int,
+    turn: str,
+    kind: str,
 ) -> None:
     base = commit_files(petstore_repo, {"README.md": "base\n"})
     yml = (
@@ -120,7 +129,8 @@ def test_side_by_side_modes_store_paired_blocks(
         .replace("  rate: 10\n", "  rate: 10\n" if model == "open" else "  model: closed\n")
         .replace(
             "compare:\n  blocks: 2\n",
-            f"compare:\n  mode: {mode}\n  blocks: 3\n  replicas: {replicas}\n",
+            f"compare:\n  mode: {mode}\n  blocks: 3\n  replicas: {replicas}\n"
+            + (f"  turn: {turn}\n" if turn else ""),
         )
     )
     head = commit_files(petstore_repo, {"plog.yml": yml})
@@ -130,6 +140,10 @@ def test_side_by_side_modes_store_paired_blocks(
     assert _kind(store, outcome.run_id) == kind
     # Replicas took turns: every id from setup was found on the replica that made it.
     assert ("2 processes per side taking turns" in outcome.report_markdown) == (replicas == 2)
+    if kind == "interleaved":
+        turns = {"": "in turns of 0.25 s", "500ms": "in turns of 0.5 s", "1s": ""}[turn]
+        assert "3 interleaved rounds" + (f" {turns}" if turns else "") in outcome.report_markdown
+    assert ("in turns of" in outcome.report_markdown) == (turn != "1s" and kind == "interleaved")
     stats = store.operation_stats(outcome.run_id or 0)
     assert stats["GET /pets/{petId}"].count > 0 and stats["GET /pets/{petId}"].failures == 0
     blocks = store.blocks(outcome.run_id or 0)

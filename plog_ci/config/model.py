@@ -90,6 +90,7 @@ class CompareConfig:
     mode: str = "interleaved"  # interleaved | duet | sequential | off
     blocks: int = 20
     replicas: int = 1  # processes per side when base and head run side by side
+    turn_s: float = 0.25  # interleaved: how long one side is loaded at a time
     baseline: str = "auto"  # auto | base | previous | branch
     branch: str | None = None
     last_n: int = 5

@@ -218,7 +218,12 @@ def _gates(raw: list[Any], problems: _Problems) -> tuple[Gate, ...]:
     return tuple(gates)
 
 
-def _compare(raw: dict[str, Any]) -> CompareConfig:
+# A turn shorter than this holds a handful of requests, and one request's
+# latency overlaps the other side's next turn.
+MIN_TURN_S = 0.05
+
+
+def _compare(raw: dict[str, Any], problems: _Problems) -> CompareConfig:
     fields: dict[str, Any] = {
         k: raw[k]
         for k in ("mode", "blocks", "replicas", "baseline", "branch", "last_n", "alpha")
@@ -226,6 +231,18 @@ def _compare(raw: dict[str, Any]) -> CompareConfig:
     }
     if "min_effect" in raw:
         fields["min_effect"] = float(str(raw["min_effect"]).rstrip("%")) / 100
+    if "turn" in raw:
+        try:
+            fields["turn_s"] = parse_duration(str(raw["turn"]))
+        except ValueError as exc:
+            problems.add(["compare", "turn"], str(exc))
+        else:
+            if fields["turn_s"] < MIN_TURN_S:
+                problems.add(
+                    ["compare", "turn"],
+                    f"{raw['turn']!r} is shorter than {MIN_TURN_S * 1000:g}ms",
+                    "use 50ms or more, e.g. turn: 250ms",
+                )
     return CompareConfig(**fields)
 
 
@@ -448,6 +465,7 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
         )
     gates = _gates(plain.get("gates", []), problems)
     influx = _influx(plain.get("influx"), problems)
+    compare = _compare(plain.get("compare", {}), problems)
     problems.raise_if_any()
 
     spec = plain["openapi"]
@@ -486,7 +504,7 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
             cleanup=load.get("cleanup", True),
         ),
         gates=gates,
-        compare=_compare(plain.get("compare", {})),
+        compare=compare,
         allow_forks=bool(plain.get("allow_forks", False)),
         report=ReportConfig(**plain.get("report", {})),
         influx=influx,

@@ -58,8 +58,9 @@ class Script:
     selectors: dict[str, str] = field(default_factory=dict)  # op -> k6 submetric selector
     default_base_url: str = ""  # the target when BASE_URL is unset
     sides: tuple[str, ...] = ()  # DUET_SIDES when one process loads base and head; ()
-    slots: tuple[str, ...] = ()  # a schedule's side per block, in time order
-    block_s: float = 0.0  # a schedule's block length
+    slots: tuple[str, ...] = ()  # a schedule's side per turn, in time order
+    block_s: float = 0.0  # a schedule's block: the time one side is loaded per round
+    per_round: int = 0  # a schedule's turns per round
 
     @property
     def sha256(self) -> str:
@@ -70,14 +71,24 @@ class Script:
 class Schedule:
     """Interleaving inside one k6 process: the side each block of the load goes to.
 
-    The load's duration is cut into ``len(slots)`` equal blocks; block i loads
-    side ``slots[i]`` ("base" or "head"; a round is two blocks, one per side) and
-    its requests carry the tag ``plog_round`` = i // 2. Operations not in
-    ``on_base`` skip the base's blocks.
+    The load's duration is cut into ``len(slots)`` equal turns; turn i loads
+    side ``slots[i]`` ("base" or "head"). A round is ``per_round`` consecutive
+    turns, half of them per side, and its requests carry the tag ``plog_round``
+    = i // per_round: a side's block in a round is the union of its turns there.
+    Short turns pair the sides at a finer time scale than the rounds the
+    statistics count. Operations not in ``on_base`` skip the base's turns.
     """
 
     slots: tuple[str, ...]
     on_base: tuple[str, ...]
+    per_round: int = 2
+
+    def __post_init__(self) -> None:
+        if self.per_round < 2 or self.per_round % 2 or len(self.slots) % self.per_round:
+            raise InternalError(
+                f"a schedule's rounds hold an even number of turns ({self.per_round} turns, "
+                f"{len(self.slots)} slots)"
+            )
 
 
 def side_env(side: str) -> str:
@@ -258,7 +269,8 @@ def generate(
         ),
         "schedule": (
             {
-                "blockMs": profile.duration_s * 1000 / len(schedule.slots),
+                "turnMs": profile.duration_s * 1000 / len(schedule.slots),
+                "perRound": schedule.per_round,
                 "slots": [DUET_SIDES.index(side) for side in schedule.slots],
             }
             if schedule is not None
@@ -285,7 +297,10 @@ def generate(
         default_base_url=base,
         sides=DUET_SIDES if on_base is not None else (),
         slots=schedule.slots if schedule else (),
-        block_s=profile.duration_s / len(schedule.slots) if schedule else 0.0,
+        block_s=(
+            profile.duration_s / len(schedule.slots) * schedule.per_round / 2 if schedule else 0.0
+        ),
+        per_round=schedule.per_round if schedule else 0,
     )
 
 

@@ -69,9 +69,10 @@ def spec_from_dict(doc: dict[str, Any]) -> Spec:
 
 @dataclass
 class Recorder:
-    """What a recording server saw: (method, raw path, headers, body)."""
+    """What a recording server saw: (method, raw path, headers, body), and when."""
 
     requests: list[tuple[str, str, dict[str, str], bytes]] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # time.monotonic() of each request
     status: int = 200
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -91,6 +92,7 @@ def recording_server(
             data = self.rfile.read(length) if length else b""
             with rec.lock:
                 rec.requests.append((self.command, self.path, dict(self.headers), data))
+                rec.times.append(time.monotonic())
             self.send_response(rec.status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
