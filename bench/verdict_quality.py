@@ -50,6 +50,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from rich.console import Console
 
@@ -96,7 +97,7 @@ compare:
   blocks: {blocks}
   replicas: {replicas}
   baseline: base
-"""
+{turn}"""
 
 
 @dataclass
@@ -129,11 +130,12 @@ def _git(repo: Path, *args: str) -> str:
     return proc.run(("git", *args), cwd=repo, env=env).stdout.strip()
 
 
-def _slow(app: str, factor: float, normal_ms: float) -> str:
+def _slow(app: str, factor: float, normal_ms: float, kind: str = "sleep") -> str:
     for old, new in (
         ('SLOW_OPERATION = ""', f'SLOW_OPERATION = "{SLOWED}"'),
         ("SLOWDOWN = 0.0", f"SLOWDOWN = {factor}"),
         ("NORMAL_MS = 0.0", f"NORMAL_MS = {normal_ms:.3f}"),
+        ('SLOW_KIND = "sleep"', f'SLOW_KIND = "{kind}"'),
     ):
         if old not in app:
             raise RuntimeError(f"examples/petstore/app.py no longer has the knob {old!r}")
@@ -156,12 +158,13 @@ def build_repo(root: Path, mode: str, args: argparse.Namespace, normal_ms: float
             mode=mode,
             blocks=args.blocks,
             replicas=args.replicas,
+            turn=f"  turn: {args.turn}\n" if args.turn else "",
         ),
         encoding="utf-8",
     )
     commits: dict[str, str] = {}
     for name, factor in SCENARIOS.items():
-        text = _slow(app, factor, normal_ms) if factor else app
+        text = _slow(app, factor, normal_ms, args.slowdown) if factor else app
         (repo / "app.py").write_text(text, encoding="utf-8")
         _git(repo, "add", "--all")
         _git(repo, "commit", "--quiet", "--allow-empty", "-m", f"petstore {name}")
@@ -177,20 +180,22 @@ def calibrate(
     *,
     hog: bool,
     runs: int = 3,
-    duet: bool = False,
+    mode: str = "",
 ) -> float:
     """The normal p95 of the slowed operation (median of ``runs`` runs), in ms.
 
-    ``duet``: measured in A/A duets, where base and head share the machine's load,
-    so that a duet's slowdown is its share of the time a duet measures.
+    ``mode`` (duet, interleaved): measured in A/A runs of that mode, where base
+    and head share the machine, so that a slowdown is its share of the time that
+    mode measures (a duet doubles the load; interleaving leaves each side idle
+    between its turns). Empty: single runs, for sequential comparisons.
     """
-    where = root / f"calibrate{'-duet' if duet else ''}{'-hog' if hog else ''}"
-    commits = build_repo(where, "duet" if duet else "off", args, 0.0)
+    where = root / f"calibrate{'-' + mode if mode else ''}{'-hog' if hog else ''}"
+    commits = build_repo(where, mode or "off", args, 0.0)
     home = where / "home"
     found = []
     spinner = cpu_hog(1, root) if hog else None
     try:
-        found = _calibration_runs(commits, home, console, runs, duet=duet)
+        found = _calibration_runs(commits, home, console, runs, side_by_side=bool(mode))
     finally:
         if spinner is not None:
             spinner.stop(grace=1.0)
@@ -198,11 +203,11 @@ def calibrate(
 
 
 def _calibration_runs(
-    commits: dict[str, str], home: Path, console: Console, runs: int, *, duet: bool = False
+    commits: dict[str, str], home: Path, console: Console, runs: int, *, side_by_side: bool
 ) -> list[float]:
     found = []
     for _ in range(runs):
-        base = commits["A/A"] if duet else None
+        base = commits["A/A"] if side_by_side else None
         outcome = run(
             RunRequest(repo=Path(commits["repo"]), head=commits["A/A"], base=base, home=home),
             console=console,
@@ -431,13 +436,30 @@ def _write_json(args: argparse.Namespace, trials: list[Trial], *, done: bool) ->
 
 # Settings that must match for trials from an earlier run to be counted with new ones.
 _SAME = ("duration", "blocks", "rate", "normal_ms", "normal_ms_hog")
-_SAME_DUET = ("normal_ms_duet", "normal_ms_duet_hog")  # absent from files before the duet
+# Per-mode calibrations; absent from files written before the mode was calibrated.
+_SAME_SIDE = (
+    "normal_ms_duet",
+    "normal_ms_duet_hog",
+    "normal_ms_interleaved",
+    "normal_ms_interleaved_hog",
+)
+# Files from before interleaving was calibrated on its own took single-run p95s.
+_LEGACY = {"normal_ms_interleaved": "normal_ms", "normal_ms_interleaved_hog": "normal_ms_hog"}
+
+
+def _saved(settings: dict[str, Any], key: str) -> float:
+    """A calibration as a file's trials used it."""
+    if key in settings:
+        return float(settings[key] or 0.0)
+    return float(settings.get(_LEGACY.get(key, ""), 0.0) or 0.0)
 
 
 def normal_ms(args: argparse.Namespace, mode: str, hog: bool) -> float:
     """The normal p95 the slowdowns of ``mode`` are a share of."""
     if mode == "duet":
         return float(args.normal_ms_duet_hog if hog else args.normal_ms_duet)
+    if mode == "interleaved":
+        return float(args.normal_ms_interleaved_hog if hog else args.normal_ms_interleaved)
     return float(args.normal_ms_hog if hog else args.normal_ms)
 
 
@@ -447,13 +469,17 @@ def _resumed(args: argparse.Namespace) -> list[Trial]:
         return []
     data = json.loads(args.json.read_text(encoding="utf-8"))
     before = data["settings"]
-    for key in ("normal_ms", "normal_ms_hog", *_SAME_DUET):
+    for key in ("normal_ms", "normal_ms_hog", *_SAME_SIDE):
         if not getattr(args, key):
-            setattr(args, key, float(before.get(key) or 0.0))
+            setattr(args, key, _saved(before, key))
     different = [k for k in _SAME if before.get(k) != getattr(args, k)]
-    different += [k for k in _SAME_DUET if (before.get(k) or 0.0) != getattr(args, k)]
+    different += [k for k in _SAME_SIDE if _saved(before, k) != getattr(args, k)]
     if before.get("replicas", 1) != args.replicas:  # files before replicas ran with 1
         different.append("replicas")
+    if (before.get("turn") or "") != args.turn:  # files before turns ran without
+        different.append("turn")
+    if before.get("slowdown", "sleep") != args.slowdown:  # files before it slept
+        different.append("slowdown")
     if different:
         raise SystemExit(
             f"--resume: {args.json} was measured with other settings ({', '.join(different)}); "
@@ -477,6 +503,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rate", type=int, default=100, help="requests/s per operation")
     parser.add_argument(
         "--replicas", type=int, default=1, help="compare.replicas (processes per side)"
+    )
+    parser.add_argument(
+        "--turn", default="", help="compare.turn (interleaved; default: one turn per block)"
+    )
+    parser.add_argument(
+        "--slowdown",
+        choices=("sleep", "cpu"),
+        default="sleep",
+        help="how the slowed operation takes its extra time: sleep (waits without the CPU) "
+        "or cpu (spins, like slower code)",
     )
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated")
     parser.add_argument(
@@ -507,6 +543,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=float,
         default=0.0,
         help=f"normal p95 of {SLOWED} in an A/A duet beside the CPU hog (likewise)",
+    )
+    parser.add_argument(
+        "--normal-ms-interleaved",
+        type=float,
+        default=0.0,
+        help=f"normal p95 of {SLOWED} in an A/A interleaved run (default: measured when "
+        "interleaved runs)",
+    )
+    parser.add_argument(
+        "--normal-ms-interleaved-hog",
+        type=float,
+        default=0.0,
+        help=f"normal p95 of {SLOWED} in an A/A interleaved run beside the CPU hog (likewise)",
     )
     parser.add_argument("--json", type=Path, default=Path("verdict_quality.json"))
     parser.add_argument(
@@ -544,21 +593,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         home = args.home or root / "home"
         args.normal_ms = args.normal_ms or calibrate(root, args, console, hog=False)
         args.normal_ms_hog = args.normal_ms_hog or calibrate(root, args, console, hog=True)
-        if "duet" in modes:
-            args.normal_ms_duet = args.normal_ms_duet or calibrate(
-                root, args, console, hog=False, duet=True
-            )
-            args.normal_ms_duet_hog = args.normal_ms_duet_hog or calibrate(
-                root, args, console, hog=True, duet=True
-            )
+        for mode in SIDE_BY_SIDE:
+            if mode in modes:
+                key = f"normal_ms_{mode}"
+                for spinning, name in ((False, key), (True, key + "_hog")):
+                    value = getattr(args, name) or calibrate(
+                        root, args, console, hog=spinning, mode=mode
+                    )
+                    setattr(args, name, value)
         print(
             f"normal p95 of {SLOWED}: {args.normal_ms:.2f} ms quiet, "
             f"{args.normal_ms_hog:.2f} ms beside the CPU hog"
-            + (
-                f"; in an A/A duet {args.normal_ms_duet:.2f} ms quiet, "
-                f"{args.normal_ms_duet_hog:.2f} ms beside the hog"
-                if "duet" in modes
-                else ""
+            + "".join(
+                f"; in A/A {mode} runs {normal_ms(args, mode, False):.2f} ms quiet, "
+                f"{normal_ms(args, mode, True):.2f} ms beside the hog"
+                for mode in SIDE_BY_SIDE
+                if mode in modes
             ),
             file=sys.stderr,
             flush=True,
@@ -634,11 +684,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"({per_cell} trials per mode and scenario, load.duration {args.duration}, "
         f"{args.blocks} blocks, {args.rate} req/s per operation, "
         + (f"{args.replicas} processes per side, " if args.replicas > 1 else "")
+        + (f"turns of {args.turn}, " if args.turn else "")
+        + (f"{args.slowdown} slowdowns, " if args.slowdown != "sleep" else "")
         + f"normal p95 of {SLOWED} {args.normal_ms:.2f} ms ({args.normal_ms_hog:.2f} ms with hog"
-        + (
-            f"; duets {args.normal_ms_duet:.2f} ms, {args.normal_ms_duet_hog:.2f} ms"
-            if "duet" in modes
-            else ""
+        + "".join(
+            f"; {mode} {normal_ms(args, mode, False):.2f} ms, {normal_ms(args, mode, True):.2f} ms"
+            for mode in SIDE_BY_SIDE
+            if mode in modes
         )
         + "), "
         f"{time.monotonic() - started:.0f} s this time)"

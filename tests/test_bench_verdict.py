@@ -28,6 +28,10 @@ def args(tmp_path: Path, **overrides: object) -> argparse.Namespace:
         "normal_ms_hog": 9.1,
         "normal_ms_duet": 0.0,
         "normal_ms_duet_hog": 0.0,
+        "normal_ms_interleaved": 3.1,
+        "normal_ms_interleaved_hog": 5.2,
+        "turn": "",
+        "slowdown": "sleep",
         "json": tmp_path / "vq.json",
         "resume": True,
         "home": None,
@@ -90,9 +94,32 @@ def test_duet_slowdowns_are_a_share_of_the_duet_time_and_old_files_resume(
     assert _resumed(plain) == TRIALS
     assert normal_ms(again, "duet", False) == 6.3 and normal_ms(again, "duet", True) == 14.0
     assert (
-        normal_ms(again, "interleaved", True) == 9.1
+        normal_ms(again, "interleaved", True) == 5.2
         and normal_ms(again, "sequential", False) == 4.2
     )
+
+
+def test_interleaved_slowdowns_of_old_files_stay_shares_of_single_runs(tmp_path: Path) -> None:
+    # Files from before interleaving had its own calibration used the single-run
+    # p95s for its slowdowns: resuming one keeps doing so, and refuses other values.
+    first = args(tmp_path, normal_ms_interleaved=4.2, normal_ms_interleaved_hog=9.1)
+    _write_json(first, TRIALS, done=False)
+    data = json.loads(first.json.read_text())
+    for key in ("normal_ms_interleaved", "normal_ms_interleaved_hog", "turn"):
+        del data["settings"][key]
+    first.json.write_text(json.dumps(data))
+    again = args(tmp_path, normal_ms_interleaved=0.0, normal_ms_interleaved_hog=0.0)
+    assert _resumed(again) == TRIALS
+    assert (normal_ms(again, "interleaved", False), normal_ms(again, "interleaved", True)) == (
+        4.2,
+        9.1,
+    )
+    with pytest.raises(SystemExit, match="normal_ms_interleaved, normal_ms_interleaved_hog"):
+        _resumed(args(tmp_path))  # 3.1 and 5.2 are not what those trials used
+    with pytest.raises(SystemExit, match="turn"):
+        _resumed(args(tmp_path, normal_ms_interleaved=0.0, turn="250ms"))
+    with pytest.raises(SystemExit, match="slowdown"):
+        _resumed(args(tmp_path, normal_ms_interleaved=0.0, slowdown="cpu"))
 
 
 def test_without_resume_or_file_nothing_is_kept(tmp_path: Path) -> None:

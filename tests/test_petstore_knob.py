@@ -45,3 +45,31 @@ def test_knob_off_by_default_and_slows_only_the_named_operation(
     client = app.create_app().test_client()
     assert client.get("/pets").status_code == 200
     assert slept[-1] == pytest.approx(0.0015)  # 25% of 6 ms
+
+
+def test_the_cpu_kind_spins_instead_of_sleeping(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = _load()
+    assert app.SLOW_KIND == "sleep"
+    slept: list[float] = []
+    spun: list[float] = []
+    monkeypatch.setattr(app, "sleep", slept.append)
+    monkeypatch.setattr(app, "_spin", spun.append)
+    monkeypatch.setattr(app, "SLOW_OPERATION", "GET /pets")
+    monkeypatch.setattr(app, "SLOWDOWN", 0.5)
+    monkeypatch.setattr(app, "NORMAL_MS", 4.0)
+    monkeypatch.setattr(app, "SLOW_KIND", "cpu")
+    client = app.create_app().test_client()
+    assert client.get("/pets").status_code == 200
+    assert spun == [pytest.approx(0.002)] and slept == []
+
+
+def test_spinning_takes_the_time_on_the_cpu() -> None:
+    import time
+
+    app = _load()
+    wall, cpu = time.perf_counter(), time.process_time()
+    app._spin(0.02)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    # Busy, not asleep: a sleep would use next to no CPU (the bound leaves room for a
+    # machine busy enough to take most of the 20 ms away).
+    assert wall >= 0.02 and cpu > 0.002

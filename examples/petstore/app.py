@@ -22,10 +22,13 @@ SEED_PETS = 500
 # operation's normal latency as the client sees it (the bench measures its p95),
 # e.g. "GET /pets", 0.25 and 6.0 for +25% on a 6 ms p95. Without NORMAL_MS the
 # wait is SLOWDOWN x the request's own handling time in Flask, which is only part
-# of what the client sees. Off by default.
+# of what the client sees. SLOW_KIND "sleep" waits without the CPU (like slow I/O,
+# and beside a busy core much of the wait hides in the wait for the CPU); "cpu"
+# spins for the time, holding the CPU and the GIL (like slower code). Off by default.
 SLOW_OPERATION = ""
 SLOWDOWN = 0.0
 NORMAL_MS = 0.0
+SLOW_KIND = "sleep"
 
 
 def create_app() -> Flask:
@@ -98,10 +101,20 @@ def _slowed(inner: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[byt
             # The server sends the status line with the first body chunk, so the
             # client sees this delay.
             normal_s = NORMAL_MS / 1000 if NORMAL_MS > 0 else perf_counter() - started
-            sleep(normal_s * SLOWDOWN)
+            if SLOW_KIND == "cpu":
+                _spin(normal_s * SLOWDOWN)
+            else:
+                sleep(normal_s * SLOWDOWN)
         return body
 
     return wsgi
+
+
+def _spin(seconds: float) -> None:
+    """Busy for ``seconds`` of wall time: the slowdown of code that got slower."""
+    end = perf_counter() + seconds
+    while perf_counter() < end:
+        pass
 
 
 def main() -> None:
