@@ -42,9 +42,9 @@ bench: $(STAMP)
 # About 8 hours at the issue's size (50 trials of 30 s tests); it resumes where the last
 # sitting stopped (--resume, --max-minutes); see bench/verdict_quality.py --help.
 bench-verdict: $(STAMP)
-	$(BIN)/python -m bench.verdict_quality --modes interleaved,sequential \
-		--json bench/results/verdict_quality_one_k6_30s.json \
-		--home .bench-verdict-1k6-home --resume --max-minutes 95
+	$(BIN)/python -m bench.verdict_quality --modes interleaved,sequential --turn 250ms \
+		--json bench/results/verdict_quality_turns_30s.json \
+		--home .bench-verdict-turns-home --resume --max-minutes 95
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
