@@ -259,7 +259,13 @@ def test_ctrl_c_leaves_nothing_running(petstore_repo: Path, plog_home: Path) -> 
         child.kill()
         pytest.fail("service and k6 never both started")
     child.send_signal(signal.SIGINT)
-    assert child.wait(timeout=30) == 130
+    try:
+        code = child.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        out, err = child.communicate()
+        pytest.fail(f"plog run ignored Ctrl-C for 30 s:\n{err.decode(errors='replace')[-3000:]}")
+    assert code == 130
     assert seen
     for pid in seen:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie", pid
