@@ -263,7 +263,7 @@ def test_ctrl_c_leaves_nothing_running(petstore_repo: Path, plog_home: Path) -> 
         code = child.wait(timeout=30)
     except subprocess.TimeoutExpired:
         child.kill()
-        out, err = child.communicate()
+        _out, err = child.communicate()
         pytest.fail(f"plog run ignored Ctrl-C for 30 s:\n{err.decode(errors='replace')[-3000:]}")
     assert code == 130
     assert seen
