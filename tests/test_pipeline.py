@@ -239,11 +239,19 @@ def test_ctrl_c_leaves_nothing_running(petstore_repo: Path, plog_home: Path) -> 
     commit_files(
         petstore_repo, {"plog.yml": FAST_PLOG_YML.replace("duration: 2s", "duration: 60s")}
     )
-    child = subprocess.Popen(
-        [sys.executable, "-m", "plog_ci", "run", "--repo", str(petstore_repo)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    # A job started with `&` by a script inherits SIGINT ignored, and Python then
+    # leaves it ignored: catch it here so the child starts as a foreground job would.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "plog_ci", "run", "--repo", str(petstore_repo)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            # On a hang, SIGABRT makes faulthandler print every thread's stack.
+            env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     parent = psutil.Process(child.pid)
     seen: set[int] = set()
     deadline = time.monotonic() + 30
@@ -262,8 +270,12 @@ def test_ctrl_c_leaves_nothing_running(petstore_repo: Path, plog_home: Path) -> 
     try:
         code = child.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        child.kill()
-        _out, err = child.communicate()
+        child.send_signal(signal.SIGABRT)
+        try:
+            _out, err = child.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            _out, err = child.communicate()
         pytest.fail(f"plog run ignored Ctrl-C for 30 s:\n{err.decode(errors='replace')[-3000:]}")
     assert code == 130
     assert seen
