@@ -518,7 +518,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--scenarios",
         default=",".join(ORDER),
-        help="comma-separated subset of " + ", ".join(ORDER) + " (e.g. A/A,+10% for a probe)",
+        help="comma-separated subset of "
+        + ", ".join(ORDER).replace("%", "%%")
+        + " (e.g. A/A,+10%% for a probe)",
     )
     parser.add_argument(
         "--normal-ms",

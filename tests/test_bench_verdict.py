@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.verdict_quality import Trial, _resumed, _write_json, normal_ms, render, summarise
+from bench.verdict_quality import Trial, _resumed, _write_json, main, normal_ms, render, summarise
 
 
 def trial(mode: str, scenario: str, index: int, verdict: str, block_p95: str = "-") -> Trial:
@@ -173,3 +173,13 @@ def test_rejudge_index_ranges() -> None:
     for bad in ("x", "3-1", "-2", "1-y"):
         with pytest.raises(argparse.ArgumentTypeError):
             index_range(bad)
+
+
+def test_help_prints_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    # The scenario names hold "%", which argparse reads as a format directive.
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "+25%, +10%, A/A" in out
+    assert "--slowdown" in out
