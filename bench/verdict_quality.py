@@ -20,7 +20,8 @@ by side, load alternating in blocks, paired test on the blocks) and
 ``sequential`` (``compare.mode:
 sequential``: the base commit is run first, then each head is compared with that
 stored run; the three scenarios of one trial share it). Every other trial (odd
-indices) runs beside a CPU hog, a process spinning on one core for the whole trial.
+indices) runs beside a CPU hog, a process spinning on one core for the whole trial
+(``--hog always`` or ``--hog never`` for probes of one condition).
 
     .venv/bin/python -m bench.verdict_quality --trials 6 --duration 6s
     .venv/bin/python -m bench.verdict_quality          # the issue's size: hours
@@ -193,7 +194,7 @@ def calibrate(
     commits = build_repo(where, mode or "off", args, 0.0)
     home = where / "home"
     found = []
-    spinner = cpu_hog(1, root) if hog else None
+    spinner = cpu_hog(-1, root) if hog else None
     try:
         found = _calibration_runs(commits, home, console, runs, side_by_side=bool(mode))
     finally:
@@ -480,6 +481,8 @@ def _resumed(args: argparse.Namespace) -> list[Trial]:
         different.append("turn")
     if before.get("slowdown", "sleep") != args.slowdown:  # files before it slept
         different.append("slowdown")
+    if before.get("hog", "alternate") != args.hog:
+        different.append("hog")
     if different:
         raise SystemExit(
             f"--resume: {args.json} was measured with other settings ({', '.join(different)}); "
@@ -488,10 +491,16 @@ def _resumed(args: argparse.Namespace) -> list[Trial]:
     return [Trial(**t) for t in data["trials"]]
 
 
-def cpu_hog(index: int, root: Path) -> Process | None:
-    """Every other trial (odd indices) runs beside a process spinning on one core."""
-    if index % 2 == 0:
-        return None
+HOG_POLICIES = ("alternate", "always", "never")
+
+
+def beside_hog(index: int, policy: str) -> bool:
+    """Whether trial ``index`` runs beside the hog: odd indices, unless ``--hog`` says."""
+    return policy == "always" or (policy == "alternate" and index % 2 == 1)
+
+
+def cpu_hog(index: int, root: Path) -> Process:
+    """A process spinning on one core."""
     return Process((sys.executable, "-c", "while True: pass"), log_path=root / f"hog-{index}.log")
 
 
@@ -573,6 +582,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         "the stored runs later",
     )
     parser.add_argument(
+        "--hog",
+        choices=HOG_POLICIES,
+        default="alternate",
+        help="which trials run beside the CPU hog: odd indices (alternate), all or none; "
+        "the other condition is then neither calibrated nor run (for probes)",
+    )
+    parser.add_argument(
         "--max-minutes",
         type=float,
         default=0.0,
@@ -593,12 +609,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="plog-verdict-") as tmp:
         root = Path(tmp)
         home = args.home or root / "home"
-        args.normal_ms = args.normal_ms or calibrate(root, args, console, hog=False)
-        args.normal_ms_hog = args.normal_ms_hog or calibrate(root, args, console, hog=True)
+        conditions = [c for c, skip in ((False, "always"), (True, "never")) if args.hog != skip]
+        for spinning in conditions:
+            name = "normal_ms_hog" if spinning else "normal_ms"
+            setattr(args, name, getattr(args, name) or calibrate(root, args, console, hog=spinning))
         for mode in SIDE_BY_SIDE:
             if mode in modes:
-                key = f"normal_ms_{mode}"
-                for spinning, name in ((False, key), (True, key + "_hog")):
+                for spinning in conditions:
+                    name = f"normal_ms_{mode}" + ("_hog" if spinning else "")
                     value = getattr(args, name) or calibrate(
                         root, args, console, hog=spinning, mode=mode
                     )
@@ -623,7 +641,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 normal_ms(args, mode, hog),
             )
             for mode in modes
-            for hog in (False, True)
+            for hog in conditions
         }
         for index in range(args.trials):
             if args.max_minutes and time.monotonic() - started > args.max_minutes * 60:
@@ -631,7 +649,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             todo = [m for m in modes if not any(t.mode == m and t.index == index for t in trials)]
             if not todo:
                 continue
-            hog = cpu_hog(index, root)
+            hog = cpu_hog(index, root) if beside_hog(index, args.hog) else None
             try:
                 for mode in todo:
                     base_id, failure = None, ""
@@ -688,6 +706,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         + (f"{args.replicas} processes per side, " if args.replicas > 1 else "")
         + (f"turns of {args.turn}, " if args.turn else "")
         + (f"{args.slowdown} slowdowns, " if args.slowdown != "sleep" else "")
+        + ({"always": "every trial beside the hog, ", "never": "no hog, "}.get(args.hog, ""))
         + f"normal p95 of {SLOWED} {args.normal_ms:.2f} ms ({args.normal_ms_hog:.2f} ms with hog"
         + "".join(
             f"; {mode} {normal_ms(args, mode, False):.2f} ms, {normal_ms(args, mode, True):.2f} ms"

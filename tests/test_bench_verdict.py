@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from bench.verdict_quality import Trial, _resumed, _write_json, main, normal_ms, render, summarise
+from bench.verdict_quality import (
+    Trial,
+    _resumed,
+    _write_json,
+    beside_hog,
+    main,
+    normal_ms,
+    render,
+    summarise,
+)
 
 
 def trial(mode: str, scenario: str, index: int, verdict: str, block_p95: str = "-") -> Trial:
@@ -37,6 +46,7 @@ def args(tmp_path: Path, **overrides: object) -> argparse.Namespace:
         "home": None,
         "max_minutes": 0.0,
         "replicas": 1,
+        "hog": "alternate",
     }
     values.update(overrides)
     return argparse.Namespace(**values)
@@ -183,3 +193,17 @@ def test_help_prints_every_option(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "+25%, +10%, A/A" in out
     assert "--slowdown" in out
+
+
+def test_hog_policy_picks_the_trials_and_must_match_to_resume(tmp_path: Path) -> None:
+    assert [beside_hog(i, "alternate") for i in range(4)] == [False, True, False, True]
+    assert all(beside_hog(i, "always") for i in range(4))
+    assert not any(beside_hog(i, "never") for i in range(4))
+    first = args(tmp_path)
+    _write_json(first, TRIALS, done=False)
+    data = json.loads(first.json.read_text())
+    del data["settings"]["hog"]  # files from before --hog alternated
+    first.json.write_text(json.dumps(data))
+    assert _resumed(args(tmp_path)) == TRIALS
+    with pytest.raises(SystemExit, match="hog"):
+        _resumed(args(tmp_path, hog="always"))

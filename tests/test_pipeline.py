@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -276,6 +277,9 @@ def test_ctrl_c_leaves_nothing_running(petstore_repo: Path, plog_home: Path) -> 
         except subprocess.TimeoutExpired:
             child.kill()
             _out, err = child.communicate()
+        for pid in seen:  # the service and k6 are in their own sessions
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
         pytest.fail(f"plog run ignored Ctrl-C for 30 s:\n{err.decode(errors='replace')[-3000:]}")
     assert code == 130
     assert seen
