@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import httpx
 
 from plog_ci import proc
 from plog_ci.config.model import LoadConfig
+from plog_ci.deploy.process import free_port
 from plog_ci.loadgen.script import Script, generate
 from plog_ci.openapi.load import load_spec_bytes
 from plog_ci.runner.capture import Capture
@@ -55,11 +55,6 @@ http {{
 }}
 """
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from plog_ci import proc  # noqa: E402
+from plog_ci.deploy.process import free_port  # noqa: E402
 from plog_ci.forge import Report  # noqa: E402
 from plog_ci.githooks import install_hooks  # noqa: E402
 from plog_ci.queue import JobSpec, Queue  # noqa: E402
@@ -215,11 +216,6 @@ _K6 = textwrap.dedent("""
 """)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def bench_webhooks(rate: int, duration: str) -> None:
     k6 = shutil.which("k6", path=str(Path(sys.executable).parent)) or shutil.which("k6")
@@ -232,7 +228,7 @@ def bench_webhooks(rate: int, duration: str) -> None:
         payload = json.loads((ROOT / "tests/data/webhooks/github/push_1.payload.json").read_text())
         payload.update(before="6113728f27ae82c7b1a177c8d03f9e96e0adf246", deleted=False)
         (root / "payload.json").write_text(json.dumps(payload))
-        port = _free_port()
+        port = free_port()
         env = dict(os.environ, PLOG_HOME=str(home), PLOG_WEBHOOK_SECRET=SECRET)
         server = proc.Process(
             (sys.executable, "-m", "plog_ci", "serve", "--port", str(port)),

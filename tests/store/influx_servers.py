@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import httpx
 import pytest
 
+from plog_ci.deploy.process import free_port
 from plog_ci.proc import Process, wait_for
 
 
@@ -29,11 +29,6 @@ def require_binary(name: str) -> str:
         pytest.skip(message)
     return path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _answers(url: str, status: int) -> bool:
