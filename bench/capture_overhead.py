@@ -56,7 +56,6 @@ http {{
 """
 
 
-
 @contextmanager
 def nginx() -> Iterator[str]:
     binary = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -216,7 +216,6 @@ _K6 = textwrap.dedent("""
 """)
 
 
-
 def bench_webhooks(rate: int, duration: str) -> None:
     k6 = shutil.which("k6", path=str(Path(sys.executable).parent)) or shutil.which("k6")
     if not k6:

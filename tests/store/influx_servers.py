@@ -30,7 +30,6 @@ def require_binary(name: str) -> str:
     return path
 
 
-
 def _answers(url: str, status: int) -> bool:
     try:
         return httpx.get(url, timeout=1.0).status_code == status
