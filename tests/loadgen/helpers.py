@@ -146,3 +146,10 @@ def petstore() -> Iterator[str]:
     finally:
         app.terminate()
         app.wait(timeout=10)
+
+
+def script_options(text: str) -> dict[str, Any]:
+    """The options literal the template wrote (before the guard's runtime additions)."""
+    literal = text.split("export const options = Object.assign(")[1].split(", guardOptions()")[0]
+    result: dict[str, Any] = json.loads(literal)
+    return result

@@ -7,7 +7,7 @@ import pytest
 from plog_ci.analysis.gates import parse_gate
 from plog_ci.config.model import AuthConfig, Caps, LoadConfig, OperationOverride, Stage
 from plog_ci.errors import ConfigError, InputError, InternalError
-from plog_ci.loadgen.script import generate
+from plog_ci.loadgen.script import Schedule, generate
 from plog_ci.runner.k6 import run_k6
 from tests.loadgen.helpers import (
     ROOT,
@@ -16,6 +16,7 @@ from tests.loadgen.helpers import (
     need_k6,
     petstore,
     recording_server,
+    script_options,
     spec_files,
     spec_from_dict,
 )
@@ -23,12 +24,6 @@ from tests.loadgen.helpers import (
 SPECS = spec_files()
 EVIL = '"); http.get("http://evil/"); ("'
 QUICK = LoadConfig(profile="smoke", rate=2, duration_s=2, vus=2)
-
-
-def script_options(text: str) -> dict:
-    """The options literal the template wrote (before the guard's runtime additions)."""
-    literal = text.split("export const options = Object.assign(")[1].split(", guardOptions()")[0]
-    return json.loads(literal)
 
 
 def test_copied_specs_are_all_there():
@@ -224,6 +219,18 @@ def test_gates_become_thresholds():
     )
     entry = script_options(breakpoint.text)["thresholds"]["http_req_duration{scenario:op0}"][0]
     assert entry["abortOnFail"] is True
+    # Side by side, one k6 process loads both: every threshold watches the head only.
+    twin = generate(
+        spec,
+        list(spec.operations.values()),
+        LoadConfig(rate=5),
+        gates=gates,
+        schedule=Schedule(("head", "base"), on_base=("GET /pets",)),
+    )
+    limits = script_options(twin.text)["thresholds"]
+    assert limits["http_req_duration{scenario:op0,plog_side:head}"] == ["p(95)<300"]
+    assert limits["http_req_failed{plog_side:head}"][0]["abortOnFail"] is True
+    assert not any("base" in key for key in limits) and "http_req_failed" not in limits
 
 
 def test_auth_secret_never_in_script_and_config_errors(tmp_path):
