@@ -33,8 +33,10 @@ from plog_ci.store.sqlite import ResultsStore, open_store
 GATE_METRICS = ("p95", "error_rate")  # what the pipeline compares for the bench's gate
 
 
-def _flagged(store: ResultsStore, mode: str, scenario: str, run_id: int, base_id: int) -> str:
-    settings = StatsSettings(paired=mode in SIDE_BY_SIDE, metrics=GATE_METRICS)
+def _flagged(
+    store: ResultsStore, mode: str, scenario: str, run_id: int, base_id: int, alpha: float
+) -> str:
+    settings = StatsSettings(paired=mode in SIDE_BY_SIDE, metrics=GATE_METRICS, alpha=alpha)
     if mode in SIDE_BY_SIDE:
         old, new = interleaved_sides(store, run_id)
         found = compare_stored(old, new, settings)
@@ -93,6 +95,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="only these trial indexes, e.g. 0-14: the trials whose runs are in --home "
         "(a resumed benchmark may have kept earlier trials in another store)",
     )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=StatsSettings().alpha,
+        help="the significance level to judge at (compare.alpha; default %(default)s): "
+        "what a looser or stricter level would have said on the same measurements",
+    )
     args = parser.parse_args(argv)
     data = json.loads(args.json.read_text(encoding="utf-8"))
     order = {(m, s): i for i, (m, s) in enumerate((m, s) for m in MODES for s in ORDER)}
@@ -105,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         pairs = match_runs(store, trials)
         cells: dict[tuple[str, str, bool], list[tuple[str, str]]] = {}
         for t, (run_id, base_id) in zip(trials, pairs, strict=True):
-            verdict = _flagged(store, t["mode"], t["scenario"], run_id, base_id)
+            verdict = _flagged(store, t["mode"], t["scenario"], run_id, base_id, args.alpha)
             cells.setdefault((t["mode"], t["scenario"], t["hog"]), []).append(
                 (t["verdict"], verdict)
             )
@@ -120,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{mode:12s} {scenario:9s} {'yes' if hog else 'no':8s} {len(pairs_):6d}  "
             f"{was:13d}  {now:11d}  {nv:14d}"
         )
+    print(f"(judged now at alpha {args.alpha:g})")
 
 
 if __name__ == "__main__":
