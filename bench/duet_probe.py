@@ -38,7 +38,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.verdict_quality import cpu_hog
+from bench.verdict_quality import beside_hog, cpu_hog
 from plog_ci import proc
 from plog_ci.config.durations import parse_duration
 from plog_ci.deploy.process import free_port
@@ -246,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for trial in range(args.trials):
             order = list(designs)
             rng.shuffle(order)
-            hog = cpu_hog(trial, Path(tmp)) if args.hog else None
+            hog = cpu_hog(trial, Path(tmp)) if args.hog and beside_hog(trial, "alternate") else None
             try:
                 for design in order:
                     outcomes.append(_one(trial, design, hog is not None, args, Path(tmp)))
