@@ -16,6 +16,7 @@ or fail. Every outcome carries the numbers that decided it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from plog_ci.analysis.gates import Gate, GateOutcome, Verdict, decide, evaluate
@@ -51,6 +52,27 @@ def _evidence(c: Comparison) -> str:
     return (
         f"{c.metric} {_value(c.metric, c.old)} -> {_value(c.metric, c.new)} ({delta}, "
         f"{ci}, {p}, {padj}; {c.test or 'no test'}, n={c.n_old}/{c.n_new})"
+    )
+
+
+def resolution(c: Comparison, gate: Gate) -> str:
+    """What the test would need to resolve the gate's threshold, when its interval is wider.
+
+    The interval narrows with the square root of the blocks and requests (the
+    longer-tests bench measured it), so the factor is the squared ratio of the
+    interval's half-width to the threshold, both as log ratios.
+    """
+    if c.ci_low_pct is None or c.ci_high_pct is None or min(c.ci_low_pct, c.ci_high_pct) <= -100:
+        return ""
+    half = (math.log1p(c.ci_high_pct / 100) - math.log1p(c.ci_low_pct / 100)) / 2
+    target = math.log1p(abs(gate.threshold) / 100)
+    if target <= 0 or half <= target:
+        return ""
+    factor = (half / target) ** 2
+    times = f"{factor:.1f}" if factor < 10 else f"{factor:.0f}"
+    return (
+        f"; this comparison resolves about ±{math.expm1(half) * 100:.0f}%, and about "
+        f"{times}x the test length (load.duration) would narrow it to ±{abs(gate.threshold):g}%"
     )
 
 
@@ -95,7 +117,7 @@ def _outcome(gate: Gate, c: Comparison) -> GateOutcome:
         c.operation,
         c.delta_pct,
         True,
-        f"{_evidence(c)} breaks {limit} but is within noise ({c.reason})",
+        f"{_evidence(c)} breaks {limit} but is within noise ({c.reason}){resolution(c, gate)}",
         numbers,
     )
 

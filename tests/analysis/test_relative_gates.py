@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from plog_ci.analysis.gates import parse_gate
@@ -9,6 +11,7 @@ from plog_ci.analysis.relative_gates import (
     evaluate_relative,
     evaluate_with_comparisons,
     metrics_for,
+    resolution,
 )
 from plog_ci.analysis.stats import OperationSamples, StatsSettings, compare_runs
 from plog_ci.results import OperationStats
@@ -62,6 +65,26 @@ def test_change_inside_the_noise_passes_with_the_reason() -> None:
     (outcome,) = evaluate_relative((parse_gate("p95 <= +10%"),), comparisons)
     assert outcome.passed is True
     assert "but is within noise" in outcome.detail
+    # ...and says how far off a verdict at the gate's +10% is: the half-width of the
+    # interval (log ratio) against log(1.10), squared.
+    assert c.ci_low_pct is not None and c.ci_high_pct is not None
+    half = (math.log1p(c.ci_high_pct / 100) - math.log1p(c.ci_low_pct / 100)) / 2
+    factor = (half / math.log1p(0.10)) ** 2
+    assert factor > 1
+    assert f"resolves about ±{math.expm1(half) * 100:.0f}%" in outcome.detail
+    shown = f"{factor:.1f}" if factor < 10 else f"{factor:.0f}"
+    assert f"about {shown}x the test length (load.duration)" in outcome.detail
+    assert outcome.detail.endswith("would narrow it to ±10%")
+
+
+def test_resolution_is_silent_when_the_interval_is_narrow_enough() -> None:
+    comparisons = compare_runs({"a": samples(5, "a")}, {"a": samples(6, "a", 1.0)})
+    (c,) = [c for c in comparisons if c.metric == "p95"]
+    assert c.ci_low_pct is not None and c.ci_high_pct is not None
+    assert c.ci_high_pct - c.ci_low_pct < 2 * 10  # narrower than +-10%
+    assert resolution(c, parse_gate("p95 <= +10%")) == ""
+    assert resolution(c, parse_gate("p95 <= +0%")) == ""  # no threshold to resolve
+    assert "resolves about" in resolution(c, parse_gate("p95 <= +0.1%"))
 
 
 def test_change_below_threshold_passes() -> None:
