@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 # Long (verdict_quality: hours; duet_probe: minutes a trial) or needing arguments
-# (verdict_rejudge reads a kept store): these run only when named.
-ONLY_BY_NAME = {"verdict_quality", "verdict_rejudge", "duet_probe"}
+# (verdict_rejudge and verdict_noise read a kept store): these run only when named.
+ONLY_BY_NAME = {"verdict_quality", "verdict_rejudge", "verdict_noise", "duet_probe"}
 
 
 def main() -> None:

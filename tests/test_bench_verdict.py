@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from bench.verdict_noise import noise
 from bench.verdict_quality import (
     Trial,
     _resumed,
@@ -18,6 +21,7 @@ from bench.verdict_quality import (
     render,
     summarise,
 )
+from plog_ci.runner.histogram import Histogram
 
 
 def trial(mode: str, scenario: str, index: int, verdict: str, block_p95: str = "-") -> Trial:
@@ -207,3 +211,23 @@ def test_hog_policy_picks_the_trials_and_must_match_to_resume(tmp_path: Path) ->
     assert _resumed(args(tmp_path)) == TRIALS
     with pytest.raises(SystemExit, match="hog"):
         _resumed(args(tmp_path, hog="always"))
+
+
+def test_noise_figures_of_one_run() -> None:
+    def block(shift: int, rng: np.random.Generator) -> Histogram:
+        # 200 requests around bucket 40 (schema 3: ~32 ms), the head ``shift`` buckets up.
+        indices = rng.normal(40 + shift, 4, 200).round().astype(int)
+        buckets: dict[int, float] = {}
+        for i in indices:
+            buckets[int(i)] = buckets.get(int(i), 0.0) + 1
+        return Histogram(schema=3, count=200.0, sum=0.0, buckets=buckets)
+
+    rng = np.random.default_rng(3)
+    same = noise([block(0, rng) for _ in range(20)], [block(0, rng) for _ in range(20)], rng, 500)
+    assert abs(same.observed) < 3 * same.swap_sd
+    assert 0 < same.iid_sd < 0.2 and 0 < same.swap_sd < 0.2
+    up = noise([block(0, rng) for _ in range(20)], [block(4, rng) for _ in range(20)], rng, 500)
+    # Four buckets of 2^(1/8) each: the p95 ratio is about 2^(4/8), log 0.35.
+    assert abs(up.observed - 0.5 * math.log(2)) < 0.1
+    with pytest.raises(ValueError, match="two rounds"):
+        noise([block(0, rng)], [block(0, rng)], rng, 10)
