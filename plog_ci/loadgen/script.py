@@ -227,8 +227,7 @@ def generate(
         gates,
         selector,
         abort_all=load.profile == "breakpoint",
-        sides=DUET_SIDES if on_base is not None else (),
-        side_tag=SIDE_TAG,
+        only=f"{SIDE_TAG}:{DUET_SIDES[0]}" if on_base is not None else "",  # the head
     )
     if k6_submetrics:
         for sel in selector.values():

@@ -55,26 +55,25 @@ def thresholds(
     selector: dict[str, str],
     *,
     abort_all: bool = False,
-    sides: tuple[str, ...] = (),
-    side_tag: str = "",
+    only: str = "",
 ) -> dict[str, list[Any]]:
     """k6 thresholds for ``gates``.
 
-    With ``sides`` (head first; a duet or an interleaved run, whose requests carry
-    ``side_tag``), every threshold watches the head's requests only: the gates
-    judge the head, a healthy base must not dilute a broken head's error rate
-    below the abort line, and a broken base must not cut the head's measurement
-    short (its errors show in the comparison instead).
+    ``only`` (``tag:value``) narrows every threshold to those requests. A duet or
+    an interleaved run passes its head's side tag: the gates judge the head, a
+    healthy base must not dilute a broken head's error rate below the abort
+    line, and a broken base must not cut the head's measurement short (its
+    errors show in the comparison instead).
     """
     catastrophic = {
         "threshold": f"rate<{CATASTROPHIC_ERROR_RATE:g}",
         "abortOnFail": True,
         "delayAbortEval": ABORT_DELAY,
     }
-    head = f"{side_tag}:{sides[0]}" if sides else ""
-    errors = f"http_req_failed{{{head}}}" if head else "http_req_failed"
-    out: dict[str, list[Any]] = {errors: [catastrophic]}
-    also = f",{head}" if head else ""  # joins an operation's selector
+    out: dict[str, list[Any]] = {
+        f"http_req_failed{{{only}}}" if only else "http_req_failed": [catastrophic]
+    }
+    also = f",{only}" if only else ""  # joins an operation's selector
     for gate in gates:
         if gate.relative or gate.level != "fail":
             continue
