@@ -89,7 +89,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             cells.setdefault((t["mode"], t["scenario"], t["hog"]), []).append(found)
     finally:
         store.close()
-    print(f"{SLOWED} p95, log ratio head/base (median per run; across: sd over the trials)")
+    print(
+        f"{SLOWED} p95, log ratio head/base: mean and sd across the trials of the observed "
+        "ratio; swap and iid sd: the median of the runs'"
+    )
     print("mode         scenario  cpu hog  trials  mean    swap sd  iid sd  across sd")
     for (mode, scenario, hog), rows in sorted(
         cells.items(), key=lambda kv: (kv[0][0], ORDER.index(kv[0][1]), kv[0][2])
