@@ -179,7 +179,10 @@ def serve(
         )
     except PlogError as exc:
         raise click.ClickException(str(exc)) from exc
-    run_simple(host, port, app, threaded=True)
+    try:
+        run_simple(host, port, app, threaded=True)
+    finally:
+        app.extensions["plog_intake"].close()
 
 
 COMMANDS = (hooks, hook_impl, worker, serve)

@@ -126,6 +126,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     key: bytes = secret
     intake = Intake(queue, wait_s=2.0)
     app.extensions["plog_queue"] = queue
+    app.extensions["plog_intake"] = intake  # close() it when the server stops
 
     @app.post("/webhook")
     def webhook() -> tuple[Response, int]:

@@ -49,6 +49,7 @@ def sign(body: bytes, secret: str = SECRET) -> str:
 def server(plog_home: Path, serve_app: Any) -> Iterator[Served]:
     app = create_app({"WEBHOOK_SECRET": SECRET, "MAX_BODY": 64 * 1024})
     yield serve_app(app)
+    app.extensions["plog_intake"].close()
 
 
 def deliver(
