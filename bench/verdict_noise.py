@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.verdict_quality import ORDER, SIDE_BY_SIDE, SLOWED
-from plog_ci.analysis.pooled_quantiles import _Grid
+from plog_ci.analysis.pooled_quantiles import BlockGrid
 from plog_ci.analysis.stored_runs import interleaved_sides
 from plog_ci.runner.histogram import Histogram
 from plog_ci.store.sqlite import open_store
@@ -53,13 +53,12 @@ def noise(
     n = min(len(base), len(head))
     if n < 2:
         raise ValueError("need at least two rounds")
-    grid = _Grid(list(base[:n]), list(head[:n]))
+    grid = BlockGrid(list(base[:n]), list(head[:n]))
     old, new = grid.old.sum(axis=0), grid.new.sum(axis=0)
     before, after = grid.quantile(np.stack([old, new]), Q)
     observed = math.log(after / before)
     flips = rng.integers(0, 2, size=(draws, n)).astype(float)
-    moved = flips @ (grid.new - grid.old)  # what each swap takes from head to base
-    swapped = np.log(grid.quantile(new - moved, Q) / grid.quantile(old + moved, Q))
+    swapped = grid.swapped(flips, Q)
     n_old, n_new = int(old.sum()), int(new.sum())
     again_old = rng.multinomial(n_old, old / n_old, size=draws).astype(float)
     again_new = rng.multinomial(n_new, new / n_new, size=draws).astype(float)

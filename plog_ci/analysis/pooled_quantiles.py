@@ -56,7 +56,7 @@ class PooledResult:
     exact: bool  # every swap enumerated (else Monte Carlo)
 
 
-class _Grid:
+class BlockGrid:
     """Blocks of both sides on one bucket grid: counts, and each column's bounds."""
 
     def __init__(self, old: Sequence[Histogram], new: Sequence[Histogram]) -> None:
@@ -99,6 +99,20 @@ class _Grid:
         result: NDArray[np.float64] = np.where(total > 0, value, np.nan)
         return result
 
+    def swapped(self, swaps: NDArray[np.float64], q: float) -> NDArray[np.float64]:
+        """log(head / base) of the pooled ``q``-quantile under each relabelling.
+
+        ``swaps``: 0/1 rows, one per relabelling, 1 swapping base and head in that
+        round. A side that pools to 0 gives an infinite or NaN entry.
+        """
+        moved = swaps @ (self.new - self.old)  # what each relabelling moves from head to base
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios: NDArray[np.float64] = np.log(
+                self.quantile(self.new.sum(axis=0) - moved, q)
+                / self.quantile(self.old.sum(axis=0) + moved, q)
+            )
+        return ratios
+
 
 def _swaps(
     rounds: int, permutations: int, rng: np.random.Generator
@@ -122,7 +136,7 @@ def pooled_paired(
     """Compare the pooled ``q``-quantile of paired blocks; None when a side pools to 0."""
     if len(old) != len(new) or not old:
         raise ValueError("pooled_paired needs the same, non-zero number of blocks per side")
-    grid = _Grid(old, new)
+    grid = BlockGrid(old, new)
     n = len(old)
     sum_old, sum_new = grid.old.sum(axis=0), grid.new.sum(axis=0)
     q_old, q_new = grid.quantile(np.stack([sum_old, sum_new]), q)
@@ -131,11 +145,7 @@ def pooled_paired(
     observed = math.log(q_new / q_old)
 
     swaps, exact = _swaps(n, permutations, rng)
-    moved = swaps @ (grid.new - grid.old)  # what each relabelling moves from head to base
-    perm_old = grid.quantile(sum_old + moved, q)
-    perm_new = grid.quantile(sum_new - moved, q)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stat = np.abs(np.log(perm_new / perm_old))
+    stat = np.abs(grid.swapped(swaps, q))
     # A relabelling whose quantile is 0 on a side counts as extreme (conservative).
     extreme = int(np.count_nonzero(~np.isfinite(stat) | (stat >= abs(observed) - 1e-12)))
     if exact:
