@@ -122,14 +122,14 @@ def main() -> None:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         proc.stop_all()
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
         sys.exit(ExitCode.INVALID_INPUT)
     except KeyboardInterrupt:
         proc.stop_all()
         err_console.print("interrupted; stopped everything PLog started")
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
     except PlogError as exc:
         err_console.print(f"error: {exc}", markup=False)
         sys.exit(exc.exit_code)

@@ -10,6 +10,7 @@ code  meaning
 2     invalid configuration or input (plog.yml, spec, revision)
 3     internal error (a bug in PLog; please report it)
 4     a tool is missing or a dependency is unreachable
+130   interrupted (Ctrl-C or SIGTERM); everything PLog started is stopped first
 ====  =========================================================
 """
 
@@ -24,6 +25,7 @@ class ExitCode(IntEnum):
     INVALID_INPUT = 2
     INTERNAL = 3
     MISSING_DEPENDENCY = 4
+    INTERRUPTED = 130
 
 
 class PlogError(Exception):
