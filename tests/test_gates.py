@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from plog_ci.analysis.gates import evaluate, parse_gate
+from plog_ci.analysis.gates import evaluate
 from plog_ci.errors import ConfigError
+from plog_ci.gate_grammar import parse_gate
 from plog_ci.results import OperationStats
 
 
@@ -102,3 +103,39 @@ def test_throughput_gate_reads_the_total() -> None:
     verdict = evaluate((parse_gate("rps > 100"),), ops, stats("*", 10, rps=150))
     assert verdict.status == "pass"
     assert verdict.outcomes[0].operation == "*"
+
+
+def test_verdict_serialises_its_outcomes_for_the_store() -> None:
+    ops = {"GET /a": stats("GET /a", 10), "GET /b": stats("GET /b", 500)}
+    gates = (parse_gate("p95 < 300ms"), parse_gate("p95 < 1s", level="warn"))
+    verdict = evaluate(gates, ops, stats("*", 480))
+    rows = verdict.outcome_rows()
+    assert [(r["gate"], r["operation"], r["level"], r["passed"], r["decisive"]) for r in rows] == [
+        ("p95 < 300ms", "GET /a", "fail", True, False),
+        ("p95 < 300ms", "GET /b", "fail", False, True),
+        ("p95 < 1s", "GET /a", "warn", True, False),
+        ("p95 < 1s", "GET /b", "warn", True, False),
+    ]
+    assert set(rows[1]) == {"gate", "operation", "level", "value", "passed", "decisive", "detail"}
+    assert rows[1]["value"] == 500.0
+    assert rows[1]["detail"] == "p95 = 500.0ms (limit < 300.0ms)"
+    doc = verdict.to_json()
+    assert list(doc) == ["status", "reason", "decided_by", "outcomes"]
+    assert (doc["status"], doc["reason"]) == (verdict.status, verdict.reason)
+    assert doc["decided_by"] == [
+        {
+            "gate": "p95 < 300ms",
+            "operation": "GET /b",
+            "value": 500.0,
+            "detail": "p95 = 500.0ms (limit < 300.0ms)",
+        }
+    ]
+    assert doc["outcomes"][1] == {
+        "gate": "p95 < 300ms",
+        "operation": "GET /b",
+        "value": 500.0,
+        "passed": False,
+        "level": "fail",
+        "detail": "p95 = 500.0ms (limit < 300.0ms)",
+    }
+    assert len(doc["outcomes"]) == 4

@@ -19,8 +19,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from plog_ci.analysis.gates import Gate, GateOutcome, Verdict, decide, evaluate
+from plog_ci.analysis.gates import GateOutcome, Verdict, decide, evaluate
 from plog_ci.analysis.stats import METRICS, Comparison
+from plog_ci.gate_grammar import Gate
 from plog_ci.results import OperationStats
 
 _UNIT = {"p50": "ms", "p95": "ms", "p99": "ms", "rps": "/s"}

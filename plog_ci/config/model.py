@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from plog_ci.analysis.gates import Gate
+from plog_ci.gate_grammar import Gate
 
 PROFILES = ("smoke", "load", "stress", "spike", "soak", "breakpoint")
 

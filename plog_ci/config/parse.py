@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from plog_ci import yamldoc
-from plog_ci.analysis.gates import Gate, parse_gate
 from plog_ci.config.durations import parse_duration
 from plog_ci.config.model import (
     AuthConfig,
@@ -33,6 +32,7 @@ from plog_ci.config.model import (
     Stage,
 )
 from plog_ci.errors import ConfigError, PlogError
+from plog_ci.gate_grammar import Gate, parse_gate
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError

@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from plog_ci import __version__
-from plog_ci.analysis.gates import Gate
 from plog_ci.config.model import LoadConfig, OperationOverride
 from plog_ci.errors import InputError, InternalError
+from plog_ci.gate_grammar import Gate
 from plog_ci.loadgen.auth import plan_auth, secret_names
 from plog_ci.loadgen.datafiles import load_rows
 from plog_ci.loadgen.links import bindings, cleanup_for

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plog_ci.analysis.gates import Gate
+from plog_ci.gate_grammar import Gate
 
 CATASTROPHIC_ERROR_RATE = 0.5
 ABORT_DELAY = "5s"  # let a few seconds of data in before judging

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 
-from plog_ci.analysis.gates import parse_gate
 from plog_ci.analysis.relative_gates import (
     evaluate_relative,
     evaluate_with_comparisons,
@@ -14,6 +13,7 @@ from plog_ci.analysis.relative_gates import (
     resolution,
 )
 from plog_ci.analysis.stats import OperationSamples, StatsSettings, compare_runs
+from plog_ci.gate_grammar import parse_gate
 from plog_ci.results import OperationStats
 
 

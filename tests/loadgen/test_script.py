@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from plog_ci.analysis.gates import parse_gate
 from plog_ci.config.model import AuthConfig, Caps, LoadConfig, OperationOverride, Stage
 from plog_ci.errors import ConfigError, InputError, InternalError
+from plog_ci.gate_grammar import parse_gate
 from plog_ci.loadgen.script import Schedule, generate
 from plog_ci.runner.k6 import run_k6
 from tests.loadgen.helpers import (
