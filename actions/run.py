@@ -72,10 +72,10 @@ def forge_from_env(env: Mapping[str, str]) -> RestForge:
 
 
 def _pipeline_run(repo: Path, trigger: Trigger) -> Any:
-    from importlib import import_module
+    # Imported here: the trigger checks and forge set-up run without the pipeline.
+    from plog_ci.pipeline import RunRequest, run
 
-    pipeline = import_module("plog_ci.pipeline")
-    request = pipeline.RunRequest(
+    request = RunRequest(
         repo=repo,
         head=trigger.head,
         base=trigger.base,
@@ -83,7 +83,7 @@ def _pipeline_run(repo: Path, trigger: Trigger) -> Any:
         pr_number=trigger.pr_number,
         allow_secrets=not trigger.fork,
     )
-    return pipeline.run(request)
+    return run(request)
 
 
 def _append(path: str | None, text: str) -> None:

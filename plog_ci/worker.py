@@ -17,7 +17,6 @@ default builds a ``RunRequest`` and calls ``plog_ci.pipeline.run``.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 import os
 import socket
@@ -117,8 +116,11 @@ def pipeline_runner(job: Job, home: Path) -> Outcome:
         return JobOutcome(
             "cancelled", "pull requests from forks are not enabled in plog.yml on the base branch"
         )
-    pipeline = importlib.import_module("plog_ci.pipeline")
-    request = pipeline.RunRequest(
+    # Imported here, not at the top: the worker and its tests start without the
+    # pipeline's statistics stack (scipy, numpy).
+    from plog_ci.pipeline import RunRequest, run
+
+    request = RunRequest(
         repo=repo,
         head=spec.head,
         base=spec.base,
@@ -127,7 +129,7 @@ def pipeline_runner(job: Job, home: Path) -> Outcome:
         home=home,
         allow_secrets=spec.allow_secrets and not spec.fork,
     )
-    outcome: Outcome = pipeline.run(request)
+    outcome: Outcome = run(request)
     return outcome
 
 
