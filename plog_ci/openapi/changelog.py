@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from plog_ci.openapi.rules import ERROR, INFO, WARNING
+from plog_ci.openapi.changes import ERROR, INFO, WARNING
 
 if TYPE_CHECKING:
     from plog_ci.openapi.diff import SpecDiff

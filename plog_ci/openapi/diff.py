@@ -21,9 +21,9 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from plog_ci.openapi import rules
+from plog_ci.openapi import operation_rules
+from plog_ci.openapi.changes import ERROR, INFO, LEVEL_RANK, Change, Emitter, esc
 from plog_ci.openapi.model import Operation, Parameter, Spec, normalize_path
-from plog_ci.openapi.rules import ERROR, INFO, LEVEL_RANK, Change, Emitter
 
 __all__ = ["Change", "SpecDiff", "diff_specs"]
 
@@ -133,7 +133,7 @@ def _operation(base_spec: Spec, head_spec: Spec, b: Operation, h: Operation) -> 
             out.emit("endpoint-deprecated", INFO, "endpoint deprecated", deprecated)
     elif b.deprecated and not h.deprecated:
         out.emit("endpoint-reactivated", INFO, "endpoint reactivated", deprecated)
-    rules.parameters(
+    operation_rules.parameters(
         out,
         b,
         h,
@@ -141,7 +141,7 @@ def _operation(base_spec: Spec, head_spec: Spec, b: Operation, h: Operation) -> 
             op, p, in_base
         ),
     )
-    rules.request_body(
+    operation_rules.request_body(
         out,
         b.request_body,
         h.request_body,
@@ -149,7 +149,7 @@ def _operation(base_spec: Spec, head_spec: Spec, b: Operation, h: Operation) -> 
         _body_ptr(base_spec, b),
         head_spec.version.startswith("2"),
     )
-    rules.responses(
+    operation_rules.responses(
         out,
         b.responses,
         h.responses,
@@ -158,7 +158,7 @@ def _operation(base_spec: Spec, head_spec: Spec, b: Operation, h: Operation) -> 
         head_spec.version.startswith("2"),
     )
     if b.security != h.security:
-        rules.security(out, b.security, h.security, [*_op_ptr(h), "security"])
+        operation_rules.security(out, b.security, h.security, [*_op_ptr(h), "security"])
     return out.changes
 
 
@@ -213,7 +213,7 @@ def diff_specs(base: Spec, head: Spec, *, today: _dt.date | None = None) -> Spec
                     INFO,
                     op.key,
                     "endpoint added",
-                    f"{head.source}#/" + "/".join(rules.esc(p) for p in _op_ptr(op)),
+                    f"{head.source}#/" + "/".join(esc(p) for p in _op_ptr(op)),
                 )
             )
             continue
@@ -223,7 +223,7 @@ def diff_specs(base: Spec, head: Spec, *, today: _dt.date | None = None) -> Spec
         changes.extend(_operation(base, head, b, op))
     glob = Emitter("", base.source, head.source, [], [])
     if base.security != head.security:
-        rules.security(
+        operation_rules.security(
             glob, base.security, head.security, ["security"], prefix="api-global", where="API"
         )
     changes.extend(glob.changes)

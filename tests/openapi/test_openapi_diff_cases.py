@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from conftest import DATA
 
+from plog_ci.openapi.changes import LEVEL_RANK
 from plog_ci.openapi.diff import diff_specs
 from plog_ci.openapi.load import load_spec_file
 from plog_ci.openapi.model import normalize_path
-from plog_ci.openapi.rules import LEVEL_RANK
 
 ROOT = DATA / "openapi-diff"
 CASES = json.loads((ROOT / "cases.json").read_text())
