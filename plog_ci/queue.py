@@ -23,8 +23,6 @@ because of PLog), ``enqueue_or_spool`` writes the job as a JSON file into
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import sqlite3
@@ -33,9 +31,23 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from plog_ci.home import state_dir
+from plog_ci.jobs import Enqueued, Job, JobSpec
+
+__all__ = [
+    "DEFAULT_LEASE_S",
+    "DEFAULT_MAX_ATTEMPTS",
+    "FINAL_RESULTS",
+    "Enqueued",
+    "Job",
+    "JobSpec",
+    "Queue",
+    "QueueUnavailable",
+    "default_home",
+]
 
 FINAL_RESULTS = ("pass", "fail", "no-verdict", "error", "cancelled")
 DEFAULT_LEASE_S = 30.0
@@ -76,91 +88,12 @@ CREATE TABLE IF NOT EXISTS deliveries (
 
 
 def default_home() -> Path:
-    """The state directory: ``$PLOG_HOME`` or ``~/.local/share/plog``."""
-    env = os.environ.get("PLOG_HOME")
-    if env:
-        return Path(env)
-    return Path.home() / ".local" / "share" / "plog"
+    """The state directory (``home.state_dir``), not created yet: see ``Queue._connect``."""
+    return state_dir(create=False)
 
 
 class QueueUnavailable(Exception):
     """The queue database could not be opened or stayed locked."""
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """What to test. ``branch`` may hold any bytes git allows (surrogate-escaped)."""
-
-    repo: str  # local repository path, or the forge's owner/name
-    head: str
-    branch: str | None = None
-    base: str | None = None
-    pr_number: int | None = None
-    kind: str = "push"  # push | pull_request
-    forge: str = "local"  # local | github | gitea
-    forge_repo: str | None = None
-    forge_url: str | None = None  # API base URL for github/gitea
-    clone_url: str | None = None
-    allow_secrets: bool = True
-    fork: bool = False
-    config_hash: str = ""
-    target_url: str | None = None
-    event_time: float = field(default_factory=time.time)
-
-    @property
-    def lane(self) -> bytes:
-        if self.pr_number is not None:
-            return f"pull/{self.pr_number}".encode()
-        return b"refs/heads/" + os.fsencode(self.branch or "")
-
-    def idempotency_key(self) -> str:
-        parts = [self.repo, self.head, self.config_hash or "-", str(self.pr_number or "-")]
-        return hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
-
-    def to_json(self) -> str:
-        data: dict[str, Any] = asdict(self)
-        # Branch names need not be UTF-8: keep the exact bytes.
-        data["branch"] = (
-            None if self.branch is None else base64.b64encode(os.fsencode(self.branch)).decode()
-        )
-        return json.dumps(data, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> JobSpec:
-        data = json.loads(text)
-        if not isinstance(data, dict):
-            raise ValueError("job spec must be a JSON object")
-        known = {f for f in cls.__dataclass_fields__}
-        data = {k: v for k, v in data.items() if k in known}
-        if data.get("branch") is not None:
-            data["branch"] = os.fsdecode(base64.b64decode(data["branch"]))
-        return cls(**data)
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    spec: JobSpec
-    state: str  # pending | running | finished | cancelled
-    result: str | None
-    summary: str | None
-    outcome: dict[str, Any] | None
-    lease_owner: str | None
-    lease_until: float | None
-    attempts: int
-    superseded_by: int | None
-    pending_posted: bool
-    published: bool
-
-    @property
-    def final(self) -> bool:
-        return self.state in ("finished", "cancelled")
-
-
-@dataclass(frozen=True)
-class Enqueued:
-    job_id: int
-    created: bool  # False: an existing job matched (redelivery, replay)
 
 
 def _job(row: sqlite3.Row) -> Job:
@@ -194,7 +127,7 @@ def _write_lock(path: Path) -> threading.Lock:
 
 class Queue:
     def __init__(self, home: Path | None = None, *, busy_timeout_s: float = 10.0) -> None:
-        self.home = Path(home) if home is not None else default_home()
+        self.home = state_dir(Path(home) if home is not None else None, create=False)
         self.path = self.home / "queue.db"
         self.spool_dir = self.home / "spool"
         self.busy_timeout_s = busy_timeout_s

@@ -31,7 +31,8 @@ from typing import Any, Protocol
 from plog_ci import gitrepo
 from plog_ci.errors import InputError, PlogError
 from plog_ci.forge import Forge, Report
-from plog_ci.queue import DEFAULT_LEASE_S, Job, Queue, QueueUnavailable, default_home
+from plog_ci.home import state_dir
+from plog_ci.queue import DEFAULT_LEASE_S, Job, Queue, QueueUnavailable
 
 log = logging.getLogger("plog.worker")
 
@@ -214,7 +215,7 @@ class Worker:
         dashboard_url: str | None = None,
         owner: str | None = None,
     ) -> None:
-        self.home = Path(home) if home is not None else default_home()
+        self.home = state_dir(Path(home) if home is not None else None, create=False)
         self.queue = Queue(self.home)
         self.runner = runner
         self.forge_factory = forge_factory

@@ -165,3 +165,26 @@ def test_hostile_branch_names_round_trip_exactly(plog_home: Path, branch: str) -
     job = q.get(job_id)
     assert job is not None
     assert os.fsencode(job.spec.branch or "") == os.fsencode(branch)
+
+
+def test_with_xdg_data_home_the_queue_and_the_results_share_one_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from plog_ci.home import state_dir
+    from plog_ci.store.sqlite import open_store
+    from plog_ci.worker import Worker
+
+    monkeypatch.delenv("PLOG_HOME", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    expected = tmp_path / "xdg" / "plog"
+    q = Queue()
+    q.enqueue(spec())
+    q.close()
+    assert q.path == expected / "queue.db" and q.path.is_file()
+    assert Worker().home == expected  # the worker reads that queue and runs the pipeline there
+    # The pipeline and `plog results` keep the results in state_dir() (RunRequest.home=None).
+    results = open_store(state_dir())
+    results.close()
+    assert (expected / "results.sqlite3").is_file()
+    assert not (tmp_path / "home" / ".local").exists()
