@@ -109,7 +109,7 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_schema_file_is_valid_json_schema() -> None:
     import jsonschema
 
-    from plog_ci.config.parse import schema
+    from plog_ci.config.problems import schema
 
     jsonschema.Draft202012Validator.check_schema(schema())
 

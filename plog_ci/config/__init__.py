@@ -1,7 +1,8 @@
 """plog.yml: load, validate, and report every problem as file:line:col."""
 
 from plog_ci.config.model import Config, LoadConfig, OpenAPIConfig, ReportConfig, ServiceConfig
-from plog_ci.config.parse import SCHEMA_PATH, load_config, parse_config
+from plog_ci.config.parse import load_config, parse_config
+from plog_ci.config.problems import SCHEMA_PATH
 
 __all__ = [
     "SCHEMA_PATH",

@@ -1,19 +1,15 @@
 """Read plog.yml into a Config, or explain precisely what is wrong with it.
 
 Every problem is reported as ``plog.yml:LINE:COL: KEY.PATH: message`` plus a
-hint, all problems at once (sorted by position), so one edit fixes them all.
+hint, all problems at once (sorted by position), so one edit fixes them all
+(``config.problems``: the collector and the schema's messages).
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
-import json
-from collections.abc import Sequence
-from functools import cache
-from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from plog_ci import yamldoc
@@ -31,176 +27,14 @@ from plog_ci.config.model import (
     ServiceConfig,
     Stage,
 )
+from plog_ci.config.problems import Problems, check_schema
 from plog_ci.errors import ConfigError, PlogError
 from plog_ci.gate_grammar import Gate, parse_gate
 
-if TYPE_CHECKING:
-    from jsonschema.exceptions import ValidationError
-
-SCHEMA_PATH = Path(str(resources.files("plog_ci.config") / "schema" / "plog.schema.json"))
 LIMITS = yamldoc.Limits(max_bytes=256 * 1024, max_depth=16, max_nodes=10_000)
 
-_ONEOF_HINTS = {
-    "openapi": "give the spec's path, e.g. 'openapi: openapi.yaml', or a mapping with 'path'",
-    "operations": "use 'changed', 'all', or a list like ['GET /pets', 'POST /pets']",
-    "gates": "write a gate string like 'p95 < 300ms' or a mapping with 'check'",
-}
 
-
-def _quick_check(plain: Any) -> bool:
-    """True when ``plain`` matches the schema (compiled validator, first error only)."""
-    from fastjsonschema import JsonSchemaException
-
-    from plog_ci.config.schema_validator import (
-        validate_https___plog_ci_dev_schema_plog_schema_json as validate,
-    )
-
-    try:
-        validate(plain)  # type: ignore[no-untyped-call]
-    except JsonSchemaException:
-        return False
-    return True
-
-
-@cache
-def schema() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return data
-
-
-def _key_path(path: Sequence[str | int]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _subschema(path: Sequence[str | int]) -> dict[str, Any]:
-    """The schema object that governs the mapping at ``path`` (for key suggestions)."""
-    node = schema()
-    for part in path:
-        if isinstance(part, int):
-            node = node.get("items", {})
-        else:
-            props = node.get("properties", {})
-            extra = node.get("additionalProperties")
-            # Maps keyed by free names (load.overrides) describe values in additionalProperties.
-            node = props[part] if part in props or not isinstance(extra, dict) else extra
-        if "$ref" in node and str(node["$ref"]).startswith("#/$defs/"):
-            node = schema()["$defs"].get(str(node["$ref"]).rsplit("/", 1)[-1], node)
-        if "oneOf" in node:
-            node = next((b for b in node["oneOf"] if b.get("type") in ("object", "array")), node)
-    return node
-
-
-class _Problems:
-    def __init__(self, filename: str, doc: Any) -> None:
-        self.filename = filename
-        self.doc = doc
-        self.items: list[tuple[tuple[int, int], str]] = []
-
-    def add(
-        self, path: Sequence[str | int], message: str, hint: str | None = None, at_key: bool = False
-    ) -> None:
-        pos = yamldoc.position(self.doc, path, at_key=at_key) or (1, 1)
-        text = f"{self.filename}:{pos[0]}:{pos[1]}: {_key_path(path)}: {message}"
-        if hint:
-            text += f" (hint: {hint})"
-        self.items.append((pos, text))
-
-    def raise_if_any(self) -> None:
-        if not self.items:
-            return
-        lines = [text for _, text in sorted(self.items)]
-        raise ConfigError(
-            lines[0]
-            if len(lines) == 1
-            else f"{len(lines)} problems in {self.filename}:\n" + "\n".join(lines),
-            errors=lines,
-        )
-
-
-def _report_schema_error(problems: _Problems, error: ValidationError) -> None:
-    path = list(error.absolute_path)
-    if error.validator == "additionalProperties":
-        allowed = sorted(_subschema(path).get("properties", {}))
-        instance: Any = error.instance
-        extra = [k for k in instance if k not in allowed]
-        for key in extra:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = (
-                f"did you mean '{close[0]}'?"
-                if close
-                else f"allowed keys here: {', '.join(allowed)}"
-            )
-            if path == ["influx"] and key in ("token", "password"):
-                hint = (
-                    f"never put secrets in plog.yml: write '{key}_env: NAME' and set the "
-                    "environment variable NAME in CI"
-                )
-            problems.add([*path, key], f"unknown key '{key}'", hint, at_key=True)
-        return
-    if error.validator == "oneOf":
-        # Report the errors of the branch whose type matches what was written.
-        branches: dict[int, list[ValidationError]] = {}
-        for sub in error.context or []:
-            branches.setdefault(int(sub.relative_schema_path[0]), []).append(sub)
-        matching = [
-            errs
-            for errs in branches.values()
-            if not any(e.validator in ("type", "enum") and not e.relative_path for e in errs)
-        ]
-        if len(matching) == 1:
-            for sub in matching[0]:
-                _report_schema_error(problems, sub)
-            return
-        name = next((str(p) for p in reversed(path) if isinstance(p, str)), "")
-        problems.add(
-            path, f"{json.dumps(error.instance)[:80]} is not accepted here", _ONEOF_HINTS.get(name)
-        )
-        return
-    if error.validator == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else error.message
-        desc = _subschema([*path, missing]).get("description")
-        problems.add(path, f"missing required key '{missing}'", desc)
-        return
-    if error.validator == "enum":
-        values: Any = error.validator_value
-        choices = ", ".join(json.dumps(v) for v in values)
-        problems.add(path, f"{json.dumps(error.instance)} is not one of {choices}")
-        return
-    if error.validator == "const":
-        problems.add(
-            path,
-            f"must be {json.dumps(error.validator_value)}",
-            "this PLog reads plog.yml version 1",
-        )
-        return
-    if error.validator == "pattern" and path and "duration" in json.dumps(_subschema(path)).lower():
-        problems.add(
-            path,
-            f"{json.dumps(error.instance)} is not a duration",
-            "write e.g. 500ms, 30s, 2m or 1m30s",
-        )
-        return
-    if error.validator == "pattern" and error.validator_value == "^[A-Za-z]+ /":
-        problems.add(
-            path,
-            f"{json.dumps(error.instance)} is not an operation",
-            "write 'METHOD /path' as in the spec, e.g. 'GET /pets/{petId}'",
-        )
-        return
-    if error.validator == "type":
-        problems.add(
-            path,
-            f"expected {error.validator_value}, got "
-            f"{type(error.instance).__name__} {json.dumps(error.instance)[:60]}",
-        )
-        return
-    problems.add(path, error.message)
-
-
-def _gates(raw: list[Any], problems: _Problems) -> tuple[Gate, ...]:
+def _gates(raw: list[Any], problems: Problems) -> tuple[Gate, ...]:
     gates: list[Gate] = []
     for i, item in enumerate(raw):
         path: list[str | int]
@@ -223,7 +57,7 @@ def _gates(raw: list[Any], problems: _Problems) -> tuple[Gate, ...]:
 MIN_TURN_S = 0.05
 
 
-def _compare(raw: dict[str, Any], problems: _Problems) -> CompareConfig:
+def _compare(raw: dict[str, Any], problems: Problems) -> CompareConfig:
     fields: dict[str, Any] = {
         k: raw[k]
         for k in ("mode", "blocks", "replicas", "baseline", "branch", "last_n", "alpha")
@@ -246,7 +80,7 @@ def _compare(raw: dict[str, Any], problems: _Problems) -> CompareConfig:
     return CompareConfig(**fields)
 
 
-def _stages(raw: list[Any], problems: _Problems) -> tuple[Stage, ...]:
+def _stages(raw: list[Any], problems: Problems) -> tuple[Stage, ...]:
     out = []
     for i, item in enumerate(raw):
         try:
@@ -256,7 +90,7 @@ def _stages(raw: list[Any], problems: _Problems) -> tuple[Stage, ...]:
     return tuple(out)
 
 
-def _caps(raw: dict[str, Any], problems: _Problems) -> Caps:
+def _caps(raw: dict[str, Any], problems: Problems) -> Caps:
     default = Caps()
     duration = default.duration_s
     if "duration" in raw:
@@ -269,7 +103,7 @@ def _caps(raw: dict[str, Any], problems: _Problems) -> Caps:
     )
 
 
-def _auth(raw: dict[str, Any] | None, problems: _Problems) -> AuthConfig | None:
+def _auth(raw: dict[str, Any] | None, problems: Problems) -> AuthConfig | None:
     if raw is None:
         return None
     kind = raw["type"]
@@ -302,7 +136,7 @@ def _values(raw: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
     return tuple((str(k), v) for k, v in (raw or {}).items())
 
 
-def _overrides(raw: dict[str, Any], problems: _Problems) -> tuple[OperationOverride, ...]:
+def _overrides(raw: dict[str, Any], problems: Problems) -> tuple[OperationOverride, ...]:
     out = []
     for key, item in raw.items():
         data = item.get("data")
@@ -334,7 +168,7 @@ def _check_caps(
     duration: float,
     stages: tuple[Stage, ...],
     caps: Caps,
-    problems: _Problems,
+    problems: Problems,
 ) -> None:
     total = sum(s.duration_s for s in stages) if stages else duration
     if total > caps.duration_s:
@@ -358,7 +192,7 @@ def _check_caps(
         )
 
 
-def _influx(raw: dict[str, Any] | None, problems: _Problems) -> InfluxConfig | None:
+def _influx(raw: dict[str, Any] | None, problems: Problems) -> InfluxConfig | None:
     if raw is None:
         return None
     parts = urlsplit(raw["url"])
@@ -417,7 +251,7 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
         doc = yamldoc.load(raw_bytes, filename, LIMITS)
     except yamldoc.YamlError as exc:
         raise ConfigError(exc.message, hint=exc.hint) from None
-    problems = _Problems(filename, doc)
+    problems = Problems(filename, doc)
     if not isinstance(doc, dict):
         kind = "a list" if isinstance(doc, list) else f"{type(doc).__name__}"
         problems.add(
@@ -427,14 +261,7 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
         )
         problems.raise_if_any()
     plain = yamldoc.to_plain(doc)
-    if not _quick_check(plain):
-        # Only an invalid file pays for jsonschema (~0.15 s to import), which lists
-        # every problem; a valid one passes the compiled check (pre-receive stays fast).
-        import jsonschema
-
-        validator = jsonschema.Draft202012Validator(schema())
-        for error in validator.iter_errors(plain):
-            _report_schema_error(problems, error)
+    check_schema(plain, problems)
     problems.raise_if_any()
 
     service = plain["service"]
