@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from plog_ci.errors import PlogError
+from plog_ci.errors import ExitCode, PlogError
 from plog_ci.forge import Report
 from plog_ci.forge.rest import RestForge
 
@@ -148,8 +148,8 @@ def main(
     post("verdict", lambda: client.publish(final))
     print(f"plog: {outcome.status}: {outcome.summary}")
     code = int(outcome.exit_code)
-    if code == 1 and env.get("PLOG_FAIL_ON_GATE", "true") == "false":
-        return 0
+    if code == ExitCode.GATE_FAILED and env.get("PLOG_FAIL_ON_GATE", "true") == "false":
+        return int(ExitCode.OK)
     return code
 
 

@@ -1,13 +1,14 @@
 """One error type for everything PLog reports to a user, mapped to exit codes.
 
-Exit codes follow k6's habit of documenting each failure class:
+Exit codes follow k6's habit of documenting each failure class (the README's
+"Exit codes" table says the same; tests/test_errors.py holds the three together):
 
 ====  =========================================================
 code  meaning
 ====  =========================================================
-0     pass: every gate held
+0     pass, or no verdict (nothing could be judged)
 1     a gate failed (the run itself worked)
-2     invalid configuration or input (plog.yml, spec, revision)
+2     invalid configuration or input (plog.yml, spec, revision, a service that does not start)
 3     internal error (a bug in PLog; please report it)
 4     a tool is missing or a dependency is unreachable
 130   interrupted (Ctrl-C or SIGTERM); everything PLog started is stopped first
