@@ -7,12 +7,9 @@ it cannot open links, images or HTML in a PR comment.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from plog_ci.openapi.changes import ERROR, INFO, WARNING
-
-if TYPE_CHECKING:
-    from plog_ci.openapi.diff import SpecDiff
+from plog_ci.openapi.diff import SpecDiff
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
 _TITLES = {ERROR: "Breaking changes", WARNING: "Warnings", INFO: "Other changes"}

@@ -13,6 +13,9 @@ JSON shape (stable; see docs/openapi.md)::
     {"operations": {"added": [...], "removed": [...], "modified": [...]},
      "changes": [{"id", "level", "operation", "message", "source"}],
      "breaking": bool}
+
+The reviewer's markdown of a :class:`SpecDiff` is
+:func:`plog_ci.openapi.changelog.render`; this module does not import it.
 """
 
 from __future__ import annotations
@@ -57,11 +60,6 @@ class SpecDiff:
             "changes": [c.to_json() for c in self.changes],
             "breaking": self.breaking,
         }
-
-    def to_markdown(self) -> str:
-        from plog_ci.openapi.changelog import render
-
-        return render(self)
 
 
 def _sunset(op: Operation) -> _dt.date | None:

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from plog_ci.cli import cli
 from plog_ci.errors import InputError
+from plog_ci.openapi.changelog import render
 from plog_ci.openapi.diff import diff_specs
 from plog_ci.openapi.load import load_spec_bytes
 from plog_ci.openapi.model import Spec
@@ -264,7 +265,7 @@ def test_markdown_escapes_spec_text() -> None:
     def edit(d: dict[str, Any]) -> None:
         d["paths"]["/x/<img src=x>"] = {"get": {"responses": {"200": {"description": "ok"}}}}
 
-    text = diff_specs(*changed(edit)).to_markdown()
+    text = render(diff_specs(*changed(edit)))
     assert re.search(r"(?<!\\)<img", text) is None and "\\<img" in text
 
 
