@@ -17,7 +17,9 @@ import time
 
 import numpy as np
 
-from plog_ci.analysis.stats import OperationSamples, StatsSettings, compare_runs
+from plog_ci.analysis.comparison import StatsSettings
+from plog_ci.analysis.samples import OperationSamples
+from plog_ci.analysis.stats import compare_runs
 
 OPS = ("GET /pets", "GET /pets/{petId}", "POST /pets")
 BLOCKS = 30

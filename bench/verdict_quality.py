@@ -56,7 +56,7 @@ from typing import Any
 from rich.console import Console
 
 from plog_ci import proc
-from plog_ci.analysis.stats import Comparison, StatsSettings
+from plog_ci.analysis.comparison import Comparison, StatsSettings
 from plog_ci.analysis.stored_runs import (
     RunSamples,
     compare_stored,

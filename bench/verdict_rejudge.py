@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.verdict_quality import MODES, ORDER, SIDE_BY_SIDE, verdict_of
-from plog_ci.analysis.stats import StatsSettings
+from plog_ci.analysis.comparison import StatsSettings
 from plog_ci.analysis.stored_runs import (
     compare_stored,
     interleaved_sides,

@@ -17,7 +17,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from plog_ci.analysis.stats import METRICS, Comparison, StatsSettings
+from plog_ci.analysis.comparison import COMPARED_METRICS, Comparison, StatsSettings
 
 _TITLES = {
     "p50": "p50 latency",
@@ -69,7 +69,7 @@ def render_text(comparisons: Sequence[Comparison], settings: StatsSettings | Non
     confidence = f"{(1 - settings.alpha) * 100:g}%"
     lines: list[str] = []
     notes: list[str] = []
-    present = [m for m in METRICS if any(c.metric == m for c in comparisons)]
+    present = [m for m in COMPARED_METRICS if any(c.metric == m for c in comparisons)]
     for metric in present:
         rows = sorted((c for c in comparisons if c.metric == metric), key=lambda c: c.operation)
         table = [
@@ -126,7 +126,7 @@ def to_json_data(
     comparisons: Sequence[Comparison], settings: StatsSettings | None = None
 ) -> dict[str, Any]:
     settings = settings or StatsSettings()
-    rows = sorted(comparisons, key=lambda c: (c.operation, METRICS.index(c.metric)))
+    rows = sorted(comparisons, key=lambda c: (c.operation, COMPARED_METRICS.index(c.metric)))
     return {
         "settings": {
             "alpha": settings.alpha,

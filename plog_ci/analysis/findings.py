@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from plog_ci.analysis.stats import Comparison
+from plog_ci.analysis.comparison import Comparison
 from plog_ci.deploy.resources import Sample
 from plog_ci.results import OperationStats
 

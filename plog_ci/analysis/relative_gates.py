@@ -19,8 +19,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+from plog_ci.analysis.comparison import COMPARED_METRICS, Comparison
 from plog_ci.analysis.gates import GateOutcome, Verdict, decide, evaluate
-from plog_ci.analysis.stats import METRICS, Comparison
 from plog_ci.gate_grammar import Gate
 from plog_ci.results import OperationStats
 
@@ -29,8 +29,8 @@ _UNIT = {"p50": "ms", "p95": "ms", "p99": "ms", "rps": "/s"}
 
 def metrics_for(gates: Sequence[Gate]) -> tuple[str, ...]:
     """The statistical metrics the relative gates need (for ``StatsSettings.metrics``)."""
-    wanted = {g.metric for g in gates if g.relative and g.metric in METRICS}
-    return tuple(m for m in METRICS if m in wanted)
+    wanted = {g.metric for g in gates if g.relative and g.metric in COMPARED_METRICS}
+    return tuple(m for m in COMPARED_METRICS if m in wanted)
 
 
 def _value(metric: str, v: float | None) -> str:
@@ -138,7 +138,7 @@ def evaluate_relative(
             if comparisons is None:
                 outcomes.append(GateOutcome(gate, name, None, None, "no comparable baseline"))
                 continue
-            if gate.metric not in METRICS:
+            if gate.metric not in COMPARED_METRICS:
                 outcomes.append(
                     GateOutcome(
                         gate,
@@ -146,7 +146,7 @@ def evaluate_relative(
                         None,
                         None,
                         f"{gate.metric} is not compared statistically; relative gates take "
-                        f"{', '.join(METRICS)}",
+                        f"{', '.join(COMPARED_METRICS)}",
                     )
                 )
                 continue

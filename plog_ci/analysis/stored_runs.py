@@ -17,16 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from plog_ci.analysis.changepoint import ChangePoint, ChangePointSettings, detect
-from plog_ci.analysis.stats import (
-    LATENCY_METRICS,
-    Comparison,
-    OperationSamples,
-    RunLevelSamples,
-    StatsSettings,
-    compare_runs,
-    run_noise,
-    samples_from_seconds,
-)
+from plog_ci.analysis.comparison import LATENCY_METRICS, Comparison, StatsSettings
+from plog_ci.analysis.run_level import run_noise
+from plog_ci.analysis.samples import OperationSamples, RunLevelSamples, samples_from_seconds
+from plog_ci.analysis.stats import compare_runs
 from plog_ci.errors import InputError
 from plog_ci.interleaved import block_samples
 from plog_ci.results import OperationStats

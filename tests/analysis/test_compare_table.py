@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 from plog_ci.analysis.compare_table import render_json, render_text
-from plog_ci.analysis.stats import Comparison, OperationSamples, StatsSettings, compare_runs
+from plog_ci.analysis.comparison import Comparison, StatsSettings
+from plog_ci.analysis.samples import OperationSamples
+from plog_ci.analysis.stats import compare_runs
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from plog_ci.analysis.comparison import StatsSettings
 from plog_ci.analysis.pooled_quantiles import pooled_paired
-from plog_ci.analysis.stats import OperationSamples, StatsSettings, compare_runs
+from plog_ci.analysis.samples import OperationSamples
+from plog_ci.analysis.stats import compare_runs
 from plog_ci.errors import InputError
 from plog_ci.runner.histogram import Histogram, merge
 

@@ -6,13 +6,15 @@ import math
 
 import numpy as np
 
+from plog_ci.analysis.comparison import StatsSettings
 from plog_ci.analysis.relative_gates import (
     evaluate_relative,
     evaluate_with_comparisons,
     metrics_for,
     resolution,
 )
-from plog_ci.analysis.stats import OperationSamples, StatsSettings, compare_runs
+from plog_ci.analysis.samples import OperationSamples
+from plog_ci.analysis.stats import compare_runs
 from plog_ci.gate_grammar import parse_gate
 from plog_ci.results import OperationStats
 

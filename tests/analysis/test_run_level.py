@@ -7,13 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from plog_ci.analysis.stats import (
-    OperationSamples,
-    RunLevelSamples,
-    StatsSettings,
-    compare_runs,
-    run_noise,
-)
+from plog_ci.analysis.comparison import StatsSettings
+from plog_ci.analysis.run_level import run_noise
+from plog_ci.analysis.samples import OperationSamples, RunLevelSamples
+from plog_ci.analysis.stats import compare_runs
 
 OP = "GET /pets"
 SETTINGS = StatsSettings(metrics=("p95", "error_rate"))

@@ -8,15 +8,14 @@ import numpy as np
 import pytest
 from scipy.stats import false_discovery_control
 
-from plog_ci.analysis.stats import (
-    Comparison,
+from plog_ci.analysis.comparison import Comparison, StatsSettings
+from plog_ci.analysis.samples import (
     OperationSamples,
-    StatsSettings,
-    adjust_p_values,
-    compare_runs,
     samples_from_histograms,
     samples_from_seconds,
 )
+from plog_ci.analysis.significance import adjust_p_values
+from plog_ci.analysis.stats import compare_runs
 from plog_ci.errors import InputError
 
 
@@ -298,7 +297,7 @@ def test_bad_settings_are_rejected(kwargs: dict[str, object]) -> None:
 
 
 def test_samples_from_seconds_groups_by_operation() -> None:
-    from plog_ci.store.influx import SeriesPoint
+    from plog_ci.results import SeriesPoint
 
     pts = [
         SeriesPoint("a", 10 + s, count=5, failures=1, p50=1.0, p95=2.0 + s, p99=3.0)

@@ -1,0 +1,206 @@
+"""What the statistics compare: the per-block measurements of one operation in one run
+(:class:`OperationSamples`), the run-level values of a sequential comparison
+(:class:`RunLevelSamples`), and their builders from per-second series points and
+from HDR histograms.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from hdrh.histogram import HdrHistogram
+from numpy.typing import NDArray
+
+from plog_ci.errors import InputError
+from plog_ci.runner.histogram import Histogram
+
+
+@dataclass(frozen=True)
+class OperationSamples:
+    """Per-block measurements of one operation in one run.
+
+    Every non-empty sequence has one entry per block. Latencies are
+    milliseconds; a block with ``counts[i] == 0`` may carry NaN percentiles
+    and is left out of the latency and throughput tests. ``durations_s``
+    empty means each block lasted one second (per-second series).
+    """
+
+    operation: str
+    block_p50s: tuple[float, ...] = ()
+    block_p95s: tuple[float, ...] = ()
+    block_p99s: tuple[float, ...] = ()
+    counts: tuple[int, ...] = ()
+    failures: tuple[int, ...] = ()
+    durations_s: tuple[float, ...] = ()
+    # Each block's latency histogram (seconds), when kept: paired comparisons then
+    # test the quantile of the pooled blocks (see analysis.pooled_quantiles).
+    histograms: tuple[Histogram, ...] = ()
+
+    def __post_init__(self) -> None:
+        n = len(self.counts)
+        where = f"samples of {self.operation!r}"
+        for name in (
+            "block_p50s",
+            "block_p95s",
+            "block_p99s",
+            "failures",
+            "durations_s",
+            "histograms",
+        ):
+            values = getattr(self, name)
+            if values and len(values) != n:
+                raise InputError(
+                    f"{where}: {name} has {len(values)} blocks but counts has {n}",
+                    hint="give one value per block in every sequence",
+                )
+        for i, c in enumerate(self.counts):
+            if not isinstance(c, int) or isinstance(c, bool) or c < 0:
+                raise InputError(f"{where}: counts[{i}] = {c!r} is not a count")
+        for i, f in enumerate(self.failures):
+            if not isinstance(f, int) or isinstance(f, bool) or f < 0 or f > self.counts[i]:
+                raise InputError(f"{where}: failures[{i}] = {f!r} is not a count <= counts[{i}]")
+        for i, d in enumerate(self.durations_s):
+            if not (isinstance(d, int | float) and math.isfinite(d) and d > 0):
+                raise InputError(f"{where}: durations_s[{i}] = {d!r} is not a positive number")
+        for name in ("block_p50s", "block_p95s", "block_p99s"):
+            for i, v in enumerate(getattr(self, name)):
+                ok = isinstance(v, int | float) and not isinstance(v, bool)
+                if ok and math.isnan(v):
+                    ok = self.counts[i] == 0  # an empty block has no percentile
+                elif ok:
+                    ok = math.isfinite(v) and v >= 0
+                if not ok:
+                    raise InputError(
+                        f"{where}: {name}[{i}] = {v!r} is not a latency in ms",
+                        hint="latencies are finite, non-negative milliseconds",
+                    )
+
+    def latency(self, metric: str) -> NDArray[np.float64]:
+        values = np.asarray(getattr(self, f"block_{metric}s"), dtype=float)
+        if values.size == 0:
+            return values
+        return values[np.asarray(self.counts) > 0]
+
+    def throughput(self) -> NDArray[np.float64]:
+        counts = np.asarray(self.counts, dtype=float)
+        durations = np.asarray(self.durations_s or (1.0,) * len(counts), dtype=float)
+        rates: NDArray[np.float64] = counts / durations
+        return rates
+
+
+@dataclass(frozen=True)
+class RunLevelSamples:
+    """One latency metric of one operation, run by run (sequential comparisons).
+
+    Two runs measured minutes apart differ by more than their seconds suggest: the
+    machine drifts between them. So a sequential comparison takes the run as its
+    unit: ``old`` holds the metric of each baseline run (ms), ``new`` the head's,
+    and ``sigma`` the run-to-run standard deviation of the log metric, pooled over
+    repeated runs of the same commits (``df`` degrees of freedom); None when the
+    store holds no repeated runs to measure it.
+    """
+
+    old: tuple[float, ...]
+    new: float
+    sigma: float | None
+    df: int
+
+
+class SecondLike(Protocol):
+    """What a per-second series point offers (``store.influx.SeriesPoint`` fits)."""
+
+    @property
+    def operation(self) -> str: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def failures(self) -> int: ...
+    @property
+    def p50(self) -> float | None: ...
+    @property
+    def p95(self) -> float | None: ...
+    @property
+    def p99(self) -> float | None: ...
+
+
+def samples_from_seconds(points: Iterable[SecondLike]) -> dict[str, OperationSamples]:
+    """Per-second points as one-second blocks, per operation, in the order given."""
+    grouped: dict[str, list[SecondLike]] = {}
+    for p in points:
+        grouped.setdefault(p.operation, []).append(p)
+
+    def lat(v: float | None, count: int) -> float:
+        return math.nan if v is None or count == 0 else float(v)
+
+    return {
+        op: OperationSamples(
+            op,
+            block_p50s=tuple(lat(p.p50, p.count) for p in rows),
+            block_p95s=tuple(lat(p.p95, p.count) for p in rows),
+            block_p99s=tuple(lat(p.p99, p.count) for p in rows),
+            counts=tuple(p.count for p in rows),
+            failures=tuple(p.failures for p in rows),
+        )
+        for op, rows in grouped.items()
+    }
+
+
+def samples_from_histograms(
+    operation: str,
+    histograms: Sequence[HdrHistogram],
+    failures: Sequence[int],
+    durations_s: Sequence[float] = (),
+    *,
+    unit_ms: float = 0.001,
+    merge: int = 1,
+) -> OperationSamples:
+    """Blocks from mergeable HDR histograms (values in µs by default: ``unit_ms``).
+
+    ``merge`` > 1 adds that many consecutive histograms into one block (e.g. 1-second
+    histograms into 5-second blocks); a short tail is its own block. Percentiles of
+    merged histograms are exact up to the histogram's precision, unlike averaging
+    per-second percentiles.
+    """
+    if merge < 1:
+        raise InputError(f"merge {merge} must be at least 1")
+    if len(failures) != len(histograms) or (durations_s and len(durations_s) != len(histograms)):
+        raise InputError(
+            f"samples of {operation!r}: {len(histograms)} histograms but "
+            f"{len(failures)} failure counts and {len(durations_s)} durations"
+        )
+    p50s: list[float] = []
+    p95s: list[float] = []
+    p99s: list[float] = []
+    counts: list[int] = []
+    fails: list[int] = []
+    durations: list[float] = []
+    for start in range(0, len(histograms), merge):
+        group = histograms[start : start + merge]
+        block = HdrHistogram(
+            group[0].lowest_trackable_value,
+            group[0].highest_trackable_value,
+            group[0].significant_figures,
+        )
+        for h in group:
+            block.add(h)
+        n = int(block.get_total_count())
+        for out, q in ((p50s, 50), (p95s, 95), (p99s, 99)):
+            out.append(block.get_value_at_percentile(q) * unit_ms if n else math.nan)
+        counts.append(n)
+        fails.append(int(sum(failures[start : start + merge])))
+        durations.append(
+            float(sum(durations_s[start : start + merge])) if durations_s else float(len(group))
+        )
+    return OperationSamples(
+        operation,
+        tuple(p50s),
+        tuple(p95s),
+        tuple(p99s),
+        tuple(counts),
+        tuple(fails),
+        tuple(durations),
+    )
