@@ -21,8 +21,8 @@ demo: $(STAMP)
 	$(BIN)/plog demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check plog_ci tests bench examples
-	$(BIN)/ruff format --check plog_ci tests bench examples
+	$(BIN)/ruff check plog_ci tests testing bench examples
+	$(BIN)/ruff format --check plog_ci tests testing bench examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -50,5 +50,5 @@ clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
 format: $(STAMP)
-	$(BIN)/ruff format plog_ci tests bench examples
-	$(BIN)/ruff check --fix plog_ci tests bench examples
+	$(BIN)/ruff format plog_ci tests testing bench examples
+	$(BIN)/ruff check --fix plog_ci tests testing bench examples

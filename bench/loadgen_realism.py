@@ -22,7 +22,9 @@ from plog_ci.config.model import LoadConfig
 from plog_ci.errors import InputError
 from plog_ci.loadgen.script import generate
 from plog_ci.runner.k6 import find_k6, run_k6
-from tests.loadgen.helpers import ROOT, load_any_spec, petstore, spec_files
+from testing.paths import ROOT
+from testing.servers import petstore
+from testing.specs import load_any_spec, spec_files
 
 
 def main(argv: list[str]) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE, commit_files
+from testing.paths import EXAMPLE
+from testing.repos import commit_files
 
 K6 = Path(sys.executable).parent / "k6"
 

@@ -13,7 +13,10 @@ from plog_ci.errors import InputError, InternalError
 from plog_ci.loadgen.script import Script, generate
 from plog_ci.runner.capture import Delta
 from plog_ci.runner.histogram import Histogram, merge
-from tests.loadgen.helpers import ROOT, load_any_spec, need_k6, petstore, recording_server
+from testing.k6_tools import need_k6
+from testing.paths import ROOT
+from testing.servers import petstore, recording_server
+from testing.specs import load_any_spec
 
 SPEC = ROOT / "examples/petstore/openapi.yaml"
 

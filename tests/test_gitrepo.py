@@ -8,7 +8,7 @@ import pytest
 
 from plog_ci.errors import InputError
 from plog_ci.gitrepo import GitRepo, git
-from tests.conftest import commit_files
+from testing.repos import commit_files
 
 
 @pytest.fixture

@@ -11,13 +11,10 @@ from plog_ci.errors import InternalError
 from plog_ci.interleaved import round_order, run_scheduled
 from plog_ci.loadgen.script import Schedule, generate
 from plog_ci.runner.histogram import Histogram
-from tests.loadgen.helpers import (
-    ROOT,
-    load_any_spec,
-    need_k6,
-    recording_server,
-    script_options,
-)
+from testing.k6_tools import need_k6, script_options
+from testing.paths import ROOT
+from testing.servers import recording_server
+from testing.specs import load_any_spec
 
 SPEC = ROOT / "examples/petstore/openapi.yaml"
 

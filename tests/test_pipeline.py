@@ -16,7 +16,7 @@ import pytest
 
 from plog_ci.pipeline import RunRequest, run
 from plog_ci.store.sqlite import ResultsStore, open_store
-from tests.conftest import FAST_PLOG_YML, commit_files
+from testing.repos import FAST_PLOG_YML, commit_files
 
 
 def _run(repo: Path, **kwargs: object) -> object:

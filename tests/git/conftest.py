@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from tests.git.gitenv import GitSetup, Served
+from testing.git_server import GitSetup
+from testing.servers import Served
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from plog_ci.actions.run import Trigger, main
-from tests.git.fake_forge import TOKEN, make_fake
-from tests.git.gitenv import DATA, Served
+from testing.fake_forge import TOKEN, make_fake
+from testing.paths import WEBHOOK_DATA as DATA
+from testing.servers import Served
 
 ROOT = Path(__file__).resolve().parents[2]
 

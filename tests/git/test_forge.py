@@ -10,8 +10,8 @@ from plog_ci.forge import Report
 from plog_ci.forge.api import ApiError
 from plog_ci.forge.comment import MARKER, MAX_COMMENT_CHARS, render_comment
 from plog_ci.forge.rest import RestForge
-from tests.git.fake_forge import TOKEN, make_fake
-from tests.git.gitenv import Served
+from testing.fake_forge import TOKEN, make_fake
+from testing.servers import Served
 
 SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
 

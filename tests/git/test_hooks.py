@@ -14,7 +14,7 @@ from plog_ci.forge import Report
 from plog_ci.forge.local import LocalForge
 from plog_ci.githooks import install_hooks, uninstall_hooks
 from plog_ci.queue import Queue
-from tests.git.gitenv import INVALID_PLOG, VALID_PLOG, GitSetup
+from testing.git_server import INVALID_PLOG, VALID_PLOG, GitSetup
 
 
 def _out(result: object) -> str:

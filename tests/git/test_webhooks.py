@@ -17,7 +17,8 @@ from plog_ci.errors import InputError
 from plog_ci.queue import Queue
 from plog_ci.web import create_app
 from plog_ci.web.signature import verify_github
-from tests.git.gitenv import DATA, Served
+from testing.paths import WEBHOOK_DATA as DATA
+from testing.servers import Served
 
 SECRET = "It's a Secret to Everybody"
 HEAD = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"

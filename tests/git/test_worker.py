@@ -19,10 +19,11 @@ from plog_ci.forge.local import LocalForge
 from plog_ci.githooks import install_hooks
 from plog_ci.queue import Job, JobSpec, Queue
 from plog_ci.worker import JobOutcome, Worker
-from tests.git.gitenv import GitSetup
-from tests.git.jobfns import RecordingForge, records, sleepy_runner
+from testing import worker_jobs
+from testing.git_server import GitSetup
+from testing.worker_jobs import RecordingForge, records, sleepy_runner
 
-JOBFNS = Path(__file__).with_name("jobfns.py")
+JOBFNS = Path(worker_jobs.__file__)
 
 
 def _worker(home: Path, forge: object, runner: object = sleepy_runner) -> Worker:

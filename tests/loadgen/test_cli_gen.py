@@ -4,7 +4,8 @@ from click.testing import CliRunner
 
 from plog_ci.cli import cli
 from plog_ci.runner.operator import validate_testrun
-from tests.loadgen.helpers import ROOT, k6_inspect
+from testing.k6_tools import k6_inspect
+from testing.paths import ROOT
 
 PETS = str(ROOT / "examples/petstore/openapi.yaml")
 

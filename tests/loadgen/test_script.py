@@ -9,17 +9,10 @@ from plog_ci.errors import ConfigError, InputError, InternalError
 from plog_ci.gate_grammar import parse_gate
 from plog_ci.loadgen.script import Schedule, generate
 from plog_ci.runner.k6 import run_k6
-from tests.loadgen.helpers import (
-    ROOT,
-    k6_inspect,
-    load_any_spec,
-    need_k6,
-    petstore,
-    recording_server,
-    script_options,
-    spec_files,
-    spec_from_dict,
-)
+from testing.k6_tools import k6_inspect, need_k6, script_options
+from testing.paths import ROOT
+from testing.servers import petstore, recording_server
+from testing.specs import load_any_spec, spec_files, spec_from_dict
 
 SPECS = spec_files()
 EVIL = '"); http.get("http://evil/"); ("'

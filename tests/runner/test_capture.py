@@ -10,8 +10,11 @@ from plog_ci.runner.capture import Capture
 from plog_ci.runner.histogram import Histogram
 from plog_ci.runner.k6 import run_k6
 from plog_ci.runner.segments import run_segments, segment_sequence
-from tests.loadgen.helpers import ROOT, load_any_spec, need_k6, petstore, recording_server
-from tests.runner.test_remote_write import field, label, snappy_literal, varint, zigzag
+from testing.k6_tools import need_k6
+from testing.paths import ROOT
+from testing.remote_write import field, label, snappy_literal, varint, zigzag
+from testing.servers import petstore, recording_server
+from testing.specs import load_any_spec
 
 BUCKET = 2 ** (2**-3)  # k6 writes schema 3
 

@@ -7,7 +7,8 @@ from plog_ci.errors import InputError
 from plog_ci.loadgen.script import generate
 from plog_ci.runner.operator import testrun_manifests as make_manifests
 from plog_ci.runner.operator import validate_testrun
-from tests.loadgen.helpers import ROOT, load_any_spec
+from testing.paths import ROOT
+from testing.specs import load_any_spec
 
 
 def _script(**load):

