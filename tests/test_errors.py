@@ -32,4 +32,4 @@ def test_the_errors_docstring_lists_exactly_the_exit_codes() -> None:
 
 def test_interrupted_is_130() -> None:
     # 128 + SIGINT, what shells and CI runners expect of an interrupted program.
-    assert ExitCode.INTERRUPTED == 130
+    assert int(ExitCode.INTERRUPTED) == 130
