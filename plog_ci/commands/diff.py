@@ -11,18 +11,21 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from plog_ci.errors import ExitCode, InputError, PlogError
-from plog_ci.gitrepo import GitRepo
-from plog_ci.openapi.diff import diff_specs
-from plog_ci.openapi.load import load_spec_file, load_spec_from_git
-from plog_ci.openapi.model import Spec
+
+if TYPE_CHECKING:
+    from plog_ci.openapi.model import Spec
 
 
 def load_side(arg: str, repo_path: Path, allow_hosts: tuple[str, ...]) -> Spec:
     """A file if one exists at ``arg``; otherwise ``REV:path`` in the repository."""
+    from plog_ci.gitrepo import GitRepo
+    from plog_ci.openapi.load import load_spec_file, load_spec_from_git
+
     file = Path(arg)
     if file.is_file():
         try:
@@ -75,6 +78,9 @@ def diff_command(
     base: str, revision: str, fmt: str, fail_on: str, repo_path: Path, allow_hosts: tuple[str, ...]
 ) -> None:
     """Show the API changes from BASE to REVISION (each a file or REV:path)."""
+    from plog_ci.openapi.changelog import render
+    from plog_ci.openapi.diff import diff_specs
+
     try:
         base_spec = load_side(base, repo_path, allow_hosts)
         head_spec = load_side(revision, repo_path, allow_hosts)
@@ -87,6 +93,6 @@ def diff_command(
     if fmt == "json":
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
-        click.echo(result.to_markdown(), nl=False)
+        click.echo(render(result), nl=False)
     if fail_on != "never" and result.at_least(fail_on):
         sys.exit(int(ExitCode.GATE_FAILED))

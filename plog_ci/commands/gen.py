@@ -82,10 +82,10 @@ def gen(
 
     The script targets $BASE_URL (default: the spec's first server).
     """
-    from plog_ci.analysis.gates import Gate
     from plog_ci.config import load_config
     from plog_ci.config.durations import parse_duration
     from plog_ci.config.model import LoadConfig
+    from plog_ci.gate_grammar import Gate
     from plog_ci.loadgen.script import generate
     from plog_ci.openapi.diff import diff_specs
     from plog_ci.openapi.load import load_spec_file

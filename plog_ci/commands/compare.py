@@ -1,0 +1,101 @@
+"""``plog compare RUN_A [RUN_B]``: two stored runs, per operation, benchstat-style.
+
+``plog compare RUN_A RUN_B`` compares two stored runs per operation in the
+spirit of benchstat (old, new, delta, confidence interval, p-value, verdict);
+``plog compare RUN`` compares the base and head blocks of one interleaved run,
+paired. ``--format json`` for tools. Exit codes: see ``commands._results``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from plog_ci.commands._results import FORMAT_OPTION, HOME_OPTION, fail, open_existing_store
+from plog_ci.errors import PlogError
+
+if TYPE_CHECKING:
+    from plog_ci.analysis.stored_runs import RunSamples
+
+
+def _side(s: RunSamples) -> dict[str, Any]:
+    return {
+        "run_id": s.run.id,
+        "commit": s.run.commit_sha,
+        "branch": s.run.branch,
+        "status": s.run.status,
+        "samples": s.source,
+    }
+
+
+@click.command("compare")
+@click.argument("run_a", type=int)
+@click.argument("run_b", type=int, required=False)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0, 0.2, min_open=True),
+    default=0.01,
+    show_default=True,
+    help="Significance level after Holm's correction.",
+)
+@click.option(
+    "--min-effect",
+    type=click.FloatRange(0, 100),
+    default=5.0,
+    show_default=True,
+    help="Smaller changes (percent) are never claimed.",
+)
+@FORMAT_OPTION
+@HOME_OPTION
+def compare_command(
+    run_a: int, run_b: int | None, alpha: float, min_effect: float, fmt: str, home: Path | None
+) -> None:
+    """Compare RUN_B with RUN_A per operation, or one interleaved RUN's base with its head."""
+    from plog_ci.analysis.compare_table import render_text, to_json_data
+    from plog_ci.analysis.stats import LATENCY_METRICS, StatsSettings
+    from plog_ci.analysis.stored_runs import (
+        compare_stored,
+        interleaved_sides,
+        run_level_samples,
+        run_samples,
+    )
+
+    try:
+        store = open_existing_store(home)
+        try:
+            run_level = None
+            if run_b is None:
+                old, new = interleaved_sides(store, run_a)
+                paired = True
+            else:
+                old, new = run_samples(store, run_a), run_samples(store, run_b)
+                paired = False
+                # Two separate runs: latency is judged run against run (see stats).
+                run_level = (
+                    run_level_samples(store, [run_a], run_b, LATENCY_METRICS)
+                    if old.source == new.source == "series"
+                    else None
+                )
+        finally:
+            store.close()
+        settings = StatsSettings(
+            alpha=alpha,
+            min_effect_pct=min_effect,
+            paired=paired,
+            metrics=("p95", "error_rate", "rps"),
+        )
+        comparisons = compare_stored(old, new, settings, run_level)
+    except PlogError as exc:
+        fail(exc)
+        return
+    if fmt == "json":
+        data = to_json_data(comparisons, settings)
+        data["old"], data["new"] = _side(old), _side(new)
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        return
+    what = "base blocks against head blocks, paired" if paired else "unpaired"
+    click.echo(f"old: {old.describe()}\nnew: {new.describe()}\n({what})\n")
+    click.echo(render_text(comparisons, settings), nl=False)

@@ -1,0 +1,54 @@
+"""``plog run``: the pipeline on one commit."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from plog_ci.commands._output import err_console, out_console
+
+if TYPE_CHECKING:
+    from plog_ci.pipeline import RunOutcome
+
+
+@click.command("run")
+@click.option(
+    "--repo",
+    type=click.Path(path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Git repository (work tree or bare).",
+)
+@click.option("--head", default="HEAD", show_default=True, help="Revision to test.")
+@click.option("--base", default=None, help="Revision to diff against (default: head's parent).")
+@click.option("--branch", default=None, help="Branch name to record with the run.")
+@click.option(
+    "--home",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="State directory (default: $PLOG_HOME or ~/.local/share/plog).",
+)
+def run_cmd(repo: Path, head: str, base: str | None, branch: str | None, home: Path | None) -> None:
+    """Load-test HEAD (or --head) of a repository and evaluate the gates."""
+    from plog_ci.pipeline import RunRequest, run
+
+    outcome = run(
+        RunRequest(repo=repo, head=head, base=base, branch=branch, home=home),
+        console=err_console(),
+    )
+    print_outcome(outcome)
+    sys.exit(outcome.exit_code)
+
+
+def print_outcome(outcome: RunOutcome) -> None:
+    """The verdict line (coloured) and where the report went."""
+    out = out_console()
+    colour = {"pass": "green", "fail": "red", "no-verdict": "yellow"}.get(outcome.status, "red")
+    label = outcome.status.upper()
+    out.print(f"[bold {colour}]{label}[/] {outcome.head_sha[:12]}: ", end="")
+    out.print(outcome.summary, markup=False)
+    if outcome.report_path:
+        out.print(f"report: {outcome.report_path}", markup=False)

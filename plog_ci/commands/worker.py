@@ -1,0 +1,49 @@
+"""``plog worker``: run queued jobs through the pipeline and post their verdicts."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from types import FrameType
+
+import click
+
+
+@click.command("worker")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="State directory; default $PLOG_HOME.",
+)
+@click.option("--until-idle", is_flag=True, help="Exit once no job is left.")
+@click.option(
+    "--lease",
+    "lease_s",
+    type=click.FloatRange(min=3),
+    default=30.0,
+    show_default=True,
+    help="Seconds a job stays claimed without a heartbeat.",
+)
+@click.option("--poll", "poll_s", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
+@click.option("--url", default=None, help="Dashboard URL used as the statuses' target URL.")
+def worker(
+    home: str | None, until_idle: bool, lease_s: float, poll_s: float, url: str | None
+) -> None:
+    """Run queued jobs through the pipeline and post their verdicts (run several at once)."""
+    import logging
+
+    from plog_ci.worker import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    w = Worker(Path(home) if home else None, lease_s=lease_s, poll_s=poll_s, dashboard_url=url)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        w.stopping.set()  # finish the current job, then exit
+
+    signal.signal(signal.SIGTERM, stop)
+    if until_idle:
+        w.run_until_idle()
+    else:
+        w.run_forever()
