@@ -36,11 +36,14 @@ slow: $(STAMP)
 test: $(STAMP) system-deps lint typecheck
 	$(BIN)/python -m pytest -q
 
+# The quick benchmarks, a few minutes in all. `python -m bench --list` names every
+# benchmark with its purpose; `python -m bench NAME [ARGS]` runs one.
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-# About 8 hours at the issue's size (50 trials of 30 s tests); it resumes where the last
-# sitting stopped (--resume, --max-minutes); see bench/verdict_quality.py --help.
+# The verdict-quality bars of docs/statistics.md: about 8 hours at the issue's size (50
+# trials of 30 s tests); it resumes where the last sitting stopped (--resume, --max-minutes)
+# in the committed results (bench/results/README.md); see bench/verdict_quality.py --help.
 bench-verdict: $(STAMP)
 	$(BIN)/python -m bench.verdict_quality --modes interleaved,sequential --turn 250ms \
 		--json bench/results/verdict_quality_turns_30s.json \

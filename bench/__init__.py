@@ -1,1 +1,1 @@
-"""Benchmarks: each module has a main() that prints its figures."""
+"""The benchmark suite: each module's main(argv) prints its figures (python -m bench --list)."""

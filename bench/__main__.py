@@ -1,33 +1,126 @@
-"""Run benchmarks: ``python -m bench`` (all) or ``python -m bench NAME ...``."""
+"""The benchmark suite: ``python -m bench --list``, ``python -m bench NAME [ARGS...]``.
+
+Without arguments it runs the quick benchmarks (a few minutes in all on the 2-core
+development machine), one after the other with their defaults; the others run
+only when named. ``NAME`` runs one benchmark and hands it the remaining arguments
+(``python -m bench NAME --help`` lists them). Result files: bench/results/README.md.
+"""
 
 from __future__ import annotations
 
 import importlib
-import inspect
-import pkgutil
 import sys
-from pathlib import Path
-
-# Long (verdict_quality: hours; duet_probe: minutes a trial) or needing arguments
-# (verdict_rejudge and verdict_noise read a kept store): these run only when named.
-ONLY_BY_NAME = {"verdict_quality", "verdict_rejudge", "verdict_noise", "duet_probe"}
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 
-def main() -> None:
-    names = sys.argv[1:] or sorted(
-        m.name
-        for m in pkgutil.iter_modules([str(Path(__file__).parent)])
-        if not m.name.startswith("_") and m.name not in ONLY_BY_NAME
-    )
-    for name in names:
-        print(f"== bench.{name}", flush=True)
-        sys.argv = [f"bench.{name}"]  # each benchmark parses its own (empty) arguments
-        entry = importlib.import_module(f"bench.{name}").main
-        if inspect.signature(entry).parameters:
-            entry([])
-        else:
-            entry()
+@dataclass(frozen=True)
+class Benchmark:
+    name: str  # bench/<name>.py, whose main(argv) runs it
+    purpose: str
+    quick: bool  # run by ``python -m bench`` without arguments
+    note: str = ""  # how long it takes, what it needs besides the venv
+
+
+SUITE = (
+    Benchmark(
+        "cli_startup",
+        "cold starts of plog --version, validate and diff beside python -c pass",
+        quick=True,
+    ),
+    Benchmark(
+        "stats_synthetic",
+        "false alarms and detections of the statistics on synthetic runs, paired vs unpaired",
+        quick=True,
+    ),
+    Benchmark(
+        "openapi_diff",
+        "load + diff of two ~4 MB specs of ~500 operations: wall time and peak RSS",
+        quick=True,
+    ),
+    Benchmark(
+        "loadgen_realism",
+        "generated load on the example: documented-success share, capture vs k6's summary",
+        quick=True,
+    ),
+    Benchmark(
+        "capture_overhead",
+        "k6 req/s with PLog's live capture on vs bare k6, paired runs",
+        quick=True,
+        note="needs nginx",
+    ),
+    Benchmark(
+        "segments_merge",
+        "a test split into k6 execution segments merges exactly (counts, percentiles)",
+        quick=True,
+        note="needs nginx",
+    ),
+    Benchmark(
+        "capture_memory",
+        "the live capture's resident memory over a long run at k6's top rate",
+        quick=False,
+        note="10 minutes; needs nginx",
+    ),
+    Benchmark(
+        "git_triggers",
+        "hook latency, 100 concurrent pushes, webhook load and SIGKILLed workers",
+        quick=False,
+        note="several minutes: 60 s of webhooks, 20 worker kills",
+    ),
+    Benchmark(
+        "verdict_quality",
+        "false regressions and detections through the real pipeline (docs/statistics.md)",
+        quick=False,
+        note="hours at its defaults; make bench-verdict resumes the committed results",
+    ),
+)
+BY_NAME = {b.name: b for b in SUITE}
+
+
+def listing() -> str:
+    width = max(len(b.name) for b in SUITE)
+    lines = []
+    for b in SUITE:
+        when = "quick" if b.quick else "by name"
+        note = f" ({b.note})" if b.note else ""
+        lines.append(f"{b.name:{width}s}  {when:7s}  {b.purpose}{note}")
+    return "\n".join(lines)
+
+
+def run(name: str, argv: Sequence[str]) -> None:
+    if name not in BY_NAME:
+        raise SystemExit(f"no benchmark {name!r}; python -m bench --list names them")
+    sys.argv = [f"python -m bench {name}", *argv]  # argparse names the benchmark
+    importlib.import_module(f"bench.{name}").main(list(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    if args and args[0] == "--list":
+        print(listing())
+        return 0
+    if args:
+        run(args[0], args[1:])
+        return 0
+    failed = []
+    for b in SUITE:
+        if not b.quick:
+            continue
+        print(f"== bench.{b.name}: {b.purpose}", flush=True)
+        try:
+            run(b.name, [])
+        except SystemExit as exc:  # a benchmark that cannot run here says why and stops
+            if exc.code not in (None, 0):
+                print(f"bench.{b.name} stopped: {exc.code}", file=sys.stderr, flush=True)
+                failed.append(b.name)
+    if failed:
+        print(f"stopped: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -7,13 +7,14 @@ hits a sequential comparison only. Prints, per scenario, the share of trials
 with a false regression (A/A) or with the shift detected, for the unpaired
 test (sequential runs) and the paired test (interleaved blocks).
 
-    .venv/bin/python bench/stats_synthetic.py [--trials 200]
+    .venv/bin/python -m bench stats_synthetic [--trials 200]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -66,10 +67,10 @@ def rate(
     return hits / trials
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=200)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     start = time.monotonic()
     print(
         f"{args.trials} trials per cell, {BLOCKS} blocks per run, {len(OPS)} operations, "

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from bench.verdict_noise import noise
 from bench.verdict_quality import (
     Trial,
     _resumed,
@@ -21,7 +18,6 @@ from bench.verdict_quality import (
     render,
     summarise,
 )
-from plog_ci.runner.histogram import Histogram
 
 
 def trial(mode: str, scenario: str, index: int, verdict: str, block_p95: str = "-") -> Trial:
@@ -142,53 +138,6 @@ def test_without_resume_or_file_nothing_is_kept(tmp_path: Path) -> None:
     assert _resumed(args(tmp_path, resume=False)) == []
 
 
-def test_rejudge_matches_trials_to_runs_in_the_order_they_ran(tmp_path: Path) -> None:
-    from bench.verdict_rejudge import match_runs
-    from plog_ci.store.sqlite import open_store
-
-    store = open_store(tmp_path / "home")
-    made = []
-    for base_sha in (None, None, "b" * 40, "b" * 40):  # interleaved head, base run, 2 heads
-        made.append(
-            store.start_run(
-                repo="/r",
-                commit_sha="a" * 40,
-                parent=None,
-                base_sha=base_sha,
-                branch="main",
-                profile="load",
-                config_hash="c",
-                spec_hash="s",
-                environment={},
-            )
-        )
-    rows = [
-        {"index": 0, "mode": "interleaved", "scenario": "+25%"},
-        {"index": 0, "mode": "sequential", "scenario": "+25%"},
-        {"index": 0, "mode": "sequential", "scenario": "+10%"},
-    ]
-    assert match_runs(store, rows) == [(made[0], made[0]), (made[2], made[1]), (made[3], made[1])]
-    # A store that does not fit (a head where a base run should be) is refused.
-    with pytest.raises(SystemExit, match="should be a base run"):
-        match_runs(
-            store,
-            [{"index": 0, "mode": "interleaved"}] * 2 + [{"index": 0, "mode": "sequential"}],
-        )
-    # Trials that recorded their runs are taken as they are.
-    recorded = [{"index": 0, "mode": "sequential", "run_id": 9, "base_run_id": 7}]
-    assert match_runs(store, recorded) == [(9, 7)]
-    store.close()
-
-
-def test_rejudge_index_ranges() -> None:
-    from bench.verdict_rejudge import index_range
-
-    assert index_range("0-14") == range(15) and index_range("5") == range(5, 6)
-    for bad in ("x", "3-1", "-2", "1-y"):
-        with pytest.raises(argparse.ArgumentTypeError):
-            index_range(bad)
-
-
 def test_help_prints_every_option(capsys: pytest.CaptureFixture[str]) -> None:
     # The scenario names hold "%", which argparse reads as a format directive.
     with pytest.raises(SystemExit) as exc:
@@ -211,23 +160,3 @@ def test_hog_policy_picks_the_trials_and_must_match_to_resume(tmp_path: Path) ->
     assert _resumed(args(tmp_path)) == TRIALS
     with pytest.raises(SystemExit, match="hog"):
         _resumed(args(tmp_path, hog="always"))
-
-
-def test_noise_figures_of_one_run() -> None:
-    def block(shift: int, rng: np.random.Generator) -> Histogram:
-        # 200 requests around bucket 40 (schema 3: ~32 ms), the head ``shift`` buckets up.
-        indices = rng.normal(40 + shift, 4, 200).round().astype(int)
-        buckets: dict[int, float] = {}
-        for i in indices:
-            buckets[int(i)] = buckets.get(int(i), 0.0) + 1
-        return Histogram(schema=3, count=200.0, sum=0.0, buckets=buckets)
-
-    rng = np.random.default_rng(3)
-    same = noise([block(0, rng) for _ in range(20)], [block(0, rng) for _ in range(20)], rng, 500)
-    assert abs(same.observed) < 3 * same.swap_sd
-    assert 0 < same.iid_sd < 0.2 and 0 < same.swap_sd < 0.2
-    up = noise([block(0, rng) for _ in range(20)], [block(4, rng) for _ in range(20)], rng, 500)
-    # Four buckets of 2^(1/8) each: the p95 ratio is about 2^(4/8), log 0.35.
-    assert abs(up.observed - 0.5 * math.log(2)) < 0.1
-    with pytest.raises(ValueError, match="two rounds"):
-        noise([block(0, rng)], [block(0, rng)], rng, 10)
