@@ -42,7 +42,7 @@ _ALIASES = {
     "p(95)": "p95",
     "p(99)": "p99",
 }
-# The metrics a gate may name (analysis.stats.METRICS: those it can compare).
+# The metrics a gate may name (analysis.comparison.COMPARED_METRICS: those it can compare).
 GATE_METRICS = (*LATENCY_FIELDS, "error_rate", "rps", "count")
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,

@@ -33,6 +33,7 @@ from typing import IO, TYPE_CHECKING
 from plog_ci import __version__, proc
 from plog_ci.errors import ConfigError, InputError
 from plog_ci.forge.notes import NOTES_REF, REPORTS_REF, parse_verdict
+from plog_ci.home import state_dir
 
 if TYPE_CHECKING:
     import pygit2
@@ -100,9 +101,7 @@ def install_hooks(
     """Write the PLog stubs into ``repo``'s hooks directory. Idempotent."""
     target = hooks_dir(repo)
     target.mkdir(parents=True, exist_ok=True)
-    from plog_ci.queue import default_home
-
-    state = Path(home) if home is not None else default_home()
+    state = Path(home) if home is not None else state_dir(create=False)
     # --opt=value: a branch named "-b" must stay a value.
     common = [f"--home={state.resolve()}"]
     if url:
@@ -388,9 +387,7 @@ def hook_main(
     """Entry point of ``plog hook-impl``: never lets a PLog bug block a push (unless strict)."""
     data = sys.stdin.buffer.read()
     if home is None:
-        from plog_ci.queue import default_home
-
-        home = default_home()
+        home = state_dir(create=False)
     state = home
     rc = _run_legacy(stub, data, args)
     if rc != 0 and hook == "pre-receive":

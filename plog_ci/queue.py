@@ -46,7 +46,6 @@ __all__ = [
     "JobSpec",
     "Queue",
     "QueueUnavailable",
-    "default_home",
 ]
 
 FINAL_RESULTS = ("pass", "fail", "no-verdict", "error", "cancelled")
@@ -85,11 +84,6 @@ CREATE TABLE IF NOT EXISTS deliveries (
     received REAL NOT NULL
 );
 """
-
-
-def default_home() -> Path:
-    """The state directory (``home.state_dir``), not created yet: see ``Queue._connect``."""
-    return state_dir(create=False)
 
 
 class QueueUnavailable(Exception):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from plog_ci.errors import InputError
+
 # Latency fields are milliseconds; error_rate is a fraction (0.01 = 1%).
 LATENCY_FIELDS = ("min", "mean", "p50", "p90", "p95", "p99", "max")
 
@@ -71,19 +73,58 @@ class LoadResult:
 
 @dataclass(frozen=True)
 class SeriesPoint:
-    """One second of one operation, as k6 pushed it (latencies in ms)."""
+    """What one operation did in one interval of about a second: the one shape of the
+    live series, from the capture through the sinks (SQLite, InfluxDB) to the statistics.
 
-    t: float  # unix seconds at the end of the interval
+    ``second`` is Unix time in seconds at the end of the interval: fractional as the
+    capture reads it from k6's push, a whole second once ``SeriesFanout`` has placed it
+    (and as stored). Latencies are milliseconds; None where the source did not keep that
+    field (stored points keep p50, p90, p95, p99 and max).
+
+    Raises InputError for a point that no measurement can produce (negative or
+    non-numeric counts or latencies, more failures than requests, no operation).
+    """
+
     operation: str
-    requests: int
-    failures: int
-    rps: float
-    mean: float
-    p50: float
-    p95: float
-    p99: float
+    second: float
+    count: int
+    failures: int = 0
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    max: float | None = None
+    min: float | None = None
+    mean: float | None = None
+    p90: float | None = None
     errors_by_status: dict[str, int] = field(default_factory=dict)
-    segment: str = ""  # which k6 process ("" for a single run)
+    segment: str = ""  # which k6 process pushed it ("" for a single run)
+
+    def __post_init__(self) -> None:
+        where = f"series point {self.operation!r} at {self.second!r}"
+        if not isinstance(self.operation, str) or not self.operation:
+            raise InputError(f"{where}: operation must be a non-empty string")
+        if (
+            isinstance(self.second, bool)
+            or not isinstance(self.second, int | float)
+            or not self.second >= 0
+        ):
+            raise InputError(f"{where}: second = {self.second!r} is not a Unix time")
+        for name in ("count", "failures"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise InputError(f"{where}: {name} = {v!r} is not a non-negative integer")
+        if self.failures > self.count:
+            raise InputError(f"{where}: failures {self.failures} > count {self.count}")
+        for name in LATENCY_FIELDS:
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+                raise InputError(f"{where}: {name} = {v!r} is not a latency in ms")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def stored(self) -> tuple[float | None, ...]:
+        """The latencies the results store keeps: p50, p90, p95, p99, max."""
+        return (self.p50, self.p90, self.p95, self.p99, self.max)

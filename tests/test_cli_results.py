@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from plog_ci.cli import cli
-from plog_ci.results import OperationStats
-from plog_ci.store.sqlite import ResultsStore, SeriesRow, open_store
+from plog_ci.results import OperationStats, SeriesPoint
+from plog_ci.store.sqlite import ResultsStore, open_store
 
 OPS = ("GET /pets", "GET /pets/{petId}")
 ENV = {"machine": "x86_64", "cpus": 2}
@@ -114,7 +114,9 @@ def test_compare_from_series_and_summary_only(store: ResultsStore, home: Path) -
     store.save_series(
         a,
         [
-            SeriesRow(op, 1000 + s, 30, 0, 5.0, 8.0, 9.0 + s % 3 * 0.1, 12.0, 20.0)
+            SeriesPoint(
+                op, 1000 + s, 30, 0, p50=5.0, p90=8.0, p95=9.0 + s % 3 * 0.1, p99=12.0, max=20.0
+            )
             for op in OPS
             for s in range(30)
         ],
@@ -234,7 +236,17 @@ def _single(store: ResultsStore, sha: str, p95: float, script: str = "script") -
     store.save_series(
         run_id,
         [
-            SeriesRow(OPS[0], 1000 + s, 100, 0, 5.0, p95 / 2, p95 * (1 + s % 3 * 0.01), p95, p95)
+            SeriesPoint(
+                OPS[0],
+                1000 + s,
+                100,
+                0,
+                p50=5.0,
+                p90=p95 / 2,
+                p95=p95 * (1 + s % 3 * 0.01),
+                p99=p95,
+                max=p95,
+            )
             for s in range(30)
         ],
     )

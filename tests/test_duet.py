@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from plog_ci.ab.duet import pair_blocks, run_duet
 from plog_ci.config.model import LoadConfig
-from plog_ci.duet import pair_blocks, run_duet
 from plog_ci.errors import InputError, InternalError
 from plog_ci.loadgen.script import Script, generate
 from plog_ci.runner.capture import Delta

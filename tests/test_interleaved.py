@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from plog_ci.ab.interleaved import round_order, run_scheduled
 from plog_ci.config.model import LoadConfig
 from plog_ci.errors import InternalError
-from plog_ci.interleaved import round_order, run_scheduled
 from plog_ci.loadgen.script import Schedule, generate
 from plog_ci.runner.histogram import Histogram
 from testing.k6_tools import need_k6, script_options

@@ -9,13 +9,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
 from numpy.typing import NDArray
 
 from plog_ci.errors import InputError
+from plog_ci.results import SeriesPoint
 from plog_ci.runner.histogram import Histogram
 
 
@@ -110,26 +110,9 @@ class RunLevelSamples:
     df: int
 
 
-class SecondLike(Protocol):
-    """What a per-second series point offers (``store.influx.SeriesPoint`` fits)."""
-
-    @property
-    def operation(self) -> str: ...
-    @property
-    def count(self) -> int: ...
-    @property
-    def failures(self) -> int: ...
-    @property
-    def p50(self) -> float | None: ...
-    @property
-    def p95(self) -> float | None: ...
-    @property
-    def p99(self) -> float | None: ...
-
-
-def samples_from_seconds(points: Iterable[SecondLike]) -> dict[str, OperationSamples]:
+def samples_from_seconds(points: Iterable[SeriesPoint]) -> dict[str, OperationSamples]:
     """Per-second points as one-second blocks, per operation, in the order given."""
-    grouped: dict[str, list[SecondLike]] = {}
+    grouped: dict[str, list[SeriesPoint]] = {}
     for p in points:
         grouped.setdefault(p.operation, []).append(p)
 

@@ -37,7 +37,6 @@ from collections.abc import Mapping
 import numpy as np
 
 from plog_ci.analysis.comparison import (
-    COMPARED_METRICS,
     LATENCY_METRICS,
     Comparison,
     StatsSettings,
@@ -51,20 +50,6 @@ from plog_ci.analysis.significance import (
     compare_pooled,
     compare_values,
 )
-
-# Transitional: pipeline.py, ab/baseline.py, analysis/blocks.py, commands/compare.py and
-# the example in docs/statistics.md still import these names from here (METRICS is the old
-# name of COMPARED_METRICS). Drop this block once they import from the modules named above.
-METRICS = COMPARED_METRICS
-__all__ = [
-    "LATENCY_METRICS",
-    "METRICS",
-    "Comparison",
-    "OperationSamples",
-    "RunLevelSamples",
-    "StatsSettings",
-    "compare_runs",
-]
 
 # Metrics where a higher value is worse; for the others (rps) lower is worse.
 _HIGHER_IS_WORSE = {"p50": True, "p95": True, "p99": True, "error_rate": True, "rps": False}

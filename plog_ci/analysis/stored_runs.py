@@ -16,15 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from plog_ci.analysis.blocks import block_samples
 from plog_ci.analysis.changepoint import ChangePoint, ChangePointSettings, detect
 from plog_ci.analysis.comparison import LATENCY_METRICS, Comparison, StatsSettings
 from plog_ci.analysis.run_level import run_noise
 from plog_ci.analysis.samples import OperationSamples, RunLevelSamples, samples_from_seconds
 from plog_ci.analysis.stats import compare_runs
 from plog_ci.errors import InputError
-from plog_ci.interleaved import block_samples
-from plog_ci.results import OperationStats
-from plog_ci.store.sqlite import ResultsStore, RunRecord, SeriesRow
+from plog_ci.results import OperationStats, SeriesPoint
+from plog_ci.store.sqlite import ResultsStore, RunRecord
 
 HISTORY_METRICS = ("p50", "p90", "p95", "p99", "mean", "max", "min", "error_rate", "rps", "count")
 
@@ -65,22 +65,12 @@ def run_samples(store: ResultsStore, run_id: int, side: str = "head") -> RunSamp
     if side == "head":
         rows = _measured_seconds(store.series(run_id))
         if rows:
-            samples = _from_series(rows)
+            samples = samples_from_seconds(rows)
             return RunSamples(record, "series", samples, operations or tuple(sorted(samples)))
     return RunSamples(record, "none", {}, operations)
 
 
-@dataclass(frozen=True)
-class _Second:
-    operation: str
-    count: int
-    failures: int
-    p50: float | None
-    p95: float | None
-    p99: float | None
-
-
-def _measured_seconds(rows: Sequence[SeriesRow]) -> list[SeriesRow]:
+def _measured_seconds(rows: Sequence[SeriesPoint]) -> list[SeriesPoint]:
     """A run's series without its first and last second (ramp-up, a partial interval)
     and without setup requests (not part of the load)."""
     seconds = sorted({r.second for r in rows})
@@ -88,25 +78,17 @@ def _measured_seconds(rows: Sequence[SeriesRow]) -> list[SeriesRow]:
     return [r for r in rows if r.second in inner and not r.operation.startswith("setup ")]
 
 
-def _from_series(rows: Sequence[SeriesRow]) -> dict[str, OperationSamples]:
-    # SeriesRow calls the count "requests"; samples_from_seconds reads ".count".
-    return samples_from_seconds(
-        _Second(r.operation, r.requests, min(r.failures, r.requests), r.p50, r.p95, r.p99)
-        for r in rows
-    )
-
-
 def series_samples(
     store: ResultsStore, run_ids: Sequence[int]
 ) -> dict[str, OperationSamples] | None:
     """Per-second samples of one or more stored runs together; None when one kept no series."""
-    rows: list[SeriesRow] = []
+    rows: list[SeriesPoint] = []
     for run_id in run_ids:
         kept = store.series(run_id)
         if not kept:
             return None
         rows += _measured_seconds(kept)
-    return _from_series(rows) if rows else None
+    return samples_from_seconds(rows) if rows else None
 
 
 def run_level_samples(

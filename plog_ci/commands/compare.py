@@ -55,7 +55,7 @@ def compare_command(
 ) -> None:
     """Compare RUN_B with RUN_A per operation, or one interleaved RUN's base with its head."""
     from plog_ci.analysis.compare_table import render_text, to_json_data
-    from plog_ci.analysis.stats import LATENCY_METRICS, StatsSettings
+    from plog_ci.analysis.comparison import LATENCY_METRICS, StatsSettings
     from plog_ci.analysis.stored_runs import (
         compare_stored,
         interleaved_sides,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from plog_ci import __version__
 from plog_ci.analysis.findings import Finding
@@ -30,7 +29,7 @@ class ReportData:
     outcomes: tuple[GateOutcome, ...]
     stats: tuple[OperationStats, ...]
     total: OperationStats
-    diff: Any  # added/modified/removed lists, or None without a base
+    diff_markdown: str  # the spec changes as markdown (openapi.changelog); "" without a base
     selected: tuple[str, ...]
     selector: str
     script_hash: str

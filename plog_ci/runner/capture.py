@@ -245,7 +245,11 @@ class Capture:
             prev_hist = state.prev_hist.get(op)
             prev_count, prev_failures, prev_status = state.prev_reqs.get(op, (0.0, 0.0, {}))
             delta = hist.subtract(prev_hist) if hist and prev_hist else (hist or Histogram())
+            # Counters only grow within one k6 process; the clamps keep a point valid
+            # if a push ever reports a smaller total.
             requests = round(count - prev_count)
+            counted = max(0, requests)
+            failed = min(counted, max(0, round(failures - prev_failures)))
             errors = {
                 k: round(v - prev_status.get(k, 0.0))
                 for k, v in by_status.items()
@@ -253,11 +257,10 @@ class Capture:
             }
             out.append(
                 SeriesPoint(
-                    t=state.last_ms / 1000.0,
                     operation=op,
-                    requests=requests,
-                    failures=round(failures - prev_failures),
-                    rps=requests / PUSH_INTERVAL_S,
+                    second=state.last_ms / 1000.0,
+                    count=counted,
+                    failures=failed,
                     mean=delta.mean * 1000.0,
                     p50=delta.quantile(0.50) * 1000.0,
                     p95=delta.quantile(0.95) * 1000.0,

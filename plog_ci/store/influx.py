@@ -43,49 +43,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from plog_ci.errors import ConfigError, InputError
+from plog_ci.errors import ConfigError
 from plog_ci.proc import redact
+from plog_ci.results import LATENCY_FIELDS, SeriesPoint
 
 log = logging.getLogger(__name__)
 
-LATENCY_FIELDS = ("min", "mean", "p50", "p90", "p95", "p99", "max")
 _MEASUREMENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _RETRY_STATUS = {408, 429}
 _HOLD_STATUS = {401, 403, 404}
-
-
-@dataclass(frozen=True)
-class SeriesPoint:
-    """What one operation did in one second (latencies in milliseconds)."""
-
-    operation: str
-    ts_second: int  # Unix seconds
-    count: int
-    failures: int = 0
-    p50: float | None = None
-    p95: float | None = None
-    p99: float | None = None
-    max: float | None = None
-    min: float | None = None
-    mean: float | None = None
-    p90: float | None = None
-
-    def __post_init__(self) -> None:
-        where = f"series point {self.operation!r} at {self.ts_second!r}"
-        if not isinstance(self.operation, str) or not self.operation:
-            raise InputError(f"{where}: operation must be a non-empty string")
-        for name in ("ts_second", "count", "failures"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise InputError(f"{where}: {name} = {v!r} is not a non-negative integer")
-        if self.failures > self.count:
-            raise InputError(f"{where}: failures {self.failures} > count {self.count}")
-        for name in LATENCY_FIELDS:
-            v = getattr(self, name)
-            if v is None:
-                continue
-            if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
-                raise InputError(f"{where}: {name} = {v!r} is not a latency in ms")
 
 
 @dataclass(frozen=True)
@@ -215,7 +181,7 @@ def to_line(measurement: str, tags: RunTags, point: SeriesPoint) -> str:
         v = getattr(point, name)
         if v is not None and math.isfinite(v):
             fields.append(f"{name}={_float(v)}")
-    return f"{measurement},{tag_text} {','.join(fields)} {point.ts_second}"
+    return f"{measurement},{tag_text} {','.join(fields)} {int(point.second)}"
 
 
 # -- transports --------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Export one stored run to InfluxDB, as configured in plog.yml's ``influx:`` section.
 
-Called by the pipeline right after a run is finished. What is sent:
+Written when a run is finished (``InfluxSeries``, the pipeline's InfluxDB sink), or
+again on demand (``export_run``). What is sent:
 
 * the run's per-second series, one point per operation and second; or, when
   the run kept none,
@@ -17,10 +18,12 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from plog_ci.config.model import Config, InfluxConfig
-from plog_ci.store.influx import InfluxSettings, InfluxSink, RunTags, SeriesPoint, SinkReport
+from plog_ci.results import SeriesPoint
+from plog_ci.store.influx import InfluxSettings, InfluxSink, RunTags, SinkReport
 from plog_ci.store.sqlite import ResultsStore, RunRecord
 
 log = logging.getLogger(__name__)
@@ -48,22 +51,9 @@ def settings_from_config(influx: InfluxConfig, env: dict[str, str] | None = None
 
 def run_points(store: ResultsStore, record: RunRecord) -> list[SeriesPoint]:
     """The points of one run, with timestamps that depend only on stored data."""
-    rows = store.series(record.id)
-    if rows:
-        return [
-            SeriesPoint(
-                r.operation,
-                int(r.second),
-                count=int(r.requests),
-                failures=min(int(r.failures), int(r.requests)),
-                p50=r.p50,
-                p90=r.p90,
-                p95=r.p95,
-                p99=r.p99,
-                max=r.max,
-            )
-            for r in rows
-        ]
+    stored = store.series(record.id)
+    if stored:
+        return stored
     ended = int(record.finished_at or record.started_at)
     return [
         SeriesPoint(
@@ -83,8 +73,18 @@ def run_points(store: ResultsStore, record: RunRecord) -> list[SeriesPoint]:
     ]
 
 
-def export_run(store: ResultsStore, run_id: int, config: Config, home: Path) -> SinkReport | None:
-    """Write run ``run_id`` to the configured sink; None when no sink is configured."""
+def export_run(
+    store: ResultsStore,
+    run_id: int,
+    config: Config,
+    home: Path,
+    points: Sequence[SeriesPoint] | None = None,
+) -> SinkReport | None:
+    """Write run ``run_id`` to the configured sink; None when no sink is configured.
+
+    ``points``: the run's series as it streamed (``InfluxSeries``); None reads what the
+    store kept (``run_points``), which is how a stored run is exported again.
+    """
     if config.influx is None:
         return None
     report = SinkReport()
@@ -103,7 +103,7 @@ def export_run(store: ResultsStore, run_id: int, config: Config, home: Path) -> 
             profile=record.profile,
         )
         sink = InfluxSink(settings, home / "spool" / "influx")
-        sent = sink.write(tags, run_points(store, record))
+        sent = sink.write(tags, points or run_points(store, record))
         sent.warnings[:0] = report.warnings
         report = sent
     except Exception as exc:  # the sink never fails a run
@@ -111,3 +111,39 @@ def export_run(store: ResultsStore, run_id: int, config: Config, home: Path) -> 
     for warning in report.warnings:
         log.warning("%s", warning)
     return report
+
+
+class InfluxSeries:
+    """InfluxDB as a live-series sink (``plog_ci.series.SeriesSink``).
+
+    Points are held until ``stop()`` (the run is recorded by then), then written in
+    batches: a slow or dead InfluxDB never holds up the load test's main thread. A
+    run that streamed nothing (an interleaved run keeps blocks, not seconds) is
+    written as its summary points; past ``max_points`` the stored series is sent.
+    """
+
+    def __init__(
+        self,
+        store: ResultsStore,
+        run_id: int,
+        config: Config,
+        home: Path,
+        *,
+        max_points: int = 500_000,
+    ) -> None:
+        self.store, self.run_id, self.config, self.home = store, run_id, config, home
+        self.max_points = max_points
+        self.points: list[SeriesPoint] = []
+        self.overflowed = False
+        self.report: SinkReport | None = None
+
+    def add(self, points: Sequence[SeriesPoint]) -> None:
+        if len(self.points) + len(points) > self.max_points:
+            self.overflowed = True
+        if not self.overflowed:
+            self.points.extend(points)
+
+    def stop(self) -> None:
+        """Write the run; never raises (warnings go to the log and ``report``)."""
+        held = None if self.overflowed else self.points
+        self.report = export_run(self.store, self.run_id, self.config, self.home, held)

@@ -297,7 +297,7 @@ def test_bad_settings_are_rejected(kwargs: dict[str, object]) -> None:
 
 
 def test_samples_from_seconds_groups_by_operation() -> None:
-    from plog_ci.store.influx import SeriesPoint
+    from plog_ci.results import SeriesPoint
 
     pts = [
         SeriesPoint("a", 10 + s, count=5, failures=1, p50=1.0, p95=2.0 + s, p99=3.0)

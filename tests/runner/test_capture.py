@@ -38,7 +38,7 @@ def test_capture_agrees_with_k6_summary(tmp_path):
             assert 1 / BUCKET <= getattr(ours, q) / getattr(k6, q) <= BUCKET, (op, q)
         assert result.histograms[op]["count"] == ours.count
     # The live stream saw every measured request, second by second.
-    streamed = sum(p.requests for batch in seconds for p in batch)
+    streamed = sum(p.count for batch in seconds for p in batch)
     assert streamed == result.total.count
     assert len(seconds) >= 3 and {p.operation for p in seconds[0]} == set(script.operations)
     assert result.total.count == sum(s.count for s in result.operations.values())
@@ -107,7 +107,7 @@ def test_state_stays_bounded_over_many_pushes():
         assert capture.ingest("0", _push(second * 10))
     state = capture._segments["0"]
     assert len(state.hists) == 1 and len(state.reqs) == 1 and len(capture.points) == 50
-    assert all(p.requests == 10 for p in capture.points)
+    assert all(p.count == 10 for p in capture.points)
     per_op, total = capture.stats(2000.0)
     assert per_op["GET /a"].count == 20000 and total.rps == 10.0
     assert not capture.ingest("0", b"\x05garbage") and capture.bad_pushes == 1

@@ -10,9 +10,9 @@ import pytest
 from plog_ci.config import parse_config
 from plog_ci.config.model import InfluxConfig
 from plog_ci.pipeline import RunRequest, run
-from plog_ci.results import OperationStats
+from plog_ci.results import OperationStats, SeriesPoint
 from plog_ci.store.influx_export import export_run, run_points, settings_from_config
-from plog_ci.store.sqlite import SeriesRow, open_store
+from plog_ci.store.sqlite import open_store
 from testing.influx_servers import InfluxServer, free_port
 from testing.repos import FAST_PLOG_YML, commit_files
 
@@ -54,7 +54,17 @@ def _store_with_run(home: Path, series: bool) -> tuple[object, int]:
         store.save_series(
             run_id,
             [
-                SeriesRow("GET /pets", 1_700_000_000 + s, 20, s, 2.5, 4.0, 5.0, 7.0, 9.0)
+                SeriesPoint(
+                    "GET /pets",
+                    1_700_000_000 + s,
+                    20,
+                    s,
+                    p50=2.5,
+                    p90=4.0,
+                    p95=5.0,
+                    p99=7.0,
+                    max=9.0,
+                )
                 for s in range(2)
             ],
         )
@@ -65,14 +75,14 @@ def _store_with_run(home: Path, series: bool) -> tuple[object, int]:
 def test_points_are_the_series_or_one_summary_point_at_the_end(tmp_path: Path) -> None:
     store, run_id = _store_with_run(tmp_path / "a", series=True)
     points = run_points(store, store.get_run(run_id))  # type: ignore[attr-defined]
-    assert [(p.ts_second, p.count, p.failures) for p in points] == [
+    assert [(p.second, p.count, p.failures) for p in points] == [
         (1_700_000_000, 20, 0),
         (1_700_000_001, 20, 1),
     ]
     store, run_id = _store_with_run(tmp_path / "b", series=False)
     record = store.get_run(run_id)  # type: ignore[attr-defined]
     points = run_points(store, record)  # type: ignore[arg-type]
-    assert len(points) == 1 and points[0].ts_second == int(record.finished_at)
+    assert len(points) == 1 and points[0].second == int(record.finished_at)
     assert points[0].p95 == 5.0 and points[0].count == 40
     assert run_points(store, record) == points  # deterministic  # type: ignore[arg-type]
 

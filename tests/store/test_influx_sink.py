@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from plog_ci.errors import ConfigError, InputError
+from plog_ci.results import SeriesPoint
 from plog_ci.store.influx import (
     InfluxSettings,
     InfluxSink,
     RunTags,
-    SeriesPoint,
     describe,
     to_line,
 )
@@ -100,7 +100,7 @@ def test_hostile_points_are_rejected(kwargs: dict[str, object], message: str) ->
         SeriesPoint("GET /x", 1, **kwargs)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="operation"):
         SeriesPoint("", 1, count=1)
-    with pytest.raises(InputError, match="ts_second"):
+    with pytest.raises(InputError, match="second"):
         SeriesPoint("GET /x", -5, count=1)
 
 
@@ -275,7 +275,7 @@ def test_influx_v1_outage_mid_write_spools_and_backfills_exactly_once(
     rows = _rows(influx)
     keys = [(r["operation"], r["time"]) for r in rows]
     assert len(keys) == len(set(keys)) == 66
-    expected = {(p.operation, p.ts_second): p.count for p in [*sent, *later]}
+    expected = {(p.operation, p.second): p.count for p in [*sent, *later]}
     assert {(r["operation"], r["time"]): r["count"] for r in rows} == expected
 
 
@@ -311,7 +311,7 @@ def test_victoria_metrics_write_and_read_back(
     counts = _series(victoria, "count")
     assert set(counts) == set(OPS)
     for op in OPS:
-        assert counts[op] == {p.ts_second: float(p.count) for p in sent if p.operation == op}
+        assert counts[op] == {p.second: float(p.count) for p in sent if p.operation == op}
     p95 = _series(victoria, "p95")
     assert math.isclose(p95["POST /pets"][BASE + 5], 20.0 + 2 + 5 / 8)
 
@@ -336,4 +336,4 @@ def test_victoria_metrics_outage_spools_and_backfills_v2(
     assert sink.backfill().backfilled == 12
     counts = _series(victoria, "count")
     for op in OPS:
-        assert counts[op] == {p.ts_second: float(p.count) for p in sent if p.operation == op}
+        assert counts[op] == {p.second: float(p.count) for p in sent if p.operation == op}

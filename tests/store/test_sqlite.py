@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from plog_ci.errors import InputError
-from plog_ci.results import OperationStats
-from plog_ci.store.sqlite import MIGRATIONS, SCHEMA_VERSION, ResultsStore, SeriesRow
+from plog_ci.results import OperationStats, SeriesPoint
+from plog_ci.store.schema import MIGRATIONS, SCHEMA_VERSION
+from plog_ci.store.sqlite import ResultsStore
 
 ENV = {"machine": "x86_64", "cpus": 2, "k6": "1.1.0"}
 
@@ -58,8 +59,10 @@ def test_migrates_a_version_1_database_keeping_its_runs(tmp_path: Path) -> None:
     assert store.operation_stats(7)["GET /a"].p95 == 9.0
     kind = store.conn.execute("SELECT kind FROM runs WHERE id = 7").fetchone()[0]
     assert kind == "single"
-    store.save_series(7, [SeriesRow("GET /a", 100, 5, 0, 1.0, 2.0, 3.0, 4.0, 5.0)])
-    assert store.series(7)[0].requests == 5
+    store.save_series(
+        7, [SeriesPoint("GET /a", 100, 5, 0, p50=1.0, p90=2.0, p95=3.0, p99=4.0, max=5.0)]
+    )
+    assert store.series(7)[0].count == 5
 
 
 def test_refuses_a_newer_schema(tmp_path: Path) -> None:

@@ -8,25 +8,22 @@ give the repeated samples the statistics need (one per side per round).
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from plog_ci.analysis.stats import OperationSamples
 from plog_ci.errors import InternalError
 from plog_ci.loadgen.script import SIDE_TAG, Script
 from plog_ci.results import LoadResult, OperationStats
 from plog_ci.runner.capture import Capture, stats_from
 from plog_ci.runner.histogram import Histogram
 from plog_ci.runner.histogram import merge as merge_histograms
-from plog_ci.runner.k6 import finish, run_both_sides, run_k6
+from plog_ci.runner.k6 import finish, run_both_sides
 
 SIDES = ("base", "head")
 ROUND_TAG = "plog_round"  # a schedule's requests: which round they belong to
-BLOCK_GRACE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -99,51 +96,6 @@ def run_scheduled(
     return InterleavedResult(blocks, order)
 
 
-def run_interleaved(
-    script: Script,
-    urls: dict[str, str],
-    workdir: Path,
-    *,
-    rounds: int,
-    block_s: float,
-    seed: int,
-    on_block: Callable[[str, int, LoadResult], None] | None = None,
-    on_tick: Callable[[float], None] | None = None,
-    extra_env: dict[str, str] | None = None,
-    secrets: tuple[str, ...] = (),
-) -> InterleavedResult:
-    """Run ``rounds`` rounds, a k6 process per block; ``script`` runs ``block_s`` seconds.
-
-    The design before ``run_scheduled``, kept for ``bench/duet_probe.py``, which
-    compares the two.
-    """
-    blocks: dict[str, list[LoadResult]] = {side: [] for side in SIDES}
-    order = round_order(rounds, seed)
-    done = 0.0
-    for index, sides in enumerate(order):
-        for side in sides:
-            base_done = done
-
-            def tick(elapsed: float, base_done: float = base_done) -> None:
-                if on_tick is not None:
-                    on_tick(base_done + min(elapsed, block_s))
-
-            result = run_k6(
-                script,
-                urls[side],
-                workdir / f"{index:03d}-{side}",
-                timeout_s=block_s + BLOCK_GRACE_S,
-                on_tick=tick,
-                extra_env=extra_env,
-                secrets=secrets,
-            )
-            blocks[side].append(result)
-            done += block_s
-            if on_block is not None:
-                on_block(side, index, result)
-    return InterleavedResult(blocks, order)
-
-
 def _weighted(values: list[tuple[float, int]]) -> float:
     total = sum(n for _, n in values)
     return sum(v * n for v, n in values) / total if total else 0.0
@@ -212,55 +164,3 @@ def merge_side(
     else:
         total = approx_total
     return per_op, total, merged_hists
-
-
-def block_samples(
-    blocks: list[dict[str, OperationStats]],
-    durations_s: list[float],
-    histograms: list[dict[str, dict[str, Any]]] | None = None,
-) -> dict[str, OperationSamples]:
-    """Per-operation samples for the statistics: one value per block.
-
-    A block where the operation saw no request carries NaN percentiles, which
-    the tests leave out (rather than a zero that would look like a fast block).
-    ``histograms`` (per block, per operation, ``Histogram.to_dict``) go with the
-    samples of an operation only when every block that saw it kept one.
-    """
-    names = sorted({name for block in blocks for name in block})
-    out: dict[str, OperationSamples] = {}
-    for name in names:
-        p50s, p95s, p99s, counts, failures = [], [], [], [], []
-        hists: list[Histogram] | None = [] if histograms is not None else None
-        for index, block in enumerate(blocks):
-            s = block.get(name)
-            if hists is not None and histograms is not None:
-                kept = histograms[index].get(name) if index < len(histograms) else None
-                if kept is not None:
-                    hists.append(Histogram.from_dict(kept))
-                elif s is None or s.count == 0:
-                    hists.append(Histogram())
-                else:
-                    hists = None  # one block without its histogram: none are used
-            if s is None or s.count == 0:
-                p50s.append(math.nan)
-                p95s.append(math.nan)
-                p99s.append(math.nan)
-                counts.append(0)
-                failures.append(0)
-            else:
-                p50s.append(s.p50)
-                p95s.append(s.p95)
-                p99s.append(s.p99)
-                counts.append(s.count)
-                failures.append(min(s.failures, s.count))
-        out[name] = OperationSamples(
-            name,
-            tuple(p50s),
-            tuple(p95s),
-            tuple(p99s),
-            tuple(counts),
-            tuple(failures),
-            tuple(durations_s),
-            tuple(hists or ()),
-        )
-    return out

@@ -1,0 +1,331 @@
+"""Measure a plan: deploy the head (and the base beside it), run k6, sample resources.
+
+Side by side (``compare.mode`` interleaved or duet, with a base that has the spec and
+at least one picked operation): both sides are deployed on loopback and loaded in
+one k6 process, interleaved in random turns or at once (duet), and the paired
+blocks make the baseline. Otherwise the head alone is loaded and the live series
+streams to the sinks; the baseline is looked up later among stored runs.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+from plog_ci.ab.baseline import Baseline, paired_baseline
+from plog_ci.ab.duet import run_duet
+from plog_ci.ab.interleaved import merge_side, round_order, run_scheduled
+from plog_ci.config.model import LoadConfig
+from plog_ci.deploy.process import Replicas
+from plog_ci.deploy.resources import ResourceSampler, Sample
+from plog_ci.errors import ConfigError, InputError, PlogError
+from plog_ci.loadgen.script import Schedule, Script, generate
+from plog_ci.plan import Plan, config_at
+from plog_ci.results import LoadResult, OperationStats
+from plog_ci.runner.k6 import run_k6
+from plog_ci.series import SeriesFanout
+from plog_ci.store.sqlite import ResultsStore
+
+# Hard cap past the configured duration before k6 is killed.
+K6_GRACE_S = 60.0
+# Interleaved blocks shorter than this measure mostly warm-up.
+MIN_BLOCK_S = 1.0
+
+
+class Progress(Protocol):
+    """How a long stage shows itself (``plog_ci.progress.StageProgress``)."""
+
+    def stage(self, text: str, total: float | None = None) -> None: ...
+
+    def advance_to(self, completed: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class Recorder:
+    """Where the measurement is recorded as it goes: the run's store row and live series."""
+
+    store: ResultsStore
+    run_id: int
+    series: SeriesFanout
+    allow_secrets: bool = True  # False for pull requests from forks
+
+
+@dataclass(frozen=True)
+class Measurement:
+    script: Script
+    result: LoadResult
+    baseline: Baseline
+    startup_s: float
+    head_samples: list[Sample]
+    base_samples: list[Sample] = field(default_factory=list)
+
+
+def stretched_load(load: LoadConfig, total_s: float) -> LoadConfig:
+    """``load`` lasting ``total_s`` (stages scaled alike): an interleaved run's both sides."""
+    if not load.stages:
+        return replace(load, duration_s=total_s)
+    factor = total_s / sum(stage.duration_s for stage in load.stages)
+    return replace(
+        load,
+        duration_s=total_s,
+        stages=tuple(replace(stage, duration_s=stage.duration_s * factor) for stage in load.stages),
+    )
+
+
+def side_by_side(plan: Plan) -> bool:
+    """Whether the base is deployed beside the head (else: a sequential comparison)."""
+    return (
+        plan.config.compare.mode in ("duet", "interleaved")
+        and plan.base_sha is not None
+        and plan.base_spec is not None
+        and any(plan.base_spec.find(op.key) for op in plan.selection.operations)
+    )
+
+
+def measure(plan: Plan, recorder: Recorder, progress: Progress) -> Measurement:
+    """Deploy, load and sample; services and the exported trees are gone on return."""
+    config, head_sha = plan.config, plan.head_sha
+    both = side_by_side(plan)
+    with tempfile.TemporaryDirectory(prefix="plog-run-") as tmp, ExitStack() as stack:
+        workdir = Path(tmp)
+        progress.stage(f"Exporting {head_sha[:12]}")
+        head_tree = plan.git.export(head_sha, workdir / "head")
+        # Replicas only serve side-by-side comparisons (see compare.replicas).
+        replicas = config.compare.replicas if both else 1
+        progress.stage("Starting the service" + (f" ({replicas} replicas)" if replicas > 1 else ""))
+        head = stack.enter_context(
+            Replicas(
+                config.service,
+                head_tree,
+                workdir / "head.log",
+                replicas,
+                inherit_env=recorder.allow_secrets,
+            )
+        )
+        startup_s = head.wait_healthy()
+        base: Replicas | None = None
+        note = ""
+        if both:
+            try:
+                base = _start_base(plan, recorder, workdir, stack, progress)
+            except PlogError as exc:
+                note = f"the base could not be deployed ({exc.message.splitlines()[0]})"
+        head_sampler = stack.enter_context(ResourceSampler(head.pids))
+        if base is None:
+            script, result = _head_alone(plan, recorder, head, workdir, head_tree, progress)
+            return Measurement(
+                script, result, Baseline("none", note=note), startup_s, head_sampler.stop()
+            )
+        base_sampler = stack.enter_context(ResourceSampler(base.pids))
+        session = _Sides(plan, recorder, head, base, workdir, head_tree, progress)
+        # A duet needs a scenario per operation and side: the closed model interleaves.
+        duet = config.compare.mode == "duet" and (config.load.model or "open") == "open"
+        script, result, baseline = session.duet() if duet else session.interleave()
+        return Measurement(
+            script, result, baseline, startup_s, head_sampler.stop(), base_sampler.stop()
+        )
+
+
+def _start_base(
+    plan: Plan, recorder: Recorder, workdir: Path, stack: ExitStack, progress: Progress
+) -> Replicas:
+    assert plan.base_sha is not None
+    progress.stage(f"Starting the base {plan.base_sha[:12]} beside it")
+    try:
+        service = config_at(plan.git, plan.base_sha).service
+    except (ConfigError, InputError):
+        service = plan.config.service  # the base predates plog.yml: start it the head's way
+    base_tree = plan.git.export(plan.base_sha, workdir / "base")
+    base = stack.enter_context(
+        Replicas(
+            replace(service, port=0),
+            base_tree,
+            workdir / "base.log",
+            plan.config.compare.replicas,
+            inherit_env=recorder.allow_secrets,
+        )
+    )
+    base.wait_healthy()
+    return base
+
+
+def k6_secrets(script: Script, allow_secrets: bool) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Environment for k6's auth variables, and the values to redact from its log.
+
+    A pull request from a fork runs without secrets: the variables are blanked
+    for k6 (it would otherwise inherit them) as they are for the service.
+    """
+    if not allow_secrets:
+        return {name: "" for name in script.secret_env}, ()
+    values = tuple(v for name in script.secret_env if (v := os.environ.get(name)))
+    return {}, values
+
+
+def _head_alone(
+    plan: Plan,
+    recorder: Recorder,
+    head: Replicas,
+    workdir: Path,
+    head_tree: Path,
+    progress: Progress,
+) -> tuple[Script, LoadResult]:
+    config, operations = plan.config, plan.selection.operations
+    script = generate(
+        plan.head_spec, operations, config.load, gates=config.gates, data_root=head_tree
+    )
+    extra_env, secrets = k6_secrets(script, recorder.allow_secrets)
+    progress.stage(
+        f"Load test: {len(operations)} operations, {config.load.duration_s:g} s",
+        total=config.load.duration_s,
+    )
+    result = run_k6(
+        script,
+        head.base_url,
+        workdir / "k6",
+        timeout_s=config.load.duration_s + K6_GRACE_S,
+        on_tick=recorder.series.ticker(progress.advance_to),
+        on_second=recorder.series.collect,
+        extra_env=extra_env,
+        secrets=secrets,
+    )
+    recorder.series.flush()
+    return script, result
+
+
+@dataclass(frozen=True)
+class _Sides:
+    """Head and base deployed side by side, ready to load."""
+
+    plan: Plan
+    recorder: Recorder
+    head: Replicas
+    base: Replicas
+    workdir: Path
+    head_tree: Path
+    progress: Progress
+
+    @property
+    def on_base(self) -> tuple[str, ...]:
+        """Operations the base has: the others are not loaded there (nothing to compare)."""
+        assert self.plan.base_spec is not None
+        return tuple(
+            op.key for op in self.plan.selection.operations if self.plan.base_spec.find(op.key)
+        )
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {"base": self.base.base_url, "head": self.head.base_url}
+
+    def _paired(
+        self,
+        kind: str,
+        blocks: dict[str, list[LoadResult]],
+        base: tuple[dict[str, OperationStats], OperationStats],
+        how: str,
+    ) -> Baseline:
+        config, base_sha = self.plan.config, self.plan.base_sha or ""
+        count = config.compare.replicas
+        replicas = f", {count} processes per side taking turns" if count > 1 else ""
+        return paired_baseline(
+            self.recorder.store,
+            self.recorder.run_id,
+            kind,
+            blocks,
+            base,
+            self.on_base,
+            f"base {base_sha[:12]} deployed side by side{how}{replicas}",
+        )
+
+    def interleave(self) -> tuple[Script, LoadResult, Baseline]:
+        config, operations = self.plan.config, self.plan.selection.operations
+        rounds = config.compare.blocks
+        block_s = max(MIN_BLOCK_S, config.load.duration_s / rounds)
+        total = 2 * rounds * block_s
+        # Turns per side and round: a block cut into turns of about compare.turn.
+        turns = max(1, round(block_s / config.compare.turn_s)) if config.compare.turn_s else 1
+        # Each pair of turns in a round takes its own random order.
+        order = round_order(rounds * turns, seed=int(self.plan.head_sha[:8], 16))
+        script = generate(
+            self.plan.head_spec,
+            operations,
+            stretched_load(config.load, total),
+            gates=config.gates,
+            data_root=self.head_tree,
+            schedule=Schedule(
+                tuple(side for pair in order for side in pair), self.on_base, per_round=2 * turns
+            ),
+        )
+        extra_env, secrets = k6_secrets(script, self.recorder.allow_secrets)
+        turns_note = f" in turns of {block_s / turns:.3g} s" if turns > 1 else ""
+        self.progress.stage(
+            f"Interleaved load test: {len(operations)} operations, base and head, "
+            f"{rounds} rounds of {block_s:g} s per side{turns_note}",
+            total=total,
+        )
+        outcome = run_scheduled(
+            script,
+            self.urls,
+            self.workdir / "k6",
+            timeout_s=total + K6_GRACE_S,
+            on_tick=self.progress.advance_to,
+            extra_env=extra_env,
+            secrets=secrets,
+        )
+        head_blocks = outcome.blocks["head"]
+        head_ops, head_total, head_hists = merge_side(head_blocks)
+        base_ops, base_total, _ = merge_side(outcome.blocks["base"])
+        result = LoadResult(
+            head_ops,
+            head_total,
+            sum(r.duration_s for r in head_blocks),
+            max(r.k6_exit_code for r in head_blocks),
+            script.sha256,
+            histograms=head_hists,
+        )
+        baseline = self._paired(
+            "interleaved",
+            outcome.blocks,
+            (base_ops, base_total),
+            f", {rounds} interleaved rounds{turns_note}",
+        )
+        return script, result, baseline
+
+    def duet(self) -> tuple[Script, LoadResult, Baseline]:
+        config, operations = self.plan.config, self.plan.selection.operations
+        script = generate(
+            self.plan.head_spec,
+            operations,
+            config.load,
+            gates=config.gates,
+            data_root=self.head_tree,
+            duet_base=self.on_base,
+        )
+        extra_env, secrets = k6_secrets(script, self.recorder.allow_secrets)
+        series = self.recorder.series
+        self.progress.stage(
+            f"Duet load test: {len(operations)} operations, base and head at once, "
+            f"{script.duration_s:g} s",
+            total=script.duration_s,
+        )
+        outcome = run_duet(
+            script,
+            self.urls,
+            self.workdir / "k6",
+            rounds=config.compare.blocks,
+            timeout_s=script.duration_s + K6_GRACE_S,
+            on_tick=series.ticker(self.progress.advance_to),
+            on_second=series.collect,
+            extra_env=extra_env,
+            secrets=secrets,
+        )
+        series.flush()
+        how = (
+            f" and loaded at the same time as the head, {len(outcome.blocks['head'])} paired blocks"
+        )
+        base = outcome.runs["base"]
+        baseline = self._paired("duet", outcome.blocks, (base.operations, base.total), how)
+        return script, outcome.runs["head"], baseline

@@ -1,0 +1,101 @@
+"""Assemble a run's report from what the stages produced: the headline, the markdown,
+and where the file goes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from plog_ci.ab.baseline import Baseline
+from plog_ci.analysis.compare_table import render_text
+from plog_ci.analysis.comparison import Comparison
+from plog_ci.analysis.findings import Finding
+from plog_ci.analysis.gates import Verdict
+from plog_ci.config import Config
+from plog_ci.gitrepo import GitRepo
+from plog_ci.openapi.changelog import render as render_changes
+from plog_ci.plan import Plan
+from plog_ci.report.markdown import ReportData, render_markdown, write_report
+from plog_ci.results import LoadResult, OperationStats
+
+
+@dataclass(frozen=True)
+class Report:
+    headline: str  # the verdict's reason and the run's numbers, one line
+    markdown: str
+    path: Path
+
+
+def headline(verdict: Verdict, total: OperationStats) -> str:
+    numbers = (
+        f"{total.count} requests, p95 {total.p95:.1f} ms, errors {total.error_rate * 100:.2f}%"
+    )
+    return f"{verdict.reason}. {numbers}" if verdict.reason else numbers
+
+
+def report_dir(config: Config, git: GitRepo, home: Path) -> Path:
+    """``report.dir``: absolute as written; else in the work tree, or for a bare
+    repository under the state directory."""
+    configured = Path(config.report.dir)
+    if configured.is_absolute():
+        return configured
+    if git.repo.workdir:
+        return Path(git.repo.workdir) / configured
+    return home / "reports" / git.path.name / configured
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """The run around the measurement, as the report names it."""
+
+    run_id: int
+    branch: str | None
+    profile: str
+    startup_s: float
+    script_operations: tuple[str, ...]
+
+
+def write_run_report(
+    plan: Plan,
+    facts: RunFacts,
+    result: LoadResult,
+    baseline: Baseline,
+    verdict: Verdict,
+    findings: Sequence[Finding],
+    comparisons: Sequence[Comparison] | None,
+    home: Path,
+) -> Report:
+    """Render the markdown report and write it where ``report.dir`` says (atomically)."""
+    config = plan.config
+    line = headline(verdict, result.total)
+    operations = config.load.operations
+    markdown = render_markdown(
+        ReportData(
+            repo=plan.git.path.name,
+            head_sha=plan.head_sha,
+            base_sha=plan.base_sha,
+            branch=facts.branch,
+            run_id=facts.run_id,
+            profile=facts.profile,
+            duration_s=result.duration_s,
+            rate=config.load.rate,
+            status=verdict.status,
+            headline=line,
+            outcomes=verdict.outcomes,
+            stats=tuple(result.operations[k] for k in sorted(result.operations)),
+            total=result.total,
+            diff_markdown=render_changes(plan.diff) if plan.diff is not None else "",
+            selected=facts.script_operations,
+            selector=operations if isinstance(operations, str) else ", ".join(operations),
+            script_hash=result.script_hash,
+            startup_s=facts.startup_s,
+            baseline_source=baseline.source,
+            baseline_note=baseline.note,
+            baseline_stats=baseline.stats,
+            findings=tuple(findings),
+            comparison_table=render_text(comparisons) if comparisons else "",
+        )
+    )
+    path = write_report(markdown, report_dir(config, plan.git, home), plan.head_sha, facts.run_id)
+    return Report(line, markdown, path)
