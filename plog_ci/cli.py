@@ -15,7 +15,7 @@ from types import FrameType
 
 import click
 
-from plog_ci import __version__, proc
+from plog_ci import __version__
 from plog_ci.commands import (
     compare,
     demo,
@@ -60,22 +60,30 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _stop_all() -> None:
+    # proc.stop_all() stops the children plog_ci.proc started: when the command never
+    # imported it (validate, --version), there is nothing to stop and no import to pay.
+    proc = sys.modules.get("plog_ci.proc")
+    if proc is not None:
+        proc.stop_all()
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
-        proc.stop_all()
+        _stop_all()
         sys.exit(ExitCode.INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
         sys.exit(ExitCode.INVALID_INPUT)
     except KeyboardInterrupt:
-        proc.stop_all()
+        _stop_all()
         err_console().print("interrupted; stopped everything PLog started")
         sys.exit(ExitCode.INTERRUPTED)
     except PlogError as exc:
         err_console().print(f"error: {exc}", markup=False)
         sys.exit(exc.exit_code)
     finally:
-        proc.stop_all()
+        _stop_all()
