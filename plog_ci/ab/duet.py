@@ -4,9 +4,9 @@ Each operation has a scenario per side at the same rate, in one k6 process
 (``generate(..., duet_base=...)``), so whatever the machine does in a given
 second (a neighbour's burst, a frequency change, k6's own garbage collection)
 lands on both sides in that second. One k6 process matters: in the duet probe
-(``bench/duet_probe.py``) two k6 processes started together left one side slower
-for whole runs, about as often as interleaving's short k6 runs did, while one
-process held the A/A spread of the whole-run p95 ratio to a third.
+(docs/statistics.md keeps its figures) two k6 processes started together left
+one side slower for whole runs, about as often as interleaving's short k6 runs
+did, while one process held the A/A spread of the whole-run p95 ratio to a third.
 
 The capture splits the pushes by the ``plog_side`` label; consecutive pushes
 (about a second each) are grouped into ``rounds`` blocks, and block i of the

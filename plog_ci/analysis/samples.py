@@ -7,11 +7,10 @@ from HDR histograms.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from hdrh.histogram import HdrHistogram
 from numpy.typing import NDArray
 
 from plog_ci.errors import InputError
@@ -130,60 +129,3 @@ def samples_from_seconds(points: Iterable[SeriesPoint]) -> dict[str, OperationSa
         )
         for op, rows in grouped.items()
     }
-
-
-def samples_from_histograms(
-    operation: str,
-    histograms: Sequence[HdrHistogram],
-    failures: Sequence[int],
-    durations_s: Sequence[float] = (),
-    *,
-    unit_ms: float = 0.001,
-    merge: int = 1,
-) -> OperationSamples:
-    """Blocks from mergeable HDR histograms (values in µs by default: ``unit_ms``).
-
-    ``merge`` > 1 adds that many consecutive histograms into one block (e.g. 1-second
-    histograms into 5-second blocks); a short tail is its own block. Percentiles of
-    merged histograms are exact up to the histogram's precision, unlike averaging
-    per-second percentiles.
-    """
-    if merge < 1:
-        raise InputError(f"merge {merge} must be at least 1")
-    if len(failures) != len(histograms) or (durations_s and len(durations_s) != len(histograms)):
-        raise InputError(
-            f"samples of {operation!r}: {len(histograms)} histograms but "
-            f"{len(failures)} failure counts and {len(durations_s)} durations"
-        )
-    p50s: list[float] = []
-    p95s: list[float] = []
-    p99s: list[float] = []
-    counts: list[int] = []
-    fails: list[int] = []
-    durations: list[float] = []
-    for start in range(0, len(histograms), merge):
-        group = histograms[start : start + merge]
-        block = HdrHistogram(
-            group[0].lowest_trackable_value,
-            group[0].highest_trackable_value,
-            group[0].significant_figures,
-        )
-        for h in group:
-            block.add(h)
-        n = int(block.get_total_count())
-        for out, q in ((p50s, 50), (p95s, 95), (p99s, 99)):
-            out.append(block.get_value_at_percentile(q) * unit_ms if n else math.nan)
-        counts.append(n)
-        fails.append(int(sum(failures[start : start + merge])))
-        durations.append(
-            float(sum(durations_s[start : start + merge])) if durations_s else float(len(group))
-        )
-    return OperationSamples(
-        operation,
-        tuple(p50s),
-        tuple(p95s),
-        tuple(p99s),
-        tuple(counts),
-        tuple(fails),
-        tuple(durations),
-    )

@@ -11,7 +11,6 @@ from scipy.stats import false_discovery_control
 from plog_ci.analysis.comparison import Comparison, StatsSettings
 from plog_ci.analysis.samples import (
     OperationSamples,
-    samples_from_histograms,
     samples_from_seconds,
 )
 from plog_ci.analysis.significance import adjust_p_values
@@ -307,28 +306,6 @@ def test_samples_from_seconds_groups_by_operation() -> None:
     assert samples["a"].block_p95s == (2.0, 3.0, 4.0)
     assert samples["a"].failures == (1, 1, 1)
     assert math.isnan(samples["b"].block_p95s[0]) and samples["b"].latency("p95").size == 0
-
-
-def test_samples_from_histograms_merges_blocks_exactly() -> None:
-    from hdrh.histogram import HdrHistogram
-
-    hists = []
-    for s in range(5):
-        h = HdrHistogram(1, 60_000_000, 3)
-        for v in range(1, 101):
-            h.record_value(v * 1000 * (s + 1))  # µs
-        hists.append(h)
-    empty = HdrHistogram(1, 60_000_000, 3)
-    s = samples_from_histograms("a", [*hists, empty], [0, 1, 0, 2, 0, 0], merge=2)
-    assert s.counts == (200, 200, 100)
-    assert s.failures == (1, 2, 0)
-    assert s.durations_s == (2.0, 2.0, 2.0)
-    assert s.block_p95s[0] == pytest.approx(180.0, rel=0.01)  # 95th of 1..100 ms and 2..200 ms
-    assert s.block_p50s[2] == pytest.approx(250.0, rel=0.01)
-    with pytest.raises(InputError, match="histograms but"):
-        samples_from_histograms("a", hists, [0])
-    with pytest.raises(InputError, match="merge"):
-        samples_from_histograms("a", hists, [0] * 5, merge=0)
 
 
 def test_paired_mode_keeps_pairs_aligned_around_empty_blocks() -> None:
