@@ -18,6 +18,8 @@ LATENCY_METRICS = ("p50", "p95", "p99")
 # The metrics the statistics compare (a gate's metrics: gate_grammar.GATE_METRICS).
 COMPARED_METRICS = (*LATENCY_METRICS, "error_rate", "rps")
 
+# What ``plog history`` can follow run by run (OperationStats fields and the error rate).
+HISTORY_METRICS = ("p50", "p90", "p95", "p99", "mean", "max", "min", "error_rate", "rps", "count")
 VERDICTS = ("regression", "improvement", "unchanged", "no-verdict")
 
 

@@ -18,15 +18,18 @@ from typing import Any
 
 from plog_ci.analysis.blocks import block_samples
 from plog_ci.analysis.changepoint import ChangePoint, ChangePointSettings, detect
-from plog_ci.analysis.comparison import LATENCY_METRICS, Comparison, StatsSettings
+from plog_ci.analysis.comparison import (
+    HISTORY_METRICS,
+    LATENCY_METRICS,
+    Comparison,
+    StatsSettings,
+)
 from plog_ci.analysis.run_level import run_noise
 from plog_ci.analysis.samples import OperationSamples, RunLevelSamples, samples_from_seconds
 from plog_ci.analysis.stats import compare_runs
 from plog_ci.errors import InputError
 from plog_ci.results import OperationStats, SeriesPoint
 from plog_ci.store.sqlite import ResultsStore, RunRecord
-
-HISTORY_METRICS = ("p50", "p90", "p95", "p99", "mean", "max", "min", "error_rate", "rps", "count")
 
 
 @dataclass(frozen=True)

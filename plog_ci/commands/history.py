@@ -7,47 +7,18 @@ see ``commands._results``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from plog_ci.analysis.comparison import HISTORY_METRICS
 from plog_ci.commands._results import FORMAT_OPTION, HOME_OPTION, fail, open_existing_store
 from plog_ci.errors import InputError, PlogError
 
 if TYPE_CHECKING:
     from plog_ci.analysis.stored_runs import HistorySeries
     from plog_ci.store.sqlite import ResultsStore
-
-
-class _LazyChoice(click.Choice[str]):
-    """A ``click.Choice`` whose choices are read on first use, not when the CLI is built.
-
-    The metric names live in ``analysis.stored_runs``, which imports scipy: reading
-    them at import time would make every ``plog`` start pay for it.
-    """
-
-    def __init__(self, load: Callable[[], Sequence[str]]) -> None:
-        self._load = load
-        self._choices: tuple[str, ...] | None = None
-        self.case_sensitive = True
-
-    @property
-    def choices(self) -> tuple[str, ...]:
-        if self._choices is None:
-            self._choices = tuple(self._load())
-        return self._choices
-
-    @choices.setter
-    def choices(self, value: Sequence[str]) -> None:
-        self._choices = tuple(value)
-
-
-def _history_metrics() -> Sequence[str]:
-    from plog_ci.analysis.stored_runs import HISTORY_METRICS
-
-    return HISTORY_METRICS
 
 
 def _repo_key(repo: Path | None, store: ResultsStore) -> str | None:
@@ -115,7 +86,7 @@ def _history_text(series: list[HistorySeries]) -> str:
 @click.option("--operation", default=None, help="One operation, e.g. 'GET /pets' (default: all).")
 @click.option(
     "--metric",
-    type=_LazyChoice(_history_metrics),
+    type=click.Choice(HISTORY_METRICS),
     default="p95",
     show_default=True,
 )
