@@ -64,6 +64,15 @@ class Measurement:
     base_samples: list[Sample] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Load:
+    """One load test: the script k6 ran, what it measured, and the baseline it gave."""
+
+    script: Script
+    result: LoadResult
+    baseline: Baseline
+
+
 def stretched_load(load: LoadConfig, total_s: float) -> LoadConfig:
     """``load`` lasting ``total_s`` (stages scaled alike): an interleaved run's both sides."""
     if not load.stages:
@@ -116,17 +125,22 @@ def measure(plan: Plan, recorder: Recorder, progress: Progress) -> Measurement:
                 note = f"the base could not be deployed ({exc.message.splitlines()[0]})"
         head_sampler = stack.enter_context(ResourceSampler(head.pids))
         if base is None:
-            script, result = _head_alone(plan, recorder, head, workdir, head_tree, progress)
+            load = _head_alone(plan, recorder, head, workdir, head_tree, progress, note)
             return Measurement(
-                script, result, Baseline("none", note=note), startup_s, head_sampler.stop()
+                load.script, load.result, load.baseline, startup_s, head_sampler.stop()
             )
         base_sampler = stack.enter_context(ResourceSampler(base.pids))
         session = _Sides(plan, recorder, head, base, workdir, head_tree, progress)
         # A duet needs a scenario per operation and side: the closed model interleaves.
         duet = config.compare.mode == "duet" and (config.load.model or "open") == "open"
-        script, result, baseline = session.duet() if duet else session.interleave()
+        load = session.duet() if duet else session.interleave()
         return Measurement(
-            script, result, baseline, startup_s, head_sampler.stop(), base_sampler.stop()
+            load.script,
+            load.result,
+            load.baseline,
+            startup_s,
+            head_sampler.stop(),
+            base_sampler.stop(),
         )
 
 
@@ -172,7 +186,9 @@ def _head_alone(
     workdir: Path,
     head_tree: Path,
     progress: Progress,
-) -> tuple[Script, LoadResult]:
+    note: str,
+) -> Load:
+    """The head alone; ``note`` says why there is no base beside it (or is empty)."""
     config, operations = plan.config, plan.selection.operations
     script = generate(
         plan.head_spec, operations, config.load, gates=config.gates, data_root=head_tree
@@ -193,7 +209,7 @@ def _head_alone(
         secrets=secrets,
     )
     recorder.series.flush()
-    return script, result
+    return Load(script, result, Baseline("none", note=note))
 
 
 @dataclass(frozen=True)
@@ -240,7 +256,7 @@ class _Sides:
             f"base {base_sha[:12]} deployed side by side{how}{replicas}",
         )
 
-    def interleave(self) -> tuple[Script, LoadResult, Baseline]:
+    def interleave(self) -> Load:
         config, operations = self.plan.config, self.plan.selection.operations
         rounds = config.compare.blocks
         block_s = max(MIN_BLOCK_S, config.load.duration_s / rounds)
@@ -292,9 +308,9 @@ class _Sides:
             (base_ops, base_total),
             f", {rounds} interleaved rounds{turns_note}",
         )
-        return script, result, baseline
+        return Load(script, result, baseline)
 
-    def duet(self) -> tuple[Script, LoadResult, Baseline]:
+    def duet(self) -> Load:
         config, operations = self.plan.config, self.plan.selection.operations
         script = generate(
             self.plan.head_spec,
@@ -328,4 +344,4 @@ class _Sides:
         )
         base = outcome.runs["base"]
         baseline = self._paired("duet", outcome.blocks, (base.operations, base.total), how)
-        return script, outcome.runs["head"], baseline
+        return Load(script, outcome.runs["head"], baseline)
