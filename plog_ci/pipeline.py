@@ -154,6 +154,8 @@ def record_run(run: Run) -> None:
     run.series.register(SeriesWriter(store, run_id))
     if plan.config.influx is not None:
         run.series.register(InfluxSeries(store, run_id, plan.config, run.home))
+    # Stopped once, however the run ends; last, after whatever later stages register.
+    run.teardown.push(run.series.stop_on_exit)
     if not plan.selection.operations:
         reason = "no operation changed; nothing to load-test"
         store.finish_run(run_id, "pass", {"reason": reason}, None)
@@ -260,11 +262,11 @@ def report_stage(run: Run) -> None:
 
 
 def finish_stage(run: Run) -> None:
-    """The final status, then the sinks that write when the run is recorded (InfluxDB)."""
+    """The final status. The live series' sinks stop when ``Run.teardown`` closes, right
+    after (the InfluxDB sink writes then; a sink never fails a run)."""
     store, run_id = run.recorded()
     verdict = run.verdict
     store.finish_run(run_id, verdict.status, verdict.to_json(), str(run.report.path))
-    run.series.stop()  # never raises for a sink problem: a sink never fails a run
     code = ExitCode.GATE_FAILED if verdict.status == "fail" else ExitCode.OK
     run.end(verdict.status, code, run.report.headline, run.report)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections import deque
 from collections.abc import Callable, Sequence
+from types import TracebackType
 from typing import Protocol
 
 from plog_ci.results import SeriesPoint
@@ -27,14 +28,20 @@ class SeriesSink(Protocol):
 
     ``add`` gets each batch of whole-second points, in time order, on the main
     thread, about once a second; it should return quickly (hold and write later
-    if the destination is remote). ``stop`` is called once, after the run is
-    recorded with its final status; a sink for which that is the moment to write
-    does so then.
+    if the destination is remote). ``stop`` is called exactly once when the run
+    ends, however it ends: ``error`` is None when the run was recorded with its
+    verdict, else what ended it (an error, Ctrl-C). Like k6's outputs
+    (``StopWithTestError``), a sink decides what an ended run means to it: the
+    InfluxDB sink writes completed runs only.
+
+    Which runs stream: the head alone and duet runs push per-second points as k6
+    measures them; an interleaved run (the default side by side) is measured in
+    blocks per side and round, and streams nothing yet.
     """
 
     def add(self, points: Sequence[SeriesPoint]) -> None: ...
 
-    def stop(self) -> None: ...
+    def stop(self, error: BaseException | None) -> None: ...
 
 
 class SeriesFanout:
@@ -76,8 +83,19 @@ class SeriesFanout:
 
         return tick
 
-    def stop(self) -> None:
-        """Flush, then stop every sink (the run is recorded)."""
-        self.flush()
+    def stop(self, error: BaseException | None = None) -> None:
+        """Flush, then stop every sink (``error``: see ``SeriesSink.stop``)."""
+        if error is None:
+            self.flush()
         for sink in self.sinks:
-            sink.stop()
+            sink.stop(error)
+
+    def stop_on_exit(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        """``stop`` as an exit callback (``ExitStack.push``); never swallows ``exc``."""
+        self.stop(exc)
+        return False

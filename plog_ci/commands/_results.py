@@ -21,7 +21,8 @@ HOME_OPTION = click.option(
     "--home",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="State directory (default: $PLOG_HOME or ~/.local/share/plog).",
+    help="State directory (default: $PLOG_HOME, else $XDG_DATA_HOME/plog, else "
+    "~/.local/share/plog).",
 )
 FORMAT_OPTION = click.option(
     "--format",

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     "--home",
     type=click.Path(path_type=Path),
     default=None,
-    help="State directory (default: $PLOG_HOME or ~/.local/share/plog).",
+    help="State directory (default: $PLOG_HOME, else $XDG_DATA_HOME/plog, else "
+    "~/.local/share/plog).",
 )
 def run_cmd(repo: Path, head: str, base: str | None, branch: str | None, home: Path | None) -> None:
     """Load-test HEAD (or --head) of a repository and evaluate the gates."""

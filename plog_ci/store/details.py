@@ -244,5 +244,5 @@ class SeriesWriter:
         if points:
             self.store.save_series(self.run_id, points)
 
-    def stop(self) -> None:
+    def stop(self, error: BaseException | None) -> None:
         """Nothing is held back: every batch was committed when it came."""

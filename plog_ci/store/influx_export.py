@@ -143,7 +143,15 @@ class InfluxSeries:
         if not self.overflowed:
             self.points.extend(points)
 
-    def stop(self) -> None:
-        """Write the run; never raises (warnings go to the log and ``report``)."""
+    def stop(self, error: BaseException | None) -> None:
+        """Write a completed run; never raises (warnings go to the log and ``report``).
+
+        A run that ended in an error or was interrupted is not written, nor one that
+        measured nothing (no operation changed).
+        """
+        if error is not None:
+            return
         held = None if self.overflowed else self.points
+        if not held and not self.store.operation_stats(self.run_id):
+            return
         self.report = export_run(self.store, self.run_id, self.config, self.home, held)
