@@ -12,10 +12,19 @@ The job runner is injectable: ``runner(job, home) -> outcome`` where the
 outcome has ``status``, ``summary``, ``profile``, ``report_markdown``,
 ``report_path`` and ``run_id`` (``plog_ci.pipeline.RunOutcome`` fits). The
 default builds a ``RunRequest`` and calls ``plog_ci.pipeline.run``.
+
+Nothing is fetched on a payload's word: before any git command the job's
+``clone_url`` is checked against the worker's own ``SourcePolicy`` (the
+allow-list, schemes, resolved addresses; ``plog_ci.forge.sources``), also for
+jobs queued by an older version. A refused job ends as ``error`` with the
+reason, one final status, and nothing fetched. Forge tokens go only to the
+worker's configured API URL (GitHub's by default), never to a URL the job names
+unless its host is an allowed forge host.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -29,10 +38,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from plog_ci import gitrepo
-from plog_ci.errors import InputError, PlogError
+from plog_ci.errors import DependencyError, InputError, PlogError
 from plog_ci.forge import Forge, Report
+from plog_ci.forge.sources import GITHUB_API, SourcePolicy, api_url_allowed
 from plog_ci.home import state_dir
-from plog_ci.queue import DEFAULT_LEASE_S, Job, Queue, QueueUnavailable
+from plog_ci.proc import ProcessError
+from plog_ci.queue import DEFAULT_LEASE_S, Job, JobSpec, Queue, QueueUnavailable
 
 log = logging.getLogger("plog.worker")
 
@@ -71,26 +82,91 @@ def mirror_path(home: Path, clone_url: str) -> Path:
     return home / "mirrors" / f"{digest}.git"
 
 
-def local_repo(job: Job, home: Path) -> Path:
-    """The repository to test: the local one, or a mirror fetched from the forge."""
+def policy_for(spec: JobSpec, sources: SourcePolicy | None) -> SourcePolicy:
+    """The worker's policy for this job (the environment's when none is given)."""
+    policy = sources if sources is not None else SourcePolicy.from_env()
+    return policy.with_forge_default(spec.forge)
+
+
+def local_repo(job: Job, home: Path, *, sources: SourcePolicy | None = None) -> Path:
+    """The repository to test: the local one, or a mirror fetched from the forge.
+
+    The URL is checked (``SourceRefused``) before git runs, and git runs with
+    that protocol only, no redirects and the checked addresses pinned.
+    """
     spec = job.spec
     if not spec.clone_url:
         return Path(spec.repo)
-    mirror = mirror_path(home, spec.clone_url)
+    checked = policy_for(spec, sources).check(spec.clone_url)
+    mirror = mirror_path(home, checked.url)
     if not (mirror / "HEAD").exists():
         mirror.parent.mkdir(parents=True, exist_ok=True)
         gitrepo.git(
             ("init", "--quiet", "--bare", "--end-of-options", str(mirror)), cwd=mirror.parent
         )
-    refspecs = ["+refs/heads/*:refs/heads/*"]
+    config = checked.git_config()
+
+    def fetch(*refspecs: str) -> None:
+        gitrepo.git(
+            (*config, "fetch", "--quiet", "--no-tags", "--end-of-options", checked.url, *refspecs),
+            cwd=mirror,
+            timeout=600,
+        )
+
+    try:
+        fetch("+refs/heads/*:refs/heads/*")
+    except ProcessError as exc:
+        raise DependencyError(
+            f"could not fetch {checked.url[:200]}: {exc.output.strip()[-300:]}",
+            hint="check that the forge is up and the repository exists",
+        ) from None
     if spec.pr_number is not None:
-        refspecs.append(f"+refs/pull/{int(spec.pr_number)}/head:refs/pull/{int(spec.pr_number)}")
-    gitrepo.git(
-        ("fetch", "--quiet", "--no-tags", "--end-of-options", spec.clone_url, *refspecs),
-        cwd=mirror,
-        timeout=600,
-    )
+        number = int(spec.pr_number)
+        try:
+            fetch(f"+refs/pull/{number}/head:refs/pull/{number}")
+        except ProcessError:
+            raise InputError(
+                f"pull request {number}: the repository has no refs/pull/{number}/head",
+                hint="the forge keeps each pull request's head there; was the pull request "
+                "deleted, or is this not a GitHub/Gitea repository?",
+            ) from None
     return mirror
+
+
+def effective_base(repo: Path, spec: JobSpec) -> str | None:
+    """The base to compare with, checked against git rather than trusted from the payload.
+
+    A push's ``before`` that is missing from the fetched history or is not an
+    ancestor of the head (a force push: Gitea sends no ``forced`` field) is
+    replaced by the merge base of the two, else the head's parent. A pull
+    request's base that is missing is replaced by the head's parent.
+    """
+    if spec.base is None:
+        return None
+    git = gitrepo.GitRepo(repo)
+    try:
+        head = git.resolve(spec.head)
+    except InputError:
+        return spec.base  # the pipeline reports the missing head itself
+    try:
+        base = git.resolve(spec.base)
+    except InputError:
+        base = None
+    if base is not None:
+        merge_base = git.merge_base(base, head)
+        if spec.kind == "pull_request" or merge_base == base:
+            return base
+        if merge_base is not None and merge_base != head:
+            return merge_base
+    return git.parent(head)
+
+
+def printable_branch(branch: str | None) -> str | None:
+    """A branch name as text: bytes that are not UTF-8 are written as \\xNN escapes."""
+    if branch is None:
+        return None
+    raw = branch.encode("utf-8", "surrogateescape")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def forks_allowed(repo: Path, base: str | None) -> bool:
@@ -109,10 +185,10 @@ def forks_allowed(repo: Path, base: str | None) -> bool:
     return bool(getattr(cfg, "allow_forks", False))
 
 
-def pipeline_runner(job: Job, home: Path) -> Outcome:
+def pipeline_runner(job: Job, home: Path, *, sources: SourcePolicy | None = None) -> Outcome:
     """Run the real pipeline (imported late: the worker starts without it)."""
     spec = job.spec
-    repo = local_repo(job, home)
+    repo = local_repo(job, home, sources=sources)
     if spec.fork and not forks_allowed(repo, spec.base):
         return JobOutcome(
             "cancelled", "pull requests from forks are not enabled in plog.yml on the base branch"
@@ -124,8 +200,8 @@ def pipeline_runner(job: Job, home: Path) -> Outcome:
     request = RunRequest(
         repo=repo,
         head=spec.head,
-        base=spec.base,
-        branch=spec.branch,
+        base=effective_base(repo, spec),
+        branch=printable_branch(spec.branch),
         pr_number=spec.pr_number,
         home=home,
         allow_secrets=spec.allow_secrets and not spec.fork,
@@ -134,18 +210,50 @@ def pipeline_runner(job: Job, home: Path) -> Outcome:
     return outcome
 
 
-def profile_from_config(job: Job, home: Path) -> str:
+def profile_from_config(job: Job, home: Path, *, sources: SourcePolicy | None = None) -> str:
     """The load profile named in plog.yml at the head (for the status context)."""
     try:
         from plog_ci.config import parse_config
 
-        cfg = parse_config(gitrepo.GitRepo(local_repo(job, home)).read(job.spec.head, "plog.yml"))
+        repo = local_repo(job, home, sources=sources)
+        cfg = parse_config(gitrepo.GitRepo(repo).read(job.spec.head, "plog.yml"))
         return str(cfg.load.profile)
     except PlogError:
         return "load"
 
 
-def default_forge(job: Job) -> Forge:
+def forge_api_url(spec: JobSpec, *, sources: SourcePolicy | None = None) -> str | None:
+    """Where this job's token may go: the configured API URL; else GitHub's for GitHub;
+    the job's recorded ``forge_url`` only when its host is an allowed forge host."""
+    policy = sources if sources is not None else SourcePolicy.from_env()
+    if policy.api_url:
+        return policy.api_url
+    recorded = spec.forge_url
+    if recorded:
+        from urllib.parse import urlsplit
+
+        allowed = policy_for(spec, policy)
+        host = urlsplit(recorded).netloc.rpartition("@")[2].lower()
+        why = api_url_allowed(recorded, allow_http_loopback=allowed.allow_http_loopback)
+        if why is None and (
+            host in {h.lower() for h in allowed.hosts}
+            or (spec.forge == "github" and recorded.rstrip("/") == GITHUB_API)
+        ):
+            return recorded
+        raise InputError(
+            f"job {spec.forge_repo or spec.repo}: API URL {recorded[:200]!r} is not configured "
+            "for this worker; no token is sent there",
+            hint="start plog worker with --api-url (PLOG_FORGE_API_URL)",
+        )
+    if spec.forge == "gitea":
+        raise InputError(
+            "no Gitea API URL configured for this worker; no token is sent",
+            hint="start plog worker with --api-url (PLOG_FORGE_API_URL)",
+        )
+    return None
+
+
+def default_forge(job: Job, *, sources: SourcePolicy | None = None) -> Forge:
     spec = job.spec
     if spec.forge == "local":
         from plog_ci.forge.local import LocalForge
@@ -153,7 +261,11 @@ def default_forge(job: Job) -> Forge:
         return LocalForge(spec.repo)
     from plog_ci.forge.rest import RestForge
 
-    return RestForge(spec.forge, spec.forge_repo or spec.repo, api_url=spec.forge_url)
+    return RestForge(
+        spec.forge,
+        spec.forge_repo or spec.repo,
+        api_url=forge_api_url(spec, sources=sources),
+    )
 
 
 # -- the worker -------------------------------------------------------------
@@ -208,17 +320,26 @@ class Worker:
         home: Path | None = None,
         *,
         runner: JobRunner = pipeline_runner,
-        forge_factory: ForgeFactory = default_forge,
+        forge_factory: ForgeFactory | None = None,
         profile_for: ProfileFinder = profile_from_config,
         lease_s: float = DEFAULT_LEASE_S,
         poll_s: float = 1.0,
         dashboard_url: str | None = None,
         owner: str | None = None,
+        sources: SourcePolicy | None = None,
     ) -> None:
         self.home = state_dir(Path(home) if home is not None else None, create=False)
         self.queue = Queue(self.home)
+        self.sources = sources if sources is not None else SourcePolicy.from_env()
+        # The defaults get this worker's policy; injected functions are used as given.
+        if runner is pipeline_runner:
+            runner = functools.partial(pipeline_runner, sources=self.sources)
+        if profile_for is profile_from_config:
+            profile_for = functools.partial(profile_from_config, sources=self.sources)
         self.runner = runner
-        self.forge_factory = forge_factory
+        self.forge_factory: ForgeFactory = forge_factory or functools.partial(
+            default_forge, sources=self.sources
+        )
         self.profile_for = profile_for
         self.lease_s = lease_s
         self.poll_s = poll_s
@@ -268,7 +389,28 @@ class Worker:
         self._run(job)
         return True
 
+    def _refuse(self, job: Job, reason: str) -> None:
+        """End a job before anything runs: one final ``error`` status with the reason."""
+        log.error("job %s refused: %s", job.id, reason)
+        data = {
+            "status": "error",
+            "summary": reason,
+            "profile": "load",
+            "report_markdown": "",
+            "target_url": self._target_url(job),
+        }
+        if self.queue.finish(job.id, self.owner, result="error", summary=reason, outcome=data):
+            self.publish_outbox()
+
     def _run(self, job: Job) -> None:
+        if job.spec.clone_url:
+            # Defence in depth: the intake checked it, but the job may predate that
+            # check, or the configuration may have changed since.
+            try:
+                policy_for(job.spec, self.sources).check(job.spec.clone_url)
+            except PlogError as exc:
+                self._refuse(job, f"refused: {exc.message}")
+                return
         log.info(
             "job %s: %s at %s (attempt %s)",
             job.id,
@@ -308,6 +450,15 @@ class Worker:
                     "report_markdown": outcome.report_markdown,
                     "report_path": str(getattr(outcome, "report_path", None) or "") or None,
                     "run_id": getattr(outcome, "run_id", None),
+                    "target_url": target_url,
+                }
+            except PlogError as exc:
+                log.error("job %s failed: %s", job.id, exc)
+                data = {
+                    "status": "error",
+                    "summary": exc.message[:500],
+                    "profile": profile,
+                    "report_markdown": "",
                     "target_url": target_url,
                 }
             except Exception as exc:

@@ -6,6 +6,7 @@ import os
 
 import click
 
+from plog_ci.commands._sources import policy_from_options, source_options
 from plog_ci.errors import PlogError
 
 
@@ -18,9 +19,10 @@ from plog_ci.errors import PlogError
     type=click.Choice(["github", "gitea"]),
     default="github",
     show_default=True,
-    help="Where statuses and comments go.",
+    envvar="PLOG_FORGE",
+    help="Where statuses and comments go (gitea needs --api-url). Env: PLOG_FORGE.",
 )
-@click.option("--api-url", default=None, help="Forge API URL (required for Gitea).")
+@source_options
 @click.option(
     "--max-body",
     type=click.IntRange(min=1024),
@@ -29,13 +31,40 @@ from plog_ci.errors import PlogError
     help="Largest delivery accepted, in bytes.",
 )
 def serve(
-    host: str, port: int, home: str | None, forge: str, api_url: str | None, max_body: int
+    host: str,
+    port: int,
+    home: str | None,
+    forge: str,
+    api_url: str | None,
+    allow_repos: tuple[str, ...],
+    allow_hosts: tuple[str, ...],
+    allow_nets: tuple[str, ...],
+    allow_ssh: bool,
+    allow_http_loopback: bool,
+    max_body: int,
 ) -> None:
-    """Receive GitHub/Gitea webhooks (secret from $PLOG_WEBHOOK_SECRET) and enqueue jobs."""
+    """Receive GitHub/Gitea webhooks (secret from $PLOG_WEBHOOK_SECRET) and enqueue jobs.
+
+    Only repositories on the allow-list are queued (--allow-repo, --allow-forge-host;
+    default: the forge's own host); others are answered 403.
+    """
     from werkzeug.serving import run_simple
 
     from plog_ci.web import create_app
 
+    if forge == "gitea" and not api_url:
+        raise click.UsageError(
+            "--forge gitea needs --api-url (e.g. https://gitea.example.com/api/v1): "
+            "the token is only sent to a configured API URL"
+        )
+    sources = policy_from_options(
+        api_url=api_url,
+        allow_repos=allow_repos,
+        allow_hosts=allow_hosts,
+        allow_nets=allow_nets,
+        allow_ssh=allow_ssh,
+        allow_http_loopback=allow_http_loopback,
+    )
     secret = os.environ.get("PLOG_WEBHOOK_SECRET", "")
     try:
         app = create_app(
@@ -44,11 +73,12 @@ def serve(
                 "PLOG_HOME": home,
                 "FORGE": forge,
                 "FORGE_API_URL": api_url,
+                "SOURCES": sources,
                 "MAX_BODY": max_body,
             }
         )
     except PlogError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.UsageError(str(exc)) from exc
     try:
         run_simple(host, port, app, threaded=True)
     finally:

@@ -8,6 +8,8 @@ from types import FrameType
 
 import click
 
+from plog_ci.commands._sources import policy_from_options, source_options
+
 
 @click.command("worker")
 @click.option(
@@ -27,17 +29,46 @@ import click
 )
 @click.option("--poll", "poll_s", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
 @click.option("--url", default=None, help="Dashboard URL used as the statuses' target URL.")
+@source_options
 def worker(
-    home: str | None, until_idle: bool, lease_s: float, poll_s: float, url: str | None
+    home: str | None,
+    until_idle: bool,
+    lease_s: float,
+    poll_s: float,
+    url: str | None,
+    api_url: str | None,
+    allow_repos: tuple[str, ...],
+    allow_hosts: tuple[str, ...],
+    allow_nets: tuple[str, ...],
+    allow_ssh: bool,
+    allow_http_loopback: bool,
 ) -> None:
-    """Run queued jobs through the pipeline and post their verdicts (run several at once)."""
+    """Run queued jobs through the pipeline and post their verdicts (run several at once).
+
+    A job whose repository the allow-list refuses (same options as plog serve) ends
+    as an error with the reason; nothing is fetched.
+    """
     import logging
 
     from plog_ci.worker import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
-    w = Worker(Path(home) if home else None, lease_s=lease_s, poll_s=poll_s, dashboard_url=url)
+    sources = policy_from_options(
+        api_url=api_url,
+        allow_repos=allow_repos,
+        allow_hosts=allow_hosts,
+        allow_nets=allow_nets,
+        allow_ssh=allow_ssh,
+        allow_http_loopback=allow_http_loopback,
+    )
+    w = Worker(
+        Path(home) if home else None,
+        lease_s=lease_s,
+        poll_s=poll_s,
+        dashboard_url=url,
+        sources=sources,
+    )
 
     def stop(signum: int, frame: FrameType | None) -> None:
         w.stopping.set()  # finish the current job, then exit

@@ -6,9 +6,16 @@
 WEBHOOK_SECRET   required; the shared secret of the webhook (str or bytes)
 PLOG_HOME        state directory (queue, spool); default ``$PLOG_HOME``
 MAX_BODY         largest delivery in bytes (default 25 MiB, GitHub's own cap)
-FORGE_API_URL    API base URL for statuses (default: GitHub's; Gitea: derived
-                 from the repository's ``html_url`` when not set)
+FORGE            ``github`` (default) or ``gitea``
+FORGE_API_URL    API base URL for statuses (default: GitHub's; required for
+                 Gitea); never derived from a payload
+SOURCES          ``plog_ci.forge.sources.SourcePolicy``: the repositories the
+                 worker may fetch (default: from ``PLOG_ALLOW_*``, else the
+                 forge's own host)
 ===============  =============================================================
+
+A delivery whose ``clone_url`` the policy refuses is answered 403 with the
+reason, and nothing is queued. A body nested too deeply to parse is a 400.
 
 Every delivery is answered from the queue alone (one SQLite transaction), so
 the forge gets its answer in milliseconds; the worker does the work.
@@ -26,6 +33,7 @@ from urllib.parse import parse_qs
 from flask import Flask, Response, jsonify, request
 
 from plog_ci.errors import InputError
+from plog_ci.forge.sources import SourcePolicy, SourceRefused, api_url_allowed
 from plog_ci.queue import Queue
 from plog_ci.web import events, signature
 from plog_ci.web.intake import Intake
@@ -106,6 +114,23 @@ def _error(status: int, message: str) -> tuple[Response, int]:
     return jsonify({"error": message}), status
 
 
+def check_api_url(forge: str, api_url: str | None, policy: SourcePolicy) -> None:
+    """Refuse a configuration that would send the token somewhere unsafe (exit 2)."""
+    if forge not in ("github", "gitea"):
+        raise InputError(f"unknown forge {forge!r}", hint="use 'github' or 'gitea'")
+    if forge == "gitea" and not api_url:
+        raise InputError(
+            "--forge gitea needs --api-url (the Gitea API base, e.g. "
+            "https://gitea.example.com/api/v1)",
+            hint="the token is only ever sent to a configured API URL, never to a host "
+            "a webhook payload names",
+        )
+    if api_url:
+        why = api_url_allowed(api_url, allow_http_loopback=policy.allow_http_loopback)
+        if why:
+            raise InputError(f"--api-url {api_url!r} cannot be used: {why}")
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = dict(config or {})
     secret = settings.get("WEBHOOK_SECRET")
@@ -122,7 +147,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     home = settings.get("PLOG_HOME")
     queue = Queue(Path(home) if home else None, busy_timeout_s=1.5)
     limit = int(settings.get("MAX_BODY") or DEFAULT_MAX_BODY)
-    api_url: str | None = settings.get("FORGE_API_URL")
+    forge = str(settings.get("FORGE") or "github")
+    sources = settings.get("SOURCES")
+    if sources is None:
+        sources = SourcePolicy.from_env()
+    if not isinstance(sources, SourcePolicy):
+        raise InputError("SOURCES must be a SourcePolicy")
+    api_url: str | None = settings.get("FORGE_API_URL") or sources.api_url or None
+    policy: SourcePolicy = sources.merged(api_url=api_url).with_forge_default(forge)
+    check_api_url(forge, api_url, policy)
     key: bytes = secret
     intake = Intake(queue, wait_s=2.0)
     app.extensions["plog_queue"] = queue
@@ -149,10 +182,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                 spec = events.from_push(provider, data, api_url=api_url)
             else:
                 spec = events.from_pull_request(provider, data, api_url=api_url)
+        except RecursionError:
+            return _error(400, f"bad {event} payload: nested too deeply")
         except (ValueError, UnicodeDecodeError) as exc:
-            return _error(400, f"bad {event} payload: {exc}")
+            return _error(400, f"bad {event} payload: {str(exc)[:300]}")
         if isinstance(spec, events.Ignored):
             return jsonify({"ignored": spec.reason}), 202
+        try:
+            # A host that does not resolve now is left to the worker, which checks again.
+            policy.check(spec.clone_url, resolve=True, unresolved_ok=True)
+        except SourceRefused as exc:
+            log.warning("delivery refused: %s", exc.message)
+            return _error(403, f"refused: {exc.message}")
         found = intake.submit(spec, _delivery(provider))
         if isinstance(found, Path):
             log.warning("queue unavailable; delivery spooled as %s", found.name)

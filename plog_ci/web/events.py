@@ -2,6 +2,10 @@
 
 Only signed payloads reach this module, but their fields are still checked:
 a wrong type or a malformed sha is a 400, never a 500.
+
+Where statuses go is configuration (``api_url``), never the payload: the
+repository's ``html_url`` is not read. Where the code is fetched from is
+checked against the allow-list (``plog_ci.forge.sources``) by the caller.
 """
 
 from __future__ import annotations
@@ -9,7 +13,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from plog_ci.queue import JobSpec
 
@@ -36,10 +39,18 @@ def _get(data: Any, *path: str) -> Any:
     return node
 
 
-def _str(data: Any, *path: str) -> str:
+def _str(data: Any, *path: str, raw_bytes: bool = False) -> str:
+    """A non-empty string field. ``raw_bytes``: it may carry bytes that are not UTF-8
+    (surrogate-escaped, as git branch names may); other lone surrogates never pass."""
     value = _get(data, *path)
     if not isinstance(value, str) or not value or len(value) > 4096:
         raise PayloadError(f"field {'.'.join(path)} must be a non-empty string")
+    try:
+        value.encode("utf-8", "surrogateescape" if raw_bytes else "strict")
+    except UnicodeEncodeError:
+        raise PayloadError(f"field {'.'.join(path)} is not valid text") from None
+    if "\x00" in value:
+        raise PayloadError(f"field {'.'.join(path)} contains a NUL character")
     return value
 
 
@@ -50,19 +61,22 @@ def _sha(data: Any, *path: str) -> str:
     return value
 
 
-def _api_url(provider: str, repository: dict[str, Any], configured: str | None) -> str | None:
+def _api_url(provider: str, configured: str | None) -> str | None:
+    """The configured API base; GitHub's default when none is. Never the payload's."""
     if configured:
         return configured
     if provider == "gitea":
-        html = repository.get("html_url")
-        if isinstance(html, str) and html.startswith(("https://", "http://")):
-            parts = urlsplit(html)
-            return f"{parts.scheme}://{parts.netloc}/api/v1"
+        raise PayloadError(
+            "no Gitea API URL is configured (plog serve --forge gitea --api-url URL); "
+            "statuses are never sent to a host the payload names"
+        )
     return None
 
 
 def from_push(provider: str, data: Any, *, api_url: str | None) -> JobSpec | Ignored:
-    ref = _str(data, "ref")
+    if not isinstance(data, dict):
+        raise PayloadError("payload must be a JSON object")
+    ref = _str(data, "ref", raw_bytes=True)
     after = _str(data, "after")
     if data.get("deleted") is True or _ZERO.match(after):
         return Ignored("branch or tag deleted")
@@ -78,7 +92,6 @@ def from_push(provider: str, data: Any, *, api_url: str | None) -> JobSpec | Ign
         and data.get("forced") is not True
         else None
     )
-    repository = _get(data, "repository")
     full_name = _str(data, "repository", "full_name")
     return JobSpec(
         repo=f"{provider}:{full_name}",
@@ -88,12 +101,14 @@ def from_push(provider: str, data: Any, *, api_url: str | None) -> JobSpec | Ign
         kind="push",
         forge=provider,
         forge_repo=full_name,
-        forge_url=_api_url(provider, repository, api_url),
+        forge_url=_api_url(provider, api_url),
         clone_url=_str(data, "repository", "clone_url"),
     )
 
 
 def from_pull_request(provider: str, data: Any, *, api_url: str | None) -> JobSpec | Ignored:
+    if not isinstance(data, dict):
+        raise PayloadError("payload must be a JSON object")
     action = _str(data, "action")
     if action not in PR_ACTIONS:
         return Ignored(f"pull_request action {action!r} needs no run")
@@ -103,20 +118,20 @@ def from_pull_request(provider: str, data: Any, *, api_url: str | None) -> JobSp
     head = _sha(data, "pull_request", "head", "sha")
     base = _sha(data, "pull_request", "base", "sha")
     base_repo = _str(data, "pull_request", "base", "repo", "full_name")
-    head_repo_obj = _get(data, "pull_request", "head").get("repo")
+    head_obj = _get(data, "pull_request", "head")
+    head_repo_obj = head_obj.get("repo") if isinstance(head_obj, dict) else None
     head_repo = head_repo_obj.get("full_name") if isinstance(head_repo_obj, dict) else None
     fork = head_repo != base_repo  # a deleted fork (repo: null) counts as a fork
-    repository = _get(data, "repository")
     return JobSpec(
         repo=f"{provider}:{base_repo}",
         head=head,
         base=base,
-        branch=_str(data, "pull_request", "head", "ref"),
+        branch=_str(data, "pull_request", "head", "ref", raw_bytes=True),
         pr_number=number,
         kind="pull_request",
         forge=provider,
         forge_repo=base_repo,
-        forge_url=_api_url(provider, repository, api_url),
+        forge_url=_api_url(provider, api_url),
         clone_url=_str(data, "repository", "clone_url"),
         allow_secrets=not fork,
         fork=fork,

@@ -220,9 +220,26 @@ def test_signed_garbage_is_400_not_500(server: Served) -> None:
     assert deliver(server, "pull_request", pr, delivery="d-3").status_code == 400
 
 
-def test_gitea_delivery(server: Served) -> None:
+@pytest.fixture
+def gitea_server(plog_home: Path, serve_app: Any) -> Iterator[Served]:
+    """A receiver configured for Gitea: statuses go to the configured API URL only."""
+    app = create_app(
+        {
+            "WEBHOOK_SECRET": SECRET,
+            "MAX_BODY": 64 * 1024,
+            "FORGE": "gitea",
+            "FORGE_API_URL": "https://gitea.example.com/api/v1",
+        }
+    )
+    yield serve_app(app)
+    app.extensions["plog_intake"].close()
+
+
+def test_gitea_delivery(gitea_server: Served) -> None:
+    server = gitea_server
     payload = branch_push()
     payload["repository"]["html_url"] = "https://gitea.example.com/owner/app"
+    payload["repository"]["clone_url"] = "https://gitea.example.com/owner/app.git"
     body = json.dumps(payload).encode()
     digest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     res = httpx.post(

@@ -198,9 +198,13 @@ def test_notes_are_written_safely_while_pushes_continue(git_setup: GitSetup) -> 
     assert base
 
 
-def test_fork_pull_request_is_skipped_unless_the_base_allows_it(git_setup: GitSetup) -> None:
+def test_fork_pull_request_is_skipped_unless_the_base_allows_it(
+    git_setup: GitSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from plog_ci.worker import pipeline_runner
 
+    # The worker fetches a local path only when the allow-list names it.
+    monkeypatch.setenv("PLOG_ALLOW_REPOS", str(git_setup.bare))
     base = git_setup.commit("base")
     git_setup.push("main")
     head = git_setup.commit("from a fork")
