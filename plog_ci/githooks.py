@@ -5,13 +5,19 @@ hooks directory (pre-commit style: a tag line marks them as ours, so a
 reinstall rewrites them; a foreign hook is kept as ``<name>.legacy`` and run
 first, with the same input).
 
-``pre-receive`` (no network, no queue): for each pushed branch head it
+``pre-receive`` (no network): it refuses every push that creates, deletes or
+moves one of PLog's own refs (``refs/notes/plog``, ``refs/heads/plog-reports``
+and anything below them) -- always, strict or not, even when the rest of PLog
+fails; PLog writes those refs itself with ``git update-ref`` in the bare
+repository, which runs no receive hook. For each pushed branch head it
 validates ``plog.yml`` and rejects the push with ``plog.yml:LINE:COL`` errors;
-on protected branches it refuses a head whose verdict (the ``refs/notes/plog``
-note) is ``fail`` -- with ``--strict`` also one with no verdict yet, or not a
-pass. A crash inside PLog lets the push through with a warning, unless
-``--strict``. Validated ``plog.yml`` blobs are remembered by object id under
-``$PLOG_HOME/validated`` so repeated pushes skip the YAML work.
+on protected branches it refuses a head whose verdict is ``fail`` -- with
+``--strict`` also one with no verdict yet, or not a pass. The verdict is the
+``refs/notes/plog`` note, else (notes lost) the result the queue in
+``$PLOG_HOME`` recorded for that commit. A crash inside PLog lets the push
+through with a warning, unless ``--strict``. Validated ``plog.yml`` blobs are
+remembered by object id under ``$PLOG_HOME/validated`` so repeated pushes skip
+the YAML work.
 
 ``post-receive``: one job per updated branch; deletions, tags and PLog's own
 refs enqueue nothing; a newer push supersedes the branch's waiting job. When
@@ -43,10 +49,31 @@ HOOK_NAMES = ("pre-receive", "post-receive")
 ZERO = "0" * 40
 ZERO_SHA256 = "0" * 64
 OWN_REFS = (NOTES_REF.encode(), REPORTS_REF.encode())
+_OWN_WHAT = {
+    NOTES_REF.encode(): "PLog's verdicts, which the protected-branch gate reads",
+    REPORTS_REF.encode(): "PLog's reports",
+}
 HOOK_QUEUE_TIMEOUT_S = 2.0  # then spool: a push never waits long on PLog
 
 
 # -- install / uninstall ----------------------------------------------------
+
+
+def check_branch_name(name: str) -> str | None:
+    """Why ``name`` is not a branch name by git's own rules, or None when it is one."""
+    if name.startswith("refs/"):
+        return (
+            f"{name!r} is a ref name; give the branch name "
+            f"(--protect {name.split('/', 2)[-1] if name.startswith('refs/heads/') else 'main'})"
+        )
+    try:
+        result = proc.run(("git", "check-ref-format", "--branch", name), check=False, timeout=10)
+    except ValueError:  # a NUL byte cannot even reach git
+        return f"{name!r} is not a valid branch name"
+    # The output must be the name itself: "@{-1}" would be expanded, not checked.
+    if result.returncode != 0 or result.stdout.rstrip("\n") != name:
+        return f"{name!r} is not a valid branch name (git check-ref-format --branch)"
+    return None
 
 
 def hooks_dir(repo: str | Path) -> Path:
@@ -85,6 +112,7 @@ def _stub(hook: str, args: Sequence[str], python: str, strict: bool) -> str:
         template.replace("@PYTHON@", shlex.quote(python))
         .replace("@HOOK@", hook)
         .replace("@MISSING_RC@", "1" if strict and hook == "pre-receive" else "0")
+        .replace("@OWN_REFS@", "|".join(f"{r}|{r}/*" for r in (NOTES_REF, REPORTS_REF)))
         .replace("@ARGS@", " ".join(shlex.quote(a) for a in args))
     )
 
@@ -174,6 +202,33 @@ class RefUpdate:
         return self.ref.decode("utf-8", "backslashreplace")
 
 
+def is_own_ref(ref: bytes) -> bool:
+    """One of PLog's refs, or a ref below one (which would block PLog from writing it)."""
+    return any(ref == own or ref.startswith(own + b"/") for own in OWN_REFS)
+
+
+def own_ref_problems(updates: Sequence[RefUpdate]) -> list[str]:
+    """Every pushed update of a PLog ref, explained. Pushes never write PLog's refs."""
+    problems = []
+    for update in updates:
+        if not is_own_ref(update.ref):
+            continue
+        own = next(o for o in OWN_REFS if update.ref == o or update.ref.startswith(o + b"/"))
+        name = own.decode()
+        action = "delete" if update.deleted else "create" if update.created else "rewrite"
+        if update.ref == own:
+            why = f"it holds {_OWN_WHAT[own]}"
+        else:
+            why = f"a ref below {name} would stop PLog from writing {_OWN_WHAT[own]}"
+        problems.append(
+            f"{update.display}: belongs to PLog ({why}); a push may not {action} it. "
+            f"Only PLog's worker writes it, on the server. Leave it out of the push "
+            f"(git push --mirror and refs/notes/* refspecs include it); "
+            f"to read it: git fetch origin {name}:{name}"
+        )
+    return problems
+
+
 def parse_updates(data: bytes) -> list[RefUpdate]:
     updates = []
     for line in data.splitlines():
@@ -222,6 +277,40 @@ def _note_verdict(sha: str) -> str | None:
     if result.returncode != 0:
         return None
     return parse_verdict(result.stdout)
+
+
+def _queue_verdict(home: Path, sha: str) -> str | None:
+    """The last verdict the queue in ``home`` recorded for ``sha`` pushed to this repository.
+
+    The gate's second source: ``$PLOG_HOME`` is out of a pusher's reach, so a
+    failed commit stays refused even when the notes were lost.
+    """
+    import sqlite3
+
+    db = home / "queue.db"
+    if not db.is_file():
+        return None
+    repo = os.path.realpath(os.environ.get("GIT_DIR", "."))
+    try:
+        conn = sqlite3.connect(
+            f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=HOOK_QUEUE_TIMEOUT_S
+        )
+        try:
+            row = conn.execute(
+                "SELECT result FROM jobs WHERE repo = ? AND state = 'finished'"
+                " AND result IN ('pass', 'fail', 'no-verdict')"
+                " AND json_extract(spec, '$.head') = ? ORDER BY finished DESC, id DESC LIMIT 1",
+                (repo, sha),
+            ).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    return str(row[0]) if row else None
+
+
+def _verdict(home: Path, sha: str) -> str | None:
+    return _note_verdict(sha) or _queue_verdict(home, sha)
 
 
 def _run_legacy(stub: str | None, data: bytes, args: Sequence[str]) -> int:
@@ -275,11 +364,11 @@ def pre_receive(
     out: IO[str] = sys.stderr,
 ) -> int:
     """Check a push. Returns the exit status (non-zero rejects the whole push)."""
-    problems: list[str] = []
+    updates = parse_updates(data)
+    problems = own_ref_problems(updates)
     protected = {os.fsencode(b) for b in protect}
-    for update in parse_updates(data):
-        if update.ref in OWN_REFS and not update.deleted:
-            problems.append(f"{update.display}: this ref belongs to PLog; do not push to it")
+    for update in updates:
+        if is_own_ref(update.ref):
             continue
         branch = update.branch
         if branch is None or update.deleted:
@@ -289,7 +378,7 @@ def pre_receive(
             for line in _validate(oid, home):
                 problems.append(f"{update.display} at {update.new[:12]}: {line}")
         if branch in protected:
-            verdict = _note_verdict(update.new)
+            verdict = _verdict(home, update.new)
             if verdict == "fail":
                 problems.append(
                     f"{update.display}: {update.new[:12]} failed its PLog performance gate "
@@ -301,12 +390,23 @@ def pre_receive(
                     f"({verdict or 'not tested'}); push it to another branch first and wait "
                     f"for the verdict"
                 )
+    return _reject(problems, out)
+
+
+def _reject(problems: Sequence[str], out: IO[str]) -> int:
     if problems:
         print("plog: push rejected:", file=out)
         for line in problems:
             print(f"  {line}", file=out)
         return 1
     return 0
+
+
+def _own_ref_guard(hook: str, data: bytes) -> int:
+    """Refuse pushes of PLog's refs even when the rest of PLog cannot run (0: none)."""
+    if hook != "pre-receive":
+        return 0
+    return _reject(own_ref_problems(parse_updates(data)), sys.stderr)
 
 
 def _location(url: str | None, job_id: str, sha: str) -> str:
@@ -331,7 +431,7 @@ def post_receive(
     now = time.time()
     for update in parse_updates(data):
         branch = update.branch
-        if branch is None or update.deleted or update.ref in OWN_REFS:
+        if branch is None or update.deleted or is_own_ref(update.ref):
             continue
         oid = _plog_oid(update.new)
         if oid is None:
@@ -401,11 +501,20 @@ def hook_main(
         return 0
     except Exception as exc:
         what = f"{type(exc).__name__}: {exc}"
+        if _own_ref_guard(hook, data):
+            return 1
         if strict and hook == "pre-receive":
             print(f"plog: error: PLog failed ({what}); push rejected (--strict)", file=sys.stderr)
             return 1
         print(f"plog: warning: PLog failed ({what}); push accepted", file=sys.stderr)
         return 0
+
+
+def _stdin() -> bytes:
+    try:
+        return sys.stdin.buffer.read()
+    except (OSError, ValueError, AttributeError):  # no stdin (not run by git)
+        return b""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -433,6 +542,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (argparse.ArgumentError, SystemExit) as exc:
         # A stub from another PLog version: never block a push over it (unless strict).
         strict = "--strict" in raw and raw[:1] == ["pre-receive"]
+        if raw[:1] == ["pre-receive"] and _own_ref_guard("pre-receive", _stdin()):
+            return 1
         print(
             f"plog: {'error' if strict else 'warning'}: bad hook arguments ({exc}); "
             f"reinstall with 'plog hooks install'",

@@ -9,6 +9,18 @@ import click
 from plog_ci.errors import PlogError
 
 
+def _branch_names(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> tuple[str, ...]:
+    from plog_ci.githooks import check_branch_name
+
+    for name in value:
+        problem = check_branch_name(name)
+        if problem is not None:
+            raise click.BadParameter(problem, ctx=ctx, param=param)
+    return value
+
+
 @click.group("hooks")
 def hooks() -> None:
     """Install or remove the PLog hooks of a (bare) git repository."""
@@ -20,7 +32,9 @@ def hooks() -> None:
     "--protect",
     multiple=True,
     metavar="BRANCH",
-    help="Refuse heads with a failed verdict on this branch (repeatable).",
+    callback=_branch_names,
+    help="Refuse heads with a failed verdict on this branch (repeatable; a branch name "
+    "by git's rules, as in 'git check-ref-format --branch').",
 )
 @click.option(
     "--strict",
