@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from plog_ci.config import parse_config
+from plog_ci.config import Config, LoadConfig, OpenAPIConfig, ReportConfig, parse_config
+from plog_ci.config.hosts import forbidden
 from plog_ci.errors import ConfigError
+from plog_ci.gitrepo import GitRepo
+from plog_ci.report.assemble import report_dir
 
 GOLDEN = Path(__file__).parent / "golden" / "config"
 CASES = sorted(p.stem for p in GOLDEN.glob("*.yml"))
@@ -123,7 +131,6 @@ def test_compiled_validator_matches_the_schema() -> None:
 
 
 def test_valid_config_does_not_import_jsonschema() -> None:
-    import subprocess
     import sys
 
     code = (
@@ -140,3 +147,85 @@ def test_allow_forks() -> None:
     assert parse_config(
         b"version: 1\nservice: {run: x}\nopenapi: o\nallow_forks: true\n"
     ).allow_forks
+
+
+def _with_report(directory: str) -> Config:
+    config = parse_config(b"version: 1\nservice: {run: x}\nopenapi: o.yaml\n")
+    return replace(config, report=ReportConfig(directory))
+
+
+def test_report_dir_is_confined_where_it_is_used(
+    new_repo: Callable[..., Path], tmp_path: Path, plog_home: Path
+) -> None:
+    repo = new_repo()
+    git = GitRepo(repo)
+    assert report_dir(_with_report("plog-reports"), git, plog_home) == repo / "plog-reports"
+    # A Config built without parse_config is checked all the same.
+    with pytest.raises(ConfigError, match=r"report\.dir: '\.\./x' leaves the repository"):
+        report_dir(_with_report("../x"), git, plog_home)
+    with pytest.raises(ConfigError, match="is an absolute path"):
+        report_dir(_with_report(str(tmp_path / "x")), git, plog_home)
+    # plog.yml's text is fine, but the directory is a symlink out of the repository.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (repo / "plog-reports").symlink_to(outside)
+    with pytest.raises(
+        ConfigError, match=r"resolves to .*outside/sub, outside .*repo \(a symlink\?\)"
+    ):
+        report_dir(_with_report("plog-reports/sub"), git, plog_home)
+
+
+def test_report_dir_of_a_bare_repository_stays_under_the_state_directory(
+    tmp_path: Path, plog_home: Path
+) -> None:
+    bare = tmp_path / "server.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", str(bare)], check=True)
+    git = GitRepo(bare)
+    root = plog_home / "reports" / "server.git"
+    assert report_dir(_with_report("r"), git, plog_home) == root / "r"
+    with pytest.raises(ConfigError, match="leaves the repository"):
+        report_dir(_with_report("../../../escaped"), git, plog_home)
+    root.mkdir(parents=True)
+    (root / "r").symlink_to(tmp_path)
+    with pytest.raises(ConfigError, match="a symlink"):
+        report_dir(_with_report("r"), git, plog_home)
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "localhost", "[::1]", "169.254.169.254", "fe80::1", "metadata.google.internal"],
+)
+def test_allow_lists_refuse_local_addresses_however_the_config_is_built(host: str) -> None:
+    with pytest.raises(ConfigError, match=r"openapi\.allow_hosts"):
+        OpenAPIConfig("openapi.yaml", (host,))
+    with pytest.raises(ConfigError, match=r"load\.allow_hosts"):
+        LoadConfig(allow_hosts=(host,))
+
+
+def test_allow_lists_keep_ordinary_hosts() -> None:
+    hosts = ("api.internal", "10.0.0.7", "schemas.example.com", "[2001:db8::1]")
+    assert LoadConfig(allow_hosts=hosts).allow_hosts == hosts
+    assert all(forbidden(h) is None for h in hosts)
+
+
+def test_an_allowed_name_that_resolves_to_metadata_is_not_fetched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """openapi.allow_hosts names a public host, whose DNS answers 169.254.169.254."""
+    from plog_ci.config import hosts
+    from plog_ci.openapi.errors import RefError
+    from plog_ci.openapi.load import load_spec_file
+
+    def rebound(host: str, *args: object, **kwargs: object) -> list[Any]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", 443))]
+
+    monkeypatch.setattr(hosts.socket, "getaddrinfo", rebound)
+    spec = (
+        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /a:\n    get:\n"
+        "      responses:\n        '200':\n          description: ok\n          content:\n"
+        "            application/json:\n              schema:\n"
+        "                $ref: 'https://schemas.example.com/x.yaml'\n"
+    )
+    (tmp_path / "openapi.yaml").write_text(spec, encoding="utf-8")
+    with pytest.raises(RefError, match=r"169\.254\.169\.254, a cloud metadata address"):
+        load_spec_file(tmp_path / "openapi.yaml", allow_hosts=("schemas.example.com",))

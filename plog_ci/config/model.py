@@ -5,9 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from plog_ci.config.hosts import forbidden
+from plog_ci.errors import ConfigError
 from plog_ci.gate_grammar import Gate
 
 PROFILES = ("smoke", "load", "stress", "spike", "soak", "breakpoint")
+
+# No test runs longer, whatever load.caps.duration says (nor whatever load.duration
+# or the sum of load.stages asks for).
+HARD_MAX_DURATION_S = 6 * 3600.0
+
+
+def _check_hosts(key: str, hosts: tuple[str, ...]) -> None:
+    """Allow-lists never admit loopback, link-local or metadata addresses, however
+    the config was built (plog.yml reports them at their line first)."""
+    for entry in hosts:
+        what = forbidden(entry)
+        if what:
+            raise ConfigError(f"plog.yml: {key}: {entry!r} is {what}, which no allow-list admits")
 
 
 @dataclass(frozen=True)
@@ -24,6 +39,9 @@ class ServiceConfig:
 class OpenAPIConfig:
     path: str
     allow_hosts: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_hosts("openapi.allow_hosts", self.allow_hosts)
 
 
 @dataclass(frozen=True)
@@ -83,6 +101,9 @@ class LoadConfig:
     allow_hosts: tuple[str, ...] = ()  # extra hosts the load may target
     setup_resources: int = 5  # resources each producer creates before the load
     cleanup: bool = True  # delete what setup created, when the API has a DELETE
+
+    def __post_init__(self) -> None:
+        _check_hosts("load.allow_hosts", self.allow_hosts)
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from plog_ci import yamldoc
-from plog_ci.config.durations import parse_duration
+from plog_ci.config.durations import format_duration, parse_duration
+from plog_ci.config.hosts import forbidden
 from plog_ci.config.model import (
+    HARD_MAX_DURATION_S,
     AuthConfig,
     Caps,
     CompareConfig,
@@ -27,6 +29,8 @@ from plog_ci.config.model import (
     ServiceConfig,
     Stage,
 )
+from plog_ci.config.paths import HINT as PATH_HINT
+from plog_ci.config.paths import path_problem
 from plog_ci.config.problems import Problems, check_schema
 from plog_ci.errors import ConfigError, PlogError
 from plog_ci.gate_grammar import Gate, parse_gate
@@ -90,6 +94,29 @@ def _stages(raw: list[Any], problems: Problems) -> tuple[Stage, ...]:
     return tuple(out)
 
 
+def _hours(seconds: float) -> str:
+    """``seconds`` as written in plog.yml: 45s, 6h, 2h30m (whole minutes past an hour)."""
+    if seconds < 3600 or seconds % 60:
+        return f"{seconds:g}s" if seconds >= 1 else format_duration(seconds)
+    hours, minutes = divmod(int(seconds) // 60, 60)
+    return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+
+
+def _check_path(
+    path: list[str | int], value: str, problems: Problems, *, no_git: bool = False
+) -> None:
+    problem = path_problem(value, no_git=no_git)
+    if problem:
+        problems.add(path, problem, PATH_HINT)
+
+
+def _check_hosts(path: list[str | int], hosts: list[str], problems: Problems, hint: str) -> None:
+    for i, entry in enumerate(hosts):
+        what = forbidden(entry)
+        if what:
+            problems.add([*path, i], f"{entry!r} is {what}, which no allow-list admits", hint)
+
+
 def _caps(raw: dict[str, Any], problems: Problems) -> Caps:
     default = Caps()
     duration = default.duration_s
@@ -98,6 +125,14 @@ def _caps(raw: dict[str, Any], problems: Problems) -> Caps:
             duration = parse_duration(raw["duration"])
         except ValueError as exc:
             problems.add(["load", "caps", "duration"], str(exc))
+        if duration > HARD_MAX_DURATION_S:
+            problems.add(
+                ["load", "caps", "duration"],
+                f"{raw['duration']!r} is over the hard cap of "
+                f"{_hours(HARD_MAX_DURATION_S)}: no test runs longer, whatever the caps say",
+                f"use at most caps.duration: {_hours(HARD_MAX_DURATION_S)}",
+            )
+            duration = HARD_MAX_DURATION_S
     return Caps(
         vus=raw.get("vus", default.vus), rate=raw.get("rate", default.rate), duration_s=duration
     )
@@ -140,12 +175,8 @@ def _overrides(raw: dict[str, Any], problems: Problems) -> tuple[OperationOverri
     out = []
     for key, item in raw.items():
         data = item.get("data")
-        if data is not None and (data.startswith("/") or ".." in Path(data).parts):
-            problems.add(
-                ["load", "overrides", key, "data"],
-                f"{data!r} leaves the repository",
-                "use a relative path inside the repository",
-            )
+        if data is not None:
+            _check_path(["load", "overrides", key, "data"], data, problems)
         method, _, path = key.partition(" ")
         out.append(
             OperationOverride(
@@ -170,13 +201,19 @@ def _check_caps(
     caps: Caps,
     problems: Problems,
 ) -> None:
+    # Every way of writing the test's length obeys the same cap: load.duration, or
+    # the sum of load.stages (which replaces the profile's shape and its duration).
     total = sum(s.duration_s for s in stages) if stages else duration
     if total > caps.duration_s:
         key = ["load", "stages"] if stages else ["load", "duration"]
+        hint = (
+            "shorten it or raise load.caps.duration"
+            if caps.duration_s < HARD_MAX_DURATION_S
+            else f"shorten it: {_hours(HARD_MAX_DURATION_S)} is the hard cap"
+        )
+        written = "the stages add up to" if stages else "the test lasts"
         problems.add(
-            key,
-            f"the test lasts {total:g}s, over the cap of {caps.duration_s:g}s",
-            "shorten it or raise load.caps.duration",
+            key, f"{written} {_hours(total)}, over the cap of {_hours(caps.duration_s)}", hint
         )
     if load.get("vus", 10) > caps.vus:
         problems.add(
@@ -276,26 +313,38 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
     except ValueError as exc:
         problems.add(["load", "duration"], str(exc))
         duration = 30.0
-    if duration > 6 * 3600:
-        problems.add(["load", "duration"], "longer than the 6h cap", "shorten the test")
     stages = _stages(load.get("stages", []), problems)
     caps = _caps(load.get("caps", {}), problems)
     auth = _auth(load.get("auth"), problems)
     overrides = _overrides(load.get("overrides", {}), problems)
     _check_caps(load, duration, stages, caps, problems)
     workdir = service.get("workdir", ".")
-    if workdir.startswith("/") or ".." in Path(workdir).parts:
-        problems.add(
-            ["service", "workdir"],
-            f"{workdir!r} leaves the repository",
-            "use a relative path inside the repository",
+    _check_path(["service", "workdir"], workdir, problems)
+    spec = plain["openapi"]
+    if isinstance(spec, str):
+        _check_path(["openapi"], spec, problems)
+    else:
+        _check_path(["openapi", "path"], spec["path"], problems)
+        _check_hosts(
+            ["openapi", "allow_hosts"],
+            spec.get("allow_hosts", []),
+            problems,
+            "vendor the file into the repository, or name the public host it comes from",
         )
+    _check_hosts(
+        ["load", "allow_hosts"],
+        load.get("allow_hosts", []),
+        problems,
+        "the deployed service's own address is always allowed; name only other services",
+    )
+    report = plain.get("report", {})
+    if "dir" in report:
+        _check_path(["report", "dir"], report["dir"], problems, no_git=True)
     gates = _gates(plain.get("gates", []), problems)
     influx = _influx(plain.get("influx"), problems)
     compare = _compare(plain.get("compare", {}), problems)
     problems.raise_if_any()
 
-    spec = plain["openapi"]
     openapi = (
         OpenAPIConfig(spec)
         if isinstance(spec, str)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from plog_ci.config.durations import format_duration
-from plog_ci.config.model import LoadConfig, Stage
+from plog_ci.config.model import HARD_MAX_DURATION_S, LoadConfig, Stage
 from plog_ci.errors import ConfigError
 
 DEFAULT_RATE = 10.0
@@ -149,8 +149,11 @@ def _check(cap: float, value: float, what: str) -> None:
 
 
 def _check_duration(load: LoadConfig, duration: float) -> None:
-    if duration > load.caps.duration_s:
+    """``duration`` is the test's length however it was written (load.duration, the
+    profile's shape, or the sum of load.stages); caps.duration never exceeds the hard cap."""
+    cap = min(load.caps.duration_s, HARD_MAX_DURATION_S)
+    if duration > cap:
         raise ConfigError(
-            f"load: the test lasts {duration:g}s, over the cap of {load.caps.duration_s:g}s",
-            hint="shorten it or raise load.caps.duration in plog.yml",
+            f"load: the test lasts {duration:g}s, over the cap of {cap:g}s",
+            hint="shorten it or raise load.caps.duration in plog.yml (at most 6h)",
         )

@@ -32,6 +32,7 @@ from prance.util.path import path_get
 from prance.util.resolver import RefResolver
 from prance.util.url import ResolutionError
 
+from plog_ci.config.hosts import forbidden, resolves_forbidden
 from plog_ci.gitrepo import GitRepo
 from plog_ci.openapi import checks
 from plog_ci.openapi.build import build_spec
@@ -197,6 +198,18 @@ class _Loader:
                     "fetches a URL unless its host is allow-listed)",
                     hint=f"vendor the file into the repository, or add {host!r} "
                     "to openapi.allow_hosts in plog.yml",
+                )
+            # A name in openapi.allow_hosts may not point at this machine, a link-local
+            # address or a metadata service (plog.yml cannot list those: config.hosts);
+            # an address the operator allow-listed literally (--allow-host 127.0.0.1) may.
+            pointed = None if forbidden(host) else resolves_forbidden(host, parts.port)
+            if pointed:
+                raise self._fail(
+                    key,
+                    where,
+                    ref,
+                    f"refused: {pointed}, which no allow-list admits",
+                    hint="vendor the file into the repository",
                 )
             url = urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
             if url not in self.docs:

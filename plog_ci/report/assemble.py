@@ -13,6 +13,7 @@ from plog_ci.analysis.comparison import Comparison
 from plog_ci.analysis.findings import Finding
 from plog_ci.analysis.gates import Verdict
 from plog_ci.config import Config
+from plog_ci.config.paths import resolve_inside
 from plog_ci.gitrepo import GitRepo
 from plog_ci.openapi.changelog import render as render_changes
 from plog_ci.plan import Plan
@@ -34,15 +35,19 @@ def headline(verdict: Verdict, total: OperationStats) -> str:
     return f"{verdict.reason}. {numbers}" if verdict.reason else numbers
 
 
-def report_dir(config: Config, git: GitRepo, home: Path) -> Path:
-    """``report.dir``: absolute as written; else in the work tree, or for a bare
-    repository under the state directory."""
-    configured = Path(config.report.dir)
-    if configured.is_absolute():
-        return configured
+def report_root(git: GitRepo, home: Path) -> Path:
+    """What ``report.dir`` is relative to: the work tree, or for a bare repository
+    ``$PLOG_HOME/reports/REPO``."""
     if git.repo.workdir:
-        return Path(git.repo.workdir) / configured
-    return home / "reports" / git.path.name / configured
+        return Path(git.repo.workdir)
+    return home / "reports" / git.path.name
+
+
+def report_dir(config: Config, git: GitRepo, home: Path) -> Path:
+    """``report.dir`` under its root, resolved at the moment of use: a path that
+    leaves the root (``..``, absolute, or a symlink pointing out, which the text
+    of plog.yml cannot show) is a ConfigError, and nothing is written."""
+    return resolve_inside(report_root(git, home), config.report.dir, "report.dir", no_git=True)
 
 
 @dataclass(frozen=True)

@@ -123,3 +123,26 @@ GOLDEN = [
 @pytest.mark.parametrize(("text", "expected"), GOLDEN)
 def test_golden_errors(text, expected):
     assert errors(text) == expected
+
+
+def test_stages_obey_the_duration_cap():
+    assert errors(
+        "load:\n  caps: {duration: 1m}\n"
+        "  stages: [{duration: 45s, target: 5}, {duration: 30s, target: 9}]\n"
+    ) == [
+        "plog.yml:6:3: load.stages: the stages add up to 75s, over the cap of 60s"
+        " (hint: shorten it or raise load.caps.duration)"
+    ]
+
+
+def test_the_hard_cap_holds_however_the_config_is_built():
+    from plog_ci.config.model import Caps, LoadConfig, Stage
+    from plog_ci.loadgen.profiles import scenarios
+
+    huge = Caps(duration_s=100 * 3600.0)
+    with pytest.raises(ConfigError, match="over the cap of 21600s"):
+        scenarios(LoadConfig(rate=1, duration_s=7 * 3600.0, caps=huge), 1)
+    stages = (Stage(4 * 3600.0, 1.0), Stage(3 * 3600.0, 1.0))
+    for model in ("open", "closed"):
+        with pytest.raises(ConfigError, match="over the cap of 21600s"):
+            scenarios(LoadConfig(model=model, stages=stages, caps=huge), 1)
