@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from plog_ci import proc
 from plog_ci.ab.baseline import Baseline, History, judge_sequentially, stored_baseline
 from plog_ci.ab.measure import Measurement, Recorder, measure
 from plog_ci.analysis.comparison import COMPARED_METRICS, Comparison, StatsSettings
@@ -34,9 +36,11 @@ from plog_ci.analysis.findings import Finding, ResourceSummary, latency_findings
 from plog_ci.analysis.gates import Verdict
 from plog_ci.analysis.relative_gates import evaluate_with_comparisons, metrics_for
 from plog_ci.analysis.stats import compare_runs
+from plog_ci.config import Config
 from plog_ci.errors import ExitCode, InternalError, PlogError
 from plog_ci.gitrepo import GitRepo
 from plog_ci.home import state_dir
+from plog_ci.loadgen.auth import register_secrets as register_auth_secrets
 from plog_ci.plan import Plan, make_plan
 from plog_ci.progress import StageProgress
 from plog_ci.report.assemble import Report, RunFacts, write_run_report
@@ -134,6 +138,21 @@ def plan_stage(run: Run) -> None:
     run.base_sha = git.resolve(run.request.base) if run.request.base else git.parent(run.head_sha)
     run.plan = make_plan(git, run.head_sha, run.base_sha)
     run.profile = run.plan.config.load.profile
+    register_secrets(run.plan.config)
+
+
+def register_secrets(config: Config) -> None:
+    """Every secret the run holds goes to ``proc``'s redaction before anything starts:
+    variables named like secrets (forge tokens, the webhook secret), the load's
+    credentials and the InfluxDB sink's."""
+    proc.register_environment_secrets()
+    register_auth_secrets(config.load.auth)
+    if config.influx is not None:
+        influx = config.influx
+        password = os.environ.get(influx.password_env) if influx.password_env else None
+        proc.register_basic_auth(influx.username, password)
+        if influx.token_env:
+            proc.register_secret(os.environ.get(influx.token_env))
 
 
 def record_run(run: Run) -> None:
@@ -306,7 +325,7 @@ def run(request: RunRequest, *, console: Console | None = None) -> RunOutcome:
     except PlogError as exc:
         return _error_outcome(exc, exc.exit_code, state)
     except Exception as exc:  # a bug: still end with one final status, with the trace kept
-        print(traceback.format_exc(), file=sys.stderr)
+        print(proc.redact(traceback.format_exc()), file=sys.stderr)
         err = InternalError(
             f"internal error: {type(exc).__name__}: {exc}",
             hint="this is a bug in PLog; please report it with the trace",
@@ -318,16 +337,18 @@ def run(request: RunRequest, *, console: Console | None = None) -> RunOutcome:
 
 
 def _error_outcome(exc: PlogError, code: int, state: Run) -> RunOutcome:
+    # The message may quote a child's output (a service's last lines): no secret in it.
+    reason, summary = proc.redact(exc.message), proc.redact(str(exc))
     if state.store is not None and state.run_id is not None:
         try:
             state.store.finish_run(
-                state.run_id, "error", {"status": "error", "reason": exc.message}, None
+                state.run_id, "error", {"status": "error", "reason": reason}, None
             )
         except Exception as store_exc:  # keep the original error; note the second one
             print(
                 f"warning: could not record the error in the results store: {store_exc}",
                 file=sys.stderr,
             )
-    state.end("error", code, str(exc))
+    state.end("error", code, summary)
     assert state.outcome is not None
     return state.outcome

@@ -3,11 +3,18 @@
 Rules it enforces: argv tuples only (never a shell), every child in its own
 process group so a timeout or Ctrl-C kills the whole tree, and secrets
 redacted from anything that reaches an error message or a log.
+
+Secrets live in one registry here: ``register_secret`` adds a value in each
+form PLog passes it (raw, base64, URL-encoded) and ``redact`` removes every
+registered one, so a child's output (a service that prints its environment)
+never carries them into a message, the store, a note or a report.
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -17,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+from urllib.parse import quote, quote_plus
 
 from plog_ci.errors import InputError, MissingToolError, PlogError
 
@@ -38,9 +46,77 @@ class ProcessError(PlogError):
         self.output = output
 
 
+# Every secret this process holds, in each form PLog passes it (see ``register_secret``):
+# ``redact`` applies them all, whatever else it is given. Only ever grows.
+_SECRETS: set[str] = set()
+_SECRETS_LOCK = threading.Lock()
+_SORTED: tuple[str, ...] = ()  # longest first, so a secret inside another goes whole
+MIN_SECRET = 3
+# Variables whose values are secrets by their name (forge tokens, the webhook secret,
+# InfluxDB and cloud credentials): a service that prints its environment leaks them.
+SECRET_NAME_RE = re.compile(
+    r"TOKEN|SECRET|PASSW(OR)?D|PASSPHRASE|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL|AUTH",
+    re.IGNORECASE,
+)
+# Values of secret-named variables shorter than this are not secrets ("1", "true").
+MIN_NAMED_SECRET = 6
+
+
+def secret_forms(value: str) -> set[str]:
+    """``value`` in the forms PLog passes it: raw, base64 (as basic auth carries
+    ``user:pass``), URL-encoded (a query parameter or cookie)."""
+    if len(value) < MIN_SECRET:
+        return set()
+    raw = value.encode("utf-8", "surrogateescape")
+    forms = {
+        value,
+        quote(value, safe=""),
+        quote(value, safe="-_.!~*'()"),  # JavaScript's encodeURIComponent
+        quote_plus(value, safe=""),
+    }
+    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        # Padded (replaced first: longer) and not: without its "=", a prefix.
+        text = encoded.decode("ascii")
+        forms.update((text, text.rstrip("=")))
+    return {f for f in forms if len(f) >= MIN_SECRET}
+
+
+def register_secret(value: str | None) -> None:
+    """Redact ``value`` (in each of its ``secret_forms``) from everything PLog shows or keeps."""
+    global _SORTED
+    if not value:
+        return
+    forms = secret_forms(value)
+    with _SECRETS_LOCK:
+        if forms <= _SECRETS:
+            return
+        _SECRETS.update(forms)
+        _SORTED = tuple(sorted(_SECRETS, key=lambda s: (-len(s), s)))
+
+
+def register_basic_auth(username: str | None, password: str | None) -> None:
+    """Basic auth travels as base64 of ``user:pass``: register that whole, and the password."""
+    register_secret(password)
+    if password and username:
+        register_secret(f"{username}:{password}")
+
+
+def register_environment_secrets(env: Mapping[str, str] | None = None) -> None:
+    """Register the values of variables named like secrets (``SECRET_NAME_RE``)."""
+    for name, value in (os.environ if env is None else env).items():
+        if SECRET_NAME_RE.search(name) and len(value) >= MIN_NAMED_SECRET:
+            register_secret(value)
+
+
+def registered_secrets() -> tuple[str, ...]:
+    return _SORTED
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 3:
+    """``text`` without any registered secret (each form) or any of ``secrets``."""
+    extra = sorted((s for s in secrets if s and len(s) >= MIN_SECRET), key=len, reverse=True)
+    for secret in (*extra, *_SORTED):
+        if secret in text:
             text = text.replace(secret, REDACTED)
     return text
 
@@ -102,6 +178,8 @@ def run(
     """Run ``argv`` to completion and capture its output (text)."""
     argv = tuple(str(a) for a in argv)
     secrets = tuple(secrets)
+    for secret in secrets:
+        register_secret(secret)
     try:
         popen = subprocess.Popen(
             argv,
@@ -201,6 +279,8 @@ class Process:
         self.argv = tuple(str(a) for a in argv)
         self.log_path = log_path
         self.secrets = tuple(secrets)
+        for secret in self.secrets:
+            register_secret(secret)
         self._log: IO[bytes] = open(log_path, "wb")
         try:
             self._popen = subprocess.Popen(
@@ -239,11 +319,16 @@ class Process:
             with open(self.log_path, "rb") as fh:
                 fh.seek(0, os.SEEK_END)
                 size = fh.tell()
-                fh.seek(max(0, size - 16384))
+                start = max(0, size - 16384)
+                fh.seek(start)
                 data = fh.read().decode("utf-8", "replace")
         except OSError:
             return ""
-        return redact("\n".join(deque(data.splitlines(), maxlen=lines)), self.secrets)
+        # Redact before cutting; a first line cut in the middle could hold part of a secret.
+        kept = redact(data, self.secrets).splitlines()
+        if start and kept:
+            kept = kept[1:]
+        return "\n".join(deque(kept, maxlen=lines))
 
     def stop(self, grace: float = 5.0) -> int | None:
         """Stop the whole group: SIGTERM, then SIGKILL after ``grace`` seconds."""

@@ -139,3 +139,46 @@ def test_verdict_serialises_its_outcomes_for_the_store() -> None:
         "detail": "p95 = 500.0ms (limit < 300.0ms)",
     }
     assert len(doc["outcomes"]) == 4
+
+
+def _unanswered(name: str, count: int, errors: dict[str, int]) -> OperationStats:
+    return OperationStats(name, count, sum(errors.values()), 0.0, *([0.0] * 7), errors)
+
+
+def test_an_operation_loaded_but_never_answered_fails_without_any_gate() -> None:
+    ops = {"GET /pets": _unanswered("GET /pets", 0, {}), "GET /a": stats("GET /a", 10)}
+    verdict = evaluate((), ops, stats("*", 10))
+    assert verdict.status == "fail"
+    assert verdict.reason.startswith("GET /pets: 0 requests completed")
+    assert "timed out" in verdict.reason
+    assert [o.operation for o in verdict.decisive] == ["GET /pets"]
+
+
+def test_timeouts_and_dropped_connections_are_counted_in_the_reason() -> None:
+    ops = {"GET /pets": _unanswered("GET /pets", 40, {"error 1050": 40})}
+    verdict = evaluate((parse_gate("p95 < 300ms"),), ops, stats("*", 10))
+    assert verdict.status == "fail"
+    assert verdict.reason == "GET /pets: 0 of 40 requests completed (40 timed out)"
+    ops = {"GET /pets": _unanswered("GET /pets", 12, {"error 1050": 2, "no response": 10})}
+    verdict = evaluate((parse_gate("p95 <= +10%"),), ops, stats("*", 10))
+    assert verdict.status == "fail"
+    assert verdict.reason == (
+        "GET /pets: 0 of 12 requests completed (2 timed out; 10 with no response)"
+    )
+
+
+def test_an_operation_that_answered_with_errors_is_left_to_the_gates() -> None:
+    # 500s are answers: error_rate gates judge them; no gate, no failure.
+    ops = {"GET /pets": _unanswered("GET /pets", 10, {"500": 10})}
+    assert evaluate((), ops, stats("*", 10)).status == "pass"
+    # One answer among the timeouts: completed, the gates decide.
+    ops = {"GET /pets": _unanswered("GET /pets", 10, {"error 1050": 9})}
+    assert evaluate((), ops, stats("*", 10)).status == "pass"
+
+
+def test_an_operation_never_loaded_stays_without_a_verdict() -> None:
+    ops = {"GET /a": stats("GET /a", 10)}
+    gate = parse_gate("p95 < 300ms", operation="GET /not-loaded")
+    verdict = evaluate((gate,), ops, stats("*", 10))
+    assert verdict.status == "no-verdict"
+    assert verdict.outcomes[0].detail == "no requests measured"

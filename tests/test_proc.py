@@ -115,3 +115,77 @@ def test_passthrough_timeout_kills(tmp_path: Path) -> None:
     code = "import time; time.sleep(60)"
     assert proc.run_passthrough((sys.executable, "-c", code), timeout=1) == 124
     assert time.monotonic() - start < 15
+
+
+def test_a_registered_secret_is_redacted_in_every_form_it_travels_in() -> None:
+    import base64
+    from urllib.parse import quote, quote_plus
+
+    secret = "reg/Secret+42 =x"
+    proc.register_secret(secret)
+    raw = secret.encode()
+    for form in (
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+        quote(secret, safe="-_.!~*'()"),
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode(),
+    ):
+        assert proc.redact(f"before {form} after") == f"before {proc.REDACTED} after", form
+    assert proc.redact("nothing secret here") == "nothing secret here"
+
+
+def test_basic_auth_is_redacted_as_its_base64_header() -> None:
+    import base64
+
+    proc.register_basic_auth("ann-basic", "pw-Basic/9")
+    header = "Authorization: Basic " + base64.b64encode(b"ann-basic:pw-Basic/9").decode()
+    assert "pw-Basic" not in proc.redact("password pw-Basic/9")
+    assert proc.redact(header) == f"Authorization: Basic {proc.REDACTED}"
+
+
+def test_load_auth_registers_its_secret_and_basic_pair() -> None:
+    import base64
+
+    from plog_ci.config.model import AuthConfig
+    from plog_ci.loadgen.auth import register_secrets
+
+    env = {"LOAD_PW": "load-pw-77", "LOAD_USER": "load-user", "LOAD_TOKEN": "load-token-88"}
+    register_secrets(AuthConfig("basic", "LOAD_PW", username_env="LOAD_USER"), env)
+    register_secrets(AuthConfig("bearer", "LOAD_TOKEN"), env)
+    pair = base64.b64encode(b"load-user:load-pw-77").decode()
+    text = proc.redact(f"Basic {pair} Bearer load-token-88 pw load-pw-77")
+    assert text == f"Basic {proc.REDACTED} Bearer {proc.REDACTED} pw {proc.REDACTED}"
+
+
+def test_environment_secrets_are_registered_by_name() -> None:
+    proc.register_environment_secrets(
+        {
+            "PLOG_GITHUB_TOKEN": "gh-token-env-1",
+            "WEBHOOK_SECRET": "hook-secret-2",
+            "DEBUG": "on-on-on",
+        }
+    )
+    text = proc.redact("gh-token-env-1 hook-secret-2 on-on-on")
+    assert text == f"{proc.REDACTED} {proc.REDACTED} on-on-on"
+
+
+def test_a_longer_secret_holding_a_shorter_one_goes_whole() -> None:
+    proc.register_secret("inner-77")
+    proc.register_secret("outer-inner-77-outer")
+    assert proc.redact("x outer-inner-77-outer y") == f"x {proc.REDACTED} y"
+
+
+def test_tail_redacts_registered_secrets_and_never_shows_half_a_line(tmp_path: Path) -> None:
+    proc.register_secret("tail-secret-5150")
+    script = (
+        "import sys; sys.stdout.write('A' * 20000 + 'tail-secret-5150' + '\\n');"
+        "print('env tail-secret-5150'); sys.stdout.flush()"
+    )
+    process = proc.Process([sys.executable, "-c", script], log_path=tmp_path / "out.log")
+    process.wait(timeout=10)
+    tail = process.tail()
+    process.stop()
+    assert "tail-secret" not in tail and "5150" not in tail
+    assert tail.endswith(f"env {proc.REDACTED}")

@@ -84,6 +84,42 @@ class Verdict:
         }
 
 
+# Built in, whatever plog.yml's gates say: an operation that was loaded must get answers.
+COMPLETED = Gate("requests completed > 0", "count", ">", 0.0, key=True)
+# How the capture keys failures without an HTTP status (plog_ci.runner.capture): k6's
+# error code, or "no response". 1050 is k6's request timeout.
+TIMEOUT_KEY = "error 1050"
+
+
+def _unanswered(status: str) -> bool:
+    return status == "no response" or status.startswith("error ")
+
+
+def completion(operation: str, stats: OperationStats) -> GateOutcome | None:
+    """A failed ``COMPLETED`` outcome when ``operation`` was loaded and no request of
+    it got an answer (timeouts, connection errors, or nothing back before the load
+    ended), else None."""
+    unanswered = sum(n for k, n in stats.errors_by_status.items() if _unanswered(k))
+    if stats.count - unanswered > 0:
+        return None
+    if stats.count == 0:
+        detail = (
+            f"{operation}: 0 requests completed (every request sent timed out: "
+            "none was answered before the load ended)"
+        )
+    else:
+        timed_out = stats.errors_by_status.get(TIMEOUT_KEY, 0)
+        parts = [f"{timed_out} timed out"] if timed_out else []
+        others = sorted((k, n) for k, n in stats.errors_by_status.items() if _unanswered(k))
+        others = [(k, n) for k, n in others if k != TIMEOUT_KEY and n]
+        parts += [
+            f"{n} with no response" + (f", k6 {k}" if k.startswith("error ") else "")
+            for k, n in others
+        ]
+        detail = f"{operation}: 0 of {stats.count} requests completed ({'; '.join(parts)})"
+    return GateOutcome(COMPLETED, operation, 0.0, False, detail)
+
+
 def _fmt(metric: str, value: float) -> str:
     if metric in LATENCY_FIELDS:
         return f"{value:.1f}ms"
@@ -103,8 +139,13 @@ def evaluate(
     Relative gates need the statistics against a baseline: they are decided in
     ``analysis.relative_gates`` (``evaluate_with_comparisons``); here they give
     no verdict rather than a point comparison that noise could fail.
+
+    Every operation in ``stats`` was loaded: one whose requests all went
+    unanswered fails the run (``completion``), with or without gates.
     """
-    outcomes: list[GateOutcome] = []
+    outcomes: list[GateOutcome] = [
+        o for name, s in sorted(stats.items()) if name != "*" and (o := completion(name, s))
+    ]
     for gate in gates:
         if gate.relative:
             outcomes.append(
@@ -137,8 +178,12 @@ def evaluate(
 
 
 def decide(outcomes: Sequence[GateOutcome]) -> Verdict:
-    """The run's verdict from its gate outcomes: a key gate first, then any failed gate."""
+    """The run's verdict from its gate outcomes: operations that got no answer first
+    (their own reason), then a key gate, then any failed gate."""
     failed = [o for o in outcomes if o.failed]
+    unanswered = [o for o in failed if o.gate is COMPLETED]
+    if unanswered:
+        return Verdict("fail", tuple(outcomes), "; ".join(o.detail for o in unanswered))
     key_failed = [o for o in failed if o.gate.key]
     if key_failed:
         o = key_failed[0]

@@ -91,6 +91,8 @@ class ServiceProcess:
         env["PORT"] = str(port)
         env["HOST"] = LOOPBACK
         env.update({k: v.replace("{port}", str(port)) for k, v in service.env})
+        # Whatever the service prints goes through proc.redact: its secrets included.
+        proc.register_environment_secrets(env)
         self.argv = command_argv(service.run, port)
         self.process = proc.Process(
             self.argv, cwd=workdir, env=env, log_path=log_path, secrets=secrets

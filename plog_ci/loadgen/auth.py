@@ -6,8 +6,11 @@ script only hold the variable's name.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any
 
+from plog_ci import proc
 from plog_ci.config.model import AuthConfig
 
 
@@ -29,3 +32,17 @@ def secret_names(auth: AuthConfig | None) -> tuple[str, ...]:
     if auth is None:
         return ()
     return tuple(n for n in (auth.env, auth.username_env) if n)
+
+
+def register_secrets(auth: AuthConfig | None, env: Mapping[str, str] | None = None) -> None:
+    """Register the load's credentials with ``proc``'s redaction, in the forms the script
+    sends them: the secret raw or URL-encoded, and basic auth's base64 ``user:pass``."""
+    if auth is None:
+        return
+    env = os.environ if env is None else env
+    secret = env.get(auth.env, "")
+    if auth.type == "basic":
+        username = env.get(auth.username_env, "") if auth.username_env else auth.username
+        proc.register_basic_auth(username, secret)
+    else:
+        proc.register_secret(secret)
