@@ -229,3 +229,31 @@ def test_an_allowed_name_that_resolves_to_metadata_is_not_fetched(
     (tmp_path / "openapi.yaml").write_text(spec, encoding="utf-8")
     with pytest.raises(RefError, match=r"169\.254\.169\.254, a cloud metadata address"):
         load_spec_file(tmp_path / "openapi.yaml", allow_hosts=("schemas.example.com",))
+
+
+@pytest.mark.parametrize(
+    ("auth", "expected"),
+    [
+        ("{type: bearer, env: API_TOKEN}", ("bearer", "API_TOKEN", None, None, "header")),
+        ("{type: basic, username: bob, env: PW}", ("basic", "PW", "bob", None, "header")),
+        (
+            "{type: api_key, env: KEY, name: api_key, in: query}",
+            ("api_key", "KEY", None, "api_key", "query"),
+        ),
+        (
+            "{type: api_key, env: KEY, name: X-API-Key}",
+            ("api_key", "KEY", None, "X-API-Key", "header"),
+        ),
+    ],
+)
+def test_every_auth_type_validates_as_the_readme_writes_it(
+    auth: str, expected: tuple[str, str, str | None, str | None, str]
+) -> None:
+    # The schema gives 'in' no default: a compiled validator that fills defaults in would
+    # otherwise add 'in' to bearer and basic, which then fail "'in' applies to api_key only".
+    config = parse_config(
+        f"version: 1\nservice: {{run: ./serve}}\nopenapi: openapi.yaml\nload:\n  auth: {auth}\n"
+    )
+    a = config.load.auth
+    assert a is not None
+    assert (a.type, a.env, a.username, a.name, a.location) == expected
