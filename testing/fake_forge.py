@@ -110,3 +110,61 @@ def make_fake(flavor: str) -> Flask:
 
     app.config["comments"] = comments
     return app
+
+
+class ConnectionRecorder:
+    """A TCP listener on 127.0.0.1 that records every connection made to it and closes it.
+
+    It stands for an address PLog must never reach (the metadata service, an
+    internal host): a test asserts ``connections == 0``. Use it as a context
+    manager; it stops itself on exit (and its thread is a daemon).
+    """
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self._sock.settimeout(0.05)
+        self.port: int = self._sock.getsockname()[1]
+        self.connections = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="conn-recorder", daemon=True)
+
+    def __enter__(self) -> ConnectionRecorder:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sock.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def redirect_app(location: str) -> Any:
+    """A WSGI app that answers every request with a 302 to ``location`` (a forge that
+    redirects git to an address PLog must not reach)."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("302 Found", [("Location", location), ("Content-Length", "0")])
+        return [b""]
+
+    return app

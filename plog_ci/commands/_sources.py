@@ -78,10 +78,10 @@ def policy_from_options(
 ) -> Any:
     """The SourcePolicy: the environment plus the options (a UsageError when invalid)."""
     from plog_ci.errors import PlogError
-    from plog_ci.forge.sources import SourcePolicy
+    from plog_ci.forge.sources import SourcePolicy, api_url_allowed
 
     try:
-        return SourcePolicy.from_env().merged(
+        policy = SourcePolicy.from_env().merged(
             repos=allow_repos,
             hosts=allow_hosts,
             nets=allow_nets,
@@ -91,3 +91,8 @@ def policy_from_options(
         )
     except PlogError as exc:
         raise click.UsageError(str(exc)) from exc
+    if policy.api_url:
+        why = api_url_allowed(policy.api_url, allow_http_loopback=policy.allow_http_loopback)
+        if why:
+            raise click.UsageError(f"--api-url {policy.api_url!r} cannot be used: {why}")
+    return policy

@@ -93,7 +93,8 @@ class Checked:
             "-c",
             "credential.helper=",
         ]
-        if self.scheme in ("https", "http") and self.host and self.addresses:
+        literal = self.host is not None and (":" in self.host or self.host in self.addresses)
+        if self.scheme in ("https", "http") and self.host and self.addresses and not literal:
             pinned = ",".join(f"[{a}]" if ":" in a else a for a in self.addresses)
             args += ["-c", f"http.curloptResolve={self.host}:{self.port}:{pinned}"]
         return args
@@ -181,10 +182,10 @@ class SourcePolicy:
         if not isinstance(url, str) or not url:
             raise SourceRefused("repository URL missing")
         shown = url[:200]
-        if len(url) > _MAX_URL or any(ord(c) < 0x21 or c == "\x7f" for c in url):
-            raise SourceRefused(f"repository URL {shown!r} has spaces or control characters")
         if url.startswith("-"):
             raise SourceRefused(f"repository URL {shown!r} looks like an option")
+        if len(url) > _MAX_URL or any(ord(c) < 0x21 or c == "\x7f" for c in url):
+            raise SourceRefused(f"repository URL {shown!r} has spaces or control characters")
         if _TRANSPORT.match(url):
             raise SourceRefused(f"repository URL {shown!r} names a git transport helper")
         if url.startswith("/"):
@@ -251,6 +252,8 @@ class SourcePolicy:
 
     def _allowed(self, url: str, host: str, port: int, default_port: int) -> bool:
         # "host" is the host on its scheme's default port; "host:port" that port only.
+        if ":" in host:  # an IPv6 literal is written in brackets, with or without a port
+            host = f"[{host.strip('[]')}]"
         names = {f"{host}:{port}"} | ({host} if port == default_port else set())
         if any(h.lower() in names for h in self.hosts):
             return True
