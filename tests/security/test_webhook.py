@@ -437,3 +437,92 @@ def test_a_branch_name_that_is_not_utf8_is_queued_with_its_bytes(serve: Serve) -
     assert res.status_code == 202, res.text
     (job,) = Queue().jobs()
     assert job.spec.lane == b"refs/heads/lat\xe9n"
+
+
+# -- fuzz: random bodies and headers --------------------------------------------------------
+
+
+def _mutate(rng: Any, node: Any, depth: int = 0) -> Any:
+    """A random variant of a payload: fields replaced by hostile values of any type."""
+    hostile: list[Any] = [
+        None,
+        True,
+        -1,
+        2**70,
+        1.5e308,
+        "",
+        "x" * 5000,
+        "\udce9",
+        "\ud800",
+        "a\x00b",
+        "../../etc",
+        "--upload-pack=id",
+        "file:///etc",
+        "ext::sh",
+        "http://169.254.169.254/",
+        [],
+        {},
+        [[[[[]]]]],
+        "0" * 40,
+        HEAD,
+        "refs/heads/main",
+        "refs/pull/1/head",
+    ]
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            roll = rng.random()
+            if roll < 0.05:
+                continue
+            out[key] = rng.choice(hostile) if roll < 0.15 else _mutate(rng, value, depth + 1)
+        return out
+    if isinstance(node, list):
+        return [_mutate(rng, v, depth + 1) for v in node[:5]]
+    return rng.choice(hostile) if rng.random() < 0.1 else node
+
+
+def test_fuzzed_deliveries_never_give_a_500_and_unsigned_ones_never_queue(
+    plog_home: Path,
+) -> None:
+    import random
+
+    rng = random.Random(15)
+    app = create_app({"WEBHOOK_SECRET": SECRET, "MAX_BODY": 1024 * 1024})
+    client = app.test_client()
+    samples = [
+        _push(),
+        json.loads((DATA / "pull_request_opened.payload.json").read_text()),
+        json.loads((DATA / "pull_request_synchronize.payload.json").read_text()),
+    ]
+    events = ["push", "pull_request", "ping", "star", "", "push\x00", "é"]
+    statuses: dict[int, int] = {}
+    try:
+        for i in range(1500):
+            payload = _mutate(rng, rng.choice(samples))
+            body = json.dumps(payload).encode()
+            if rng.random() < 0.1:
+                body = body[: rng.randrange(len(body) + 1)]  # truncated
+            if rng.random() < 0.05:
+                body = bytes(rng.randrange(256) for _ in range(rng.randrange(64)))
+            signed = rng.random() < 0.7
+            headers = {
+                "X-GitHub-Event" if rng.random() < 0.7 else "X-Gitea-Event": rng.choice(events),
+                "X-GitHub-Delivery": f"fuzz-{i}",
+                "Content-Type": rng.choice(
+                    ["application/json", "application/x-www-form-urlencoded", "text/plain"]
+                ),
+            }
+            if signed:
+                headers["X-Hub-Signature-256"] = _sign(body)
+                headers["X-Gitea-Signature"] = _sign(body).removeprefix("sha256=")
+            elif rng.random() < 0.5:
+                headers["X-Hub-Signature-256"] = f"sha256={rng.getrandbits(256):064x}"
+            before = _queued()
+            res = client.post("/webhook", data=body, headers=headers)
+            statuses[res.status_code] = statuses.get(res.status_code, 0) + 1
+            assert res.status_code < 500, (i, res.status_code, body[:200])
+            if not signed:
+                assert res.status_code in (400, 401) and _queued() == before, i
+    finally:
+        app.extensions["plog_intake"].close()
+    assert statuses.get(401, 0) > 0 and statuses.get(400, 0) > 0

@@ -384,3 +384,45 @@ def test_a_branch_that_is_not_utf8_runs_the_real_pipeline(
     (job,) = Queue().jobs()
     assert job.result in ("pass", "fail", "no-verdict"), job.summary
     assert "internal error" not in (job.summary or "")
+
+
+def test_plog_worker_refuses_a_queued_hostile_job_end_to_end(
+    plog_home: Path, tmp_path: Path, victim: ConnectionRecorder
+) -> None:
+    """The real ``plog worker`` process with its options: refused, one verdict in git notes."""
+    _, bare, shas = _bare_with_history(tmp_path)
+    Queue().enqueue(
+        JobSpec(
+            repo=str(bare),
+            head=shas[1],
+            branch="main",
+            forge="local",
+            clone_url=f"https://127.0.0.1:{victim.port}/o/r.git",
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLOG_ALLOW", "PLOG_FORGE"))}
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "plog_ci",
+            "worker",
+            "--until-idle",
+            "--poll",
+            "0.05",
+            "--allow-forge-host",
+            f"127.0.0.1:{victim.port}",
+        ],
+        env={**env, "PLOG_HOME": str(plog_home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert res.returncode == 0, res.stderr
+    (job,) = Queue().jobs()
+    assert job.result == "error" and job.published
+    assert "loopback address" in (job.summary or "") and "refused" in res.stderr
+    note = git(bare, "notes", "--ref=plog", "show", shas[1])
+    assert note.startswith("plog: error")
+    assert victim.connections == 0 and not (plog_home / "mirrors").exists()
