@@ -286,6 +286,8 @@ class SourcePolicy:
             raise SourceRefused(f"repository URL {shown!r} has no valid host")
         if ".." in path.split("/") or "\\" in path:
             raise SourceRefused(f"repository URL {shown!r} has '..' in its path")
+        if re.search(r"%(?:2e|2f|5c|00)", path, re.IGNORECASE):
+            raise SourceRefused(f"repository URL {shown!r} has an encoded '.', '/' or '\\'")
         default_port = {"https": 443, "http": 80, "ssh": 22}[scheme]
         if not self._allowed(url, host, port, default_port):
             raise SourceRefused(

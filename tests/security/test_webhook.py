@@ -141,6 +141,8 @@ def _hostile_urls(port: int, other_repo: Path) -> list[tuple[str, str]]:
         ("https://github.com:22/o/r.git", "not on the allow-list"),
         ("https://github.com/o/../../r.git", "'..'"),
         ("https://github.com/o/r.git?x=1", "query"),
+        ("https://github.com/Codertocat/%2e%2e/evil/r.git", "encoded"),
+        ("https://github.com/Codertocat%2f..%2fevil/r.git", "encoded"),
         ("https://github.com/o/r\n.git", "control characters"),
         ("ftp://github.com/o/r.git", "scheme 'ftp'"),
     ]

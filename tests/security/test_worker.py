@@ -181,6 +181,7 @@ def test_a_redirect_from_an_allowed_forge_is_not_followed(
     _worker(plog_home, log, policy, runner=pipeline_runner).run_until_idle(timeout_s=60)
     (job,) = Queue().jobs()
     assert job.result == "error" and "could not fetch" in (job.summary or ""), job.summary
+    assert "302" in (job.summary or "")  # git saw the redirect and did not follow it
     assert [r["kind"] for r in records(log)] == ["pending", "final"]
     assert victim.connections == 0
 
