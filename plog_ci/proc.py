@@ -4,6 +4,17 @@ Rules it enforces: argv tuples only (never a shell), every child in its own
 process group so a timeout or Ctrl-C kills the whole tree, and secrets
 redacted from anything that reaches an error message or a log.
 
+Children die with PLog (issue 15): every child gets ``PR_SET_PDEATHSIG``
+(SIGKILL) on Linux, so a SIGKILLed worker or ``plog run`` takes its services
+and k6 with it. The kernel sends that signal when the *thread* that forked the
+child exits, so long-running children (``Process``) are forked from the main
+thread, or from one spawner thread that lives as long as the process when
+started elsewhere (``run`` blocks its caller until the child ends, so any
+thread will do). What the signal cannot reach (a child's own children in its
+group, the run's temporary folder, its row in the results store) is written to
+a record while a ``recording`` is open; ``plog_ci.reaper`` reaps the records
+whose owner died.
+
 Secrets live in one registry here: ``register_secret`` adds a value in each
 form PLog passes it (raw, base64, URL-encoded) and ``redact`` removes every
 registered one, so a child's output (a service that prints its environment)
@@ -13,6 +24,10 @@ never carries them into a message, the store, a note or a report.
 from __future__ import annotations
 
 import base64
+import contextlib
+import ctypes
+import ctypes.util
+import json
 import os
 import re
 import signal
@@ -20,10 +35,11 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, TypeVar
 from urllib.parse import quote, quote_plus
 
 from plog_ci.errors import InputError, MissingToolError, PlogError
@@ -33,6 +49,176 @@ REDACTED = "***"
 # Every spawned group still alive, so an interrupted run can stop them all.
 _LIVE: set[Process] = set()
 _LIVE_LOCK = threading.Lock()
+
+
+# -- children die with PLog (PR_SET_PDEATHSIG) -------------------------------------
+
+PR_SET_PDEATHSIG = 1
+DEATH_SIGNAL = signal.SIGKILL
+_T = TypeVar("_T")
+
+
+def _load_prctl() -> Any:
+    """libc's ``prctl``, looked up before any fork (a child must not load libraries)."""
+    if not os.path.exists("/proc/self"):  # Linux only; elsewhere the reaper alone
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+_PRCTL = _load_prctl()
+
+
+def _die_with_parent_hook() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child die (SIGKILL) when its parent thread ends.
+
+    If the parent died between the fork and the ``prctl`` call the signal would never
+    come, so the child checks it still has the parent it was forked from.
+    """
+    if _PRCTL is None:
+        return None
+    prctl, parent, signum = _PRCTL, os.getpid(), int(DEATH_SIGNAL)
+
+    def hook() -> None:
+        prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
+
+
+_SPAWNER: ThreadPoolExecutor | None = None
+_SPAWNER_LOCK = threading.Lock()
+
+
+def _from_lasting_thread(fn: Callable[[], _T]) -> _T:
+    """Call ``fn`` (a fork) on a thread that lives as long as the process: the main
+    thread, or else one spawner thread (PDEATHSIG fires when the forking thread ends)."""
+    global _SPAWNER
+    if _PRCTL is None or threading.current_thread() is threading.main_thread():
+        return fn()
+    with _SPAWNER_LOCK:
+        if _SPAWNER is None:
+            _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plog-spawner")
+        spawner = _SPAWNER
+    return spawner.submit(fn).result()
+
+
+def start_time(pid: int) -> float | None:
+    """When ``pid`` started (psutil's ``create_time``), or None when no such process."""
+    import psutil
+
+    try:
+        return float(psutil.Process(pid).create_time())
+    except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied, ValueError):
+        return None
+
+
+def same_process(pid: int, started: float | None) -> bool:
+    """Whether ``pid`` is still the process that started at ``started`` (a reused pid is not)."""
+    now = start_time(pid)
+    return now is not None and started is not None and abs(now - started) < 0.005
+
+
+# -- records of what PLog started (reaped by plog_ci.reaper) ----------------------------
+
+RECORDS_DIR = "procs"
+
+
+class Recording:
+    """One record file: who owns it (this process), labels (job, run, store, temporary
+    folders) and the children alive now. Rewritten whole at each change (atomic rename)."""
+
+    def __init__(self, directory: Path, labels: Mapping[str, Any]) -> None:
+        self.directory = directory
+        self.owner_pid = os.getpid()
+        self.owner_start = start_time(self.owner_pid)
+        self.labels: dict[str, Any] = dict(labels)
+        self.children: dict[int, dict[str, Any]] = {}
+        self.path = directory / f"{self.owner_pid}-{os.urandom(4).hex()}.json"
+        self._lock = threading.Lock()
+        directory.mkdir(parents=True, exist_ok=True)
+        self.write()
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "owner_pid": self.owner_pid,
+            "owner_start": self.owner_start,
+            "labels": self.labels,
+            "children": list(self.children.values()),
+        }
+
+    def write(self) -> None:
+        with self._lock:
+            text = json.dumps(self.data(), sort_keys=True)
+            tmp = self.path.with_suffix(".tmp")
+            try:
+                tmp.write_text(text, encoding="utf-8")
+                os.replace(tmp, self.path)
+            except OSError:  # a record is a safety net; never fail a run for it
+                pass
+
+    def label(self, **labels: Any) -> None:
+        self.labels.update(labels)
+        self.write()
+
+    def add_path(self, key: str, path: str) -> None:
+        paths = list(self.labels.get(key) or [])
+        if path not in paths:
+            paths.append(path)
+        self.label(**{key: paths})
+
+    def add_child(self, pid: int, argv: Sequence[str]) -> None:
+        self.children[pid] = {"pid": pid, "start": start_time(pid), "cmdline": list(argv)}
+        self.write()
+
+    def remove_child(self, pid: int) -> None:
+        if self.children.pop(pid, None) is not None:
+            self.write()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+
+_RECORDING: Recording | None = None
+
+
+def current_recording() -> Recording | None:
+    return _RECORDING
+
+
+@contextlib.contextmanager
+def recording(directory: Path, **labels: Any) -> Iterator[Recording]:
+    """Record every ``Process`` started inside (and ``labels``) under ``directory``.
+
+    Inside an open recording, only merges ``labels`` into it: the outermost one (the
+    worker's, for a whole job) owns the file, which is removed when it closes.
+    """
+    global _RECORDING
+    if _RECORDING is not None:
+        _RECORDING.label(**labels)
+        yield _RECORDING
+        return
+    record = Recording(directory, labels)
+    _RECORDING = record
+    try:
+        yield record
+    finally:
+        _RECORDING = None
+        record.close()
+
+
+def record_path(path: str | Path, key: str = "tmp_dirs") -> None:
+    """Name ``path`` (a temporary folder) in the open recording, if any, for the reaper."""
+    if _RECORDING is not None:
+        _RECORDING.add_path(key, str(path))
 
 
 class ProcessError(PlogError):
@@ -191,6 +377,7 @@ def run(
             text=True,
             errors="replace",
             start_new_session=True,
+            preexec_fn=_die_with_parent_hook(),
         )
     except FileNotFoundError as exc:
         raise MissingToolError(
@@ -246,6 +433,7 @@ def run_passthrough(
             env=dict(env) if env is not None else None,
             stdin=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=_die_with_parent_hook(),
         )
     except FileNotFoundError as exc:
         raise MissingToolError(f"{argv[0]}: command not found") from exc
@@ -282,15 +470,19 @@ class Process:
         for secret in self.secrets:
             register_secret(secret)
         self._log: IO[bytes] = open(log_path, "wb")
+        log = self._log
         try:
-            self._popen = subprocess.Popen(
-                self.argv,
-                cwd=cwd,
-                env=dict(env) if env is not None else None,
-                stdin=subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+            self._popen = _from_lasting_thread(
+                lambda: subprocess.Popen(
+                    self.argv,
+                    cwd=cwd,
+                    env=dict(env) if env is not None else None,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent_hook(),
+                )
             )
         except FileNotFoundError as exc:
             self._log.close()
@@ -303,6 +495,10 @@ class Process:
             raise InputError(f"{self.argv[0]}: not executable ({exc.strerror})") from exc
         with _LIVE_LOCK:
             _LIVE.add(self)
+        # Recorded (pid, start time, argv) so a new worker can reap it if this one dies.
+        self._recording = _RECORDING
+        if self._recording is not None:
+            self._recording.add_child(self._popen.pid, self.argv)
 
     @property
     def pid(self) -> int:
@@ -347,6 +543,8 @@ class Process:
     def _forget(self) -> int | None:
         with _LIVE_LOCK:
             _LIVE.discard(self)
+        if self._recording is not None:
+            self._recording.remove_child(self._popen.pid)
         if not self._log.closed:
             self._log.close()
         return self._popen.returncode

@@ -5,8 +5,15 @@ One pass (``Worker.run_once``):
 1. ingest spooled jobs (written by hooks while the database was unusable);
 2. publish finished jobs whose verdict was not posted yet (outbox: a worker
    that died between finishing and posting leaves them behind);
-3. claim a job (lease), post ``pending``, run it while a heartbeat thread
-   renews the lease, record the result, publish it.
+3. reap what a dead worker left (``plog_ci.reaper``: its services and k6,
+   temporary folders, and its run closed as ``error: worker died``);
+4. claim a job (lease), post ``pending``, run it while a heartbeat thread
+   renews the lease and a record under ``$PLOG_HOME/procs`` names what it
+   started, record the result, publish it. A job whose worker died is taken
+   over when its lease expires (retried, or ended after repeated crashes).
+
+Jobs run on the worker's main thread: the services and k6 they start die with
+it (``PR_SET_PDEATHSIG``, ``plog_ci.proc``).
 
 The job runner is injectable: ``runner(job, home) -> outcome`` where the
 outcome has ``status``, ``summary``, ``profile``, ``report_markdown``,
@@ -37,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from plog_ci import gitrepo
+from plog_ci import gitrepo, proc, reaper
 from plog_ci.errors import DependencyError, InputError, PlogError
 from plog_ci.forge import Forge, Report
 from plog_ci.forge.sources import GITHUB_API, SourcePolicy, api_url_allowed
@@ -375,8 +382,17 @@ class Worker:
             done += 1
         return done
 
+    def reap(self) -> reaper.Reaped:
+        """End what dead workers left (see ``plog_ci.reaper``); never fails a pass."""
+        try:
+            return reaper.reap(self.home)
+        except Exception:  # a safety net must not stop the worker
+            log.exception("reaping what dead workers left failed")
+            return reaper.Reaped()
+
     def run_once(self) -> bool:
         """One pass. True when a job was run or a verdict posted."""
+        self.reap()
         try:
             self.queue.ingest_spool()
             published = self.publish_outbox()
@@ -442,7 +458,8 @@ class Worker:
                     log.warning("job %s: could not post 'pending': %s", job.id, exc)
             data: dict[str, Any]
             try:
-                outcome = self.runner(job, self.home)
+                with proc.recording(reaper.records_dir(self.home), job_id=job.id):
+                    outcome = self.runner(job, self.home)
                 data = {
                     "status": outcome.status,
                     "summary": outcome.summary,

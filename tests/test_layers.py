@@ -37,7 +37,10 @@ LAYERS: list[tuple[str, list[str]]] = [
     # histograms and resource samples; the runner runs what loadgen writes;
     # loadgen reads the spec and the config.
     ("analysis", ["plog_ci.analysis"]),
-    ("execution", ["plog_ci.runner", "plog_ci.deploy", "plog_ci.store", "plog_ci.forge"]),
+    (
+        "execution",
+        ["plog_ci.runner", "plog_ci.deploy", "plog_ci.store", "plog_ci.forge", "plog_ci.reaper"],
+    ),
     ("load generation", ["plog_ci.loadgen"]),
     ("spec and config", ["plog_ci.openapi", "plog_ci.config", "plog_ci.gate_grammar"]),
     (

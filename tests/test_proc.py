@@ -189,3 +189,117 @@ def test_tail_redacts_registered_secrets_and_never_shows_half_a_line(tmp_path: P
     process.stop()
     assert "tail-secret" not in tail and "5150" not in tail
     assert tail.endswith(f"env {proc.REDACTED}")
+
+
+# -- children die with PLog; records for the reaper (issue 15, kind 6) ---------------
+
+_PARENT = """
+import sys, time
+from pathlib import Path
+from plog_ci import proc
+folder = Path(sys.argv[1])
+with proc.recording(folder / "procs", run_id=7):
+    child = proc.Process((sys.executable, "-c", "import time; time.sleep(60)"),
+                         log_path=folder / "child.log")
+    print(child.pid, flush=True)
+    time.sleep(60)
+"""
+
+
+def _kill_quietly(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+@pytest.mark.skipif(proc._PRCTL is None, reason="PR_SET_PDEATHSIG is Linux only")
+def test_a_child_dies_with_its_sigkilled_parent_and_its_record_stays(tmp_path: Path) -> None:
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    parent = subprocess.Popen(
+        (sys.executable, "-c", _PARENT, str(tmp_path)),
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    child = 0
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert _alive(child)
+        (record,) = (tmp_path / "procs").glob("*.json")
+        import json
+
+        data = json.loads(record.read_text())
+        assert data["owner_pid"] == parent.pid and data["labels"] == {"run_id": 7}
+        (entry,) = data["children"]
+        assert entry["pid"] == child and entry["start"] == proc.start_time(child)
+        assert entry["cmdline"][0] == sys.executable
+        parent.kill()
+        parent.wait(timeout=10)
+        assert proc.wait_for(lambda: not _alive(child), timeout=5), "the child outlived its parent"
+        # The record stays for the reaper: nothing closed it.
+        assert record.exists()
+    finally:
+        parent.kill()
+        parent.wait(timeout=10)
+        if parent.stdout is not None:
+            parent.stdout.close()
+        if child:
+            _kill_quietly(child)
+
+
+@pytest.mark.skipif(proc._PRCTL is None, reason="PR_SET_PDEATHSIG is Linux only")
+def test_a_process_started_from_a_short_lived_thread_outlives_that_thread(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    started: list[proc.Process] = []
+    thread = threading.Thread(
+        target=lambda: started.append(
+            proc.Process(
+                (sys.executable, "-c", "import time; time.sleep(30)"),
+                log_path=tmp_path / "t.log",
+            )
+        )
+    )
+    thread.start()
+    thread.join()
+    (child,) = started
+    try:
+        time.sleep(0.5)  # PDEATHSIG would have fired when the thread ended
+        assert child.poll() is None
+    finally:
+        child.stop(grace=0.5)
+
+
+def test_a_recording_lists_live_children_and_is_removed_when_it_closes(tmp_path: Path) -> None:
+    import json
+
+    with proc.recording(tmp_path / "procs", job_id=3) as record:
+        with proc.recording(tmp_path / "elsewhere", run_id=9):  # nested: labels only
+            proc.record_path("/tmp/plog-run-x")
+            child = proc.Process(
+                (sys.executable, "-c", "import time; time.sleep(30)"), log_path=tmp_path / "c.log"
+            )
+            try:
+                data = json.loads(record.path.read_text())
+                assert [c["pid"] for c in data["children"]] == [child.pid]
+                assert data["labels"] == {"job_id": 3, "run_id": 9, "tmp_dirs": ["/tmp/plog-run-x"]}
+            finally:
+                child.stop(grace=0.5)
+            assert json.loads(record.path.read_text())["children"] == []
+        assert not (tmp_path / "elsewhere").exists()
+    assert list((tmp_path / "procs").iterdir()) == []
+    assert proc.current_recording() is None
+
+
+def test_same_process_refuses_a_reused_pid() -> None:
+    me = proc.start_time(os.getpid())
+    assert me is not None and proc.same_process(os.getpid(), me)
+    assert not proc.same_process(os.getpid(), me - 1.0)
+    assert not proc.same_process(os.getpid(), None)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+from plog_ci import proc
 from plog_ci.ab.baseline import Baseline, paired_baseline
 from plog_ci.ab.duet import run_duet
 from plog_ci.ab.interleaved import merge_side, round_order, run_scheduled
@@ -99,7 +100,18 @@ def measure(plan: Plan, recorder: Recorder, progress: Progress) -> Measurement:
     """Deploy, load and sample; services and the exported trees are gone on return."""
     config, head_sha = plan.config, plan.head_sha
     both = side_by_side(plan)
-    with tempfile.TemporaryDirectory(prefix="plog-run-") as tmp, ExitStack() as stack:
+    # Recorded (run, store, temporary folder, children) so that if this process is
+    # killed a new worker reaps what it left (plog_ci.reaper; inside a worker's job
+    # the worker's own recording gets these labels).
+    store_path = recorder.store.path
+    with (
+        proc.recording(
+            store_path.parent / proc.RECORDS_DIR, run_id=recorder.run_id, store=str(store_path)
+        ),
+        tempfile.TemporaryDirectory(prefix="plog-run-") as tmp,
+        ExitStack() as stack,
+    ):
+        proc.record_path(tmp)  # kept in the record until it closes: removed is harmless
         workdir = Path(tmp)
         progress.stage(f"Exporting {head_sha[:12]}")
         head_tree = plan.git.export(head_sha, workdir / "head")

@@ -74,6 +74,9 @@ def worker(
         w.stopping.set()  # finish the current job, then exit
 
     signal.signal(signal.SIGTERM, stop)
+    # What a killed worker left (services, k6, temporary folders, runs left running):
+    # reaped now, and again before every job.
+    w.reap()
     if until_idle:
         w.run_until_idle()
     else:

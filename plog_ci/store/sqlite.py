@@ -153,6 +153,22 @@ class ResultsStore(DetailTables):
                 ),
             )
 
+    def close_abandoned(self, run_id: int, reason: str) -> bool:
+        """End a run its process left ``running`` (a worker killed mid-run) as ``error``
+        with ``reason``; a run that already has a final status keeps it. True if closed."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE runs SET status = 'error', finished_at = ?, verdict = ? "
+                "WHERE id = ? AND status = 'running'",
+                (time.time(), json.dumps({"status": "error", "reason": reason}), run_id),
+            )
+            return cur.rowcount == 1
+
+    def running_runs(self) -> list[int]:
+        """The ids of runs without a final status (still measuring, or abandoned)."""
+        rows = self.conn.execute("SELECT id FROM runs WHERE status = 'running' ORDER BY id")
+        return [int(r[0]) for r in rows.fetchall()]
+
     def operation_stats(self, run_id: int) -> dict[str, OperationStats]:
         rows = self.conn.execute(
             "SELECT operation, data FROM operation_stats WHERE run_id = ?", (run_id,)
