@@ -7,7 +7,7 @@ import os
 import click
 
 from plog_ci.commands._sources import policy_from_options, source_options
-from plog_ci.errors import PlogError
+from plog_ci.errors import InputError, PlogError
 
 
 @click.command("serve")
@@ -23,6 +23,13 @@ from plog_ci.errors import PlogError
     help="Where statuses and comments go (gitea needs --api-url). Env: PLOG_FORGE.",
 )
 @source_options
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    default=8,
+    show_default=True,
+    help="Requests served at once (waitress, a production WSGI server).",
+)
 @click.option(
     "--max-body",
     type=click.IntRange(min=1024),
@@ -41,6 +48,7 @@ def serve(
     allow_nets: tuple[str, ...],
     allow_ssh: bool,
     allow_http_loopback: bool,
+    threads: int,
     max_body: int,
 ) -> None:
     """Receive GitHub/Gitea webhooks (secret from $PLOG_WEBHOOK_SECRET) and enqueue jobs.
@@ -48,7 +56,7 @@ def serve(
     Only repositories on the allow-list are queued (--allow-repo, --allow-forge-host;
     default: the forge's own host); others are answered 403.
     """
-    from werkzeug.serving import run_simple
+    from waitress.server import create_server
 
     from plog_ci.web import create_app
 
@@ -80,6 +88,22 @@ def serve(
     except PlogError as exc:
         raise click.UsageError(str(exc)) from exc
     try:
-        run_simple(host, port, app, threaded=True)
+        try:
+            server = create_server(app, host=host, port=port, threads=threads, ident="plog")
+        except OSError as exc:
+            raise InputError(
+                f"plog serve: cannot listen on {host}:{port}: {exc.strerror or exc}",
+                hint="pick a free port with --port (0: any free port), or stop what holds it",
+            ) from exc
+        click.echo(f"plog serve: listening on http://{_url_host(host)}:{server.effective_port}")
+        try:
+            server.run()  # returns only when Ctrl-C or SIGTERM ended it (waitress catches them)
+        finally:
+            server.close()
+        raise KeyboardInterrupt  # so the exit code says so (130), as for every command
     finally:
         app.extensions["plog_intake"].close()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

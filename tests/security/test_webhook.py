@@ -528,3 +528,31 @@ def test_fuzzed_deliveries_never_give_a_500_and_unsigned_ones_never_queue(
     finally:
         app.extensions["plog_intake"].close()
     assert statuses.get(401, 0) > 0 and statuses.get(400, 0) > 0
+
+
+def test_plog_serve_runs_on_waitress_and_ends_on_sigterm_with_130(plog_home: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "plog_ci", "serve", "--port", "0"],
+        env={**os.environ, "PLOG_WEBHOOK_SECRET": SECRET},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # "plog serve: listening on http://127.0.0.1:PORT"
+        url = line.rsplit(" ", 1)[-1].strip()
+        assert line.startswith("plog serve: listening on http://127.0.0.1:"), line
+        res = httpx.get(f"{url}/healthz", timeout=5)
+        assert res.status_code == 200
+        assert res.headers["server"] == "plog"  # waitress with its ident, not werkzeug
+        # A port in use is a clear error (exit 2), not a traceback or exit 1.
+        port = url.rsplit(":", 1)[1]
+        busy = _plog("serve", "--port", port)
+        assert busy.returncode == 2
+        assert f"cannot listen on 127.0.0.1:{port}" in busy.stderr and "--port" in busy.stderr
+    finally:
+        proc.terminate()
+        code = proc.wait(timeout=15)
+    assert code == 130
