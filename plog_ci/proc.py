@@ -31,6 +31,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -143,11 +144,13 @@ class Recording:
         self.children: dict[int, dict[str, Any]] = {}
         self.path = directory / f"{self.owner_pid}-{os.urandom(4).hex()}.json"
         self._lock = threading.Lock()
-        directory.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # unwritable: ``write`` gives up quietly too
+            directory.mkdir(parents=True, exist_ok=True)
         self.write()
 
     def data(self) -> dict[str, Any]:
         return {
+            "host": socket.gethostname(),  # pids mean something on this host only
             "owner_pid": self.owner_pid,
             "owner_start": self.owner_start,
             "labels": self.labels,

@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,10 @@ def records_dir(home: Path) -> Path:
 
 
 def _owner_alive(data: dict[str, Any]) -> bool:
+    """Whether the record's owner lives (a record of another host, sharing the state
+    directory, counts as alive: its pids cannot be checked from here)."""
+    if data.get("host", socket.gethostname()) != socket.gethostname():
+        return True
     pid, started = data.get("owner_pid"), data.get("owner_start")
     if not isinstance(pid, int):
         return False

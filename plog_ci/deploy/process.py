@@ -55,7 +55,12 @@ def command_argv(run: str, port: int) -> tuple[str, ...]:
 
 
 class ServiceProcess:
-    """A running service under test; stop() (or leaving the with-block) ends its group."""
+    """A running service under test; stop() (or leaving the with-block) ends its group.
+
+    It dies with PLog (``proc.Process``: ``PR_SET_PDEATHSIG``), and while a recording is
+    open (a worker's job, a measurement) its pid, start time and argv are recorded, so a
+    new worker reaps its group if PLog was killed (``plog_ci.reaper``).
+    """
 
     def __init__(
         self,
