@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from plog_ci import __version__
+from plog_ci.config.hosts import forbidden
 from plog_ci.config.model import LoadConfig, OperationOverride
 from plog_ci.errors import InputError, InternalError
 from plog_ci.gate_grammar import Gate
@@ -33,6 +34,9 @@ TREND_STATS = ["min", "avg", "med", "p(90)", "p(95)", "p(99)", "max", "count"]
 # the live capture's series stay few whatever the test does.
 SYSTEM_TAGS = ["name", "method", "status", "expected_response", "error_code", "scenario", "check"]
 FALLBACK_BASE = "http://127.0.0.1:8080"
+# How a target may name the deployed service on this machine. The script reaches
+# a loopback target at exactly its host:port (URLs are built from the targets, and
+# no redirect is followed); no other loopback host or spelling is admitted.
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # Mirrors parseTarget() in the template: what BASE_URL may look like.
 # A duet loads both sides at once from one k6 process: side i's URL comes from
@@ -106,8 +110,13 @@ def host_of(url: str) -> str:
 
 
 def default_base(spec: Spec, given: str | None) -> str:
-    """The target when BASE_URL is unset: the given URL, the spec's first usable server."""
-    for candidate in (given, *(spec.servers or ())):
+    """The target when BASE_URL is unset: the given URL, the spec's first usable server.
+
+    A spec's server on loopback, link-local or a metadata address is never taken:
+    on this machine the load reaches only the service it was given.
+    """
+    servers = [s for s in spec.servers or () if not (BASE_URL_RE.match(s) and forbidden(s))]
+    for candidate in (given, *servers):
         if candidate and BASE_URL_RE.match(candidate.rstrip("/") or candidate):
             return candidate.rstrip("/")
         if candidate and candidate.startswith("/") and BASE_URL_RE.match(FALLBACK_BASE + candidate):
@@ -134,8 +143,10 @@ def generate(
 ) -> Script:
     """The k6 script for ``operations``.
 
-    ``allow_hosts`` (plus ``load.allow_hosts``, the default target's host and
-    loopback) are the only hosts BASE_URL may name. ``k6_submetrics`` adds
+    ``allow_hosts`` (plus ``load.allow_hosts`` and the default target's host,
+    less any loopback, link-local or metadata host) and ``LOOPBACK`` are the only
+    hosts BASE_URL may name; the script then reaches exactly the targets it was
+    given (host and port) and follows no redirect. ``k6_submetrics`` adds
     always-true thresholds so k6's own summary also reports every operation
     (k6 then keeps every sample in memory: for fidelity checks, not long runs).
     ``duet_base`` makes a duet script (open model only): every operation's
@@ -244,10 +255,10 @@ def generate(
         "teardownTimeout": "60s",
     }
     base = default_base(spec, default_base_url)
-    hosts = sorted(
-        {h.lower().strip("[]") for h in (*allow_hosts, *load.allow_hosts, *LOOPBACK) if h}
-        | {host_of(base)}
-    )
+    # Hosts a target may name: loopback (the deployed service) and the allow-listed
+    # hosts, none of which may be loopback, link-local or a metadata address.
+    listed = {x.lower().strip("[]") for x in (*allow_hosts, *load.allow_hosts, host_of(base))}
+    hosts = sorted({h for h in listed if h and forbidden(h) is None} | set(LOOPBACK))
     plan_doc = {
         "defaultBaseUrl": base,
         "allowHosts": hosts,

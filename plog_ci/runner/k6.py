@@ -8,7 +8,6 @@ short runs) and kept beside them for fidelity checks.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import shutil
@@ -22,8 +21,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from plog_ci import proc
+from plog_ci.config import hosts
 from plog_ci.errors import InputError, InternalError, MissingToolError
-from plog_ci.loadgen.script import Script, side_urls
+from plog_ci.loadgen.script import LOOPBACK, Script, side_urls
 from plog_ci.results import LoadResult, OperationStats, SeriesPoint
 from plog_ci.runner.capture import Capture
 
@@ -98,7 +98,12 @@ def read_summary(
 def check_target(base_url: str, script: Script) -> dict[str, str]:
     """Refuse targets outside the allow-list; pin a host name to its address.
 
-    ``base_url`` may list replicas, space-separated: all must pin alike (one host).
+    ``base_url`` is the deployed service (or services: replicas, base and head),
+    space-separated: all must pin alike (one host). A loopback target is the
+    deployed service's own address and is admitted at its host:port only (the
+    script follows no redirect and builds every URL from these targets). Any
+    other host must be in ``load.allow_hosts`` (``script.allow_hosts``) and
+    resolve, now, to no loopback, link-local, unspecified or metadata address.
     """
     pins = [_check_one(url, script) for url in base_url.split()] or [_check_one("", script)]
     if any(pin != pins[0] for pin in pins):
@@ -109,26 +114,59 @@ def check_target(base_url: str, script: Script) -> dict[str, str]:
     return pins[0]
 
 
+def _is_loopback(host: str) -> bool:
+    """The deployed service's own spelling: 127.0.0.1, localhost or ::1 (not 127.1)."""
+    return host in LOOPBACK
+
+
 def _check_one(base_url: str, script: Script) -> dict[str, str]:
     parts = urlsplit(base_url)
     host = (parts.hostname or "").lower()
     if parts.scheme not in ("http", "https") or not host:
         raise InputError(f"load target {base_url!r} is not an http(s) URL")
-    if script.allow_hosts and host not in script.allow_hosts:
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise InputError(f"load target {base_url!r} has no valid port") from None
+    if _is_loopback(host):
+        # The deployed service on this machine: admitted at exactly this host:port.
+        if hosts.as_address(host) is not None:
+            return {}
+        return _pin(host, port)
+    if host not in script.allow_hosts:
+        listed = ", ".join(script.allow_hosts) or "empty"
         raise InputError(
-            f"load target host {host!r} is not in the allow-list ({', '.join(script.allow_hosts)})",
+            f"load target host {host!r} is not in the allow-list ({listed})",
             hint="add it to load.allow_hosts in plog.yml if it really is the service under test",
         )
-    try:
-        ipaddress.ip_address(host)
+    problem = hosts.resolves_forbidden(host, port)
+    if problem is None and hosts.as_address(host) is None:
+        problem = hosts.forbidden(host)
+    if problem is not None:
+        raise InputError(
+            f"load target host {host!r} is refused: {problem}",
+            hint="load.allow_hosts admits no loopback, link-local or metadata address; "
+            "only the deployed service is reached on this machine",
+        )
+    if hosts.as_address(host) is not None:
         return {}
-    except ValueError:
-        pass
+    return _pin(host, port)
+
+
+def _pin(host: str, port: int) -> dict[str, str]:
+    """The IPv4 address k6 must use for ``host`` (resolved once, before the run)."""
     try:
-        infos = socket.getaddrinfo(host, parts.port or 80, socket.AF_INET, socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)
     except OSError as exc:
         raise InputError(f"load target host {host!r} does not resolve: {exc}") from None
-    return {"PLOG_TARGET_IP": str(infos[0][4][0])}
+    address = str(infos[0][4][0])
+    resolved = hosts.as_address(address)
+    if not _is_loopback(host) and resolved is not None and hosts.address_problem(resolved):
+        raise InputError(
+            f"load target host {host!r} is refused: it resolves to {address}, "
+            f"{hosts.address_problem(resolved)}"
+        )
+    return {"PLOG_TARGET_IP": address}
 
 
 @dataclass(frozen=True)
