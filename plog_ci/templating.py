@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -26,13 +27,37 @@ def js_literal(value: Any) -> str:
 
 
 _MD_SPECIAL = set("\\`*_{}[]<>()#+!|~")
+# After '@' and '#': a zero-width space (as an entity), so a forge links no
+# @mention (no notification) and no #123 reference from text PLog did not write.
+_NO_LINK = "&#8203;"
+
+
+def plain_text(value: Any, limit: int | None = None) -> str:
+    """``value`` as one line of plain text: no control or format characters
+    (NUL, ESC, bidi overrides, zero-width), whitespace runs as one space, and at
+    most ``limit`` characters (cut with an ellipsis)."""
+    text = "".join(
+        " " if c.isspace() else c
+        for c in str(value)
+        if c.isspace() or unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+    )
+    text = " ".join(text.split())
+    if limit is not None and len(text) > limit:
+        text = text[: max(0, limit - 1)].rstrip() + "…"
+    return text
 
 
 def md_escape(value: Any) -> str:
-    """Text from a spec or a model, made inert in markdown (and in HTML inside it)."""
-    text = " ".join(str(value).split())  # no newlines: one value cannot start a block
+    """Text from a spec, a service or a model, made inert in markdown (and in HTML
+    inside it, and on GitHub and Gitea: no @mention, no #reference)."""
+    text = plain_text(value)  # one line: one value cannot start a block
     text = text.replace("&", "&amp;")
-    return "".join(f"\\{c}" if c in _MD_SPECIAL else c for c in text)
+    out = []
+    for c in text:
+        out.append(f"\\{c}" if c in _MD_SPECIAL else c)
+        if c in "@#":
+            out.append(_NO_LINK)
+    return "".join(out)
 
 
 def fenced(text: str, info: str = "text") -> str:

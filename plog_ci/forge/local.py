@@ -25,19 +25,23 @@ import pygit2
 from plog_ci import gitrepo
 from plog_ci.errors import InternalError
 from plog_ci.forge import Report
+from plog_ci.forge.comment import safe_url, status_context
 from plog_ci.forge.notes import NOTES_REF, REPORTS_BRANCH, REPORTS_REF, parse_verdict
 from plog_ci.proc import ProcessError
+from plog_ci.templating import plain_text
 
 ZERO = "0" * 40
 _SIGNATURE = ("PLog CI", "plog@localhost")
 
 
 def note_text(report: Report) -> str:
-    summary = " ".join(report.summary.split())  # the first line is the verdict
-    lines = [f"plog: {report.result} ({report.context}) {summary}".rstrip()]
+    # One line of plain text (no newline, no terminal escape): the first line is the verdict.
+    summary = plain_text(report.summary)
+    lines = [f"plog: {report.result} ({status_context(report)}) {summary}".rstrip()]
     lines.append(f"report: {REPORTS_BRANCH}:reports/{report.head}.md")
-    if report.target_url:
-        lines.append(f"url: {report.target_url}")
+    url = safe_url(report.target_url)
+    if url:
+        lines.append(f"url: {url}")
     if report.job_id is not None:
         lines.append(f"job: {report.job_id}")
     return "\n".join(lines) + "\n"

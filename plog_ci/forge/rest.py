@@ -24,7 +24,15 @@ from urllib.parse import quote
 from plog_ci.errors import InputError
 from plog_ci.forge import Report
 from plog_ci.forge.api import ApiClient
-from plog_ci.forge.comment import MARKER, render_comment
+from plog_ci.forge.comment import (
+    MARKER,
+    MAX_DESCRIPTION_CHARS,
+    render_comment,
+    safe_url,
+    status_context,
+    status_description,
+)
+from plog_ci.templating import plain_text
 
 GITHUB_API = "https://api.github.com"
 _MAX_PAGES = 50
@@ -90,9 +98,14 @@ class RestForge:
     def set_status(
         self, sha: str, *, state: str, context: str, description: str, target_url: str | None
     ) -> None:
-        body: dict[str, Any] = {"state": state, "context": context, "description": description}
-        if target_url:
-            body["target_url"] = target_url
+        body: dict[str, Any] = {
+            "state": state,
+            "context": context,
+            "description": plain_text(description, MAX_DESCRIPTION_CHARS),
+        }
+        url = safe_url(target_url)
+        if url:
+            body["target_url"] = url
         self.api.request("POST", f"{self._prefix}/statuses/{quote(sha, safe='')}", json=body)
 
     def _comments(self, number: int) -> list[dict[str, Any]]:
@@ -132,7 +145,7 @@ class RestForge:
         self.set_status(
             report.head,
             state="pending",
-            context=report.context,
+            context=status_context(report),
             description="PLog is load-testing this commit",
             target_url=report.target_url,
         )
@@ -141,8 +154,8 @@ class RestForge:
         self.set_status(
             report.head,
             state=report.state,
-            context=report.context,
-            description=report.description(),
+            context=status_context(report),
+            description=status_description(report),
             target_url=report.target_url,
         )
         if report.pr_number is not None:
