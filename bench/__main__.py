@@ -68,6 +68,12 @@ SUITE = (
         note="several minutes: 60 s of webhooks, 20 worker kills",
     ),
     Benchmark(
+        "webhook_fuzz",
+        "hypothesis deliveries against create_app: no 5xx, no job from an unsigned body",
+        quick=False,
+        note="about 10 minutes for --examples 100000",
+    ),
+    Benchmark(
         "verdict_quality",
         "false regressions and detections through the real pipeline (docs/statistics.md)",
         quick=False,

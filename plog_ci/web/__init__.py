@@ -16,6 +16,7 @@ SOURCES          ``plog_ci.forge.sources.SourcePolicy``: the repositories the
 
 A delivery whose ``clone_url`` the policy refuses is answered 403 with the
 reason, and nothing is queued. A body nested too deeply to parse is a 400.
+Every error, the router's own (404, 405) included, is JSON: ``{"error": ...}``.
 
 Every delivery is answered from the queue alone (one SQLite transaction), so
 the forge gets its answer in milliseconds; the worker does the work.
@@ -31,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from plog_ci.errors import InputError
 from plog_ci.forge.sources import SourcePolicy, SourceRefused, api_url_allowed
@@ -39,6 +41,7 @@ from plog_ci.web import events, signature
 from plog_ci.web.intake import Intake
 
 DEFAULT_MAX_BODY = 25 * 1024 * 1024
+MAX_JOB_ID = 2**63 - 1  # SQLite's largest integer: a larger id in a URL is no job
 log = logging.getLogger("plog.web")
 
 
@@ -200,9 +203,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             return jsonify({"spooled": found.name}), 202
         return jsonify({"job": found.job_id, "created": found.created}), 202
 
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        response = jsonify({"error": exc.name})
+        response.status_code = exc.code or 500
+        for name, value in exc.get_headers():  # Allow, for a 405
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
+
     @app.get("/jobs/<int:job_id>")
     def job(job_id: int) -> tuple[Response, int]:
-        found = queue.get(job_id)
+        found = queue.get(job_id) if job_id <= MAX_JOB_ID else None
         if found is None:
             return _error(404, "no such job")
         return jsonify(
