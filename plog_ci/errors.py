@@ -10,7 +10,7 @@ code  meaning
 1     a gate failed (the run itself worked)
 2     invalid configuration or input (plog.yml, spec, revision, a service that does not start)
 3     internal error (a bug in PLog; please report it)
-4     a tool is missing or a dependency is unreachable
+4     a tool is missing, a dependency is unreachable, or the state directory is not writable
 130   interrupted (Ctrl-C or SIGTERM); everything PLog started is stopped first
 ====  =========================================================
 """
@@ -79,6 +79,25 @@ class DependencyError(PlogError):
     """A service PLog talks to (registry, forge, InfluxDB) is unreachable."""
 
     exit_code = ExitCode.MISSING_DEPENDENCY
+
+
+class StateError(PlogError):
+    """PLog's own state directory ($PLOG_HOME: results store, queue, reports) cannot be
+    written: a read-only or immutable file or directory, a full disk. An environmental
+    fault, not a verdict: the queue retries the job."""
+
+    exit_code = ExitCode.MISSING_DEPENDENCY
+
+    def __init__(self, path: object, detail: str | None = None) -> None:
+        self.path = str(path)
+        message = f"state directory not writable: {self.path}"
+        if detail:
+            message += f" ({detail})"
+        super().__init__(
+            message,
+            hint="make $PLOG_HOME writable (permissions, read-only mount, chattr +i, free "
+            "space), or point PLOG_HOME elsewhere",
+        )
 
 
 class InternalError(PlogError):

@@ -37,9 +37,9 @@ from plog_ci.analysis.gates import Verdict
 from plog_ci.analysis.relative_gates import evaluate_with_comparisons, metrics_for
 from plog_ci.analysis.stats import compare_runs
 from plog_ci.config import Config
-from plog_ci.errors import ExitCode, InternalError, PlogError
+from plog_ci.errors import ExitCode, InternalError, PlogError, StateError
 from plog_ci.gitrepo import GitRepo
-from plog_ci.home import state_dir
+from plog_ci.home import check_writable, is_state_fault, state_dir, unwritable
 from plog_ci.loadgen.auth import register_secrets as register_auth_secrets
 from plog_ci.plan import Plan, make_plan
 from plog_ci.progress import StageProgress
@@ -76,6 +76,7 @@ class RunOutcome:
     summary: str
     report_path: Path | None
     report_markdown: str
+    retry: bool = False  # an environmental fault (StateError): the queue runs the job again
 
 
 class Run:
@@ -115,7 +116,14 @@ class Run:
             raise InternalError("a stage ran before the run was recorded")
         return self.store, self.run_id
 
-    def end(self, status: str, code: int, summary: str, report: Report | None = None) -> None:
+    def end(
+        self,
+        status: str,
+        code: int,
+        summary: str,
+        report: Report | None = None,
+        retry: bool = False,
+    ) -> None:
         self.outcome = RunOutcome(
             status,
             int(code),
@@ -126,6 +134,7 @@ class Run:
             summary,
             report.path if report else None,
             report.markdown if report else "",
+            retry,
         )
 
 
@@ -311,6 +320,7 @@ def run(request: RunRequest, *, console: Console | None = None) -> RunOutcome:
     try:
         with state.teardown:
             for _, stage in STAGES:
+                check_writable((state.home,))  # a read-only state directory: exit 4, not a crash
                 stage(state)
                 if state.outcome is not None:
                     return state.outcome
@@ -325,6 +335,9 @@ def run(request: RunRequest, *, console: Console | None = None) -> RunOutcome:
     except PlogError as exc:
         return _error_outcome(exc, exc.exit_code, state)
     except Exception as exc:  # a bug: still end with one final status, with the trace kept
+        fault = _state_fault(exc, state)
+        if fault is not None:
+            return _error_outcome(fault, fault.exit_code, state)
         print(proc.redact(traceback.format_exc()), file=sys.stderr)
         err = InternalError(
             f"internal error: {type(exc).__name__}: {exc}",
@@ -336,6 +349,16 @@ def run(request: RunRequest, *, console: Console | None = None) -> RunOutcome:
             state.store.close()
 
 
+def _state_fault(exc: Exception, state: Run) -> StateError | None:
+    """An OS or SQLite error that comes from an unwritable state directory, as the
+    ``StateError`` it is (else None: a bug)."""
+    if not (isinstance(exc, OSError) or is_state_fault(exc)):
+        return None
+    files = (state.home, *(state.store.files if state.store is not None else ()))
+    bad = unwritable(files)
+    return StateError(bad, str(exc)[:200]) if bad is not None else None
+
+
 def _error_outcome(exc: PlogError, code: int, state: Run) -> RunOutcome:
     # The message may quote a child's output (a service's last lines): no secret in it.
     reason, summary = proc.redact(exc.message), proc.redact(str(exc))
@@ -344,11 +367,13 @@ def _error_outcome(exc: PlogError, code: int, state: Run) -> RunOutcome:
             state.store.finish_run(
                 state.run_id, "error", {"status": "error", "reason": reason}, None
             )
+        except StateError:
+            pass  # the store cannot be written: the run stays open; the job is retried
         except Exception as store_exc:  # keep the original error; note the second one
             print(
                 f"warning: could not record the error in the results store: {store_exc}",
                 file=sys.stderr,
             )
-    state.end("error", code, summary)
+    state.end("error", code, summary, retry=isinstance(exc, StateError))
     assert state.outcome is not None
     return state.outcome

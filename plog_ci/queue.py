@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from plog_ci.home import state_dir
+from plog_ci.home import close_sqlite, is_state_fault, sqlite_files, state_dir, unwritable
 from plog_ci.jobs import Enqueued, Job, JobSpec
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "JobSpec",
     "Queue",
     "QueueUnavailable",
+    "QueueUnwritable",
 ]
 
 FINAL_RESULTS = ("pass", "fail", "no-verdict", "error", "cancelled")
@@ -88,6 +89,15 @@ CREATE TABLE IF NOT EXISTS deliveries (
 
 class QueueUnavailable(Exception):
     """The queue database could not be opened or stayed locked."""
+
+
+class QueueUnwritable(QueueUnavailable):
+    """The queue database, or its directory, cannot be written (read-only, immutable,
+    full): waiting does not help. ``path`` names what cannot be written."""
+
+    def __init__(self, path: Path, detail: str = "") -> None:
+        super().__init__(f"{path}: not writable{': ' + detail if detail else ''}")
+        self.path = path
 
 
 def _job(row: sqlite3.Row) -> Job:
@@ -156,13 +166,29 @@ class Queue:
                 conn.execute("COMMIT")
                 self._ready = True
         except sqlite3.Error as exc:
-            conn.close()
-            raise QueueUnavailable(f"{self.path}: {exc}") from exc
+            close_sqlite(conn, self.path)
+            raise self._failed(exc) from exc
         return conn
 
+    def _unwritable(self) -> Path | None:
+        return unwritable(sqlite_files(self.path))
+
+    def _failed(self, exc: sqlite3.Error) -> QueueUnavailable:
+        bad = self._unwritable() if is_state_fault(exc) else None
+        if bad is not None:
+            return QueueUnwritable(bad, str(exc))
+        return QueueUnavailable(f"{self.path}: {exc}")
+
     def _conn(self) -> sqlite3.Connection:
-        """This thread's connection (opened once: connecting costs more than a query)."""
+        """This thread's connection (opened once: connecting costs more than a query).
+
+        A connection opened while the files were writable maps the ``-shm`` index for
+        writing; once they are not, a write through it would be a SIGBUS (see
+        ``plog_ci.home``): it is closed, and a new one opened (read-only, if at all)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and self._unwritable() is not None:
+            self._drop()
+            conn = None
         if conn is None:
             conn = self._connect()
             self._local.conn = conn
@@ -172,7 +198,7 @@ class Queue:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
         if conn is not None:
-            conn.close()
+            close_sqlite(conn, self.path)
 
     def close(self) -> None:
         self._drop()
@@ -183,12 +209,16 @@ class Queue:
         if not self._lock.acquire(timeout=self.busy_timeout_s):
             raise QueueUnavailable(f"{self.path}: busy for {self.busy_timeout_s:g}s")
         try:
+            bad = self._unwritable()
+            if bad is not None:
+                self._drop()
+                raise QueueUnwritable(bad)
             conn = self._conn()
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 self._drop()
-                raise QueueUnavailable(f"{self.path}: {exc}") from exc
+                raise self._failed(exc) from exc
             try:
                 yield conn
             except BaseException:
@@ -201,7 +231,7 @@ class Queue:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._drop()
-                raise QueueUnavailable(f"{self.path}: {exc}") from exc
+                raise self._failed(exc) from exc
         finally:
             self._lock.release()
 
@@ -211,7 +241,7 @@ class Queue:
             yield self._conn()
         except sqlite3.Error as exc:
             self._drop()
-            raise QueueUnavailable(f"{self.path}: {exc}") from exc
+            raise self._failed(exc) from exc
 
     # -- enqueue --------------------------------------------------------------
 
@@ -353,10 +383,16 @@ class Queue:
                 if row is None:
                     break
                 if row["attempts"] >= max_attempts:
+                    # ``summary`` on a running job: the fault it was released for.
+                    why = (
+                        f"gave up after {row['attempts']} attempts: {row['summary']}"
+                        if row["summary"]
+                        else f"gave up after {row['attempts']} worker crashes"
+                    )
                     conn.execute(
                         "UPDATE jobs SET state = 'finished', result = 'error', finished = ?,"
                         " summary = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?",
-                        (now, f"gave up after {row['attempts']} worker crashes", row["id"]),
+                        (now, why, row["id"]),
                     )
                     continue
                 return self._take(conn, row, owner, now, lease_s)
@@ -387,6 +423,19 @@ class Queue:
                 "UPDATE jobs SET lease_until = ? WHERE id = ? AND state = 'running'"
                 " AND lease_owner = ?",
                 (time.time() + lease_s, job_id, owner),
+            )
+            return cur.rowcount == 1
+
+    def release(self, job_id: int, owner: str, reason: str, *, retry_in_s: float = 0.0) -> bool:
+        """Give a job back after an environmental fault (an unwritable state directory):
+        it stays ``running`` with its lease ending in ``retry_in_s``, so it is taken
+        over like a dead worker's job, and counts as an attempt. ``reason`` is kept
+        for the final summary should the attempts run out. False if not ours."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE jobs SET lease_owner = NULL, lease_until = ?, summary = ?"
+                " WHERE id = ? AND state = 'running' AND lease_owner = ?",
+                (time.time() + retry_in_s, reason[:500], job_id, owner),
             )
             return cur.rowcount == 1
 

@@ -12,6 +12,13 @@ One pass (``Worker.run_once``):
    started, record the result, publish it. A job whose worker died is taken
    over when its lease expires (retried, or ended after repeated crashes).
 
+Faults of PLog's own disk are not verdicts. A job whose run could not write the
+state directory (``StateError``; ``RunOutcome.retry``) gets no final status: it is
+released to the queue (``Queue.release``), taken again after a lease's length, and
+ends as ``error`` only when its attempts run out. A queue database that cannot be
+written stops the worker with ``StateError`` (exit 4), logged; its job is taken
+over when its lease expires.
+
 Jobs run on the worker's main thread: the services and k6 they start die with
 it (``PR_SET_PDEATHSIG``, ``plog_ci.proc``).
 
@@ -45,12 +52,19 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from plog_ci import gitrepo, proc, reaper
-from plog_ci.errors import DependencyError, InputError, PlogError
+from plog_ci.errors import DependencyError, InputError, PlogError, StateError
 from plog_ci.forge import Forge, Report
 from plog_ci.forge.sources import GITHUB_API, SourcePolicy, api_url_allowed
 from plog_ci.home import state_dir
 from plog_ci.proc import ProcessError
-from plog_ci.queue import DEFAULT_LEASE_S, Job, JobSpec, Queue, QueueUnavailable
+from plog_ci.queue import (
+    DEFAULT_LEASE_S,
+    Job,
+    JobSpec,
+    Queue,
+    QueueUnavailable,
+    QueueUnwritable,
+)
 
 log = logging.getLogger("plog.worker")
 
@@ -386,17 +400,30 @@ class Worker:
         """End what dead workers left (see ``plog_ci.reaper``); never fails a pass."""
         try:
             return reaper.reap(self.home)
+        except StateError as exc:
+            log.error("could not reap what dead workers left: %s", exc.message)
+            return reaper.Reaped()
         except Exception:  # a safety net must not stop the worker
             log.exception("reaping what dead workers left failed")
             return reaper.Reaped()
 
     def run_once(self) -> bool:
-        """One pass. True when a job was run or a verdict posted."""
+        """One pass. True when a job was run or a verdict posted. ``StateError`` when
+        the queue cannot be written: the worker stops (exit 4)."""
+        try:
+            return self._pass()
+        except QueueUnwritable as exc:
+            log.error("the queue cannot be written, stopping this worker: %s", exc)
+            raise StateError(exc.path, "the job queue") from None
+
+    def _pass(self) -> bool:
         self.reap()
         try:
             self.queue.ingest_spool()
             published = self.publish_outbox()
             job = self.queue.claim(self.owner, lease_s=self.lease_s)
+        except QueueUnwritable:
+            raise  # waiting does not help: see run_once
         except QueueUnavailable as exc:
             log.warning("queue unavailable: %s", exc)
             return False
@@ -457,6 +484,7 @@ class Worker:
                 except PlogError as exc:
                     log.warning("job %s: could not post 'pending': %s", job.id, exc)
             data: dict[str, Any]
+            retry: str | None = None  # an environmental fault: the job runs again
             try:
                 with proc.recording(reaper.records_dir(self.home), job_id=job.id):
                     outcome = self.runner(job, self.home)
@@ -469,6 +497,11 @@ class Worker:
                     "run_id": getattr(outcome, "run_id", None),
                     "target_url": target_url,
                 }
+                if getattr(outcome, "retry", False):
+                    retry = outcome.summary
+            except StateError as exc:
+                retry = exc.message
+                data = {}
             except PlogError as exc:
                 log.error("job %s failed: %s", job.id, exc)
                 data = {
@@ -489,6 +522,15 @@ class Worker:
                 }
         if beat.lost:
             log.warning("job %s: lease lost to another worker; dropping this result", job.id)
+            return
+        if retry is not None:
+            log.error(
+                "job %s: %s; released to the queue for another attempt (this was %s)",
+                job.id,
+                retry.splitlines()[0],
+                job.attempts,
+            )
+            self.queue.release(job.id, self.owner, retry, retry_in_s=self.lease_s)
             return
         result = (
             data["status"]

@@ -19,7 +19,9 @@ from plog_ci.results import OperationStats, SeriesPoint
 class DetailTables:
     """Mixed into ``ResultsStore``, which provides the connection and transactions."""
 
-    conn: sqlite3.Connection
+    @property
+    def conn(self) -> sqlite3.Connection:
+        raise NotImplementedError
 
     def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError

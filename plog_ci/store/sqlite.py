@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from plog_ci.errors import InputError
+from plog_ci.errors import InputError, StateError
+from plog_ci.home import check_writable, close_sqlite, is_state_fault, sqlite_files, unwritable
 from plog_ci.results import OperationStats
 from plog_ci.store.details import DetailTables
 from plog_ci.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -45,27 +46,64 @@ class ResultsStore(DetailTables):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA foreign_keys=ON")
-        self.conn.execute("PRAGMA busy_timeout=30000")
-        self.migrate()
+        self.files = sqlite_files(path)
+        self.faulted: StateError | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(path.parent, exc.strerror or str(exc)) from None
+        check_writable(self.files)
+        try:
+            self._conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StateError(path, str(exc)) from None
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute("PRAGMA busy_timeout=30000")
+            self.migrate()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection, once the database and its directory are checked writable: a
+        read may write its read mark through the ``-shm`` mapping (see ``plog_ci.home``)."""
+        if self.faulted is not None:
+            raise self.faulted
+        bad = unwritable(self.files)
+        if bad is not None:
+            self.faulted = StateError(bad)
+            raise self.faulted
+        return self._conn
 
     def close(self) -> None:
-        self.conn.close()
+        close_sqlite(self._conn, self.path)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         # BEGIN IMMEDIATE takes the write lock up front: concurrent writers queue
         # on busy_timeout instead of failing half-way with SQLITE_BUSY.
-        self.conn.execute("BEGIN IMMEDIATE")
+        conn = self.conn
         try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._fault(exc) from None
+
+    def _fault(self, exc: sqlite3.Error) -> Exception:
+        """A SQLite error as raised: a ``StateError`` when the files cannot be written."""
+        if not is_state_fault(exc):
+            return exc
+        self.faulted = StateError(unwritable(self.files) or self.path, str(exc))
+        return self.faulted
 
     def version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
