@@ -27,8 +27,9 @@ def js_literal(value: Any) -> str:
 
 
 _MD_SPECIAL = set("\\`*_{}[]<>()#+!|~")
-# After '@' and '#': a zero-width space (as an entity), so a forge links no
-# @mention (no notification) and no #123 reference from text PLog did not write.
+# After '@': a zero-width space (as an entity), so a forge links no @mention (no
+# notification) from text PLog did not write. '#' needs none: the backslash that
+# _MD_SPECIAL gives it already keeps GitHub and Gitea from linking #123.
 _NO_LINK = "&#8203;"
 
 
@@ -55,7 +56,7 @@ def md_escape(value: Any) -> str:
     out = []
     for c in text:
         out.append(f"\\{c}" if c in _MD_SPECIAL else c)
-        if c in "@#":
+        if c == "@":
             out.append(_NO_LINK)
     return "".join(out)
 
