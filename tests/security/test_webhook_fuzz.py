@@ -79,7 +79,7 @@ def test_a_job_id_beyond_sqlite_integers_is_404_not_500(receiver: Harness) -> No
 def test_router_errors_are_json(receiver: Harness) -> None:
     res = receiver.clients["github"].get("/webhook")
     assert res.status_code == 405 and res.get_json() == {"error": "Method Not Allowed"}
-    assert res.headers["Allow"] == "OPTIONS, POST"
+    assert set(res.headers["Allow"].split(", ")) == {"OPTIONS", "POST"}
     res = receiver.clients["github"].get("/nope")
     assert res.status_code == 404 and res.get_json() == {"error": "Not Found"}
 
