@@ -211,6 +211,8 @@ class SourcePolicy:
             port = parts.port
         except ValueError:
             raise SourceRefused(f"repository URL {shown!r} is malformed") from None
+        if port == 0:  # 'port or default' below would read it as the default port
+            raise SourceRefused(f"repository URL {shown!r} names port 0")
         scheme = parts.scheme.lower()
         if scheme == "https":
             pass

@@ -135,6 +135,7 @@ def _hostile_urls(port: int, other_repo: Path) -> list[tuple[str, str]]:
         ("ssh://git@github.com/Codertocat/Hello-World.git", "ssh, which is not enabled"),
         ("git@github.com:Codertocat/Hello-World.git", "ssh, which is not enabled"),
         ("https://user:tok@github.com/Codertocat/Hello-World.git", "credentials"),
+        ("https://github.com:0/Codertocat/Hello-World.git", "port 0"),
         ("https://github.com@169.254.169.254/x.git", "credentials"),
         ("https://evil.example.com/Codertocat/Hello-World.git", "not on the allow-list"),
         ("https://github.com.evil.example/o/r.git", "not on the allow-list"),
