@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from prance.util.path import path_get
 from prance.util.resolver import RefResolver
@@ -141,8 +141,12 @@ class _Loader:
             rel = normalize(rel)
             data = self.source.read(rel, self.limits.max_file_bytes)
         except Refused as exc:
-            cls = SpecTooLargeError if "limit" in str(exc) else SpecError
-            raise cls(f"{self.source.display(rel)}: {exc}") from None
+            if "limit" in str(exc):
+                raise SpecTooLargeError(
+                    f"{self.source.display(rel)}: {exc}",
+                    hint="split the spec into files joined by relative $refs",
+                ) from None
+            raise SpecError(f"{self.source.display(rel)}: {exc}") from None
         key = "file:" + rel
         self._store(key, data)
         return key
@@ -254,6 +258,33 @@ class _Loader:
                 if target not in seen:
                     seen.add(target)
                     queue.append(target)
+        for key in list(self.docs):
+            for where, ref in _refs(self.docs[key]):
+                self._check_cycle(key, where, ref)
+
+    def _check_cycle(self, key: str, where: list[str | int], ref: str) -> None:
+        """Refuse a chain of bare ``$ref`` nodes that comes back to itself (no content)."""
+        chain = [(key, pointer(where))]
+        target, fragment = self._target(key, where, ref)
+        while True:
+            here = (target, "#" + fragment)
+            if here in chain:
+                names = [f"{self.display(k)}{p}" for k, p in [*chain, here]]
+                raise self._fail(
+                    key,
+                    where,
+                    ref,
+                    "a $ref cycle with no content: " + " -> ".join(names),
+                    hint="point one of these $refs at a definition",
+                )
+            chain.append(here)
+            parts: list[str | int] = [_unescape(p) for p in fragment.lstrip("/").split("/") if p]
+            node = self.docs[target]
+            for part in parts:
+                node = node.get(part) if isinstance(node, dict) else None
+            if not isinstance(node, dict) or not isinstance(node.get("$ref"), str):
+                return
+            target, fragment = self._target(target, parts, node["$ref"])
 
     # -- prance's view ---------------------------------------------------
     def prance_url(self, key: str) -> str:
@@ -342,6 +373,19 @@ def _check_size(doc: dict[str, Any], source: str, limits: LoadLimits) -> None:
         )
 
 
+def _check_paths(doc: dict[str, Any], source: str, raw: bytes) -> None:
+    """Refuse a path template with a '.' or '..' segment (written or percent-encoded):
+    requests must stay under the base URL's path, whatever the server normalizes."""
+    for path in doc.get("paths") or {}:
+        if any(unquote(seg) in (".", "..") for seg in str(path).split("/")):
+            where = locate(raw, source, ["paths", str(path)])
+            raise SpecError(
+                f"{where}: path {str(path)!r} at {pointer(['paths', str(path)])} has a "
+                "'.' or '..' segment, which would leave the base URL's path",
+                hint="write the path as the server routes it, without dot segments",
+            )
+
+
 def _load(source: Source, rel: str, allow_hosts: tuple[str, ...], limits: LoadLimits) -> Spec:
     loader = _Loader(source, allow_hosts, limits)
     root_key = loader.load_root(rel)
@@ -349,6 +393,7 @@ def _load(source: Source, rel: str, allow_hosts: tuple[str, ...], limits: LoadLi
     doc = loader.docs[root_key]
     _check_version(doc, display)
     _check_size(doc, display, limits)
+    _check_paths(doc, display, loader.raw[root_key])
     loader.discover(root_key)
     warnings = checks.structural(doc, display)
     try:

@@ -51,6 +51,21 @@ def _str_timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> str:
 _SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _str_timestamp)
 
 
+class _DuplicateKey(ValueError):
+    """A JSON object names one key twice (parsers disagree on which value wins)."""
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise _DuplicateKey(k)
+            seen.add(k)
+    return out
+
+
 def _plain(root: Any, source: str, limits: ParseLimits) -> Any:
     """Copy to plain dict/list/str/int/float/bool/None with str keys; enforce caps."""
     sizes: dict[int, int] = {}
@@ -126,11 +141,19 @@ def parse(data: bytes, source: str, limits: ParseLimits | None = None) -> Any:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SpecError(f"{source}: not UTF-8 text (byte {exc.start})") from None
+        raise SpecError(
+            f"{source}: not UTF-8 text (byte {exc.start})", hint="save the file as UTF-8"
+        ) from None
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")):
         try:
-            return _plain(json.loads(text), source, limits)
+            return _plain(json.loads(text, object_pairs_hook=_unique_pairs), source, limits)
+        except _DuplicateKey as exc:
+            raise SpecError(
+                f"{source}: duplicate key {exc.args[0]!r} in a JSON object "
+                "(parsers disagree on which value wins)",
+                hint="keep one of the two entries",
+            ) from None
         except json.JSONDecodeError:
             pass  # flow-style YAML also starts with '{'; let the YAML parser decide
         except RecursionError:
