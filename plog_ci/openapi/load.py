@@ -200,8 +200,12 @@ class _Loader:
                     ref,
                     "network references are refused (PLog never "
                     "fetches a URL unless its host is allow-listed)",
-                    hint=f"vendor the file into the repository, or add {host!r} "
-                    "to openapi.allow_hosts in plog.yml",
+                    hint=(
+                        "vendor the file into the repository"
+                        if forbidden(host)  # plog.yml cannot allow-list such an address
+                        else f"vendor the file into the repository, or add {host!r} "
+                        "to openapi.allow_hosts in plog.yml"
+                    ),
                 )
             # A name in openapi.allow_hosts may not point at this machine, a link-local
             # address or a metadata service (plog.yml cannot list those: config.hosts);
