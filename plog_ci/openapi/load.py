@@ -201,8 +201,10 @@ class _Loader:
                     "network references are refused (PLog never "
                     "fetches a URL unless its host is allow-listed)",
                     hint=(
-                        "vendor the file into the repository"
-                        if forbidden(host)  # plog.yml cannot allow-list such an address
+                        "vendor the file into the repository; openapi.allow_hosts cannot "
+                        "list a loopback, link-local or metadata address (plog diff and "
+                        "plog gen take --allow-host for one)"
+                        if forbidden(host)
                         else f"vendor the file into the repository, or add {host!r} "
                         "to openapi.allow_hosts in plog.yml"
                     ),
