@@ -7,8 +7,9 @@ environment file.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -16,6 +17,30 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def source_options(func: F) -> F:
+    """Add the options; the command receives ``api_url`` and ``sources`` (a SourcePolicy
+    built from the environment and the options, a UsageError when invalid)."""
+
+    @functools.wraps(func)
+    def with_policy(
+        *args: Any,
+        allow_repos: tuple[str, ...],
+        allow_hosts: tuple[str, ...],
+        allow_nets: tuple[str, ...],
+        allow_ssh: bool,
+        allow_http_loopback: bool,
+        **kwargs: Any,
+    ) -> Any:
+        kwargs["sources"] = policy_from_options(
+            api_url=kwargs["api_url"],
+            allow_repos=allow_repos,
+            allow_hosts=allow_hosts,
+            allow_nets=allow_nets,
+            allow_ssh=allow_ssh,
+            allow_http_loopback=allow_http_loopback,
+        )
+        return func(*args, **kwargs)
+
+    command: Callable[..., Any] = with_policy
     options = [
         click.option(
             "--api-url",
@@ -63,8 +88,8 @@ def source_options(func: F) -> F:
         ),
     ]
     for option in reversed(options):
-        func = option(func)
-    return func
+        command = option(command)
+    return cast(F, command)
 
 
 def policy_from_options(

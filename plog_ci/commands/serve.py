@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import click
 
-from plog_ci.commands._sources import policy_from_options, source_options
+from plog_ci.commands._sources import source_options
 from plog_ci.errors import InputError, PlogError
+
+if TYPE_CHECKING:
+    from plog_ci.forge.sources import SourcePolicy
 
 
 @click.command("serve")
@@ -43,11 +47,7 @@ def serve(
     home: str | None,
     forge: str,
     api_url: str | None,
-    allow_repos: tuple[str, ...],
-    allow_hosts: tuple[str, ...],
-    allow_nets: tuple[str, ...],
-    allow_ssh: bool,
-    allow_http_loopback: bool,
+    sources: SourcePolicy,
     threads: int,
     max_body: int,
 ) -> None:
@@ -65,14 +65,6 @@ def serve(
             "--forge gitea needs --api-url (e.g. https://gitea.example.com/api/v1): "
             "the token is only sent to a configured API URL"
         )
-    sources = policy_from_options(
-        api_url=api_url,
-        allow_repos=allow_repos,
-        allow_hosts=allow_hosts,
-        allow_nets=allow_nets,
-        allow_ssh=allow_ssh,
-        allow_http_loopback=allow_http_loopback,
-    )
     secret = os.environ.get("PLOG_WEBHOOK_SECRET", "")
     try:
         app = create_app(

@@ -5,10 +5,14 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
-from plog_ci.commands._sources import policy_from_options, source_options
+from plog_ci.commands._sources import source_options
+
+if TYPE_CHECKING:
+    from plog_ci.forge.sources import SourcePolicy
 
 
 @click.command("worker")
@@ -37,11 +41,7 @@ def worker(
     poll_s: float,
     url: str | None,
     api_url: str | None,
-    allow_repos: tuple[str, ...],
-    allow_hosts: tuple[str, ...],
-    allow_nets: tuple[str, ...],
-    allow_ssh: bool,
-    allow_http_loopback: bool,
+    sources: SourcePolicy,
 ) -> None:
     """Run queued jobs through the pipeline and post their verdicts (run several at once).
 
@@ -54,14 +54,6 @@ def worker(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
-    sources = policy_from_options(
-        api_url=api_url,
-        allow_repos=allow_repos,
-        allow_hosts=allow_hosts,
-        allow_nets=allow_nets,
-        allow_ssh=allow_ssh,
-        allow_http_loopback=allow_http_loopback,
-    )
     w = Worker(
         Path(home) if home else None,
         lease_s=lease_s,
