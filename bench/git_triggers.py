@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from plog_ci import proc  # noqa: E402
 from plog_ci.deploy.process import free_port  # noqa: E402
 from plog_ci.forge import Report  # noqa: E402
-from plog_ci.githooks import install_hooks  # noqa: E402
+from plog_ci.hook_install import install_hooks  # noqa: E402
 from plog_ci.queue import JobSpec, Queue  # noqa: E402
 
 PLOG_YML = "version: 1\nservice:\n  run: python app.py\nopenapi: openapi.yaml\n"
@@ -293,8 +293,9 @@ def bench_webhooks(rate: int, duration: str) -> None:
 
 def _worker(home: str, log: str, lease_s: float) -> None:
     from plog_ci.forge.local import LocalForge
+    from plog_ci.job_runner import JobOutcome
     from plog_ci.queue import Job
-    from plog_ci.worker import JobOutcome, Worker
+    from plog_ci.worker import Worker
 
     def runner(job: Job, home_dir: Path) -> JobOutcome:
         time.sleep(0.5)

@@ -113,7 +113,7 @@ def _push(work: Path, rev: str, out: Console) -> None:
 
 def run_demo(workdir: Path | None, *, console: Console, out: Console) -> int:
     """Two pushes to a bare repository with PLog's hooks; the worker gates each."""
-    from plog_ci.githooks import install_hooks
+    from plog_ci.hook_install import install_hooks
     from plog_ci.worker import run_worker_until_idle
 
     root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="plog-demo-"))

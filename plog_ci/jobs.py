@@ -1,5 +1,6 @@
-"""What the queue holds: the spec of a job (what to test), the job as stored, and
-the answer to an enqueue. ``plog_ci.queue`` stores them and re-exports them.
+"""What the queue holds: the spec of a job (what to test), the job as stored (and
+the tables that store it), and the answer to an enqueue. ``plog_ci.queue`` stores
+them and re-exports them.
 """
 
 from __future__ import annotations
@@ -8,9 +9,44 @@ import base64
 import hashlib
 import json
 import os
+import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    idem_key TEXT NOT NULL UNIQUE,
+    repo TEXT NOT NULL,
+    lane BLOB NOT NULL,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL,
+    result TEXT,
+    summary TEXT,
+    outcome TEXT,
+    lease_owner TEXT,
+    lease_until REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    event_time REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    superseded_by INTEGER,
+    pending_posted INTEGER NOT NULL DEFAULT 0,
+    published INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_lane ON jobs (repo, lane, state);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, id);
+CREATE TABLE IF NOT EXISTS deliveries (
+    delivery TEXT PRIMARY KEY,
+    job_id INTEGER,
+    received REAL NOT NULL
+);
+"""
 
 
 @dataclass(frozen=True)
@@ -81,6 +117,24 @@ class Job:
     @property
     def final(self) -> bool:
         return self.state in ("finished", "cancelled")
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        """A ``jobs`` row (``SCHEMA``) as a Job."""
+        return cls(
+            id=row["id"],
+            spec=JobSpec.from_json(row["spec"]),
+            state=row["state"],
+            result=row["result"],
+            summary=row["summary"],
+            outcome=json.loads(row["outcome"]) if row["outcome"] else None,
+            lease_owner=row["lease_owner"],
+            lease_until=row["lease_until"],
+            attempts=row["attempts"],
+            superseded_by=row["superseded_by"],
+            pending_posted=bool(row["pending_posted"]),
+            published=bool(row["published"]),
+        )
 
 
 @dataclass(frozen=True)

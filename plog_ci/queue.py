@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from plog_ci.home import close_sqlite, is_state_fault, sqlite_files, state_dir, unwritable
-from plog_ci.jobs import Enqueued, Job, JobSpec
+from plog_ci.jobs import SCHEMA, SCHEMA_VERSION, Enqueued, Job, JobSpec
 
 __all__ = [
     "DEFAULT_LEASE_S",
@@ -52,39 +52,6 @@ __all__ = [
 FINAL_RESULTS = ("pass", "fail", "no-verdict", "error", "cancelled")
 DEFAULT_LEASE_S = 30.0
 DEFAULT_MAX_ATTEMPTS = 3
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    idem_key TEXT NOT NULL UNIQUE,
-    repo TEXT NOT NULL,
-    lane BLOB NOT NULL,
-    spec TEXT NOT NULL,
-    state TEXT NOT NULL,
-    result TEXT,
-    summary TEXT,
-    outcome TEXT,
-    lease_owner TEXT,
-    lease_until REAL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    created REAL NOT NULL,
-    event_time REAL NOT NULL,
-    started REAL,
-    finished REAL,
-    superseded_by INTEGER,
-    pending_posted INTEGER NOT NULL DEFAULT 0,
-    published INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS jobs_lane ON jobs (repo, lane, state);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, id);
-CREATE TABLE IF NOT EXISTS deliveries (
-    delivery TEXT PRIMARY KEY,
-    job_id INTEGER,
-    received REAL NOT NULL
-);
-"""
 
 
 class QueueUnavailable(Exception):
@@ -98,23 +65,6 @@ class QueueUnwritable(QueueUnavailable):
     def __init__(self, path: Path, detail: str = "") -> None:
         super().__init__(f"{path}: not writable{': ' + detail if detail else ''}")
         self.path = path
-
-
-def _job(row: sqlite3.Row) -> Job:
-    return Job(
-        id=row["id"],
-        spec=JobSpec.from_json(row["spec"]),
-        state=row["state"],
-        result=row["result"],
-        summary=row["summary"],
-        outcome=json.loads(row["outcome"]) if row["outcome"] else None,
-        lease_owner=row["lease_owner"],
-        lease_until=row["lease_until"],
-        attempts=row["attempts"],
-        superseded_by=row["superseded_by"],
-        pending_posted=bool(row["pending_posted"]),
-        published=bool(row["published"]),
-    )
 
 
 # Writers in one process queue up on a lock: SQLite's own busy handler sleeps
@@ -156,7 +106,7 @@ class Queue:
             conn.execute("PRAGMA synchronous = FULL")
             if not self._ready:
                 conn.execute("BEGIN IMMEDIATE")
-                for stmt in _SCHEMA.split(";"):
+                for stmt in SCHEMA.split(";"):
                     if stmt.strip():
                         conn.execute(stmt)
                 conn.execute(
@@ -414,7 +364,7 @@ class Queue:
             (owner, now + lease_s, now, row["id"]),
         )
         fresh = conn.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchone()
-        return _job(fresh)
+        return Job.from_row(fresh)
 
     def renew(self, job_id: int, owner: str, *, lease_s: float = DEFAULT_LEASE_S) -> bool:
         """Extend a lease; False when the job was taken over (this worker must stop)."""
@@ -476,7 +426,7 @@ class Queue:
             rows = conn.execute(
                 "SELECT * FROM jobs WHERE state = 'finished' AND published = 0 ORDER BY id"
             ).fetchall()
-        return [_job(r) for r in rows]
+        return [Job.from_row(r) for r in rows]
 
     def mark_published(self, job_id: int) -> None:
         with self._tx() as conn:
@@ -487,12 +437,12 @@ class Queue:
     def get(self, job_id: int) -> Job | None:
         with self._read() as conn:
             row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return _job(row) if row is not None else None
+        return Job.from_row(row) if row is not None else None
 
     def jobs(self) -> list[Job]:
         with self._read() as conn:
             rows = conn.execute("SELECT * FROM jobs ORDER BY id").fetchall()
-        return [_job(r) for r in rows]
+        return [Job.from_row(r) for r in rows]
 
     def counts(self) -> dict[str, int]:
         with self._read() as conn:

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from plog_ci.forge import Report
+from plog_ci.job_runner import JobOutcome
 from plog_ci.queue import Job
-from plog_ci.worker import JobOutcome
 
 
 def sleepy_runner(job: Job, home: Path) -> JobOutcome:

@@ -30,7 +30,16 @@ PACKAGE = "plog_ci"
 # only itself; every other entry matches the module and everything under it.
 LAYERS: list[tuple[str, list[str]]] = [
     ("entry points", ["plog_ci.__main__", "plog_ci.cli", "plog_ci.commands", "plog_ci.demo"]),
-    ("services", ["plog_ci.worker", "plog_ci.web", "plog_ci.githooks"]),
+    (
+        "services",
+        [
+            "plog_ci.worker",
+            "plog_ci.job_runner",
+            "plog_ci.web",
+            "plog_ci.githooks",
+            "plog_ci.hook_install",
+        ],
+    ),
     ("pipeline", ["plog_ci.pipeline"]),
     ("orchestration", ["plog_ci.ab", "plog_ci.report", "plog_ci.plan"]),
     # The engines, in the order their imports allow: analysis reads stored runs,
@@ -49,6 +58,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "plog_ci",
             "plog_ci.errors",
             "plog_ci.proc",
+            "plog_ci.redaction",
             "plog_ci.home",
             "plog_ci.results",
             "plog_ci.series",

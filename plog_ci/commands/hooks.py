@@ -12,7 +12,7 @@ from plog_ci.errors import PlogError
 def _branch_names(
     ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
 ) -> tuple[str, ...]:
-    from plog_ci.githooks import check_branch_name
+    from plog_ci.hook_install import check_branch_name
 
     for name in value:
         problem = check_branch_name(name)
@@ -53,7 +53,7 @@ def hooks_install(
     repo: Path, protect: tuple[str, ...], strict: bool, home: str | None, url: str | None
 ) -> None:
     """Write pre-receive and post-receive stubs into REPO (existing hooks are chained)."""
-    from plog_ci.githooks import install_hooks
+    from plog_ci.hook_install import install_hooks
 
     try:
         paths = install_hooks(
@@ -69,7 +69,7 @@ def hooks_install(
 @click.argument("repo", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def hooks_uninstall(repo: Path) -> None:
     """Remove PLog's hooks from REPO and restore chained ones."""
-    from plog_ci.githooks import uninstall_hooks
+    from plog_ci.hook_install import uninstall_hooks
 
     try:
         paths = uninstall_hooks(repo)

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from plog_ci.errors import DependencyError
-from plog_ci.proc import redact
+from plog_ci.redaction import redact
 
 
 class ApiError(DependencyError):

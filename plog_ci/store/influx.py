@@ -44,7 +44,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from plog_ci.errors import ConfigError
-from plog_ci.proc import redact
+from plog_ci.redaction import redact
 from plog_ci.results import LATENCY_FIELDS, SeriesPoint
 
 log = logging.getLogger(__name__)

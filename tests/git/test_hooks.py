@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from plog_ci.cli import cli
 from plog_ci.forge import Report
 from plog_ci.forge.local import LocalForge
-from plog_ci.githooks import install_hooks, uninstall_hooks
+from plog_ci.hook_install import install_hooks, uninstall_hooks
 from plog_ci.queue import Queue
 from testing.git_server import INVALID_PLOG, VALID_PLOG, GitSetup
 

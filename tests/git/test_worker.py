@@ -16,9 +16,10 @@ import pytest
 from plog_ci.errors import DependencyError
 from plog_ci.forge import Report
 from plog_ci.forge.local import LocalForge
-from plog_ci.githooks import install_hooks
+from plog_ci.hook_install import install_hooks
+from plog_ci.job_runner import JobOutcome
 from plog_ci.queue import Job, JobSpec, Queue
-from plog_ci.worker import JobOutcome, Worker
+from plog_ci.worker import Worker
 from testing import worker_jobs
 from testing.git_server import GitSetup
 from testing.worker_jobs import RecordingForge, records, sleepy_runner
@@ -201,7 +202,7 @@ def test_notes_are_written_safely_while_pushes_continue(git_setup: GitSetup) -> 
 def test_fork_pull_request_is_skipped_unless_the_base_allows_it(
     git_setup: GitSetup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from plog_ci.worker import pipeline_runner
+    from plog_ci.job_runner import pipeline_runner
 
     # The worker fetches a local path only when the allow-list names it.
     monkeypatch.setenv("PLOG_ALLOW_REPOS", str(git_setup.bare))

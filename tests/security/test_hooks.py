@@ -17,7 +17,7 @@ import pytest
 from plog_ci.forge import Report
 from plog_ci.forge.local import LocalForge
 from plog_ci.forge.notes import NOTES_REF, REPORTS_REF
-from plog_ci.githooks import install_hooks
+from plog_ci.hook_install import install_hooks
 from plog_ci.queue import Queue
 from testing.git_server import GitSetup
 

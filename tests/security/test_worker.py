@@ -22,8 +22,9 @@ import pytest
 from werkzeug.serving import make_server
 
 from plog_ci.forge.sources import SourcePolicy
+from plog_ci.job_runner import JobOutcome, pipeline_runner
 from plog_ci.queue import Job, JobSpec, Queue
-from plog_ci.worker import JobOutcome, Worker, pipeline_runner
+from plog_ci.worker import Worker
 from testing.fake_forge import TOKEN, ConnectionRecorder, make_fake, redirect_app
 from testing.repos import git
 from testing.worker_jobs import RecordingForge, records
@@ -191,7 +192,7 @@ def test_an_allow_listed_local_repository_is_fetched(plog_home: Path, tmp_path: 
     job_id = Queue().enqueue(_spec(str(bare), head=shas[1], base=shas[0])).job_id
     job = Queue().get(job_id)
     assert job is not None
-    from plog_ci.worker import local_repo
+    from plog_ci.job_runner import local_repo
 
     mirror = local_repo(job, plog_home, sources=SourcePolicy(repos=(str(tmp_path / "*.git"),)))
     assert git(mirror, "rev-parse", "refs/heads/main") == shas[1]
