@@ -54,12 +54,20 @@ def unwritable(paths: Iterable[Path]) -> Path | None:
     """
     for path in paths:
         try:
-            if not os.access(path, os.W_OK):
-                if path.exists() or path.is_symlink():
-                    return path
+            if not os.access(path, os.W_OK) and _still_unwritable(path):
+                return path
         except OSError:
             return path
     return None
+
+
+def _still_unwritable(path: Path) -> bool:
+    """After a refused access: whether ``path`` exists and is refused again. SQLite
+    removes and recreates ``-wal``/``-shm`` as connections come and go, so a file
+    missing at the first look and there at the second is no fault."""
+    if not (path.exists() or path.is_symlink()):
+        return False
+    return not os.access(path, os.W_OK) and (path.exists() or path.is_symlink())
 
 
 def sqlite_files(db: Path) -> tuple[Path, ...]:
