@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 
 class StageProgress:
@@ -37,3 +38,7 @@ class StageProgress:
     def advance_to(self, completed: float) -> None:
         if self.task is not None:
             self.progress.update(self.task, completed=completed)
+
+    def warn(self, text: str) -> None:
+        """A line that stays above the progress display (plain text: no markup read)."""
+        self.progress.console.print(Text("warning: ", style="yellow") + Text(text))

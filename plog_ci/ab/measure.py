@@ -21,6 +21,7 @@ from plog_ci.ab.baseline import Baseline, paired_baseline
 from plog_ci.ab.duet import run_duet
 from plog_ci.ab.interleaved import merge_side, round_order, run_scheduled
 from plog_ci.config.model import LoadConfig
+from plog_ci.deploy import isolation
 from plog_ci.deploy.process import Replicas
 from plog_ci.deploy.resources import ResourceSampler, Sample
 from plog_ci.errors import ConfigError, InputError, PlogError
@@ -43,6 +44,8 @@ class Progress(Protocol):
     def stage(self, text: str, total: float | None = None) -> None: ...
 
     def advance_to(self, completed: float) -> None: ...
+
+    def warn(self, text: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,12 @@ def measure(plan: Plan, recorder: Recorder, progress: Progress) -> Measurement:
         # Replicas only serve side-by-side comparisons (see compare.replicas).
         replicas = config.compare.replicas if both else 1
         progress.stage("Starting the service" + (f" ({replicas} replicas)" if replicas > 1 else ""))
+        unisolated = isolation.available()
+        if unisolated is not None:
+            progress.warn(
+                f"the service runs without a PID namespace ({unisolated}): a process it "
+                "starts outside its process group (setsid) may outlive the run"
+            )
         head = stack.enter_context(
             Replicas(
                 config.service,

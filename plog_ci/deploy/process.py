@@ -19,6 +19,7 @@ import httpx
 
 from plog_ci import proc
 from plog_ci.config.model import ServiceConfig
+from plog_ci.deploy import isolation
 from plog_ci.errors import ConfigError, ServiceError
 
 LOOPBACK = "127.0.0.1"
@@ -59,7 +60,9 @@ class ServiceProcess:
 
     It dies with PLog (``proc.Process``: ``PR_SET_PDEATHSIG``), and while a recording is
     open (a worker's job, a measurement) its pid, start time and argv are recorded, so a
-    new worker reaps its group if PLog was killed (``plog_ci.reaper``).
+    new worker reaps its group if PLog was killed (``plog_ci.reaper``). Where the kernel
+    allows, it runs in a PID namespace of its own, so whatever it starts stops with it
+    (``plog_ci.deploy.isolation``).
     """
 
     def __init__(
@@ -99,13 +102,18 @@ class ServiceProcess:
         # Whatever the service prints goes through proc.redact: its secrets included.
         proc.register_environment_secrets(env)
         self.argv = command_argv(service.run, port)
-        self.process = proc.Process(
-            self.argv, cwd=workdir, env=env, log_path=log_path, secrets=secrets
-        )
+        # In a PID namespace where the kernel allows: what the service starts, even
+        # outside its process group, stops with it (plog_ci.deploy.isolation).
+        argv = isolation.wrap(self.argv)
+        self.isolated = argv != self.argv
+        if self.isolated:
+            isolation.check_command(self.argv[0], env, workdir)
+        self.process = proc.Process(argv, cwd=workdir, env=env, log_path=log_path, secrets=secrets)
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        """The service's own pid (not its namespace's init): what resources are sampled from."""
+        return isolation.service_pid(self.process.pid, self.isolated)
 
     def wait_healthy(self) -> float:
         """Block until the health path answers 2xx; returns the seconds it took."""
