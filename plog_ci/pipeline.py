@@ -28,7 +28,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from plog_ci import proc
+from plog_ci import proc, reaper
 from plog_ci.ab.baseline import Baseline, History, judge_sequentially, stored_baseline
 from plog_ci.ab.measure import Measurement, Recorder, measure
 from plog_ci.analysis.comparison import COMPARED_METRICS, Comparison, StatsSettings
@@ -167,6 +167,8 @@ def register_secrets(config: Config) -> None:
 def record_run(run: Run) -> None:
     """Open the run's row in the store and register the live series' sinks."""
     plan = run.plan
+    # What a killed `plog run` left (its services, folders, a run left `running`).
+    reaper.reap(run.home)
     run.store = store = open_store(run.home)
     run.run_id = run_id = store.start_run(
         repo=str(plan.git.path.resolve()),
@@ -178,6 +180,11 @@ def record_run(run: Run) -> None:
         config_hash=plan.config.digest,
         spec_hash=hashlib.sha256(plan.spec_bytes).hexdigest(),
         environment=environment_fingerprint(),
+    )
+    # Recorded from here to the final status, so that if this process is killed at any
+    # stage the next `plog run` or worker closes the run (plog_ci.reaper).
+    run.teardown.enter_context(
+        proc.recording(store.path.parent / proc.RECORDS_DIR, run_id=run_id, store=str(store.path))
     )
     run.series.register(SeriesWriter(store, run_id))
     if plan.config.influx is not None:

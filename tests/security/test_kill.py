@@ -375,3 +375,52 @@ def test_a_record_of_another_host_is_left_alone(plog_home: Path) -> None:
     )
     assert not reaper.reap(plog_home)
     assert record.exists()
+
+
+# A `plog run` (no worker) that dies after measuring: the report stage never returns.
+KILLED_AFTER_MEASURING = r"""
+import sys, time
+from pathlib import Path
+from plog_ci import pipeline
+
+def stalls(run):
+    print("reporting", flush=True)
+    time.sleep(600)
+
+pipeline.STAGES = tuple((n, stalls if n == "report" else f) for n, f in pipeline.STAGES)
+pipeline.run(pipeline.RunRequest(repo=Path(sys.argv[1]), head="HEAD"))
+"""
+
+
+def test_a_plog_run_killed_after_measuring_is_closed_by_the_next_one(
+    petstore_repo: Path, plog_home: Path
+) -> None:
+    need_k6()
+    victim = subprocess.Popen(
+        [sys.executable, "-c", KILLED_AFTER_MEASURING, str(petstore_repo)],
+        env={**os.environ, "PLOG_HOME": str(plog_home)},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert victim.stdout is not None and victim.stdout.readline().strip() == "reporting"
+    finally:
+        victim.kill()
+        victim.wait(timeout=10)
+    assert _runs(plog_home)[1][0] == "running"
+    assert list(reaper.records_dir(plog_home).glob("*.json")), "the run kept no record"
+    done = subprocess.run(
+        [sys.executable, "-m", "plog_ci", "run", "--repo", str(petstore_repo), "--head", "HEAD"],
+        env={**os.environ, "PLOG_HOME": str(plog_home)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    runs = _runs(plog_home)
+    assert runs[1] == ("error", {"status": "error", "reason": "worker died"})
+    assert runs[2][0] in ("pass", "fail")
+    assert not list(reaper.records_dir(plog_home).iterdir())
