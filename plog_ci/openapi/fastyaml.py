@@ -216,7 +216,10 @@ class _Walker:
                     raise Decline("key with a tag, anchor or alias")
                 raw = _R.Tree_key(t, child)
                 text = "" if raw is None else str(raw, "utf-8")
-                out[text if bits & _KEYQUO else _key(_plain_scalar(text))] = value
+                key = text if bits & _KEYQUO else _key(_plain_scalar(text))
+                if key in out:  # PyYAML refuses it with the place (parse._SafeLoader)
+                    raise Decline("duplicate key")
+                out[key] = value
             else:
                 out.append(value)
             total += size

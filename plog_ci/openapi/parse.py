@@ -41,7 +41,30 @@ class ParseLimits:
 
 
 class _SafeLoader(yaml.CSafeLoader):  # type: ignore[misc]
-    """libyaml safe loader that keeps timestamps as strings (JSON has no dates)."""
+    """libyaml safe loader that keeps timestamps as strings (JSON has no dates) and
+    refuses a mapping that names one key twice (YAML 1.2 section 3.2.1.1: keys are
+    unique; loaders disagree on which value wins, so the spec would mean two things)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        seen: set[tuple[str, str]] = set()
+        for key_node, _ in node.value:
+            # Merge keys (<<) may repeat and be overridden: that is their meaning.
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+                continue
+            ident = (key_node.tag, key_node.value)
+            if ident in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key_node.value!r} (loaders disagree on which value "
+                    "wins; keep one of the two entries)",
+                    key_node.start_mark,
+                )
+            seen.add(ident)
+        return super().construct_mapping(node, deep)
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def _str_timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> str:

@@ -175,6 +175,18 @@ CASES = [
         ("duplicate key '/a'", "hint: keep one"),
     ),
     Case(
+        "yaml_duplicate_keys",
+        HEAD + "paths:\n  /a:\n    get:\n      responses: {'200': {description: ok}}\n"
+        "  /a:\n    delete:\n      responses: {'200': {description: ok}}\n",
+        (":7:3:", "duplicate key '/a'", "keep one of the two entries"),
+    ),
+    Case(
+        "yaml_duplicate_keys_in_flow",
+        HEAD + "paths:\n  /a:\n    get:\n      responses: {'200': {description: a}, "
+        "'200': {description: b}}\n",
+        (":6:44:", "duplicate key '200'"),
+    ),
+    Case(
         "path_dotdot",
         HEAD + "paths:\n  /files/../../admin:\n    get:\n"
         "      responses: {'200': {description: ok}}\n",
@@ -398,9 +410,11 @@ def test_plog_run_report_holds_no_raw_html_from_the_spec(world: World) -> None:
     petstore = (EXAMPLE / "openapi.yaml").read_text(encoding="utf-8")
     _petstore(world, petstore)
     # The head changes descriptions and summaries to markup; the changelog quotes them.
-    hostile = petstore.replace(
-        "info:", "info:\n  description: \"<script>alert('info')</script>\"", 1
+    # (replacing the description: a second one would be a duplicate key, refused)
+    hostile = re.sub(
+        r"(?m)^  description: .*$", "  description: \"<script>alert('info')</script>\"", petstore, 1
     )
+    hostile = re.sub(r"(?m)^ +summary: .*\n", "", hostile)  # each operation gets a new one
     lines = []
     for line in hostile.splitlines():
         lines.append(line)
