@@ -19,7 +19,8 @@ alone. A URL is fetched only when
 
 ``git_config`` gives the ``-c`` options the fetch runs under: only the checked
 protocol, no redirects, and the checked addresses pinned (``http.curloptResolve``)
-so a second DNS answer cannot point the fetch elsewhere.
+so a second DNS answer cannot point the fetch elsewhere; for ssh, the first checked
+address is given to ssh as its ``HostName`` (``core.sshCommand``).
 """
 
 from __future__ import annotations
@@ -97,6 +98,14 @@ class Checked:
         if self.scheme in ("https", "http") and self.host and self.addresses and not literal:
             pinned = ",".join(f"[{a}]" if ":" in a else a for a in self.addresses)
             args += ["-c", f"http.curloptResolve={self.host}:{self.port}:{pinned}"]
+        if self.scheme == "ssh" and self.host and self.addresses and not literal:
+            # ssh resolves the name again; HostName pins the checked address and
+            # HostKeyAlias keeps known_hosts checked under the name. Both values were
+            # validated (an address, a host name): nothing here reaches the shell raw.
+            args += [
+                "-c",
+                f"core.sshCommand=ssh -o HostName={self.addresses[0]} -o HostKeyAlias={self.host}",
+            ]
         return args
 
 

@@ -198,6 +198,34 @@ def test_an_allow_listed_local_repository_is_fetched(plog_home: Path, tmp_path: 
     assert git(mirror, "rev-parse", "refs/heads/main") == shas[1]
 
 
+def test_an_ssh_fetch_connects_to_the_checked_address_not_a_second_lookup(
+    plog_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Real git, and an `ssh` on PATH that records how git called it (no sshd here):
+    # ssh must be told the address the policy checked, not left to resolve the name.
+    calls = tmp_path / "ssh-argv"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "ssh"
+    fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {calls}\nexit 1\n', encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    job_id = Queue().enqueue(_spec("ssh://git@forge.example/o/r.git")).job_id
+    job = Queue().get(job_id)
+    assert job is not None
+    from plog_ci.errors import DependencyError
+    from plog_ci.job_runner import local_repo
+
+    policy = SourcePolicy(
+        hosts=("forge.example",), allow_ssh=True, resolver=lambda host, port: ["93.184.216.34"]
+    )
+    with pytest.raises(DependencyError, match="could not fetch"):
+        local_repo(job, plog_home, sources=policy)
+    argv = calls.read_text(encoding="utf-8").splitlines()
+    assert argv[:4] == ["-o", "HostName=93.184.216.34", "-o", "HostKeyAlias=forge.example"]
+    assert "git@forge.example" in argv
+
+
 # -- kind 2: tokens ------------------------------------------------------------------------
 
 
