@@ -161,13 +161,15 @@ def _object(schema: JsonSchema, depth: int, request: bool) -> dict[str, Any]:
     return out
 
 
-def for_parameter(param: Parameter) -> Any:
+def for_parameter(param: Parameter, *, warnings: list[str] | None = None) -> Any:
+    """A value for ``param``; messages about the value (no operation key) go to ``warnings``."""
     if param.examples:
         return param.examples[0]
     return from_schema(param.schema)
 
 
-def for_media(media: MediaType) -> Any:
+def for_media(media: MediaType, *, warnings: list[str] | None = None) -> Any:
+    """A body for ``media``; messages about the value (no operation key) go to ``warnings``."""
     if media.examples:
         return media.examples[0]
     return from_schema(media.schema)
