@@ -27,6 +27,7 @@ from plog_ci.loadgen.profiles import Plan, scenarios
 from plog_ci.loadgen.requests import plan_request
 from plog_ci.loadgen.thresholds import selectors, thresholds
 from plog_ci.openapi.model import Operation, Spec
+from plog_ci.openapi.names import find_operation
 from plog_ci.templating import render
 
 TREND_STATS = ["min", "avg", "med", "p(90)", "p(95)", "p(99)", "max", "count"]
@@ -160,15 +161,18 @@ def generate(
     if schedule is not None and not schedule.slots:
         raise InternalError("a schedule needs at least one block")
     warnings: list[str] = []
-    overrides: dict[str, OperationOverride] = {o.operation: o for o in load.overrides}
-    for key in overrides:
-        if spec.find(key) is None:
+    # Overrides land on the operation the spec names, matched as load.operations
+    # are (openapi.names: GET /jobs/{id} is GET /jobs/{jobId}).
+    by_key: dict[str, OperationOverride] = {}
+    for override in load.overrides:
+        found = find_operation(spec, override.operation)
+        if found is None:
             raise InputError(
-                f"plog.yml: load.overrides: {key!r} is not an operation of "
+                f"plog.yml: load.overrides: {override.operation!r} is not an operation of "
                 f"{spec.source or 'the spec'}",
-                hint="write the key as 'METHOD /path' exactly as in the spec",
+                hint="write the key as 'METHOD /path' as in the spec (parameter names may differ)",
             )
-    by_key = {spec.find(k).key: o for k, o in overrides.items()}  # type: ignore[union-attr]
+        by_key.setdefault(found.key, override)
     producers: list[dict[str, Any]] = []
     producer_index: dict[tuple[str, str], int] = {}
     dependencies: list[str] = []
