@@ -164,15 +164,15 @@ def generate(
     # Overrides land on the operation the spec names, matched as load.operations
     # are (openapi.names: GET /jobs/{id} is GET /jobs/{jobId}).
     by_key: dict[str, OperationOverride] = {}
-    for override in load.overrides:
-        found = find_operation(spec, override.operation)
+    for entry in load.overrides:
+        found = find_operation(spec, entry.operation)
         if found is None:
             raise InputError(
-                f"plog.yml: load.overrides: {override.operation!r} is not an operation of "
+                f"plog.yml: load.overrides: {entry.operation!r} is not an operation of "
                 f"{spec.source or 'the spec'}",
                 hint="write the key as 'METHOD /path' as in the spec (parameter names may differ)",
             )
-        by_key.setdefault(found.key, override)
+        by_key.setdefault(found.key, entry)
     producers: list[dict[str, Any]] = []
     producer_index: dict[tuple[str, str], int] = {}
     dependencies: list[str] = []
