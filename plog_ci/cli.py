@@ -68,6 +68,22 @@ def _stop_all() -> None:
         proc.stop_all()
 
 
+def _internal_error(exc: Exception) -> None:
+    """Print the trace of a bug, secrets redacted, and what to do about it."""
+    import traceback
+
+    from plog_ci.redaction import redact, register_environment_secrets
+
+    register_environment_secrets()  # what a command had not registered yet
+    trace = "".join(traceback.format_exception(exc))
+    print(redact(trace), file=sys.stderr, end="")
+    print(
+        redact(f"error: internal error: {type(exc).__name__}: {exc}")
+        + "\n  hint: this is a bug in PLog; please report it with the trace above",
+        file=sys.stderr,
+    )
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -85,5 +101,9 @@ def main() -> None:
     except PlogError as exc:
         err_console().print(f"error: {exc}", markup=False)
         sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug in PLog: exit 3, never 1 (a gate failed)
+        _stop_all()
+        _internal_error(exc)
+        sys.exit(ExitCode.INTERNAL)
     finally:
         _stop_all()

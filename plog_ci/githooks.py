@@ -7,7 +7,10 @@ moves one of PLog's own refs (``refs/notes/plog``, ``refs/heads/plog-reports``
 and anything below them) -- always, strict or not, even when the rest of PLog
 fails; PLog writes those refs itself with ``git update-ref`` in the bare
 repository, which runs no receive hook. For each pushed branch head it
-validates ``plog.yml`` and rejects the push with ``plog.yml:LINE:COL`` errors;
+validates ``plog.yml`` and rejects the push with ``plog.yml:LINE:COL`` errors, among them
+every operation it names (gates, ``load.operations``, ``load.overrides``) that
+the spec committed at that head lacks (a spec the hook cannot load, without
+network, is a warning);
 on protected branches it refuses a head whose verdict is ``fail`` -- with
 ``--strict`` also one with no verdict yet, or not a pass. The verdict is the
 ``refs/notes/plog`` note, else (notes lost) the result the queue in
@@ -38,6 +41,8 @@ from plog_ci.home import state_dir
 
 if TYPE_CHECKING:
     import pygit2
+
+    from plog_ci.config import Config
 
 ZERO = "0" * 40
 ZERO_SHA256 = "0" * 64
@@ -205,27 +210,80 @@ def _validated_marker(home: Path, oid: str) -> Path:
     return home / "validated" / __version__ / oid
 
 
-def _validate(oid: str, home: Path) -> list[str]:
+@dataclass(frozen=True)
+class Checked:
+    problems: list[str]  # reject the push: plog.yml:LINE:COL lines
+    warnings: list[str]  # tell the pusher; the push goes through
+
+
+def _operation_problems(sha: str, config: Config, raw: bytes) -> Checked:
+    """The operations ``config`` names, against the spec committed at ``sha``.
+
+    No network here: a spec that cannot be loaded without it (or at all) is a
+    warning, not a rejection; ``plog run`` reports it with its exit code.
+    """
+    from plog_ci.config.operations import bind_operations
+    from plog_ci.errors import PlogError
+    from plog_ci.gitrepo import GitRepo
+    from plog_ci.openapi.load import load_spec_from_git
+
+    git = GitRepo(os.path.abspath(os.environ.get("GIT_DIR", ".")))
+    quarantine = os.environ.get("GIT_OBJECT_DIRECTORY") or os.environ.get("GIT_QUARANTINE_PATH")
+    if quarantine and os.path.isdir(quarantine):
+        git.repo.odb.add_disk_alternate(os.path.abspath(quarantine))
+    try:
+        spec = load_spec_from_git(git, sha, config.openapi.path)
+    except PlogError as exc:
+        return Checked(
+            [],
+            [
+                f"the operations plog.yml names were not checked: cannot load the spec "
+                f"{config.openapi.path}: {exc.message}"
+            ],
+        )
+    try:
+        bind_operations(config, spec, raw)
+    except ConfigError as exc:
+        return Checked(list(exc.errors), [])
+    return Checked([], [])
+
+
+def _validate(oid: str, sha: str, home: Path) -> Checked:
+    """plog.yml (blob ``oid``) as pushed at commit ``sha``: its own problems, then the
+    operations it names that the spec at ``sha`` lacks.
+
+    Remembered by blob when plog.yml names no operation; else by blob and the
+    commit's tree (the spec may change while plog.yml does not).
+    """
     marker = _validated_marker(home, oid)
     if marker.exists():
-        return []
+        return Checked([], [])
     # Only on a cache miss: pygit2 and the config schema cost ~200 ms to import.
     from plog_ci.config import parse_config
+    from plog_ci.config.operations import names_operations
 
     # git cat-file (a few ms) instead of importing pygit2 (~80 ms); text that did not
     # decode cleanly is read again as exact bytes, so "not UTF-8" is still reported.
     text = _hook_git("cat-file", "blob", oid).stdout
     raw = _open_repo()[oid].read_raw() if "\ufffd" in text else text.encode("utf-8")
     try:
-        parse_config(raw, "plog.yml")
+        config = parse_config(raw, "plog.yml")
     except ConfigError as exc:
-        return list(exc.errors)
+        return Checked(list(exc.errors), [])
+    if names_operations(config):
+        tree = _hook_git("rev-parse", "--end-of-options", f"{sha}^{{tree}}").stdout.strip()
+        marker = _validated_marker(home, f"{oid}-{tree}")
+        if marker.exists():
+            return Checked([], [])
+        checked = _operation_problems(sha, config, raw)
+        if checked.problems or checked.warnings:
+            return checked
     try:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
     except OSError:
         pass  # only a cache
-    return []
+    return Checked([], [])
 
 
 def pre_receive(
@@ -248,8 +306,11 @@ def pre_receive(
             continue
         oid = _plog_oid(update.new)
         if oid is not None:
-            for line in _validate(oid, home):
+            checked = _validate(oid, update.new, home)
+            for line in checked.problems:
                 problems.append(f"{update.display} at {update.new[:12]}: {line}")
+            for line in checked.warnings:
+                print(f"plog: warning: {update.display} at {update.new[:12]}: {line}", file=out)
         if branch in protected:
             verdict = _verdict(home, update.new)
             if verdict == "fail":

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from plog_ci.config import Config, parse_config
+from plog_ci.config.operations import bind_operations
 from plog_ci.errors import InputError
 from plog_ci.gitrepo import GitRepo
 from plog_ci.openapi.diff import SpecDiff, diff_specs
@@ -48,10 +49,13 @@ def config_at(git: GitRepo, sha: str) -> Config:
 
 def make_plan(git: GitRepo, head_sha: str, base_sha: str | None) -> Plan:
     """Read plog.yml and the spec at ``head_sha`` (and the spec at ``base_sha``), diff them
-    and select the operations to load. InputError for operations the spec lacks."""
+    and select the operations to load. ConfigError (at plog.yml:LINE:COL) when plog.yml
+    names an operation the head's spec lacks: before anything is deployed or loaded."""
     config = config_at(git, head_sha)
     spec_path = config.openapi.path
     head_spec = load_spec_from_git(git, head_sha, spec_path, config.openapi.allow_hosts)
+    raw = git.entry(head_sha, "plog.yml")
+    config = bind_operations(config, head_spec, raw.data if raw is not None else b"")
     base_spec = None
     if base_sha is not None and git.exists(base_sha, spec_path):
         base_spec = load_spec_from_git(git, base_sha, spec_path, config.openapi.allow_hosts)

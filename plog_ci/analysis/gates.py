@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plog_ci.gate_grammar import Gate
+from plog_ci.openapi.names import lookup
 from plog_ci.results import LATENCY_FIELDS, OperationStats
 
 
@@ -153,7 +154,8 @@ def evaluate(
             )
             continue
         if gate.operation is not None:
-            targets = [(gate.operation, stats.get(gate.operation))]
+            # Matched as load.operations are (openapi.names): {id} is {jobId}.
+            targets = [(gate.operation, lookup(stats, gate.operation))]
         else:
             targets = [(name, s) for name, s in sorted(stats.items())]
             if gate.metric in ("rps", "count"):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from plog_ci.commands._params import FiniteFloatRange
 from plog_ci.commands._results import FORMAT_OPTION, HOME_OPTION, fail, open_existing_store
 from plog_ci.errors import PlogError
 
@@ -36,14 +37,14 @@ def _side(s: RunSamples) -> dict[str, Any]:
 @click.argument("run_b", type=int, required=False)
 @click.option(
     "--alpha",
-    type=click.FloatRange(0, 0.2, min_open=True),
+    type=FiniteFloatRange(0, 0.2, min_open=True),
     default=0.01,
     show_default=True,
     help="Significance level after Holm's correction.",
 )
 @click.option(
     "--min-effect",
-    type=click.FloatRange(0, 100),
+    type=FiniteFloatRange(0, 100),
     default=5.0,
     show_default=True,
     help="Smaller changes (percent) are never claimed.",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from plog_ci.commands._params import POSITIVE_FLOAT, POSITIVE_INT
 from plog_ci.errors import InputError
 
 
@@ -40,8 +41,12 @@ from plog_ci.errors import InputError
     default=None,
     help="Load profile (default: plog.yml's, else load).",
 )
-@click.option("--rate", type=float, default=None, help="Requests per second per operation.")
-@click.option("--vus", type=int, default=None, help="VUs (closed model) or pre-allocated VUs.")
+@click.option(
+    "--rate", type=POSITIVE_FLOAT, default=None, help="Requests per second per operation (> 0)."
+)
+@click.option(
+    "--vus", type=POSITIVE_INT, default=None, help="VUs (closed model) or pre-allocated VUs (>= 1)."
+)
 @click.option("--duration", default=None, help="Test duration, e.g. 30s, 2m.")
 @click.option(
     "--allow-host",
@@ -63,7 +68,9 @@ from plog_ci.errors import InputError
     default=None,
     help="Also write a k6-operator ConfigMap + TestRun (JSON list) to this file.",
 )
-@click.option("--parallelism", type=int, default=1, show_default=True, help="TestRun pods.")
+@click.option(
+    "--parallelism", type=POSITIVE_INT, default=1, show_default=True, help="TestRun pods."
+)
 def gen(
     spec: Path,
     operations: str,
@@ -85,6 +92,7 @@ def gen(
     from plog_ci.config import load_config
     from plog_ci.config.durations import parse_duration
     from plog_ci.config.model import LoadConfig
+    from plog_ci.config.operations import bind_operations
     from plog_ci.gate_grammar import Gate
     from plog_ci.loadgen.script import generate
     from plog_ci.openapi.diff import diff_specs
@@ -96,9 +104,12 @@ def gen(
     gates: tuple[Gate, ...] = ()
     data_root = None
     if config_path is not None:
-        config = load_config(config_path)
+        config_file = config_path / "plog.yml" if config_path.is_dir() else config_path
+        config = load_config(config_file)
+        # Gates and overrides name operations of SPEC (as load.operations do).
+        config = bind_operations(config, loaded, config_file.read_bytes())
         load, gates = config.load, config.gates
-        data_root = (config_path if config_path.is_dir() else config_path.parent).resolve()
+        data_root = config_file.parent.resolve()
     changes: dict[str, object] = {}
     if profile:
         changes["profile"] = profile
@@ -108,9 +119,12 @@ def gen(
         changes["vus"] = vus
     if duration is not None:
         try:
-            changes["duration_s"] = parse_duration(duration)
+            seconds = parse_duration(duration)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--duration") from None
+        if seconds <= 0:
+            raise click.BadParameter(f"{duration!r} is no time at all", param_hint="--duration")
+        changes["duration_s"] = seconds
     load = dataclasses.replace(load, **changes)  # type: ignore[arg-type]
     diff = None
     if operations == "changed":

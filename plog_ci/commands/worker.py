@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from plog_ci.commands._params import FiniteFloatRange
 from plog_ci.commands._sources import source_options
 
 if TYPE_CHECKING:
@@ -26,12 +27,12 @@ if TYPE_CHECKING:
 @click.option(
     "--lease",
     "lease_s",
-    type=click.FloatRange(min=3),
+    type=FiniteFloatRange(min=3),
     default=30.0,
     show_default=True,
     help="Seconds a job stays claimed without a heartbeat.",
 )
-@click.option("--poll", "poll_s", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
+@click.option("--poll", "poll_s", type=FiniteFloatRange(min=0.05), default=1.0, show_default=True)
 @click.option("--url", default=None, help="Dashboard URL used as the statuses' target URL.")
 @source_options
 def worker(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from plog_ci.gate_grammar import Gate
+from plog_ci.openapi.names import lookup
 
 CATASTROPHIC_ERROR_RATE = 0.5
 ABORT_DELAY = "5s"  # let a few seconds of data in before judging
@@ -81,10 +82,14 @@ def thresholds(
         if mapped is None:
             continue
         metric, expr = mapped
-        targets = [gate.operation] if gate.operation else list(selector)
+        # A gate's operation is matched as load.operations are (openapi.names):
+        # plog.yml's GET /jobs/{id} is the script's GET /jobs/{jobId}.
+        if gate.operation is None:
+            targets = list(selector)
+        else:
+            found = lookup({op: op for op in selector}, gate.operation)
+            targets = [found] if found is not None else []
         for op in targets:
-            if op not in selector:
-                continue
             entry: Any = (
                 {"threshold": expr, "abortOnFail": True, "delayAbortEval": ABORT_DELAY}
                 if abort_all

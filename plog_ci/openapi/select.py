@@ -2,8 +2,9 @@
 
 ``changed`` (the default): operations added or modified since the base;
 ``all``: every operation of the head spec; or an explicit tuple of
-``"METHOD /path"`` (parameter names may differ: ``GET /pets/{id}`` matches
-``GET /pets/{petId}``). Removed operations are reported, never load-tested.
+``"METHOD /path"`` matched by ``openapi.names`` (parameter names may differ:
+``GET /pets/{id}`` matches ``GET /pets/{petId}``). Removed operations are
+reported, never load-tested.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from dataclasses import dataclass, field
 
 from plog_ci.errors import InputError
 from plog_ci.openapi.diff import SpecDiff
-from plog_ci.openapi.model import METHODS, Operation, Spec
+from plog_ci.openapi.model import Operation, Spec
+from plog_ci.openapi.names import find_operation, split_name
 
 
 @dataclass(frozen=True)
@@ -23,13 +25,13 @@ class Selection:
 
 
 def _parse_key(text: str) -> str:
-    method, _, path = text.strip().partition(" ")
-    if method.lower() not in METHODS or not path.strip().startswith("/"):
+    parts = split_name(text)
+    if parts is None:
         raise InputError(
             f"operation {text!r} is not written 'METHOD /path'",
             hint="for example: 'GET /pets/{id}'",
         )
-    return f"{method.upper()} {path.strip()}"
+    return f"{parts[0]} {parts[1]}"
 
 
 def select_operations(
@@ -50,7 +52,7 @@ def select_operations(
     chosen: list[Operation] = []
     unknown: list[str] = []
     for text in selector:
-        op = head.find(_parse_key(text))
+        op = find_operation(head, _parse_key(text))
         if op is None:
             unknown.append(text)
         elif op not in chosen:
