@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 from typing import Any
 
 from plog_ci.openapi.model import Spec
-from testing.paths import OPENAPI_DATA
+from testing.paths import OPENAPI_DATA, REAL_SPECS
 
 
 def load_any_spec(path: Path) -> Spec:
@@ -34,3 +35,11 @@ def spec_from_dict(doc: dict[str, Any]) -> Spec:
     from plog_ci.openapi.load import load_spec_bytes
 
     return load_spec_bytes(json.dumps(doc).encode(), "test-spec.json")
+
+
+def real_spec(name: str, folder: Path) -> Path:
+    """A real spec from tests/data/specs (``NAME.gz`` there), decompressed into ``folder``."""
+    out = folder / name
+    if not out.exists():
+        out.write_bytes(gzip.decompress((REAL_SPECS / f"{name}.gz").read_bytes()))
+    return out

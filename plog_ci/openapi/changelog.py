@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from plog_ci.openapi.changes import ERROR, INFO, WARNING
+from plog_ci.openapi.changes import ERROR, INFO, WARNING, Change
 from plog_ci.openapi.diff import SpecDiff
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
@@ -47,13 +47,50 @@ def render(diff: SpecDiff, max_changes: int = 500) -> str:
         if not group:
             continue
         lines.append(f"### {_TITLES[level]} ({len(group)})")
-        for change in group:
+        for changes in _by_place(group):
             if shown >= max_changes:
                 break
-            where = f"{md(change.operation)}: " if change.operation else ""
-            lines.append(f"- {where}{md(change.message)} `{change.id}`")
-            shown += 1
+            lines.extend(_entry(changes))
+            shown += len(changes)
         lines.append("")
     if shown < len(diff.changes):
         lines.append(f"… and {len(diff.changes) - shown} more changes (see the JSON output).")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _shared(change: Change) -> bool:
+    """Whether the change lies in a named component (a shared schema)."""
+    pointer = change.source.partition("#")[2]
+    return pointer.startswith(("/components/schemas/", "/definitions/"))
+
+
+def _by_place(changes: list[Change]) -> list[list[Change]]:
+    """One entry per change, except that one change of a shared component reached
+    from several operations is one entry (same id and place in the spec file)."""
+    groups: dict[tuple[str, str], list[Change]] = {}
+    out: list[list[Change]] = []
+    for change in changes:
+        if not _shared(change):
+            out.append([change])
+            continue
+        key = (change.id, change.source)
+        if key not in groups:
+            groups[key] = []
+            out.append(groups[key])
+        groups[key].append(change)
+    return out
+
+
+def _entry(changes: list[Change], listed: int = 10) -> list[str]:
+    first = changes[0]
+    if len(changes) == 1:
+        where = f"{md(first.operation)}: " if first.operation else ""
+        return [f"- {where}{md(first.message)} `{first.id}`"]
+    place = first.source.partition("#")[2]
+    ops = sorted({c.operation for c in changes})
+    more = f" and {len(ops) - listed} more" if len(ops) > listed else ""
+    return [
+        f"- in the shared schema `{md(place)}`, reached from {len(ops)} operations: "
+        f"{md(first.message)} `{first.id}`",
+        f"  - operations: {', '.join(md(op) for op in ops[:listed])}{more}",
+    ]

@@ -24,8 +24,9 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from plog_ci.openapi import operation_rules
+from plog_ci.openapi import operation_rules, schema_rules
 from plog_ci.openapi.changes import ERROR, INFO, LEVEL_RANK, Change, Emitter, esc
+from plog_ci.openapi.fingerprint import memo, same
 from plog_ci.openapi.model import Operation, Parameter, Spec, normalize_path
 
 __all__ = ["Change", "SpecDiff", "diff_specs"]
@@ -189,8 +190,18 @@ def _removed(base_spec: Spec, op: Operation, path_gone: bool, today: _dt.date) -
 
 
 def diff_specs(base: Spec, head: Spec, *, today: _dt.date | None = None) -> SpecDiff:
-    """Compare ``base`` (e.g. the merge base) with ``head`` (the revision under test)."""
-    today = today or _dt.date.today()
+    """Compare ``base`` (e.g. the merge base) with ``head`` (the revision under test).
+
+    Structural equality goes through fingerprints memoised for the whole diff
+    (``plog_ci.openapi.fingerprint``): a shared component is hashed once, and a
+    comparison only descends where the two sides differ, so the time grows with
+    the size of the change, not with the number of places a schema is reached.
+    """
+    with memo(), schema_rules.components(base.raw, head.raw):
+        return _diff(base, head, today or _dt.date.today())
+
+
+def _diff(base: Spec, head: Spec, today: _dt.date) -> SpecDiff:
     result = SpecDiff(base_source=base.source, head_source=head.source)
     base_ops = {op.normalized_key: op for op in base.operations.values()}
     head_ops = {op.normalized_key: op for op in head.operations.values()}
@@ -215,7 +226,7 @@ def diff_specs(base: Spec, head: Spec, *, today: _dt.date | None = None) -> Spec
                 )
             )
             continue
-        if _surface(b) == _surface(op):
+        if same(_surface(b), _surface(op)):
             continue
         result.modified.append(op.key)
         changes.extend(_operation(base, head, b, op))

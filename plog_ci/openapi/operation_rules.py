@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 
 from plog_ci.openapi.changes import ERROR, INFO, WARNING, Emitter, fmt_value
+from plog_ci.openapi.fingerprint import same
 from plog_ci.openapi.model import MediaType, Operation, Parameter, RequestBody, Response
 from plog_ci.openapi.schema_rules import SchemaRules
 
@@ -91,7 +92,7 @@ def parameters(
                     ptr,
                 )
             continue
-        if b == h:
+        if same(b, h):
             continue
         if h.required and not b.required:
             out.emit(
@@ -239,7 +240,7 @@ def responses(
                 [*ptr, status],
             )
             continue
-        if b == resp:
+        if same(b, resp):
             continue
         for mt in b.content:
             if mt not in resp.content:

@@ -9,108 +9,25 @@ clients, the opposite does not.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from plog_ci.openapi import schema_bounds
 from plog_ci.openapi.changes import ERROR, INFO, WARNING, Emitter, fmt_value
 from plog_ci.openapi.model import Parameter
-
-MAX_DEPTH = 32
-
-
-# -- schema helpers -------------------------------------------------------------------
-
-
-def _types(schema: dict[str, Any]) -> tuple[str, ...]:
-    t = schema.get("type")
-    if isinstance(t, str):
-        return (t,)
-    if isinstance(t, list):
-        return tuple(str(x) for x in t if x != "null")
-    return ()
-
-
-def _nullable(schema: dict[str, Any]) -> bool:
-    t = schema.get("type")
-    return bool(schema.get("nullable")) or (isinstance(t, list) and "null" in t)
-
-
-def flatten(schema: dict[str, Any], depth: int = 0) -> dict[str, Any]:
-    """Fold ``allOf`` members into one schema (properties and required merged)."""
-    members = schema.get("allOf")
-    if not isinstance(members, list) or depth > MAX_DEPTH:
-        return schema
-    out = {k: v for k, v in schema.items() if k != "allOf"}
-    props = dict(out.get("properties") or {})
-    required = list(out.get("required") or [])
-    for member in members:
-        if not isinstance(member, dict):
-            continue
-        flat = flatten(member, depth + 1)
-        props.update(flat.get("properties") or {})
-        required.extend(r for r in flat.get("required") or [] if r not in required)
-        for key, value in flat.items():
-            if key not in ("properties", "required"):
-                out.setdefault(key, value)
-    if props:
-        out["properties"] = props
-    if required:
-        out["required"] = required
-    return out
-
-
-def _canon(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
-
-
-def _json_like(media_type: str) -> bool:
-    mt = media_type.split(";")[0].strip().lower()
-    return mt in ("*/*", "application/*") or mt.endswith(("/json", "+json"))
-
-
-_BOUNDS = (
-    # key, id stem, tighter when the head value is ...
-    ("maximum", "max", "lower"),
-    ("minimum", "min", "higher"),
-    ("maxLength", "max-length", "lower"),
-    ("minLength", "min-length", "higher"),
-    ("maxItems", "max-items", "lower"),
-    ("minItems", "min-items", "higher"),
+from plog_ci.openapi.schema_branches import branch_name, pair_branches
+from plog_ci.openapi.schema_types import (
+    BOUNDS,
+    SET_IDS,
+    canon,
+    enum_values,
+    format_narrows,
+    json_like,
+    nullable,
+    num,
+    type_breaks_request,
+    type_breaks_response,
+    types,
 )
-_SET_IDS = {"max", "min", "max-length"}  # "<stem>-set" ids that oasdiff has (warning)
-
-
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _type_breaks_request(base: tuple[str, ...], head: tuple[str, ...], lenient: bool) -> bool:
-    """Whether a request value valid for ``base`` may be rejected by ``head``."""
-    if not head or set(base) <= set(head):
-        return False
-    if set(base) <= {"integer"} and "number" in head and base:
-        return False
-    return not (lenient and "string" in head)
-
-
-def _type_breaks_response(base: tuple[str, ...], head: tuple[str, ...]) -> bool:
-    """Whether a response a client handled for ``base`` may now fall outside it."""
-    if not base or (set(head) <= set(base) and head):
-        return False
-    return not (set(head) <= {"integer"} and "number" in base and head)
-
-
-_FORMAT_WIDER = {("integer", "int32", "int64"), ("number", "float", "double")}
-
-
-def _format_narrows(kind: str, old: Any, new: Any) -> bool:
-    """Whether format ``new`` rejects values that ``old`` allowed (None: any format)."""
-    if old == new or new is None:
-        return False
-    return (kind, old, new) not in _FORMAT_WIDER
-
 
 # -- the keyword checks ---------------------------------------------------------------
 
@@ -173,24 +90,24 @@ class KeywordRules:
         path: list[str | int],
         what: str,
     ) -> None:
-        if self.param is None and not _json_like(self.media_type):
+        if self.param is None and not json_like(self.media_type):
             return  # the JSON-schema type of an XML/text body is not its wire contract
-        bt, ht = _types(base), _types(head)
+        bt, ht = types(base), types(head)
         kind = ht[0] if len(ht) == 1 else ""
         if self.request:
             lenient = self.param is not None and self.param.location != "body"
-            broke = bt != ht and _type_breaks_request(bt, ht, lenient)
+            broke = bt != ht and type_breaks_request(bt, ht, lenient)
             fmt_broke = (
                 not broke
                 and bt == ht
-                and _format_narrows(kind, base.get("format"), head.get("format"))
+                and format_narrows(kind, base.get("format"), head.get("format"))
             )
         else:
-            broke = bt != ht and _type_breaks_response(bt, ht)
+            broke = bt != ht and type_breaks_response(bt, ht)
             fmt_broke = (
                 not broke
                 and bt == ht
-                and _format_narrows(kind, head.get("format"), base.get("format"))
+                and format_narrows(kind, head.get("format"), base.get("format"))
             )
         old = f"{'/'.join(bt) or 'any'}/{base.get('format') or 'none'}"
         new = f"{'/'.join(ht) or 'any'}/{head.get('format') or 'none'}"
@@ -219,7 +136,7 @@ class KeywordRules:
         path: list[str | int],
         what: str,
     ) -> None:
-        bn, hn = _nullable(base), _nullable(head)
+        bn, hn = nullable(base), nullable(head)
         if bn == hn or self.param is not None:
             return
         if self.request and bn and not hn:
@@ -237,7 +154,7 @@ class KeywordRules:
         path: list[str | int],
         what: str,
     ) -> None:
-        be, he = base.get("enum"), head.get("enum")
+        be, he = enum_values(base), enum_values(head)
         if not isinstance(he, list):
             return
         if not isinstance(be, list):
@@ -249,8 +166,8 @@ class KeywordRules:
                 [*path, "enum"],
             )
             return
-        bset = {_canon(v): v for v in be}
-        hset = {_canon(v): v for v in he}
+        bset = {canon(v): v for v in be}
+        hset = {canon(v): v for v in he}
         for k, v in bset.items():
             if k not in hset:
                 self._emit(
@@ -278,11 +195,11 @@ class KeywordRules:
         path: list[str | int],
         what: str,
     ) -> None:
-        be, he = base.get("enum"), head.get("enum")
+        be, he = enum_values(base), enum_values(head)
         if not (isinstance(be, list) and isinstance(he, list)) or not prop:
             return
-        bset = {_canon(v): v for v in be}
-        hset = {_canon(v): v for v in he}
+        bset = {canon(v): v for v in be}
+        hset = {canon(v): v for v in he}
         for k, v in hset.items():
             if k not in bset:
                 self.out.emit(
@@ -310,13 +227,14 @@ class KeywordRules:
         path: list[str | int],
         what: str,
     ) -> None:
-        for key, stem, tighter in _BOUNDS:
-            b, h = _num(base.get(key)), _num(head.get(key))
+        self._numeric_bounds(base, head, prop, path, what)
+        for key, stem, tighter in BOUNDS:
+            b, h = num(base.get(key)), num(head.get(key))
             if b == h or h is None:
                 continue
             where = [*path, key]
             if b is None:
-                if stem in _SET_IDS:
+                if stem in SET_IDS:
                     self._emit(
                         prop,
                         f"{stem}-set",
@@ -332,6 +250,39 @@ class KeywordRules:
                 f"{stem}-{verb}",
                 ERROR if narrowed else INFO,
                 f"for {what}, the {key} was {verb} from {base.get(key)} to {head.get(key)}",
+                where,
+            )
+
+    def _numeric_bounds(
+        self,
+        base: dict[str, Any],
+        head: dict[str, Any],
+        prop: str,
+        path: list[str | int],
+        what: str,
+    ) -> None:
+        """minimum/maximum with their exclusive forms, 3.0 (boolean) and 3.1 (number)."""
+        for stem, get, is_lower in (
+            ("max", schema_bounds.upper, False),
+            ("min", schema_bounds.lower, True),
+        ):
+            b, h = get(base), get(head)
+            if h is None or schema_bounds.same(b, h):
+                continue
+            where = [*path, h.keyword.split()[0]]
+            if b is None:
+                self._emit(
+                    prop, f"{stem}-set", WARNING, f"for {what}, the {h.text()} was set", where
+                )
+                continue
+            narrowed = schema_bounds.narrows(b, h, is_lower)
+            verb = "increased" if narrowed == is_lower else "decreased"
+            self._emit(
+                prop,
+                f"{stem}-{verb}",
+                ERROR if narrowed else INFO,
+                f"for {what}, the {'lower' if is_lower else 'upper'} bound was {verb} "
+                f"from {b.text()} to {h.text()}",
                 where,
             )
 
@@ -370,7 +321,16 @@ class KeywordRules:
         prop: str,
         path: list[str | int],
         what: str,
-    ) -> None:
+    ) -> list[tuple[dict[str, Any], dict[str, Any], list[str | int]]]:
+        """Report branches added to or removed from ``oneOf``/``anyOf``; return the
+        branches that changed in place, paired (base, head, where), to compare inside.
+
+        Branches pair as oasdiff pairs subschemas: equal ones first, then by
+        ``title`` (a component's name once references are resolved), then the one
+        left on each side. A shared component that gained a property is then that
+        change inside the branch, not a branch removed and another added.
+        """
+        pairs: list[tuple[dict[str, Any], dict[str, Any], list[str | int]]] = []
         for key, stem in (("oneOf", "one-of"), ("anyOf", "any-of")):
             b, h = base.get(key), head.get(key)
             if not isinstance(h, list):
@@ -378,9 +338,9 @@ class KeywordRules:
             if not isinstance(b, list):
                 if (
                     not prop
-                    and not _types(head)
+                    and not types(head)
                     and "properties" not in head
-                    and ("properties" in base or _types(base))
+                    and ("properties" in base or types(base))
                 ):
                     side = "request" if self.request else "response"
                     self.out.emit(
@@ -390,29 +350,24 @@ class KeywordRules:
                         [*self.ptr, *path, key],
                     )
                 continue
-            bset = {_canon(s): (i, s) for i, s in enumerate(b)}
-            hset = {_canon(s): (i, s) for i, s in enumerate(h)}
-
-            def name(entry: tuple[int, Any]) -> str:
-                i, s = entry
-                return str(s.get("title") or f"#{i}") if isinstance(s, dict) else f"#{i}"
-
-            for k, entry in hset.items():
-                if k not in bset:
-                    self._emit(
-                        prop,
-                        f"{stem}-added",
-                        INFO if self.request else ERROR,
-                        f"added {name(entry)} to the {key} list of {what}",
-                        [*path, key, entry[0]],
-                    )
-            for k, entry in bset.items():
-                if k not in hset:
-                    self._emit(
-                        prop,
-                        f"{stem}-removed",
-                        ERROR if self.request else INFO,
-                        f"removed {name(entry)} from the {key} list of {what}",
-                        [*path, key, entry[0]],
-                        in_base=True,
-                    )
+            added, removed, paired = pair_branches(b, h)
+            for bi, hi in paired:
+                pairs.append((b[bi], h[hi], [*path, key, hi]))
+            for i in added:
+                self._emit(
+                    prop,
+                    f"{stem}-added",
+                    INFO if self.request else ERROR,
+                    f"added {branch_name(h[i], i)} to the {key} list of {what}",
+                    [*path, key, i],
+                )
+            for i in removed:
+                self._emit(
+                    prop,
+                    f"{stem}-removed",
+                    ERROR if self.request else INFO,
+                    f"removed {branch_name(b[i], i)} from the {key} list of {what}",
+                    [*path, key, i],
+                    in_base=True,
+                )
+        return pairs

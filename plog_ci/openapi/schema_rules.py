@@ -1,11 +1,81 @@
-"""Compare two resolved schemas of one request or response element, into properties and items."""
+"""Compare two resolved schemas of one request or response element, into properties and items.
+
+A change inside a named component schema (``#/components/schemas/X``, Swagger
+2.0's ``#/definitions/X``) points at that component in the spec file, not at the
+operation that reaches it: the component is recognised by its fingerprint on
+both sides (``components``), so the reviewer is sent to the line that changed
+and the changelog can show one change of a shared component once, with the
+operations it reaches.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from plog_ci.openapi.changes import ERROR, INFO, WARNING
-from plog_ci.openapi.schema_keywords import MAX_DEPTH, KeywordRules, flatten
+from plog_ci.openapi.fingerprint import fingerprint, same
+from plog_ci.openapi.schema_keywords import KeywordRules
+from plog_ci.openapi.schema_types import MAX_DEPTH, flatten
+
+# shape of a component schema -> its JSON pointer parts, for (base, head).
+_Index = dict[bytes, list[str | int]]
+_COMPONENTS: ContextVar[tuple[_Index, _Index] | None] = ContextVar(
+    "plog_component_index", default=None
+)
+
+
+def _shape(schema: dict[str, Any]) -> bytes:
+    """A component's shape: its own keywords and its property names, not what they hold.
+
+    Deep structure cannot identify a component once references are resolved: the
+    point where a recursive reference is cut differs with the path it was reached
+    by. The shape does, and is cheap; shapes that two components share are left
+    out of the index rather than guessed.
+    """
+    own = {
+        k: v if not isinstance(v, dict | list) else (sorted(v) if isinstance(v, dict) else len(v))
+        for k, v in schema.items()
+        if k not in ("x-plog-recursive",)
+    }
+    return fingerprint(own)
+
+
+def _index(raw: dict[str, Any]) -> _Index:
+    out: _Index = {}
+    ambiguous: set[bytes] = set()
+    for where in (["components", "schemas"], ["definitions"]):
+        node: Any = raw
+        for part in where:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            continue
+        for name, schema in node.items():
+            if not isinstance(schema, dict) or not schema:
+                continue
+            shape = _shape(schema)
+            if shape in out:
+                ambiguous.add(shape)
+            out[shape] = [*where, str(name)]
+    for shape in ambiguous:
+        del out[shape]
+    return out
+
+
+@contextlib.contextmanager
+def components(base_raw: dict[str, Any], head_raw: dict[str, Any]) -> Iterator[None]:
+    """Within the block, changes inside a component schema point at the component.
+
+    ``base_raw``/``head_raw``: the resolved documents (``Spec.raw``). Use inside a
+    ``fingerprint.memo()``: every component is fingerprinted once.
+    """
+    token = _COMPONENTS.set((_index(base_raw), _index(head_raw)))
+    try:
+        yield
+    finally:
+        _COMPONENTS.reset(token)
 
 
 class SchemaRules(KeywordRules):
@@ -25,9 +95,30 @@ class SchemaRules(KeywordRules):
         if base.get("x-plog-recursive") or head.get("x-plog-recursive"):
             return
         key = (id(base), id(head))
-        if key in self._seen or base == head:
+        if key in self._seen or same(base, head):
             return
         self._seen.add(key)
+        index = _COMPONENTS.get()
+        if index is not None:
+            named = index[1].get(_shape(head))
+            if named is not None and named != self.ptr and index[0].get(_shape(base)) == named:
+                # The same component on both sides, changed: point inside it.
+                outer, self.ptr = self.ptr, named
+                try:
+                    self._compare(base, head, prop, [], depth)
+                finally:
+                    self.ptr = outer
+                return
+        self._compare(base, head, prop, path, depth)
+
+    def _compare(
+        self,
+        base: dict[str, Any],
+        head: dict[str, Any],
+        prop: str,
+        path: list[str | int],
+        depth: int,
+    ) -> None:
         if self.request and head.get("readOnly") and prop:
             return
         if not self.request and head.get("writeOnly") and prop:
@@ -42,7 +133,8 @@ class SchemaRules(KeywordRules):
             self._pattern(base, head, prop, path, what)
         else:
             self._enum_response(base, head, prop, path, what)
-        self._one_of(base, head, prop, path, what)
+        for b_branch, h_branch, where in self._one_of(base, head, prop, path, what):
+            self.compare(b_branch, h_branch, prop, where, depth + 1)
         self._properties(base, head, prop, path, depth)
         b_items, h_items = base.get("items"), head.get("items")
         if isinstance(b_items, dict) and isinstance(h_items, dict):
