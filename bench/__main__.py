@@ -39,6 +39,11 @@ SUITE = (
         quick=True,
     ),
     Benchmark(
+        "openapi_real_diff",
+        "load + diff of real specs: Stripe with one shared component changed, Twilio's pair",
+        quick=True,
+    ),
+    Benchmark(
         "loadgen_realism",
         "generated load on the example: documented-success share, capture vs k6's summary",
         quick=True,
