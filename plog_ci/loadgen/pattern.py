@@ -1,9 +1,14 @@
-"""A short string that matches a regular expression (for schema ``pattern``).
+r"""A short string that matches a regular expression (for schema ``pattern``).
 
 Walks Python's own regex parse tree and takes the first choice everywhere,
 repeating the minimum number of times (at least once for ``+``/``*`` so a
-value is not empty when the schema also has ``minLength``). Returns None for
-what it cannot honour (lookarounds, backreferences), so the caller falls back.
+value is not empty when the schema also has ``minLength``), or more when a
+minimum length asks for it. Returns None for what it cannot honour
+(lookarounds, backreferences), so the caller falls back.
+
+Schema patterns are ECMA-262 regular expressions (JSON Schema 2020-12, section
+6.4); :func:`to_python` rewrites the common spellings Python's ``re`` reads
+differently (``[\w-.]``, ``(?<name>...)``).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import re
 
 # Python 3.11 (our floor) keeps the regex parser in re._parser.
 import re._parser as sre_parse  # type: ignore[import-not-found,unused-ignore]
+from functools import lru_cache
 from re._constants import (  # type: ignore[import-not-found,unused-ignore]
     ANY,
     AT,
@@ -70,7 +76,7 @@ def _in(items: list[tuple[Any, Any]]) -> str:
     raise _Unsupported
 
 
-def _emit(tree: Any) -> str:
+def _emit(tree: Any, grow: int = 0, lean: bool = False) -> str:
     out = []
     for op, arg in tree:
         if op is LITERAL:
@@ -82,12 +88,14 @@ def _emit(tree: Any) -> str:
         elif op is IN:
             out.append(_in(arg))
         elif op is BRANCH:
-            out.append(_emit(arg[1][0]))
+            out.append(_emit(arg[1][0], grow, lean))
         elif op is SUBPATTERN:
-            out.append(_emit(arg[-1]))
+            out.append(_emit(arg[-1], grow, lean))
         elif op in (MAX_REPEAT, MIN_REPEAT):
-            low, _high, sub = arg
-            out.append(_emit(sub) * max(low, 1 if _high else 0))
+            low, high, sub = arg
+            count = low if lean else max(low, 1 if high else 0)
+            count = min(count + grow, high) if high > low else count
+            out.append(_emit(sub, grow, lean) * count)
         elif op is AT:
             continue
         else:
@@ -97,12 +105,50 @@ def _emit(tree: Any) -> str:
     return "".join(out)
 
 
-def sample(pattern: str) -> str | None:
-    """A string matching ``pattern`` (searched, as JSON Schema does), or None."""
+_CLASS_ESCAPE_DASH = re.compile(r"(\\[wWdDsS])-(?!\])")
+_NAMED_GROUP = re.compile(r"\(\?<(?![=!])")
+
+
+def to_python(pattern: str) -> str:
+    """An ECMA-262 pattern in Python ``re`` syntax (the differences specs hit in practice)."""
+    pattern = _CLASS_ESCAPE_DASH.sub(r"\1\\-", pattern)
+    return _NAMED_GROUP.sub("(?P<", pattern)
+
+
+@lru_cache(maxsize=1024)
+def compiled(pattern: str) -> re.Pattern[str] | None:
+    """``pattern`` compiled for Python (see :func:`to_python`), or None when it cannot be."""
     try:
-        text = _emit(sre_parse.parse(pattern))
-        if re.search(pattern, text):
-            return text
+        return re.compile(to_python(pattern))
+    except (re.error, RecursionError, OverflowError, ValueError, TypeError):
+        return None
+
+
+def sample(pattern: str, min_len: int = 0, max_len: int | None = None) -> str | None:
+    """A string matching ``pattern`` (searched, as JSON Schema does) whose length is in
+    ``[min_len, max_len]``, or None."""
+    regex = compiled(pattern)
+    if regex is None:
+        return None
+    try:
+        tree = sre_parse.parse(regex.pattern)
+        tries = [(0, False), (0, True)]
+        grow = 1
+        while grow <= max(min_len, 1) and grow <= MAX_LEN:
+            tries.append((grow, False))
+            grow *= 2
+        tries.append((min_len, False))
+        for grow, lean in tries:
+            try:
+                text = _emit(tree, grow, lean)
+            except _Unsupported:
+                if grow:
+                    break
+                continue
+            if len(text) < min_len or (max_len is not None and len(text) > max_len):
+                continue
+            if regex.search(text):
+                return text
     except (_Unsupported, re.error, RecursionError, OverflowError, ValueError, TypeError):
         return None
     return None

@@ -1,175 +1,368 @@
-"""Request values from the spec: examples first, then defaults, enums, and the schema.
+"""Request values from the spec: a valid example first, else one built from the schema.
 
-Schema-driven values respect type, format, pattern, length and numeric bounds
-(including exclusive bounds and multipleOf), required properties, allOf /
-oneOf / anyOf, and skip ``readOnly`` properties in requests. Generation is
-deterministic so one commit always produces the same script.
+Every value is meant to validate against its schema (checked with
+:mod:`plog_ci.loadgen.validity`; a value that still does not is reported
+through ``warnings``):
+
+- spec examples, defaults, ``examples`` (3.1), ``const`` and ``enum`` members
+  are used only when they validate; one JSON cannot carry (a YAML ``.inf`` or
+  ``.nan``) is replaced from the schema with a warning;
+- ``allOf`` (with sibling keywords, as OpenAPI 3.1 ``$ref`` siblings arrive)
+  is folded into one schema (:mod:`plog_ci.loadgen.schema_merge`); ``oneOf`` /
+  ``anyOf`` take the first branch that yields a valid value; ``if/then/else``
+  and ``not`` are checked after generation;
+- ``type`` arrays and ``"null"`` (3.1), ``nullable`` (3.0), bounds in both
+  spellings, ``multipleOf`` and integers of any size exactly
+  (:mod:`plog_ci.loadgen.numbers`), ``pattern`` with lengths, ``format``,
+  ``contentEncoding``/``contentMediaType``, ``prefixItems``, ``contains``,
+  ``uniqueItems``, ``dependentRequired``, ``min/maxProperties``;
+- ``readOnly`` is left out of requests (also when required: OpenAPI 3.0.3 says
+  required applies to responses only) and ``writeOnly`` out of responses,
+  wherever they sit (``allOf`` parts, nested objects, array items, examples);
+- recursion (the loader's ``x-plog-recursive`` markers, or a real cycle of
+  dicts) gives the smallest instance: an optional recursive property is left
+  out, a recursive array is empty where ``minItems`` allows, and a required
+  recursive object is generated to the least depth that validates.
+
+Generation is deterministic, so one commit always produces the same script.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import Any, cast
 
-from plog_ci.loadgen.pattern import sample as pattern_sample
+from plog_ci.loadgen import numbers
+from plog_ci.loadgen.json_safe import repair, shown, yaml_text
+from plog_ci.loadgen.schema_merge import fold_all_of
+from plog_ci.loadgen.validity import errors, is_valid, non_finite, pointer_get
+from plog_ci.loadgen.value_shapes import (
+    FORMAT_SAMPLES,
+    MAX_DEPTH,
+    MAX_RECURSION,
+    OMIT,
+    Ctx,
+    array_value,
+    hidden,
+    object_value,
+    string_value,
+)
 from plog_ci.openapi.model import JsonSchema, MediaType, Parameter
 
-FORMAT_SAMPLES: dict[str, str] = {
-    "uuid": "00000000-0000-4000-8000-000000000001",
-    "date-time": "2024-01-01T00:00:00Z",
-    "date": "2024-01-01",
-    "time": "12:00:00Z",
-    "email": "user@example.com",
-    "idn-email": "user@example.com",
-    "uri": "https://example.com/",
-    "url": "https://example.com/",
-    "uri-reference": "/example",
-    "iri": "https://example.com/",
-    "hostname": "example.com",
-    "ipv4": "192.0.2.1",
-    "ipv6": "2001:db8::1",
-    "byte": "ZXhhbXBsZQ==",
-    "binary": "example",
-    "password": "Example-password-1",
-    "duration": "PT1M",
-    "int32": "1",
-    "int64": "1",
-}
-MAX_DEPTH = 8
-MAX_ITEMS = 3
+__all__ = ["FORMAT_SAMPLES", "for_media", "for_parameter", "from_schema", "strip_hidden"]
 
 
-def _number(schema: JsonSchema, integer: bool) -> int | float:
-    low = schema.get("minimum")
-    high = schema.get("maximum")
-    ex_low = schema.get("exclusiveMinimum")
-    ex_high = schema.get("exclusiveMaximum")
-    step = 1.0 if integer else 0.5
-    # OpenAPI 3.0 writes exclusive bounds as booleans next to minimum/maximum.
-    if ex_low is True and isinstance(low, (int, float)):
-        low = low + step
-    elif isinstance(ex_low, (int, float)) and not isinstance(ex_low, bool):
-        low = ex_low + step
-    if ex_high is True and isinstance(high, (int, float)):
-        high = high - step
-    elif isinstance(ex_high, (int, float)) and not isinstance(ex_high, bool):
-        high = ex_high - step
-    value: float = 1.0
-    if isinstance(low, (int, float)) and not isinstance(low, bool):
-        value = max(value, float(low)) if not isinstance(high, (int, float)) else float(low)
-        value = max(value, float(low))
-    if isinstance(high, (int, float)) and not isinstance(high, bool):
-        value = min(value, float(high))
-    multiple = schema.get("multipleOf")
-    if isinstance(multiple, (int, float)) and multiple > 0 and not isinstance(multiple, bool):
-        value = math.ceil(value / multiple) * multiple
-        if isinstance(high, (int, float)) and value > high:
-            value -= multiple
-    if integer:
-        return math.ceil(value)
-    return float(value)
+def strip_hidden(value: Any, schema: Any, request: bool, depth: int = 0) -> Any:
+    """``value`` without the properties ``schema`` marks readOnly (request) / writeOnly."""
+    flag = "readOnly" if request else "writeOnly"
+    if not isinstance(schema, dict) or depth > MAX_DEPTH:
+        return value
+    schema = fold_all_of(schema)
+    if isinstance(value, dict):
+        props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        out = {}
+        for key, item in value.items():
+            sub = props.get(key)
+            if hidden(sub, flag):
+                continue
+            out[key] = strip_hidden(item, sub, request, depth + 1)
+        return out
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [strip_hidden(item, schema["items"], request, depth + 1) for item in value]
+    return value
 
 
-def _string(schema: JsonSchema) -> str:
-    fmt = schema.get("format")
-    text: str | None = None
-    if isinstance(schema.get("pattern"), str):
-        text = pattern_sample(schema["pattern"])
-    if text is None and isinstance(fmt, str) and fmt in FORMAT_SAMPLES:
-        text = FORMAT_SAMPLES[fmt]
-    if text is None:
-        text = "example"
-    min_len = schema.get("minLength")
-    max_len = schema.get("maxLength")
-    if isinstance(min_len, int) and len(text) < min_len:
-        filler = text[-1] if text else "x"
-        text = text + filler * (min_len - len(text))
-    if isinstance(max_len, int) and max_len >= 0 and len(text) > max_len:
-        text = text[:max_len]
-    return text
-
-
-def _merge_all_of(parts: list[Any], depth: int, request: bool) -> Any:
-    merged: dict[str, Any] = {}
-    other: Any = None
-    for part in parts:
-        value = from_schema(part if isinstance(part, dict) else None, depth + 1, request)
-        if isinstance(value, dict):
-            merged.update(value)
-        elif other is None:
-            other = value
-    return merged if merged or other is None else other
-
-
-def from_schema(schema: JsonSchema | None, depth: int = 0, request: bool = True) -> Any:
-    """A value that the schema accepts (deterministic: the first that fits)."""
-    if not isinstance(schema, dict) or depth > MAX_DEPTH or schema.get("x-plog-recursive"):
-        return None if depth else "example"
+def _candidates(schema: dict[str, Any]) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
     for key in ("example", "default"):
         if key in schema:
-            return schema[key]
-    if isinstance(schema.get("examples"), list) and schema["examples"]:
-        return schema["examples"][0]
-    if isinstance(schema.get("enum"), list) and schema["enum"]:
-        return next((v for v in schema["enum"] if v is not None), schema["enum"][0])
-    if "const" in schema:
-        return schema["const"]
-    if isinstance(schema.get("allOf"), list):
-        return _merge_all_of(schema["allOf"], depth, request)
-    for key in ("oneOf", "anyOf"):
-        if isinstance(schema.get(key), list) and schema[key]:
-            return from_schema(schema[key][0], depth + 1, request)
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "string")
-    if kind in ("integer", "number"):
-        return _number(schema, kind == "integer")
-    if kind == "boolean":
-        return True
-    if kind == "null":
-        return None
-    if kind == "array":
-        count = schema.get("minItems", 1)
-        count = min(max(int(count) if isinstance(count, int) else 1, 1), MAX_ITEMS)
-        item = from_schema(schema.get("items"), depth + 1, request)
-        if schema.get("uniqueItems") and count > 1:
-            count = 1
-        return [item] * count
-    if kind == "object" or "properties" in schema:
-        return _object(schema, depth, request)
-    return _string(schema)
-
-
-def _object(schema: JsonSchema, depth: int, request: bool) -> dict[str, Any]:
-    raw_props = schema.get("properties")
-    props: dict[str, Any] = raw_props if isinstance(raw_props, dict) else {}
-    required = schema.get("required")
-    # Without a 'required' list, send every property: servers often want them.
-    wanted = set(required) if isinstance(required, list) else set(props)
-    out: dict[str, Any] = {}
-    for name, sub in props.items():
-        if name not in wanted or not isinstance(sub, dict):
-            continue
-        if request and sub.get("readOnly"):
-            continue
-        if not request and sub.get("writeOnly"):
-            continue
-        value = from_schema(sub, depth + 1, request)
-        if value is None and sub.get("x-plog-recursive"):
-            continue
-        out[name] = value
+            out.append((key, schema[key]))
+    if isinstance(schema.get("examples"), list):
+        out += [("example", v) for v in schema["examples"]]
     return out
 
 
-def for_parameter(param: Parameter, *, warnings: list[str] | None = None) -> Any:
+def _pick(
+    schema: dict[str, Any],
+    ctx: Ctx,
+    where: str,
+    found: list[tuple[str, Any]],
+    source: dict[str, Any] | None = None,
+) -> tuple[bool, Any]:
+    """The first of ``found`` (then ``const``, ``enum`` of ``source``) that validates."""
+    source = schema if source is None else source
+    enum = source.get("enum")
+    tail: list[tuple[str, Any]] = [("const", source["const"])] if "const" in source else []
+    if isinstance(enum, list):
+        members = [v for v in enum if v is not None] + [v for v in enum if v is None]
+        if ctx.variant and members:
+            members = members[ctx.variant % len(members) :] + members[: ctx.variant % len(members)]
+        tail += [("enum", v) for v in members]
+    for kind, value in found + tail:
+        if non_finite(value) is not None:
+            value = _repaired(kind, value, schema, ctx, where)
+        value = strip_hidden(value, schema, ctx.request)
+        if is_valid(value, schema, request=ctx.request, root=ctx.root):
+            return True, value
+    return False, None
+
+
+def _repaired(kind: str, value: Any, schema: Any, ctx: Ctx, where: str) -> Any:
+    """``value`` with what JSON cannot carry generated from the schema instead (noted)."""
+
+    def fresh(sub: Any) -> Any:
+        made = generate(sub, Ctx(request=ctx.request, root=ctx.root, stack=list(ctx.stack)))
+        return None if made is OMIT else made
+
+    value, done = repair(value, schema, fresh)
+    for at, bad, new in done:
+        ctx.note(
+            f"{kind} {yaml_text(bad)} at {where + at or '/'} cannot be sent as JSON; "
+            f"generated {shown(new)} from the schema"
+        )
+    return value
+
+
+def _target(marker: dict[str, Any], ctx: Ctx) -> dict[str, Any] | None:
+    """What a recursion marker points at: in the document if known, else the ancestor."""
+    ref = marker.get("$ref")
+    if ctx.root is not None and isinstance(ref, str):
+        node: Any = pointer_get(ctx.root, ref)
+        if isinstance(node, dict):
+            found: dict[str, Any] = node
+            return found
+    # The marker stands where prance met a reference already being resolved:
+    # the nearest object-shaped ancestor is that schema in the usual cases.
+    for ancestor in reversed(ctx.stack):
+        if "properties" in ancestor or "allOf" in ancestor or ancestor.get("type") == "object":
+            return cast(dict[str, Any], ancestor)
+    return None
+
+
+def generate(schema: Any, ctx: Ctx, where: str = "", depth: int = 0) -> Any:
+    """A value ``schema`` accepts, or :data:`OMIT` where recursion stops."""
+    if schema is True or schema == {} or schema is None:
+        return "example"
+    if not isinstance(schema, dict) or depth > MAX_DEPTH:
+        return OMIT
+    recursive = bool(schema.get("x-plog-recursive")) or any(s is schema for s in ctx.stack)
+    if recursive:
+        target = _target(schema, ctx) if schema.get("x-plog-recursive") else schema
+        if target is None or ctx.entered >= MAX_RECURSION:
+            ctx.recursions += 1
+            return OMIT
+        ctx.entered += 1
+        ctx.recursions += 1
+        try:
+            return _fresh(target, ctx, where, depth + 1)
+        finally:
+            ctx.entered -= 1
+    return _fresh(schema, ctx, where, depth)
+
+
+def _fresh(schema: dict[str, Any], ctx: Ctx, where: str, depth: int) -> Any:
+    ctx.stack.append(schema)
+    try:
+        ok, value = _pick(schema, ctx, where, _candidates(schema))
+        if ok:
+            return value
+        return _built(schema, ctx, where, depth)
+    finally:
+        ctx.stack.pop()
+
+
+def _built(schema: dict[str, Any], ctx: Ctx, where: str, depth: int) -> Any:
+    eff = fold_all_of(schema) if "allOf" in schema else schema
+    if eff is not schema:
+        ok, value = _pick(schema, ctx, where, _candidates(eff), eff)
+        if ok:
+            return value
+    for key in ("oneOf", "anyOf"):
+        branches = eff.get(key)
+        if isinstance(branches, list) and branches:
+            return _branch(schema, eff, key, branches, ctx, where, depth)
+    value = _typed(eff, ctx, where, depth)
+    if "not" in eff and value is not OMIT:
+        value = _avoid(value, schema, eff["not"], ctx)
+    if isinstance(eff.get("if"), dict) and value is not OMIT:
+        then = "then" if is_valid(value, eff["if"], request=ctx.request) else "else"
+        if isinstance(eff.get(then), dict):
+            rest = {k: v for k, v in eff.items() if k not in ("if", "then", "else")}
+            value = _typed(fold_all_of({"allOf": [rest, eff[then]]}), ctx, where, depth)
+    return value
+
+
+def _avoid(value: Any, schema: dict[str, Any], banned: Any, ctx: Ctx) -> Any:
+    """``value`` or a near one of its type that ``not: banned`` lets through."""
+    if not is_valid(value, banned, request=ctx.request, root=ctx.root):
+        return value
+    tries: list[Any] = []
+    if isinstance(value, str):
+        tries = [f"{value}!", f"{value} ", "-", " ", "~", ""]
+    elif isinstance(value, bool):
+        tries = [not value]
+    elif isinstance(value, int):
+        tries = [value + 1, value - 1, 0, -1, value * 2]
+    elif isinstance(value, float):
+        tries = [value + 0.5, value - 0.5, 0.5]
+    for other in tries:
+        if is_valid(other, schema, request=ctx.request, root=ctx.root):
+            return other
+    return value
+
+
+def _branch(
+    schema: dict[str, Any],
+    eff: dict[str, Any],
+    key: str,
+    branches: list[Any],
+    ctx: Ctx,
+    where: str,
+    depth: int,
+) -> Any:
+    base = {k: v for k, v in eff.items() if k not in ("oneOf", "anyOf", "example", "default")}
+    order = sorted(
+        range(len(branches)),
+        key=lambda i: (
+            isinstance(branches[i], dict)
+            and (branches[i].get("x-plog-recursive") or branches[i].get("type") == "null"),
+            i,
+        ),
+    )
+    first: Any = OMIT
+    for i in order:
+        branch = branches[i]
+        if isinstance(branch, dict) and branch.get("x-plog-recursive"):
+            target = _target(branch, ctx)
+            branch = target if target is not None and ctx.entered < MAX_RECURSION else branch
+        part = fold_all_of({"allOf": [base, branch]}) if base else branch
+        value = generate(part, ctx, where, depth + 1)
+        if value is OMIT:
+            continue
+        if first is OMIT:
+            first = value
+        if is_valid(value, schema, request=ctx.request, root=ctx.root):
+            return value
+    return first
+
+
+def _kinds(eff: dict[str, Any]) -> list[str]:
+    kind = eff.get("type")
+    if isinstance(kind, str):
+        return [kind]
+    if isinstance(kind, list) and kind:
+        named = [k for k in kind if isinstance(k, str)]
+        return [k for k in named if k != "null"] + [k for k in named if k == "null"]
+    if any(k in eff for k in ("properties", "required", "additionalProperties", "minProperties")):
+        return ["object"]
+    if any(k in eff for k in ("items", "prefixItems", "minItems", "contains")):
+        return ["array"]
+    if any(k in eff for k in ("minimum", "maximum", "exclusiveMinimum", "multipleOf")):
+        return ["number"]
+    return ["string"]
+
+
+def _typed(eff: dict[str, Any], ctx: Ctx, where: str, depth: int) -> Any:
+    value: Any = OMIT
+    for kind in _kinds(eff):
+        if kind == "integer":
+            value = numbers.integer(eff, ctx.variant)
+        elif kind == "number":
+            value = numbers.number(eff, ctx.variant)
+        elif kind == "boolean":
+            value = ctx.variant % 2 == 0
+        elif kind == "null":
+            value = None
+        elif kind == "array":
+            value = array_value(eff, ctx, where, depth, generate)
+        elif kind == "object":
+            value = object_value(eff, ctx, where, depth, generate)
+        else:
+            value = string_value(eff, ctx, where, generate)
+        if value is not OMIT and (value is not None or kind == "null"):
+            return value
+    return OMIT if value is OMIT else value
+
+
+def _finish(value: Any, schema: JsonSchema | None, ctx: Ctx, what: str) -> Any:
+    value = None if value is OMIT else value
+    if schema is not None:
+        problems = errors(value, schema, request=ctx.request, root=ctx.root, limit=1)
+        if problems:
+            ctx.note(f"the generated {what} {shown(value)} does not validate: {problems[0]}")
+    return value
+
+
+def from_schema(
+    schema: JsonSchema | None,
+    depth: int = 0,
+    request: bool = True,
+    *,
+    root: dict[str, Any] | None = None,
+    warnings: list[str] | None = None,
+) -> Any:
+    """A value that the schema accepts (deterministic: the first that fits).
+
+    ``request`` leaves readOnly out (False: writeOnly); ``root`` is the resolved
+    document (``Spec.raw``) that recursion markers point into, when the caller
+    has it. Problems go to ``warnings``. Returns None when nothing can be made.
+    """
+    ctx = Ctx(request=request, root=root, notes=warnings)
+    value = generate(schema, ctx, "", depth)
+    return _finish(value, schema, ctx, "value")
+
+
+def _given(
+    examples: tuple[Any, ...], schema: JsonSchema | None, ctx: Ctx, what: str
+) -> tuple[bool, Any]:
+    """The first of the operation's own examples that validates (the rest are noted)."""
+    for example in examples:
+        if non_finite(example) is not None:
+            example = _repaired("example", example, schema, ctx, "")
+        example = strip_hidden(example, schema, ctx.request)
+        problems = errors(example, schema, request=ctx.request, root=ctx.root, limit=1)
+        if not problems:
+            return True, example
+        ctx.note(f"{what} example {shown(example)} does not match its schema ({problems[0]})")
+    return False, None
+
+
+def _value(
+    examples: tuple[Any, ...],
+    schema: JsonSchema | None,
+    what: str,
+    root: dict[str, Any] | None,
+    warnings: list[str] | None,
+) -> Any:
+    notes: list[str] = []
+    ctx = Ctx(root=root, notes=notes)
+    ok, value = _given(examples, schema, ctx, what)
+    if not ok:
+        value = _finish(generate(schema, ctx), schema, ctx, what)
+    if warnings is not None:
+        for note in notes:
+            if "does not match its schema" in note:
+                note += f"; generated {shown(value)} from the schema"
+            warnings.append(note)
+    return value
+
+
+def for_parameter(
+    param: Parameter,
+    *,
+    warnings: list[str] | None = None,
+    root: dict[str, Any] | None = None,
+) -> Any:
     """A value for ``param``; messages about the value (no operation key) go to ``warnings``."""
-    if param.examples:
-        return param.examples[0]
-    return from_schema(param.schema)
+    return _value(
+        param.examples, param.schema, f"{param.location} parameter {param.name!r}", root, warnings
+    )
 
 
-def for_media(media: MediaType, *, warnings: list[str] | None = None) -> Any:
+def for_media(
+    media: MediaType,
+    *,
+    warnings: list[str] | None = None,
+    root: dict[str, Any] | None = None,
+) -> Any:
     """A body for ``media``; messages about the value (no operation key) go to ``warnings``."""
-    if media.examples:
-        return media.examples[0]
-    return from_schema(media.schema)
+    return _value(media.examples, media.schema, f"{media.media_type} body", root, warnings)

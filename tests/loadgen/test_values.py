@@ -69,8 +69,11 @@ def test_objects_required_readonly_and_composition():
         },
     }
     assert from_schema(schema) == {"name": "example", "tags": ["user@example.com"]}
+    # allOf folds into one schema: its required list makes 'x' optional, so it stays out.
     merged = from_schema({"allOf": [schema, {"properties": {"x": {"type": "boolean"}}}]})
-    assert merged["x"] is True and merged["name"] == "example"
+    assert merged == {"name": "example", "tags": ["user@example.com"]}
+    merged = from_schema({"allOf": [schema, {"required": ["x"], "properties": {"x": {}}}]})
+    assert merged["x"] == "example" and merged["name"] == "example"
     assert from_schema({"oneOf": [{"type": "integer"}, {"type": "string"}]}) == 1
 
 

@@ -1,0 +1,229 @@
+"""Whether a value is one an OpenAPI schema accepts, checked with ``jsonschema``.
+
+Dialects (what :func:`errors` validates with):
+
+- ``"3.0"`` (Swagger 2.0 and OpenAPI 3.0): JSON Schema Draft 4 (boolean
+  ``exclusiveMinimum``/``exclusiveMaximum``), plus ``nullable: true`` (and
+  Swagger's ``x-nullable``) letting ``null`` pass ``type`` (OpenAPI 3.0.3,
+  Schema Object, "nullable").
+- ``"3.1"``: JSON Schema 2020-12 (OpenAPI 3.1, section 4.8.24).
+- ``"any"`` (generation, where the version is not known): 2020-12 with
+  ``nullable`` and the boolean exclusive bounds of 3.0 read as 3.0 does. A value
+  valid here is valid under the other two for a schema either version allows.
+
+OpenAPI-only keywords: ``readOnly`` properties are not required in a request
+and are an error when present in one; ``writeOnly`` the same for responses
+(OpenAPI 3.0.3, Schema Object, "readOnly"/"writeOnly"). ``discriminator``,
+``xml``, ``example`` are annotations. ``format`` is checked for ``int32``,
+``int64`` (ranges) and the formats jsonschema's checker knows (``date-time``,
+``date``, ``email``, ``ipv4``, ``uuid``, ...).
+
+``pattern`` is read as ECMA-262 (see :func:`plog_ci.loadgen.pattern.to_python`);
+a pattern Python cannot compile is not checked.
+
+A recursion marker the loader leaves (``{"$ref": "#/...", "x-plog-recursive":
+true}``) resolves against ``root`` (the resolved document, ``Spec.raw``); without
+a root, or when the pointer is not in it (a multi-file spec), it accepts anything.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from functools import cache
+from typing import Any, Literal
+
+from plog_ci.loadgen.pattern import compiled
+
+Dialect = Literal["3.0", "3.1", "any"]
+_ROOT: ContextVar[dict[str, Any] | None] = ContextVar("plog_validity_root", default=None)
+INT32 = (-(2**31), 2**31 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def dialect_of(version: str) -> Dialect:
+    """``"2.0"`` and ``"3.0.x"`` → ``"3.0"``; ``"3.1.x"`` → ``"3.1"``."""
+    return "3.1" if version.startswith("3.1") else "3.0"
+
+
+def non_finite(value: Any, where: str = "") -> str | None:
+    """JSON pointer of the first ``inf``/``nan`` inside ``value`` (JSON cannot carry them)."""
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        node, at = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            return at
+        if isinstance(node, dict):
+            stack.extend((v, f"{at}/{_escape(str(k))}") for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, f"{at}/{i}") for i, v in enumerate(node))
+    return None
+
+
+def _escape(part: str) -> str:
+    return part.replace("~", "~0").replace("/", "~1")
+
+
+def pointer_get(root: Any, ref: str) -> Any:
+    """The node ``ref`` (``#/a/b``) names in ``root``, or None."""
+    if not ref.startswith("#"):
+        return None
+    node = root
+    for raw in ref[1:].lstrip("/").split("/") if ref not in ("#", "#/") else []:
+        part = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+Keyword = Callable[[Any, Any, Any, dict[str, Any]], Iterator[Any]]
+
+
+@cache
+def _validator_class(dialect: Dialect, request: bool) -> Any:
+    from jsonschema import Draft4Validator, Draft202012Validator, validators
+    from jsonschema.exceptions import ValidationError
+
+    base: Any = Draft4Validator if dialect == "3.0" else Draft202012Validator
+    kw: dict[str, Keyword] = dict(base.VALIDATORS)
+    hidden = "readOnly" if request else "writeOnly"
+
+    def nullable_type(v: Any, types: Any, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
+        if instance is None and dialect != "3.1":
+            if schema.get("nullable") is True or schema.get("x-nullable") is True:
+                return
+        yield from kw["type"](v, types, instance, schema)
+
+    def required(v: Any, names: Any, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
+        props = schema.get("properties")
+        if isinstance(props, dict) and isinstance(names, list):
+            names = [
+                n
+                for n in names
+                if not (isinstance(props.get(n), dict) and props[n].get(hidden) is True)
+            ]
+        yield from kw["required"](v, names, instance, schema)
+
+    def hidden_kw(v: Any, flag: Any, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
+        if flag is True:
+            side = "request" if request else "response"
+            yield ValidationError(f"a {hidden} value is present in a {side}")
+
+    def ref(v: Any, target: Any, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
+        if not isinstance(target, str):
+            return
+        node = pointer_get(_ROOT.get(), target)
+        if isinstance(node, dict | bool):
+            yield from v.descend(instance, node)
+
+    def pattern(v: Any, text: Any, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
+        if not isinstance(text, str) or not v.is_type(instance, "string"):
+            return
+        regex = compiled(text)  # ECMA-262 spellings rewritten; unreadable ones are not checked
+        if regex is not None and not regex.search(instance):
+            yield ValidationError(f"{_short(instance)} does not match {text!r}")
+
+    def exclusive(bound: str, strict: Callable[[Any, Any], bool]) -> Keyword:
+        def check(v: Any, limit: Any, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
+            if not v.is_type(instance, "number"):
+                return
+            if isinstance(limit, bool):  # OpenAPI 3.0 spelling next to minimum/maximum
+                other = schema.get(bound)
+                if not limit or isinstance(other, bool) or not isinstance(other, int | float):
+                    return
+                limit = other
+            if not isinstance(limit, int | float):
+                return
+            if strict(instance, limit):
+                yield ValidationError(f"{instance!r} is not beyond the exclusive bound {limit!r}")
+
+        return check
+
+    extra: dict[str, Keyword] = {
+        "type": nullable_type,
+        "required": required,
+        hidden: hidden_kw,
+        "$ref": ref,
+        "pattern": pattern,
+    }
+    if dialect == "any":
+        extra["exclusiveMinimum"] = exclusive("minimum", lambda x, lim: x <= lim)
+        extra["exclusiveMaximum"] = exclusive("maximum", lambda x, lim: x >= lim)
+    return validators.extend(base, extra)  # type: ignore[no-untyped-call]
+
+
+@cache
+def _format_checker() -> Any:
+    from jsonschema import FormatChecker
+
+    checker = FormatChecker()
+
+    def ranged(low: int, high: int) -> Callable[[Any], bool]:
+        def check(instance: Any) -> bool:
+            if isinstance(instance, bool) or not isinstance(instance, int):
+                return True
+            return low <= instance <= high
+
+        return check
+
+    checker.checks("int32")(ranged(*INT32))
+    checker.checks("int64")(ranged(*INT64))
+    return checker
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def errors(
+    value: Any,
+    schema: Any,
+    *,
+    dialect: Dialect = "any",
+    request: bool = True,
+    root: dict[str, Any] | None = None,
+    limit: int = 5,
+) -> list[str]:
+    """Why ``schema`` rejects ``value``: ``"/json/pointer: message"`` lines, at most ``limit``.
+
+    An empty list means valid. A schema jsonschema cannot use (a hostile or
+    broken spec) is reported as one error, not raised.
+    """
+    if schema is None or schema is True or schema == {}:
+        return []
+    cls = _validator_class(dialect, request)
+    token = _ROOT.set(root)
+    try:
+        validator = cls(schema, format_checker=_format_checker())
+        out: list[str] = []
+        for error in validator.iter_errors(value):
+            where = "".join(f"/{_escape(str(p))}" for p in error.absolute_path) or "/"
+            message = error.message
+            if len(message) > 200:
+                message = message[:197] + "..."
+            out.append(f"{where}: {message}")
+            if len(out) >= limit:
+                break
+        return out
+    except (RecursionError, TypeError, ValueError, AttributeError, KeyError, re.error) as exc:
+        return [f"/: the schema cannot be checked ({type(exc).__name__}: {_short(exc)})"]
+    finally:
+        _ROOT.reset(token)
+
+
+def is_valid(
+    value: Any,
+    schema: Any,
+    *,
+    dialect: Dialect = "any",
+    request: bool = True,
+    root: dict[str, Any] | None = None,
+) -> bool:
+    return not errors(value, schema, dialect=dialect, request=request, root=root, limit=1)
