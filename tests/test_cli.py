@@ -122,3 +122,109 @@ def test_demo_pushes_twice_and_the_notes_say_pass_then_fail(tmp_path: Path) -> N
         check=True,
     )
     assert len([n for n in reports.stdout.split() if n.endswith(".md")]) == 2
+
+
+# -- usage errors: numeric options (issue 16, item 7) -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--rate", "-5"), "Invalid value for '--rate': -5.0 is not in the range x>0."),
+        (("--rate", "0"), "Invalid value for '--rate': 0.0 is not in the range x>0."),
+        (("--rate", "nan"), "Invalid value for '--rate': 'nan' is not a finite number."),
+        (("--rate", "inf"), "Invalid value for '--rate': 'inf' is not a finite number."),
+        (("--vus", "0"), "Invalid value for '--vus': 0 is not in the range x>=1."),
+        (("--parallelism", "-1"), "Invalid value for '--parallelism': -1 is not in the range"),
+        (("--duration", "0s"), "Invalid value for --duration: '0s' is no time at all"),
+    ],
+)
+def test_gen_refuses_numbers_that_are_no_rate_or_count(args: tuple[str, ...], message: str) -> None:
+    result = plog("gen", str(EXAMPLE / "openapi.yaml"), *args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
+# -- crashes exit 3 with the trace, never 1 (issue 16, item 7) ------------------------
+
+SECRET = "s3cr3t-in-a-crash-4f9a"
+ENV_SECRET = "env-held-token-77c1e2"
+
+
+def _crash(*args: object, **kwargs: object) -> None:
+    raise RuntimeError(f"boom while holding {SECRET} and {ENV_SECRET}")
+
+
+def _main(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
+    from plog_ci import cli
+
+    monkeypatch.setattr(sys, "argv", ["plog", *argv])
+    monkeypatch.setattr(cli.signal, "signal", lambda *a: None)  # keep pytest's SIGTERM
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    return int(info.value.code or 0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "target"),
+    [
+        (["gen", str(EXAMPLE / "openapi.yaml")], "plog_ci.openapi.load.load_spec_file"),
+        (["validate", str(EXAMPLE / "plog.yml")], "plog_ci.config.load_config"),
+        (
+            ["diff", str(EXAMPLE / "openapi.yaml"), str(EXAMPLE / "openapi.yaml")],
+            "plog_ci.openapi.diff.diff_specs",
+        ),
+        (["history", "--format", "json"], "plog_ci.commands.history.open_existing_store"),
+    ],
+    ids=["gen", "validate", "diff", "history"],
+)
+def test_a_crash_in_a_command_exits_3_with_the_trace_and_no_secret(
+    argv: list[str],
+    target: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from plog_ci.redaction import register_secret
+
+    register_secret(SECRET)
+    monkeypatch.setenv("PLOG_TEST_API_TOKEN", ENV_SECRET)
+    monkeypatch.setattr(target, _crash)
+    assert _main(argv, monkeypatch) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):")
+    assert "in _crash" in err and "RuntimeError: boom while holding *** and ***" in err
+    assert "error: internal error: RuntimeError" in err
+    assert SECRET not in err and ENV_SECRET not in err
+
+
+def test_a_crash_in_plog_run_exits_3_with_the_trace(
+    petstore_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from plog_ci.redaction import register_secret
+
+    register_secret(SECRET)
+    monkeypatch.setattr("plog_ci.pipeline.make_plan", _crash)
+    assert _main(["run", "--repo", str(petstore_repo)], monkeypatch) == 3
+    captured = capsys.readouterr()
+    assert "Traceback (most recent call last):" in captured.err
+    assert SECRET not in captured.err + captured.out
+    assert "internal error: RuntimeError" in captured.out + captured.err
+
+
+def test_a_crash_exits_3_from_a_real_process(tmp_path: Path) -> None:
+    # The same path through the installed entry point, in a process of its own.
+    code = (
+        "import sys, plog_ci.openapi.load as l\n"
+        "def crash(*a, **k): raise KeyError('no such thing')\n"
+        "l.load_spec_file = crash\n"
+        "from plog_ci.cli import main\n"
+        f"sys.argv = ['plog', 'gen', {str(EXAMPLE / 'openapi.yaml')!r}]\n"
+        "main()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert result.returncode == 3, result.stderr
+    assert "KeyError: 'no such thing'" in result.stderr
+    assert "hint: this is a bug in PLog" in result.stderr
