@@ -160,7 +160,7 @@ def _main(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
     from plog_ci import cli
 
     monkeypatch.setattr(sys, "argv", ["plog", *argv])
-    monkeypatch.setattr(cli.signal, "signal", lambda *a: None)  # keep pytest's SIGTERM
+    monkeypatch.setattr("signal.signal", lambda *a: None)  # keep pytest's SIGTERM handler
     with pytest.raises(SystemExit) as info:
         cli.main()
     return int(info.value.code or 0)

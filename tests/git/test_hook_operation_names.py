@@ -6,6 +6,7 @@ Field cases: tests/data/field-cases/gate-names/.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from plog_ci.hook_install import install_hooks
@@ -17,8 +18,8 @@ UNKNOWN = (CASES / "plog.unknown-operation.yml").read_bytes()
 RENAMED = (CASES / "plog.renamed-param.yml").read_bytes()
 
 
-def _out(result: object) -> str:
-    return (result.stdout + result.stderr).decode("utf-8", "replace")  # type: ignore[attr-defined]
+def _out(result: subprocess.CompletedProcess[bytes]) -> str:
+    return (result.stdout + result.stderr).decode("utf-8", "replace")
 
 
 def _pushed(setup: GitSetup) -> bool:
