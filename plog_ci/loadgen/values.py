@@ -110,6 +110,8 @@ def _repaired(kind: str, value: Any, schema: Any, ctx: Ctx, where: str) -> Any:
     """``value`` with what JSON cannot carry generated from the schema instead (noted)."""
 
     def fresh(sub: Any) -> Any:
+        if isinstance(sub, dict):  # from the schema itself, not its (maybe broken) examples
+            sub = {k: v for k, v in sub.items() if k not in ("example", "default", "examples")}
         made = generate(sub, Ctx(request=ctx.request, root=ctx.root, stack=list(ctx.stack)))
         return None if made is OMIT else made
 
