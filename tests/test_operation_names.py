@@ -205,3 +205,16 @@ def test_validate_says_when_the_spec_cannot_be_loaded(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith(f"{project / 'plog.yml'}:4:10: openapi: cannot load the spec")
     assert "Traceback" not in result.stderr
+
+
+def test_gen_with_a_config_applies_the_gate_and_refuses_an_unknown_name(tmp_path: Path) -> None:
+    project = _project(tmp_path, RENAMED)
+    result = plog("gen", "openapi.yaml", "--config", "plog.yml", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert '"http_req_duration{scenario:op1}":["p(95)\\u003c1"]' in result.stdout.replace(" ", "")
+    (project / "plog.yml").write_bytes(UNKNOWN)
+    result = plog("gen", "openapi.yaml", "--config", "plog.yml", cwd=project)
+    assert result.returncode == 2
+    assert "plog.yml:10:43: gates[0].operation: 'GET /jobs/{id}:cancel' is not an operation" in (
+        " ".join(result.stderr.split())
+    )
