@@ -31,6 +31,7 @@ from rich.console import Console
 from plog_ci import proc, reaper
 from plog_ci.ab.baseline import Baseline, History, judge_sequentially, stored_baseline
 from plog_ci.ab.measure import Measurement, Recorder, measure
+from plog_ci.analysis.aborted import aborted_verdict
 from plog_ci.analysis.comparison import COMPARED_METRICS, Comparison, StatsSettings
 from plog_ci.analysis.findings import Finding, ResourceSummary, latency_findings, resource_findings
 from plog_ci.analysis.gates import Verdict
@@ -272,6 +273,8 @@ def judge_stage(run: Run) -> None:
     run.verdict = evaluate_with_comparisons(
         run.plan.config.gates, result.operations, result.total, run.comparisons
     )
+    if result.aborted is not None:
+        run.verdict = aborted_verdict(run.verdict, result.aborted, result.duration_s)
     store.save_gate_outcomes(run_id, run.verdict.outcome_rows())
 
 
@@ -301,7 +304,11 @@ def finish_stage(run: Run) -> None:
     after (the InfluxDB sink writes then; a sink never fails a run)."""
     store, run_id = run.recorded()
     verdict = run.verdict
-    store.finish_run(run_id, verdict.status, verdict.to_json(), str(run.report.path))
+    stored = verdict.to_json()
+    result = run.measured.result
+    if result.aborted is not None:  # the verdict failed on it; keep when and why as data
+        stored["aborted"] = {"reason": result.aborted, "after_s": round(result.duration_s, 1)}
+    store.finish_run(run_id, verdict.status, stored, str(run.report.path))
     code = ExitCode.GATE_FAILED if verdict.status == "fail" else ExitCode.OK
     run.end(verdict.status, code, run.report.headline, run.report)
 

@@ -69,6 +69,9 @@ class LoadResult:
     setup_requests: int = 0
     # What k6's own end-of-test summary said, when it was written (for fidelity checks).
     k6_summary: dict[str, OperationStats] = field(default_factory=dict)
+    # Why k6 stopped before the planned end (a threshold with abortOnFail), or None;
+    # duration_s is then the time it really ran.
+    aborted: str | None = None
 
 
 @dataclass(frozen=True)

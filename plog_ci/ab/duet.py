@@ -62,7 +62,7 @@ def run_duet(
         followers=(base_capture,),
         keep_deltas=True,
     ) as capture:
-        code, elapsed, summary_path = run_both_sides(
+        ended = run_both_sides(
             script,
             urls,
             capture,
@@ -74,9 +74,12 @@ def run_duet(
             secrets=secrets,
         )
         runs = {
-            "head": finish(capture, script, [code], elapsed, summary_path),
-            "base": finish(base_capture, script, [code], elapsed, None),
+            "head": finish(
+                capture, script, [ended.code], ended.elapsed, ended.summary_path, ended.aborted
+            ),
+            "base": finish(base_capture, script, [ended.code], ended.elapsed, None, ended.aborted),
         }
+    code = ended.code
     assert capture.deltas is not None and base_capture.deltas is not None
     blocks = pair_blocks(
         {"base": list(base_capture.deltas), "head": list(capture.deltas)},

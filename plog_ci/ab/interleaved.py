@@ -74,7 +74,7 @@ def run_scheduled(
     }
     followers = tuple(c for side in SIDES for c in block_captures[side])
     with Capture(script.operations, followers=followers) as capture:
-        code, _, _ = run_both_sides(
+        ended = run_both_sides(
             script,
             urls,
             capture,
@@ -87,7 +87,10 @@ def run_scheduled(
         )
     block = replace(script, duration_s=script.block_s)
     blocks = {
-        side: [finish(c, block, [code], script.block_s, None) for c in block_captures[side]]
+        side: [
+            finish(c, block, [ended.code], script.block_s, None, ended.aborted)
+            for c in block_captures[side]
+        ]
         for side in SIDES
     }
     order = tuple(

@@ -322,6 +322,7 @@ class _Sides:
             max(r.k6_exit_code for r in head_blocks),
             script.sha256,
             histograms=head_hists,
+            aborted=next((r.aborted for r in head_blocks if r.aborted), None),
         )
         baseline = self._paired(
             "interleaved",

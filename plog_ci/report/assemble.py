@@ -84,6 +84,8 @@ def write_run_report(
             run_id=facts.run_id,
             profile=facts.profile,
             duration_s=result.duration_s,
+            aborted=result.aborted,
+            planned_s=config.load.duration_s,
             rate=config.load.rate,
             status=verdict.status,
             headline=line,

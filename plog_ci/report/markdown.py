@@ -39,6 +39,8 @@ class ReportData:
     baseline_stats: dict[str, OperationStats] = field(default_factory=dict)
     findings: tuple[Finding, ...] = ()
     comparison_table: str = ""
+    aborted: str | None = None  # why the test stopped early; duration_s is then what ran
+    planned_s: float | None = None  # the duration asked for
 
 
 def render_markdown(data: ReportData) -> str:

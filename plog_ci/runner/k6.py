@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import sys
@@ -261,7 +262,7 @@ def run_k6(
     """
     pin = check_target(base_url, script)
     with Capture(script.operations, on_second=on_second) as capture:
-        code, elapsed, summary_path = run_captured(
+        ended = run_captured(
             script,
             base_url,
             capture,
@@ -272,7 +273,9 @@ def run_k6(
             summary=summary,
             secrets=secrets,
         )
-        return finish(capture, script, [code], elapsed, summary_path)
+        return finish(
+            capture, script, [ended.code], ended.elapsed, ended.summary_path, ended.aborted
+        )
 
 
 def run_both_sides(
@@ -286,7 +289,7 @@ def run_both_sides(
     on_tick: Callable[[float], None] | None,
     summary: bool,
     secrets: Sequence[str],
-) -> tuple[int, float, Path | None]:
+) -> K6Exit:
     """``run_captured`` for a script that loads base and head (``urls``) from one process.
 
     Every target is checked, and all must pin to one address (the script's guard
@@ -306,6 +309,33 @@ def run_both_sides(
     )
 
 
+@dataclass(frozen=True)
+class K6Exit:
+    """How one k6 process ended: its exit code, the seconds it ran, its summary file
+    (when asked) and, when it stopped before the planned end, why."""
+
+    code: int
+    elapsed: float
+    summary_path: Path | None
+    aborted: str | None = None
+
+
+# k6 logs this (level=error) when a threshold with abortOnFail stops the test.
+_ABORT = re.compile(
+    r"thresholds on metrics '([^']*)' were crossed; at least one has abortOnFail enabled"
+)
+
+
+def aborted_reason(code: int, log_tail: str) -> str | None:
+    """Why k6 stopped early, from its exit code (99) and its log; None when it did not."""
+    if code != 99:
+        return None
+    found = _ABORT.search(log_tail)
+    if found is None:
+        return None
+    return f"a threshold on {found.group(1)} was crossed (abortOnFail): k6 stopped the test early"
+
+
 def run_captured(
     script: Script,
     base_url: str,
@@ -317,10 +347,11 @@ def run_captured(
     on_tick: Callable[[float], None] | None,
     summary: bool,
     secrets: Sequence[str],
-) -> tuple[int, float, Path | None]:
+) -> K6Exit:
     """One k6 process on ``script`` pushing to ``capture`` (started, targets checked).
 
-    Returns k6's exit code, the seconds it ran and its summary file (if asked).
+    Returns how it ended (``K6Exit``): exit code, seconds it ran, summary file (if
+    asked) and why it stopped early, if it did.
     """
     k6 = find_k6()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -342,7 +373,7 @@ def run_captured(
             f"k6 exited with code {code}\n--- k6 output ---\n{process.tail(30)}",
             hint=f"the script is at {script_path}; try 'k6 inspect' on it",
         )
-    return code, elapsed, summary_path
+    return K6Exit(code, elapsed, summary_path, aborted_reason(code, process.tail(200)))
 
 
 def finish(
@@ -351,8 +382,13 @@ def finish(
     codes: list[int],
     elapsed: float,
     summary_path: Path | None,
+    aborted: str | None = None,
 ) -> LoadResult:
+    """The run's ``LoadResult``; rates are per second of the planned duration, or of the
+    time k6 really ran when it stopped early (``aborted``)."""
     duration = script.duration_s or elapsed
+    if aborted is not None:
+        duration = min(duration, elapsed)
     per_op, total = capture.stats(duration)
     k6_summary: dict[str, OperationStats] = {}
     crossed: tuple[str, ...] = ()
@@ -370,4 +406,5 @@ def finish(
         series=tuple(capture.points),
         setup_requests=capture.setup_requests(),
         k6_summary=k6_summary,
+        aborted=aborted,
     )
