@@ -21,10 +21,8 @@ from plog_ci.config.model import LoadConfig, OperationOverride
 from plog_ci.errors import InputError, InternalError
 from plog_ci.gate_grammar import Gate
 from plog_ci.loadgen.auth import plan_auth, secret_names
-from plog_ci.loadgen.datafiles import load_rows
-from plog_ci.loadgen.links import bindings, cleanup_for
+from plog_ci.loadgen.planning import OVERRIDE_HINT, plan_operations
 from plog_ci.loadgen.profiles import Plan, scenarios
-from plog_ci.loadgen.requests import plan_request
 from plog_ci.loadgen.thresholds import selectors, thresholds
 from plog_ci.openapi.model import Operation, Spec
 from plog_ci.openapi.names import find_operation
@@ -125,10 +123,6 @@ def default_base(spec: Spec, given: str | None) -> str:
     return FALLBACK_BASE
 
 
-def _row_params(op: Operation) -> dict[str, str]:
-    return {p.name: p.location for p in op.parameters}
-
-
 def generate(
     spec: Spec,
     operations: list[Operation],
@@ -173,56 +167,16 @@ def generate(
                 hint="write the key as 'METHOD /path' as in the spec (parameter names may differ)",
             )
         by_key.setdefault(found.key, entry)
-    producers: list[dict[str, Any]] = []
-    producer_index: dict[tuple[str, str], int] = {}
-    dependencies: list[str] = []
-    plan_ops = []
-    for op in operations:
-        plan = plan_request(op, by_key.get(op.key), warnings)
-        override = by_key.get(op.key)
-        plan["rows"] = None
-        plan["createFirst"] = None
-        plan["rowParams"] = _row_params(op)
-        if override and override.data:
-            if data_root is None:
-                raise InputError(
-                    f"plog.yml: load.overrides[{op.key!r}].data: no repository to read it from"
-                )
-            plan["rows"] = load_rows(data_root, override.data, f"load.overrides[{op.key!r}]")
-        binds: dict[str, int] = {}
-        fixed = {k for k, _ in override.path} if override else set()
-        if plan["rows"]:  # a data file's columns win over ids from setup
-            fixed |= {k for row in plan["rows"] for k in row}
-        for binding in bindings(spec, op):
-            if binding.param in fixed:
-                continue
-            producer = spec.operations[binding.producer]
-            slot = (producer.key, binding.pointer)
-            if slot not in producer_index:
-                cleanup = cleanup_for(spec, binding, op) if load.cleanup else None
-                producer_index[slot] = len(producers)
-                producers.append(
-                    {
-                        "request": plan_request(producer, by_key.get(producer.key), warnings),
-                        "pointer": binding.pointer,
-                        "cleanup": plan_request(cleanup, None, warnings) if cleanup else None,
-                        "cleanupParam": cleanup.params("path")[0].name if cleanup else None,
-                    }
-                )
-            dependencies.append(
-                f"{producer.key} -> {op.key} ({binding.param} from {binding.pointer or '/'}, "
-                f"{binding.source})"
-            )
-            # A DELETE consumes what it names: it creates its own resource first,
-            # so it never empties the pool the other operations read.
-            if op.method == "DELETE":
-                plan["createFirst"] = {"producer": producer_index[slot], "param": binding.param}
-                continue
-            binds[binding.param] = producer_index[slot]
-        plan["binds"] = binds
-        plan["auth"] = op.security != ()
-        plan_ops.append(plan)
+    planned = plan_operations(spec, operations, by_key, load, data_root, warnings)
+    operations, plan_ops, producers = planned.operations, planned.plans, planned.producers
+    dependencies = planned.dependencies
     names = tuple(p["name"] for p in plan_ops)
+    if not names and planned.skipped:
+        raise InputError(
+            f"{spec.source or 'the spec'}: no selected operation can be sent: "
+            + "; ".join(planned.skipped[:5]),
+            hint=OVERRIDE_HINT,
+        )
     if not names:
         raise InputError(
             f"{spec.source or 'the spec'}: no operation to load-test",
@@ -311,7 +265,7 @@ def generate(
         model=profile.model,
         allow_hosts=tuple(hosts),
         secret_env=secret_names(load.auth),
-        warnings=tuple(warnings),
+        warnings=tuple(dict.fromkeys(warnings)),
         dependencies=tuple(dependencies),
         selectors=selector,
         default_base_url=base,

@@ -7,6 +7,7 @@ from typing import Any
 
 from plog_ci.openapi.model import (
     METHODS,
+    Encoding,
     MediaType,
     Operation,
     Parameter,
@@ -31,6 +32,26 @@ def _examples(node: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(out)
 
 
+def _encoding(node: Any) -> dict[str, Encoding]:
+    """A media type's ``encoding`` map (OpenAPI 3.x Encoding Object); junk entries dropped."""
+    if not isinstance(node, dict):
+        return {}
+    out = {}
+    for name, enc in node.items():
+        if not isinstance(enc, dict):
+            continue
+        content_type = enc.get("contentType")
+        style = enc.get("style")
+        explode = enc.get("explode")
+        out[str(name)] = Encoding(
+            content_type=content_type if isinstance(content_type, str) else None,
+            style=style if isinstance(style, str) else None,
+            explode=explode if isinstance(explode, bool) else None,
+            allow_reserved=enc.get("allowReserved") is True,
+        )
+    return out
+
+
 def _media(content: Any) -> dict[str, MediaType]:
     if not isinstance(content, dict):
         return {}
@@ -38,39 +59,60 @@ def _media(content: Any) -> dict[str, MediaType]:
     for name, media in content.items():
         media = media if isinstance(media, dict) else {}
         schema = media.get("schema") if isinstance(media.get("schema"), dict) else None
-        out[str(name)] = MediaType(str(name), schema, _examples(media))
+        out[str(name)] = MediaType(
+            str(name), schema, _examples(media), _encoding(media.get("encoding"))
+        )
     return out
 
 
+def _swagger2_schema(node: dict[str, Any]) -> dict[str, Any]:
+    """A Swagger 2.0 non-body parameter's schema; ``type: file`` is binary content."""
+    schema = {k: v for k, v in node.items() if k in _SWAGGER2_SCHEMA_KEYS}
+    if schema.get("type") == "file":
+        schema = {"type": "string", "format": "binary"}
+    return schema
+
+
+_SWAGGER2_SCHEMA_KEYS = (
+    "type",
+    "format",
+    "items",
+    "enum",
+    "default",
+    "minimum",
+    "maximum",
+    "pattern",
+    "minLength",
+    "maxLength",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minItems",
+    "maxItems",
+)
+
+
 def _parameter(node: dict[str, Any], swagger2: bool) -> Parameter:
+    content_type: str | None = None
+    collection_format: str | None = None
+    content_examples: tuple[Any, ...] = ()
     if swagger2:
-        schema = {
-            k: v
-            for k, v in node.items()
-            if k
-            in (
-                "type",
-                "format",
-                "items",
-                "enum",
-                "default",
-                "minimum",
-                "maximum",
-                "pattern",
-                "minLength",
-                "maxLength",
-                "exclusiveMinimum",
-                "exclusiveMaximum",
-                "multipleOf",
-                "minItems",
-                "maxItems",
-            )
-        }
+        schema = _swagger2_schema(node)
+        if schema.get("type") == "array":  # Swagger 2.0: csv unless said otherwise
+            fmt = node.get("collectionFormat", "csv")
+            collection_format = str(fmt) if isinstance(fmt, str) else "csv"
+    elif isinstance(node.get("content"), dict) and node["content"]:
+        # OpenAPI 3.x: a parameter described by one media type instead of a schema.
+        content_type, media = next(iter(_media(node["content"]).items()))
+        schema = media.schema or {}
+        content_examples = media.examples
     else:
         schema = node["schema"] if isinstance(node.get("schema"), dict) else {}
-    examples = _examples(node)
+    examples = _examples(node) or content_examples
     if not examples and schema and "example" in schema:
         examples = (schema["example"],)
+    style = node.get("style")
+    explode = node.get("explode")
     return Parameter(
         name=str(node.get("name", "")),
         location=str(node.get("in", "query")),
@@ -78,9 +120,50 @@ def _parameter(node: dict[str, Any], swagger2: bool) -> Parameter:
         schema=schema or None,
         deprecated=bool(node.get("deprecated", False)),
         examples=examples,
-        style=node.get("style"),
-        explode=node.get("explode"),
+        style=style,
+        explode=explode,
+        allow_reserved=node.get("allowReserved") is True,
+        collection_format=collection_format,
+        content_type=content_type,
     )
+
+
+# Swagger 2.0 formData arrays: collectionFormat as the 3.x encoding of the property.
+_FORM_COLLECTIONS = {
+    "csv": Encoding(style="form", explode=False),
+    "multi": Encoding(style="form", explode=True),
+    "ssv": Encoding(style="spaceDelimited", explode=False),
+    "pipes": Encoding(style="pipeDelimited", explode=False),
+    "tsv": Encoding(style="tabDelimited", explode=False),
+}
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _form_body(
+    form: dict[str, dict[str, Any]],
+    required: list[str],
+    consumes: list[Any],
+) -> RequestBody:
+    """Swagger 2.0 ``formData`` parameters as the 3.x body they stand for.
+
+    The media types are those of ``consumes`` that carry forms; with none,
+    ``multipart/form-data`` when a parameter is a file, else
+    ``application/x-www-form-urlencoded`` (Swagger 2.0 "Parameter Object").
+    """
+    properties = {name: _swagger2_schema(node) for name, node in form.items()}
+    encoding = {}
+    for name, node in form.items():
+        if properties[name].get("type") == "array":
+            fmt = node.get("collectionFormat", "csv")
+            encoding[name] = _FORM_COLLECTIONS.get(str(fmt), _FORM_COLLECTIONS["csv"])
+    has_file = any(p.get("format") == "binary" for p in properties.values())
+    types = [str(c) for c in consumes if str(c).split(";")[0].strip().lower() in _FORM_TYPES]
+    if not types:
+        types = ["multipart/form-data" if has_file else "application/x-www-form-urlencoded"]
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return RequestBody(bool(required), {c: MediaType(c, schema, (), encoding) for c in types})
 
 
 def _security(node: Any) -> tuple[dict[str, tuple[str, ...]], ...]:
@@ -150,7 +233,7 @@ def build_spec(doc: dict[str, Any], source: str = "", warnings: tuple[str, ...] 
             merged.update({(p.get("in"), p.get("name")): p for p in own})
             params: list[Parameter] = []
             body: RequestBody | None = None
-            form: dict[str, Any] = {}
+            form: dict[str, dict[str, Any]] = {}
             form_required: list[str] = []
             for p in merged.values():
                 if swagger2 and p.get("in") == "body":
@@ -161,7 +244,7 @@ def build_spec(doc: dict[str, Any], source: str = "", warnings: tuple[str, ...] 
                         {c: MediaType(c, schema, _examples(p)) for c in consumes},
                     )
                 elif swagger2 and p.get("in") == "formData":
-                    form[str(p.get("name"))] = _parameter(p, True).schema or {}
+                    form[str(p.get("name"))] = p
                     if p.get("required"):
                         form_required.append(str(p.get("name")))
                 else:
@@ -172,9 +255,10 @@ def build_spec(doc: dict[str, Any], source: str = "", warnings: tuple[str, ...] 
                         param = replace(param, shared=True)
                     params.append(param)
             if form:
-                consumes = node.get("consumes") or ["application/x-www-form-urlencoded"]
-                schema = {"type": "object", "properties": form, "required": form_required}
-                body = RequestBody(bool(form_required), {c: MediaType(c, schema) for c in consumes})
+                consumes = node.get("consumes") or doc.get("consumes") or []
+                body = _form_body(
+                    form, form_required, consumes if isinstance(consumes, list) else []
+                )
             if not swagger2 and isinstance(node.get("requestBody"), dict):
                 rb = node["requestBody"]
                 body = RequestBody(bool(rb.get("required", False)), _media(rb.get("content")))

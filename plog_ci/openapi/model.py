@@ -27,10 +27,22 @@ def operation_key(method: str, path: str) -> str:
 
 
 @dataclass(frozen=True)
+class Encoding:
+    """One property's entry of a media type's ``encoding`` (OpenAPI 3.x Encoding Object)."""
+
+    content_type: str | None = None
+    style: str | None = None
+    explode: bool | None = None
+    allow_reserved: bool = False
+
+
+@dataclass(frozen=True)
 class MediaType:
     media_type: str
     schema: JsonSchema | None = None
     examples: tuple[Any, ...] = ()  # ``example`` first, then ``examples[*].value``
+    # Per property of a form body (x-www-form-urlencoded, multipart/form-data).
+    encoding: dict[str, Encoding] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,10 @@ class Parameter:
     explode: bool | None = None
     # Declared on the path item (shared by its operations) rather than on the operation.
     shared: bool = field(default=False, compare=False)
+    # How the value is written on the wire (generation only; the diff does not read these):
+    allow_reserved: bool = field(default=False, compare=False)  # 3.x allowReserved
+    collection_format: str | None = field(default=None, compare=False)  # 2.0 arrays: csv...
+    content_type: str | None = field(default=None, compare=False)  # 3.x ``content``'s key
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,148 @@
+"""The plan's operations: each selected operation's request, data rows and producers.
+
+An operation PLog cannot send as its spec asks (``requests.Unsendable``) is
+left out with a warning ``"METHOD /path: not loaded: reason"``; a producer
+that cannot be sent feeds no ids (its consumers keep their generated values,
+with a warning); a data-file row that cannot be sent is skipped with a warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from plog_ci.config.model import LoadConfig, OperationOverride
+from plog_ci.errors import InputError
+from plog_ci.loadgen.datafiles import load_rows
+from plog_ci.loadgen.links import Binding, bindings, cleanup_for
+from plog_ci.loadgen.requests import ROW_KEYS, Unsendable, plan_request
+from plog_ci.openapi.model import Operation, Spec
+
+OVERRIDE_HINT = "give its values or body under load.overrides in plog.yml"
+
+
+@dataclass
+class Planned:
+    operations: list[Operation] = field(default_factory=list)  # those that can be sent
+    plans: list[dict[str, Any]] = field(default_factory=list)  # one per operation
+    producers: list[dict[str, Any]] = field(default_factory=list)
+    dependencies: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "METHOD /path: not loaded: why"
+
+
+def _rows(
+    op: Operation,
+    override: OperationOverride,
+    data_root: Path | None,
+    warnings: list[str],
+) -> tuple[list[dict[str, Any]], set[str]]:
+    """The data file's rows as wire-ready request values, and the columns they fix."""
+    if data_root is None:
+        raise InputError(
+            f"plog.yml: load.overrides[{op.key!r}].data: no repository to read it from"
+        )
+    assert override.data is not None
+    rows = load_rows(data_root, override.data, f"load.overrides[{op.key!r}]")
+    out = []
+    for number, row in enumerate(rows, start=1):
+        try:
+            planned = plan_request(op, override, warnings, row=row)
+        except Unsendable as exc:
+            warnings.append(f"{op.key}: {override.data} row {number} is not sendable ({exc})")
+            continue
+        out.append({key: planned[key] for key in ROW_KEYS})
+    if not out:
+        raise Unsendable(f"no row of {override.data} can be sent")
+    return out, {k for row in rows for k in row}
+
+
+def plan_operations(
+    spec: Spec,
+    operations: list[Operation],
+    by_key: dict[str, OperationOverride],
+    load: LoadConfig,
+    data_root: Path | None,
+    warnings: list[str],
+) -> Planned:
+    out = Planned()
+    producer_index: dict[tuple[str, str], int | str] = {}
+    for op in operations:
+        override = by_key.get(op.key)
+        try:
+            plan = plan_request(op, override, warnings)
+            plan["rows"] = None
+            fixed = {k for k, _ in override.path} if override else set()
+            if override and override.data:
+                plan["rows"], columns = _rows(op, override, data_root, warnings)
+                fixed |= columns  # a data file's columns win over ids from setup
+        except Unsendable as exc:
+            out.skipped.append(f"{op.key}: not loaded: {exc} ({OVERRIDE_HINT})")
+            continue
+        plan["createFirst"] = None
+        binds: dict[str, int] = {}
+        for binding in bindings(spec, op):
+            if binding.param in fixed:
+                continue
+            producer = spec.operations[binding.producer]
+            slot = (producer.key, binding.pointer)
+            if slot not in producer_index:
+                producer_index[slot] = _producer(
+                    spec, producer, binding, op, by_key, load, out, warnings
+                )
+            index = producer_index[slot]
+            if isinstance(index, str):
+                warnings.append(
+                    f"{op.key}: {binding.param} cannot come from {producer.key} ({index}); "
+                    "the generated value is used"
+                )
+                continue
+            out.dependencies.append(
+                f"{producer.key} -> {op.key} ({binding.param} from {binding.pointer or '/'}, "
+                f"{binding.source})"
+            )
+            # A DELETE consumes what it names: it creates its own resource first,
+            # so it never empties the pool the other operations read.
+            if op.method == "DELETE":
+                plan["createFirst"] = {"producer": index, "param": binding.param}
+                continue
+            binds[binding.param] = index
+        plan["binds"] = binds
+        plan["auth"] = op.security != ()
+        out.plans.append(plan)
+        out.operations.append(op)
+    warnings.extend(out.skipped)
+    return out
+
+
+def _producer(
+    spec: Spec,
+    producer: Operation,
+    binding: Binding,
+    consumer: Operation,
+    by_key: dict[str, OperationOverride],
+    load: LoadConfig,
+    out: Planned,
+    warnings: list[str],
+) -> int | str:
+    """The index of a new producer entry, or why the producer cannot be sent."""
+    try:
+        request = plan_request(producer, by_key.get(producer.key), warnings)
+    except Unsendable as exc:
+        return str(exc)
+    cleanup = cleanup_for(spec, binding, consumer) if load.cleanup else None
+    cleanup_plan = None
+    if cleanup is not None:
+        try:
+            cleanup_plan = plan_request(cleanup, None, warnings)
+        except Unsendable:
+            cleanup = None
+    out.producers.append(
+        {
+            "request": request,
+            "pointer": binding.pointer,
+            "cleanup": cleanup_plan,
+            "cleanupParam": cleanup.params("path")[0].name if cleanup else None,
+        }
+    )
+    return len(out.producers) - 1
