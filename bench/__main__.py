@@ -44,6 +44,12 @@ SUITE = (
         quick=True,
     ),
     Benchmark(
+        "gen_validity",
+        "generated parameters and bodies of the Stripe and Twilio specs validated with "
+        "jsonschema: valid share and time",
+        quick=True,
+    ),
+    Benchmark(
         "loadgen_realism",
         "generated load on the example: documented-success share, capture vs k6's summary",
         quick=True,
