@@ -181,7 +181,7 @@ def _form(media: MediaType, value: Any) -> str:
             if style not in STYLES_IN["query"]:
                 raise Unsendable(f"{where}: property {name!r}: style {style!r} is not for forms")
             explode = enc.explode if enc.explode is not None else style in ("form", "deepObject")
-            items += query_pairs(Style(name, "query", style, explode, enc.allow_reserved), sub)
+            items += query_pairs(Style(name, "body", style, explode, enc.allow_reserved), sub)
             continue
         content_type = enc.content_type if enc is not None else None
         for item in sub if isinstance(sub, list) else [sub]:

@@ -15,7 +15,7 @@ Rules (OpenAPI 3.1.1 §4.8.12.4 "Style Values" and "Style Examples", RFC 6570
     form                   true     color=blue&color=black   R=100&G=200
     spaceDelimited (query) false    color=blue%20black       color=R%20100%20G%20200
     pipeDelimited (query)  false    color=blue%7Cblack       color=R%7C100%7CG%7C200
-    deepObject (query)     true     (undefined)              color%5BR%5D=100&color%5BG%5D=200
+    deepObject (query)     true     color%5B0%5D=blue...     color%5BR%5D=100&color%5BG%5D=200
 
 A primitive is ``blue``, ``.blue``, ``;color=blue`` or ``color=blue``.
 Defaults: ``form`` for query and cookie, ``simple`` for path and header; explode
@@ -36,12 +36,17 @@ and the form delimiters ``& = +`` (OpenAPI 3.1.1 Appendix C and E). Header
 values are not percent-encoded (HTTP field values are not URIs); cookie values
 keep the RFC 6265 cookie-octets and encode the rest, and several cookies go in
 one ``Cookie`` header (form style for cookies is implementation-defined,
-OpenAPI 3.1.1 Appendix D). ``deepObject`` properties that are objects or
-arrays nest as ``name[a][b]=v`` and ``name[a][0]=v`` (the convention of
-Rails, Stripe and the ``qs`` library: the spec leaves them undefined).
+OpenAPI 3.1.1 Appendix D).
 
-A value a style cannot carry (an array for ``deepObject``, an object inside an
-array for ``form``, a style not defined for the location) raises
+``deepObject`` beyond an object of primitives is undefined by the spec; real
+specs (Stripe's, for every form property) use it for arrays, primitives and
+nested objects, so PLog follows the convention of the ``qs`` library (Stripe's
+and Rails's too): nested objects as ``name[a][b]=v``, arrays as
+``name[0]=v&name[1]=w``, a primitive as ``name=v``.
+
+A value a style cannot carry (an object inside an array for ``form``,
+``spaceDelimited`` with ``explode: true``, ``deepObject`` with ``explode:
+false``, a style not defined for the location) raises
 :class:`Unsendable` with the reason: the caller leaves the parameter out or
 skips the operation, and says so.
 """
@@ -92,7 +97,7 @@ class Style:
     """How one parameter (or form-body property) is serialised."""
 
     name: str
-    location: str  # path | query | header | cookie
+    location: str  # path | query | header | cookie | body (a form body's property)
     style: str
     explode: bool
     allow_reserved: bool = False
@@ -216,20 +221,22 @@ def path_prefix(style: Style, empty: bool = False) -> str:
 
 def query_pairs(style: Style, value: Any) -> list[str]:
     """``name=value`` items of the query string (percent-encoded, joined by ``&``)."""
-    where = f"query parameter {style.name!r}"
+    kind = "form property" if style.location == "body" else "query parameter"
+    where = f"{kind} {style.name!r}"
     name = encode(style.name)
 
     def enc(text: str) -> str:
         return encode(text, style.allow_reserved)
 
     if style.style == "deepObject":
-        if not isinstance(value, dict) or not style.explode:
-            shape = "explode: false" if isinstance(value, dict) else f"a {_kind(value)}"
+        if not style.explode:
             raise Unsendable(
-                f"{where}: deepObject is defined for exploded objects only, not {shape} "
+                f"{where}: deepObject with explode: false is undefined "
                 "(OpenAPI 3.1 'Style Examples')"
             )
-        return [f"{k}={enc(v)}" for k, v in _deep(style.name, value, where)]
+        if isinstance(value, (dict, list)):
+            return [f"{k}={enc(v)}" for k, v in _deep(style.name, value, where)]
+        return [f"{name}={enc(scalar_text(value, where))}"]
     if isinstance(value, list):
         items = [enc(v) for v in _items(value, where)]
         if style.style in _DELIMITED:

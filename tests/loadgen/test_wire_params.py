@@ -60,6 +60,10 @@ STYLES: dict[str, Any] = {
             _p("tag", "query", ["a", "b"], "array"),
             _p("rgb", "query", {"R": 100, "G": 200}, "object"),
         ),
+        "/deep-array": _get(
+            _p("expand", "query", ["a", "b"], "array", style="deepObject", explode=True),
+            _p("limit", "query", 3, "integer", style="deepObject"),
+        ),
         "/reserved": _get(
             _p("q", "query", "a/b?c", "string", allowReserved=True),
             _p("r", "query", "a/b c&d", "string"),
@@ -77,9 +81,14 @@ STYLES: dict[str, Any] = {
                 },
             }
         ),
-        "/unsendable": _get(_p("ids", "query", [1, 2], "array", style="deepObject")),
+        "/unsendable": _get(
+            _p("ids", "query", [1, 2], "array", style="spaceDelimited", explode=True)
+        ),
         "/optional-bad": _get(
-            {**_p("ids", "query", [1, 2], "array", style="deepObject"), "required": False},
+            {
+                **_p("ids", "query", [1, 2], "array", style="pipeDelimited", explode=True),
+                "required": False,
+            },
             _p("ok", "query", "yes", "string"),
         ),
     },
@@ -154,6 +163,7 @@ def test_deep_object_field_case(tmp_path: Path) -> None:
         ("GET", "/reserved", "/reserved?q=a/b?c&r=a%2Fb%20c%26d"),
         ("GET", "/content", "/content?coords=%7B%22lat%22%3A1%2C%22long%22%3A2%7D"),
         ("GET", "/optional-bad", "/optional-bad?ok=yes"),
+        ("GET", "/deep-array", "/deep-array?expand%5B0%5D=a&expand%5B1%5D=b&limit=3"),
     ],
 )
 def test_styles_on_the_wire(styles: tuple[Generated, Wire], method: str, path: str, target: str):
@@ -177,7 +187,7 @@ def test_what_cannot_be_sent_is_said_per_operation_and_not_sent(styles: tuple[Ge
     lines = generated.output.splitlines()
     assert any(
         line.startswith("warning: GET /unsendable: not loaded: query parameter 'ids'")
-        and "deepObject" in line
+        and "spaceDelimited with explode: true is undefined" in line
         and "load.overrides" in line
         for line in lines
     ), generated.output

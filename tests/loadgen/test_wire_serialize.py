@@ -73,6 +73,16 @@ def test_every_cell_of_the_style_examples_table(style, explode, kind, want):
         assert _serialise(style, explode, value) == "?color="
     elif style in ("spaceDelimited", "pipeDelimited") and kind in ("string", "empty"):
         assert _serialise(style, explode, value) == "?color=" + value  # explode: no effect
+    elif style == "deepObject" and explode:
+        # Undefined by the spec, used by real specs (Stripe's): the qs library's convention.
+        assert (
+            _serialise(style, explode, value)
+            == {
+                "empty": "?color=",
+                "string": "?color=blue",
+                "array": "?color%5B0%5D=blue&color%5B1%5D=black&color%5B2%5D=brown",
+            }[kind]
+        )
     else:
         with pytest.raises(Unsendable):
             _serialise(style, explode, value)
