@@ -19,4 +19,5 @@ class RefError(SpecError):
 
 
 class SpecTooLargeError(SpecError):
-    """A size cap was hit (bytes, files, nodes, paths, operations)."""
+    """A limit was hit (bytes, files, nodes, depth, time, paths, operations); the message
+    names it and, for an operator setting, the ``PLOG_SPEC_*`` variable that raises it."""

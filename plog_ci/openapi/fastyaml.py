@@ -156,6 +156,8 @@ _KEY_SPECIAL = ryml.KEYREF | ryml.KEYANCH | ryml.KEYTAG
 _VALREF, _VALANCH, _VALTAG = ryml.VALREF, ryml.VALANCH, ryml.VALTAG
 _KEYQUO, _VALQUO = ryml.KEYQUO, ryml.VALQUO
 _NONE = ryml.NONE
+_NOT_SCALAR = _MAP | _SEQ | _VALREF | _VALANCH | _VALTAG
+_CACHE_CHARS = 64  # scalars up to this length are resolved once per document
 
 
 class _Walker:
@@ -166,6 +168,11 @@ class _Walker:
         self.max_depth = max_depth
         # anchor name -> (object, expanded size); None while the anchored node is being built
         self.anchors: dict[bytes, tuple[Any, int] | None] = {}
+        # text of a plain scalar -> its value, and of a plain key -> the key: specs
+        # repeat a few hundred words ("type", "string", "description") everywhere.
+        # Values are immutable (str, int, float, bool, None), so sharing is safe.
+        self.plain: dict[str, Any] = {}
+        self.keys: dict[str, str] = {}
 
     def value(self, node: int, depth: int) -> tuple[Any, int]:
         """(value, expanded size) of the value part of ``node``."""
@@ -207,16 +214,42 @@ class _Walker:
         t = self.tree
         total = 1
         out: Any = {} if is_map else []
+        plain = self.plain
+        keys = self.keys
+        type_of, val_of, key_of, next_of = (
+            _R.Tree_type,
+            _R.Tree_val,
+            _R.Tree_key,
+            _R.Tree_next_sibling,
+        )
         child = _R.Tree_first_child(t, node)
         while child != _NONE:
-            value, size = self.value(child, depth + 1)
+            bits = type_of(t, child)
+            if bits & _NOT_SCALAR:
+                value, size = self.value(child, depth + 1)
+            else:  # the common case, inline: a plain or quoted scalar
+                raw = val_of(t, child)
+                text = "" if raw is None else str(raw, "utf-8")
+                if bits & _VALQUO:
+                    value = text
+                elif text in plain:
+                    value = plain[text]
+                else:
+                    value = _plain_scalar(text)
+                    if len(text) <= _CACHE_CHARS:
+                        plain[text] = value
+                size = 1
             if is_map:
-                bits = _R.Tree_type(t, child)
                 if bits & _KEY_SPECIAL:
                     raise Decline("key with a tag, anchor or alias")
-                raw = _R.Tree_key(t, child)
+                raw = key_of(t, child)
                 text = "" if raw is None else str(raw, "utf-8")
-                key = text if bits & _KEYQUO else _key(_plain_scalar(text))
+                if bits & _KEYQUO:
+                    key = text
+                elif text in keys:
+                    key = keys[text]
+                else:
+                    key = keys[text] = _key(_plain_scalar(text))
                 if key in out:  # PyYAML refuses it with the place (parse._SafeLoader)
                     raise Decline("duplicate key")
                 out[key] = value
@@ -229,5 +262,5 @@ class _Walker:
                     "(YAML alias bomb?)",
                     hint="remove the repeated aliases",
                 )
-            child = _R.Tree_next_sibling(t, child)
+            child = next_of(t, child)
         return out, total

@@ -46,12 +46,13 @@ class _SafeLoader(yaml.CSafeLoader):  # type: ignore[misc]
     unique; loaders disagree on which value wins, so the spec would mean two things)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
-        seen: set[tuple[str, str]] = set()
+        seen: set[str] = set()
         for key_node, _ in node.value:
             # Merge keys (<<) may repeat and be overridden: that is their meaning.
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
                 continue
-            ident = (key_node.tag, key_node.value)
+            # Compared as the key of the plain data: `true` and `yes` are one key.
+            ident = _key(self.construct_object(key_node))
             if ident in seen:
                 raise yaml.constructor.ConstructorError(
                     None,

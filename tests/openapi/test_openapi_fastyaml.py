@@ -47,7 +47,8 @@ PARITY = [
     "a: 010\nb: 0o10\nc: 0x1F\nd: 0b101\ne: 1_000\nf: 1:20\ng: 1e3\nh: 1.5e3\ni: .inf\n"
     "j: -.INF\nk: .NaN\nl: +1\nm: -0\nn: 1.\no: .5\np: 190:20:30.15\nq: 0.1e+3\nr: 12:30:45\n",
     "a: 2020-01-01\nb: 2020-01-01 10:00:00\nc: 2001-12-14t21:59:43.10-05:00\n",
-    "200: ok\n404: x\n1.5: y\ntrue: z\n~: n\nyes: q\n'on': r\n010: o\n",
+    "200: ok\n404: x\n1.5: y\ntrue: z\n~: n\n'on': r\n010: o\n",
+    "200: ok\nyes: q\nfalse: r\n",
     "s1: 'it''s'\ns2: \"tab\\tnew\\nline \\u00e9 \\x41 \\/\"\ns3: plain # comment\n"
     "s4: a#b\ns5: 'x'  # c\n",
     "lit: |\n  line1\n   line2\n\n  line3\nkeep: |+\n  x\n\nstrip: |-\n  y\n"
@@ -61,7 +62,6 @@ PARITY = [
     "a: &x {k: 1}\nb: *x\nc: [*x, *x]\nd: &s scalar\ne: *s\n",
     "crlf: 1\r\nb: x\r\nc: |\r\n  l1\r\n  l2\r\n",
     'unicode: 日本語\nemoji: 😀\n"quoted key": 1\n? explicit\n: value\nkey with spaces: v\n',
-    "a: 1\na: 2\n",
     "a:\n- x\n- y\nb:\n  - 'z'\n",
     "empty: \nnested:\n  deeper:\n    deepest: []\n",
     "paths:\n  /pets/{id}:\n    get:\n      parameters:\n"
@@ -186,3 +186,18 @@ def test_hostile_yaml_through_parse_gets_a_clear_error(
     # rapidyaml's own error text stays off stderr, and stderr works again afterwards
     os.write(2, b"after\n")
     assert capfd.readouterr().err == "after\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("a: 1\na: 2\n", "x.yaml:2:1"),
+        ("true: z\nyes: q\n", "x.yaml:2:1"),  # YAML 1.1: both keys are the boolean true
+        ("'200': a\n200: b\n", "x.yaml:2:1"),  # the plain data keys both as "200"
+    ],
+)
+def test_a_key_named_twice_is_refused_with_its_place(text: str, where: str) -> None:
+    with pytest.raises(fastyaml.Decline):
+        _fast(text.encode())
+    with pytest.raises(SpecError, match=f"{where}: invalid YAML: duplicate key"):
+        parse.parse(text.encode(), "x.yaml")
