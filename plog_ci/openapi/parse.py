@@ -146,6 +146,26 @@ def _plain(root: Any, source: str, limits: ParseLimits) -> Any:
     return walk(root, 0)[0]
 
 
+def _checked(doc: Any, source: str, limits: ParseLimits) -> Any:
+    """``doc`` as :mod:`json` built it (already plain, no shared nodes), once its
+    depth and node count are within the caps of :func:`_plain`."""
+    count = 1  # each node is counted where its parent lists it
+    stack: list[tuple[Any, int]] = [(doc, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limits.max_depth:
+            raise SpecError(f"{source}: nesting deeper than {limits.max_depth} levels")
+        children = node.values() if isinstance(node, dict) else node
+        count += len(children)
+        if count > limits.max_nodes:
+            raise SpecTooLargeError(
+                f"{source}: document has more than {limits.max_nodes} nodes",
+                hint="split the spec into files joined by relative $refs",
+            )
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return doc
+
+
 def _key(k: Any) -> str:
     if isinstance(k, bool):
         return "true" if k else "false"
@@ -171,7 +191,7 @@ def parse(data: bytes, source: str, limits: ParseLimits | None = None) -> Any:
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")):
         try:
-            return _plain(json.loads(text, object_pairs_hook=_unique_pairs), source, limits)
+            return _checked(json.loads(text, object_pairs_hook=_unique_pairs), source, limits)
         except _DuplicateKey as exc:
             raise SpecError(
                 f"{source}: duplicate key {exc.args[0]!r} in a JSON object "
