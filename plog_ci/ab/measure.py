@@ -99,6 +99,13 @@ def side_by_side(plan: Plan) -> bool:
     )
 
 
+def warn_unsent(script: Script, progress: Progress) -> None:
+    """Say, per operation, what the script could not send as the spec describes (an
+    operation left out, a parameter dropped), as ``plog gen`` does: never in silence."""
+    for warning in script.warnings:
+        progress.warn(warning)
+
+
 def measure(plan: Plan, recorder: Recorder, progress: Progress) -> Measurement:
     """Deploy, load and sample; services and the exported trees are gone on return."""
     config, head_sha = plan.config, plan.head_sha
@@ -214,6 +221,7 @@ def _head_alone(
     script = generate(
         plan.head_spec, operations, config.load, gates=config.gates, data_root=head_tree
     )
+    warn_unsent(script, progress)
     extra_env, secrets = k6_secrets(script, recorder.allow_secrets)
     progress.stage(
         f"Load test: {len(operations)} operations, {config.load.duration_s:g} s",
@@ -296,6 +304,7 @@ class _Sides:
                 tuple(side for pair in order for side in pair), self.on_base, per_round=2 * turns
             ),
         )
+        warn_unsent(script, self.progress)
         extra_env, secrets = k6_secrets(script, self.recorder.allow_secrets)
         turns_note = f" in turns of {block_s / turns:.3g} s" if turns > 1 else ""
         self.progress.stage(
@@ -342,6 +351,7 @@ class _Sides:
             data_root=self.head_tree,
             duet_base=self.on_base,
         )
+        warn_unsent(script, self.progress)
         extra_env, secrets = k6_secrets(script, self.recorder.allow_secrets)
         series = self.recorder.series
         self.progress.stage(

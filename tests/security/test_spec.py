@@ -22,6 +22,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -359,8 +360,9 @@ def test_spec_text_reaches_the_k6_script_only_json_encoded(world: World) -> None
     literal, _, tail = rest.partition(";\n")
     plan = json.loads(literal)  # the spec's text lives in one JSON literal
     (op,) = plan["operations"]
-    assert op["pathValues"]["id"] == INJECTED["quote_breakout"]
-    assert op["body"] == {INJECTED["key"]: INJECTED["html"]}
+    # The plan holds wire text: the path value percent-encoded, the body as JSON text.
+    assert unquote(op["pathValues"]["id"]) == INJECTED["quote_breakout"]
+    assert json.loads(op["body"]) == {INJECTED["key"]: INJECTED["html"]}
     for text in (head, tail):  # and nowhere else in the script
         for token in ("pwned", "globalThis.q", "onerror", "CANARY_SECRET", "<script"):
             assert token not in text

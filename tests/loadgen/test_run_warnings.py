@@ -1,0 +1,65 @@
+"""``plog run`` says what it cannot send, per operation, as ``plog gen`` does (issue 16)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from testing.k6_tools import need_k6
+from testing.paths import EXAMPLE
+from testing.repos import commit_files
+
+SPEC = """\
+openapi: 3.0.3
+info: {title: mixed, version: "1"}
+paths:
+  /health:
+    get:
+      responses: {"200": {description: ok}}
+  /pets:
+    get:
+      responses: {"200": {description: ok}}
+  /uploads:
+    post:
+      requestBody:
+        required: true
+        content:
+          application/vnd.plog.unknown: {schema: {type: string}}
+      responses: {"201": {description: ok}}
+"""
+
+PLOG_YML = """\
+version: 1
+service:
+  run: python app.py --port {port}
+  health: /health
+openapi: openapi.yaml
+load:
+  rate: 5
+  duration: 2s
+  operations: ["GET /pets", "POST /uploads"]
+compare:
+  mode: "off"
+"""
+
+
+def test_plog_run_warns_about_an_operation_it_cannot_send(
+    new_repo: Callable[..., Path], plog_home: Path
+) -> None:
+    need_k6()
+    repo = new_repo("mixed")
+    app = (EXAMPLE / "app.py").read_text(encoding="utf-8")
+    commit_files(repo, {"app.py": app, "openapi.yaml": SPEC, "plog.yml": PLOG_YML}, "mixed")
+    done = subprocess.run(
+        [sys.executable, "-m", "plog_ci", "run", "--repo", str(repo), "--head", "HEAD"],
+        env={**os.environ, "PLOG_HOME": str(plog_home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = " ".join((done.stdout + done.stderr).split())  # rich wraps long lines
+    assert done.returncode in (0, 1), out
+    assert "POST /uploads: not loaded" in out, out
