@@ -44,6 +44,12 @@ SUITE = (
         quick=True,
     ),
     Benchmark(
+        "openapi_multifile",
+        "3,000-file spec load + diff; hostile $ref fan-outs stopped by a named limit",
+        quick=True,
+        note="about 50 s; writes ~200k hard links in a temp dir",
+    ),
+    Benchmark(
         "gen_validity",
         "generated parameters and bodies of the Stripe and Twilio specs validated with "
         "jsonschema: valid share and time",

@@ -9,11 +9,12 @@ which grows with the number of places a schema is reached, not with its size
 identity, so each distinct object is hashed once; two values are equal in
 structure exactly when their fingerprints are (up to BLAKE2b-128 collisions).
 
-Equality follows ``==`` where the diff relies on it: ``1``, ``1.0`` and ``True``
-differ from each other in a spec only as JSON text, so integers and integral
-floats fingerprint alike and booleans apart (``True == 1`` in Python, but
-``true`` and ``1`` mean different things in a schema). Dataclass fields marked
-``compare=False`` are left out, as ``==`` leaves them out.
+Equality follows ``==`` where the diff relies on it, with two exceptions: booleans
+differ from numbers (``True == 1`` in Python, but ``true`` and ``1`` mean different
+things in a schema), and an object or list that holds only scalars (a leaf, about
+half of a spec's objects) is hashed from its canonical JSON text in C, where ``1``
+and ``1.0`` differ; elsewhere integers and integral floats fingerprint alike.
+Dataclass fields marked ``compare=False`` are left out, as ``==`` leaves them out.
 
 Use inside ``memo()`` (one per diff): the memo keeps every object it has seen
 alive, so an id is never reused for another object while it is open.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import json
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -88,6 +90,38 @@ def _container(node: Any) -> bool:
     )
 
 
+_JSON_LEAF = (str, int, float, bool, type(None))
+_ENCODE = json.JSONEncoder(
+    sort_keys=True, ensure_ascii=False, separators=(",", ":"), check_circular=False
+).encode
+
+
+def _leaf(node: Any) -> bytes | None:
+    """The digest of a dict or list that holds only JSON scalars, from its canonical JSON
+    text (encoded in C: about half of a spec's objects are such leaves), else None.
+
+    Leaves are told apart by JSON text, so here ``1`` and ``1.0`` differ (elsewhere
+    they are equal); a spec that rewrites one as the other shows the objects holding
+    them as changed, and the rules then find no change in them.
+    """
+    kind = type(node)
+    if kind is dict:
+        if not all(type(v) in _JSON_LEAF for v in node.values()):
+            return None
+        if not all(type(k) is str for k in node):
+            return None
+    elif kind is list:
+        if not all(type(v) in _JSON_LEAF for v in node):
+            return None
+    else:
+        return None
+    try:
+        text = _ENCODE(node)
+    except ValueError:  # NaN/Infinity are refused by the loader; stay exact anyway
+        return None
+    return hashlib.blake2b(b"J" + text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
 def fingerprint(value: Any) -> bytes:
     """16 bytes that equal another value's exactly when the two are structurally equal.
 
@@ -103,6 +137,10 @@ def fingerprint(value: Any) -> bytes:
     hit = table.get(id(value))
     if hit is not None:
         return hit[1]
+    leaf = _leaf(value)
+    if leaf is not None:
+        table[id(value)] = (value, leaf)
+        return leaf
     active: set[int] = {id(value)}
     # Post-order walk; a frame: [node, kind, children, index of the next child, parts].
     kind, children = _children(value)
@@ -123,7 +161,10 @@ def fingerprint(value: Any) -> bytes:
                 continue
             known = table.get(id(child))
             if known is None:
-                break
+                leaf = _leaf(child)
+                if leaf is None:
+                    break
+                table[id(child)] = known = (child, leaf)
             parts.append(label + b"=" + known[1])
             index += 1
         frame[3] = index

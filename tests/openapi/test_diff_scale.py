@@ -24,9 +24,10 @@ from testing.specs import real_spec
 
 def test_fingerprints_follow_structure_not_identity() -> None:
     shared = {"type": "string", "enum": ["a", "b"]}
-    a = {"p": [shared, shared], "q": {"x": 1}}
-    b = {"q": {"x": 1.0}, "p": [dict(shared), {"enum": ["a", "b"], "type": "string"}]}
-    assert same(a, b)  # key order, copies and 1 == 1.0 do not matter
+    a = {"p": [shared, shared], "q": {"x": 1, "y": [1]}}
+    b = {"q": {"y": [1], "x": 1.0}, "p": [dict(shared), {"enum": ["a", "b"], "type": "string"}]}
+    assert same(a, b)  # key order and copies do not matter; 1 == 1.0 outside leaves
+    assert not same({"x": 1}, {"x": 1.0})  # a leaf of scalars compares as JSON text
     assert not same({"x": True}, {"x": 1})  # JSON true is not 1
     assert not same({"x": [1]}, {"x": [[1]]})
     assert not same({"enum": ["a", "b"]}, {"enum": ["b", "a"]})  # order of a list does
