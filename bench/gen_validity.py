@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python -m bench.gen_validity [SPEC ...] [--show 10]``. Without
 arguments it uses the Stripe spec and the two Twilio specs under
-``../shared/data/specs``. For each spec it loads it, generates a value for every
+``tests/data/specs`` (gzipped copies). For each spec it loads it, generates a value for every
 parameter and every request-body media type of every operation as ``plog gen``
 does, validates each with jsonschema in the spec's dialect
 (:mod:`plog_ci.loadgen.conformance`), and prints values / valid / failed, the
@@ -13,15 +13,24 @@ Exit status 1 when any value fails.
 from __future__ import annotations
 
 import argparse
+import gzip
+import tempfile
 import time
 from pathlib import Path
 
-SPECS = Path(__file__).resolve().parents[2] / "shared" / "data" / "specs"
+# The gzipped copies kept in the repository (tests/data/specs, MIT), unpacked per run.
+SPECS = Path(__file__).resolve().parents[1] / "tests" / "data" / "specs"
 DEFAULT = (
     "stripe-2023-03-20.yaml",
     "twilio_api_v2010.2024-06-27.yaml",
     "twilio_api_v2010.2026-04-14.yaml",
 )
+
+
+def _unpack(name: str, folder: Path) -> Path:
+    out = folder / name
+    out.write_bytes(gzip.decompress((SPECS / f"{name}.gz").read_bytes()))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     from plog_ci.loadgen.conformance import check_spec
     from plog_ci.openapi.load import load_spec_file
 
-    files = [Path(s) for s in args.specs] or [SPECS / name for name in DEFAULT]
+    unpacked = tempfile.TemporaryDirectory()
+    files = [Path(s) for s in args.specs] or [
+        _unpack(name, Path(unpacked.name)) for name in DEFAULT
+    ]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         print(f"no such spec: {', '.join(missing)}")
