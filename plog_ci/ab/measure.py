@@ -26,6 +26,7 @@ from plog_ci.deploy.process import Replicas
 from plog_ci.deploy.resources import ResourceSampler, Sample
 from plog_ci.errors import ConfigError, InputError, PlogError
 from plog_ci.loadgen.script import Schedule, Script, generate
+from plog_ci.openapi.model import Spec
 from plog_ci.plan import Plan, config_at
 from plog_ci.results import LoadResult, OperationStats
 from plog_ci.runner.k6 import run_k6
@@ -97,6 +98,13 @@ def side_by_side(plan: Plan) -> bool:
         and plan.base_spec is not None
         and any(plan.base_spec.find(op.key) for op in plan.selection.operations)
     )
+
+
+def under_base_path(urls: str, spec: Spec) -> str:
+    """The deployed service's URLs (space-separated replicas) with the spec's base path
+    (Swagger 2.0 ``basePath``, OpenAPI 3 ``servers[0]``'s path): the operations' paths
+    are under it on the service, as on the server the spec names."""
+    return " ".join(url.rstrip("/") + spec.base_path for url in urls.split())
 
 
 def warn_unsent(script: Script, progress: Progress) -> None:
@@ -229,7 +237,7 @@ def _head_alone(
     )
     result = run_k6(
         script,
-        head.base_url,
+        under_base_path(head.base_url, plan.head_spec),
         workdir / "k6",
         timeout_s=config.load.duration_s + K6_GRACE_S,
         on_tick=recorder.series.ticker(progress.advance_to),
@@ -263,7 +271,11 @@ class _Sides:
 
     @property
     def urls(self) -> dict[str, str]:
-        return {"base": self.base.base_url, "head": self.head.base_url}
+        assert self.plan.base_spec is not None
+        return {
+            "base": under_base_path(self.base.base_url, self.plan.base_spec),
+            "head": under_base_path(self.head.base_url, self.plan.head_spec),
+        }
 
     def _paired(
         self,

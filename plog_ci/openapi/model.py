@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _PARAM_RE = re.compile(r"\{[^}/]*\}")
@@ -136,6 +137,18 @@ class Spec:
     warnings: tuple[str, ...] = ()
     source: str = ""
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def base_path(self) -> str:
+        """The path the operations' paths are under on the deployed service: Swagger 2.0
+        ``basePath``, or the path of OpenAPI 3's first server (variables at their
+        defaults); "" for the root, or when the first server's URL is relative without a
+        leading ``/`` (OpenAPI: relative to where the document is served, unknown here)."""
+        if not self.servers:
+            return ""
+        url = self.servers[0]
+        path = urlsplit(url).path if "://" in url else url
+        return path.rstrip("/") if path.startswith("/") else ""
 
     def find(self, key: str) -> Operation | None:
         """Look up ``METHOD /path``, tolerating different parameter names."""
