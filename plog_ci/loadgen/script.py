@@ -154,7 +154,11 @@ def generate(
         raise InternalError("a script is a duet or a schedule, not both")
     if schedule is not None and not schedule.slots:
         raise InternalError("a schedule needs at least one block")
-    warnings: list[str] = []
+    # What the spec says of these operations that was read leniently (type: int, a path
+    # parameter never declared): said with the script's own warnings.
+    keys = {op.key for op in operations}
+    said = (w.removeprefix(f"{spec.source}: ") if spec.source else w for w in spec.warnings)
+    warnings: list[str] = [w for w in said if w.partition(": ")[0] in keys]
     # Overrides land on the operation the spec names, matched as load.operations
     # are (openapi.names: GET /jobs/{id} is GET /jobs/{jobId}).
     by_key: dict[str, OperationOverride] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from plog_ci.openapi import lenient
 from plog_ci.openapi.model import (
     METHODS,
     Encoding,
@@ -219,6 +220,8 @@ def build_spec(doc: dict[str, Any], source: str = "", warnings: tuple[str, ...] 
     global_consumes = doc.get("consumes") or ["application/json"]
     global_produces = doc.get("produces") or ["application/json"]
     operations: dict[str, Operation] = {}
+    lenient_warnings: list[str] = []
+    seen: set[int] = set()  # schema objects whose types were read leniently already
     for path, item in (doc.get("paths") or {}).items():
         if not isinstance(item, dict):
             continue
@@ -254,6 +257,7 @@ def build_spec(doc: dict[str, Any], source: str = "", warnings: tuple[str, ...] 
                     ):
                         param = replace(param, shared=True)
                     params.append(param)
+            declared = {(p.location, p.name) for p in params}
             if form:
                 consumes = node.get("consumes") or doc.get("consumes") or []
                 body = _form_body(
@@ -290,6 +294,9 @@ def build_spec(doc: dict[str, Any], source: str = "", warnings: tuple[str, ...] 
                 responses[str(status)] = Response(
                     str(status), str(resp.get("description", "")), content, headers, links
                 )
+            params += lenient.undeclared_path_parameters(str(path), params)
+            notes = _lenient_notes(params, body, responses, declared, seen)
+            lenient_warnings += [f"{method.upper()} {path}: {note}" for note in notes]
             op = Operation(
                 method=method.upper(),
                 path=str(path),
@@ -315,7 +322,29 @@ def build_spec(doc: dict[str, Any], source: str = "", warnings: tuple[str, ...] 
         operations=operations,
         security=_security(doc.get("security")),
         security_schemes=_schemes(doc),
-        warnings=warnings,
+        warnings=(*warnings, *lenient_warnings),
         source=source,
         raw=doc,
     )
+
+
+def _lenient_notes(
+    params: list[Parameter],
+    body: RequestBody | None,
+    responses: dict[str, Response],
+    declared: set[tuple[str, str]],
+    seen: set[int],
+) -> list[str]:
+    """What this operation's spec says that is read leniently (``plog_ci.openapi.lenient``)."""
+    notes: list[str] = []
+    for param in params:
+        notes += lenient.fix_types(param.schema, seen)
+        # (an undeclared path parameter is said by the structural checks: openapi.checks)
+        if (param.location, param.name) in declared and lenient.untyped(param):
+            notes.append(f"{param.location} parameter {param.name} has no type; sent as a string")
+    for media in body.content.values() if body is not None else ():
+        notes += lenient.fix_types(media.schema, seen)
+    for response in responses.values():
+        for media in response.content.values():
+            notes += lenient.fix_types(media.schema, seen)
+    return notes

@@ -54,7 +54,9 @@ def structural(doc: dict[str, Any], source: str) -> tuple[str, ...]:
             if None not in declared:
                 for name in _TEMPLATE.findall(str(path)):
                     if name not in declared:
-                        out.append(f"{where}: path parameter {{{name}}} is not declared")
+                        out.append(
+                            f"{where}: path parameter {{{name}}} is not declared; sent as a string"
+                        )
     if len(out) > _MAX_WARNINGS:
         out = [*out[:_MAX_WARNINGS], f"{source}: ... and {len(out) - _MAX_WARNINGS} more"]
     return tuple(out)

@@ -1,0 +1,64 @@
+"""Loose specs are read as a lenient client reads them, and said (issue 17, item 7)."""
+
+from __future__ import annotations
+
+import json
+
+from plog_ci.config.model import LoadConfig
+from plog_ci.loadgen.script import generate
+from plog_ci.openapi.load import load_spec_bytes
+
+LOOSE = b"""\
+swagger: "2.0"
+info: {title: loose, version: "1"}
+paths:
+  /anything/{id}:
+    get:
+      parameters:
+        - {name: limit, in: query, required: true, type: int}
+        - {name: q, in: query, required: true}
+      responses:
+        "200": {description: ok, schema: {$ref: "#/definitions/Thing"}}
+definitions:
+  Thing:
+    type: object
+    properties:
+      size: {type: long}
+      kind: {type: weird}
+      type: {type: string}
+"""
+
+
+def test_loose_constructs_are_read_leniently_and_said_per_operation() -> None:
+    spec = load_spec_bytes(LOOSE, "loose.yaml")
+    op = spec.operations["GET /anything/{id}"]
+    params = {p.name: p for p in op.parameters}
+    assert params["limit"].schema == {"type": "integer"}
+    assert params["id"].location == "path" and params["id"].required
+    thing = op.responses["200"].content["application/json"].schema
+    assert thing is not None
+    assert thing["properties"]["size"] == {"type": "integer", "format": "int64"}
+    assert thing["properties"]["kind"] == {}  # no plain meaning: any type
+    assert thing["properties"]["type"] == {"type": "string"}  # a property named type
+    script = generate(spec, [op], LoadConfig())
+    assert list(script.warnings) == [
+        "GET /anything/{id}: path parameter {id} is not declared; sent as a string",
+        "GET /anything/{id}: 'type: int' is not an OpenAPI type; read as integer",
+        "GET /anything/{id}: query parameter q has no type; sent as a string",
+        "GET /anything/{id}: 'type: weird' is not an OpenAPI type; read as any type",
+        "GET /anything/{id}: 'type: long' is not an OpenAPI type; read as integer",
+    ]
+    plan = json.loads(script.text.partition("const PLAN = ")[2].partition(";\n")[0])
+    (planned,) = plan["operations"]
+    assert planned["pathValues"]["id"]  # a segment, never empty
+    assert any(item.startswith("limit=") and item[6:].isdigit() for item in planned["query"])
+
+
+def test_a_valid_spec_gets_no_lenient_warning() -> None:
+    spec = load_spec_bytes(
+        b"openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /a/{id}:\n    get:\n"
+        b"      parameters: [{name: id, in: path, required: true, schema: {type: integer}}]\n"
+        b"      responses: {'200': {description: ok}}\n",
+        "ok.yaml",
+    )
+    assert spec.warnings == ()
