@@ -330,7 +330,7 @@ STAGES: tuple[Stage, ...] = (
 
 def run(request: RunRequest, *, console: Console | None = None) -> RunOutcome:
     """Run every stage in order; one final status whatever happens (see the module doc)."""
-    state = Run(request, console or Console(stderr=True))
+    state = Run(request, console or Console(stderr=True, emoji=False, soft_wrap=True))
     try:
         with state.teardown:
             for _, stage in STAGES:
