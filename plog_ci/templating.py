@@ -61,6 +61,17 @@ def md_escape(value: Any) -> str:
     return "".join(out)
 
 
+def code_span(value: Any) -> str:
+    """``value`` as an inline code span, shown literally (CommonMark 6.1: backslash
+    escapes do not work inside, so the text is not escaped; a fence longer than any
+    run of backticks in it keeps it closed, and one line keeps it a span)."""
+    text = plain_text(value)
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text[:1] == "`" or text[-1:] == "`" else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def fenced(text: str, info: str = "text") -> str:
     """``text`` as a fenced code block no line of it can close early (CommonMark)."""
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)

@@ -10,6 +10,7 @@ import re
 
 from plog_ci.openapi.changes import ERROR, INFO, WARNING, Change
 from plog_ci.openapi.diff import SpecDiff
+from plog_ci.templating import code_span
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
 _TITLES = {ERROR: "Breaking changes", WARNING: "Warnings", INFO: "Other changes"}
@@ -23,7 +24,10 @@ def md(text: str) -> str:
 def render(diff: SpecDiff, max_changes: int = 500) -> str:
     lines = ["## API changes", ""]
     if diff.base_source or diff.head_source:
-        lines += [f"Base `{md(diff.base_source)}` → revision `{md(diff.head_source)}`", ""]
+        lines += [
+            f"Base {code_span(diff.base_source)} → revision {code_span(diff.head_source)}",
+            "",
+        ]
     if not (diff.added or diff.removed or diff.modified or diff.changes):
         return "\n".join([*lines, "No changes to the API surface."]) + "\n"
     verdict = "**breaking**" if diff.breaking else "not breaking"
@@ -89,8 +93,10 @@ def _entry(changes: list[Change], listed: int = 10) -> list[str]:
     place = first.source.partition("#")[2]
     ops = sorted({c.operation for c in changes})
     more = f" and {len(ops) - listed} more" if len(ops) > listed else ""
+    # The message names the property as one operation reaches it (and its status):
+    # said as that operation's, so it is true of the line it stands on.
     return [
-        f"- in the shared schema `{md(place)}`, reached from {len(ops)} operations: "
-        f"{md(first.message)} `{first.id}`",
+        f"- the shared schema {code_span(place)} changed, reached from {len(ops)} "
+        f"operations `{first.id}`; in {md(first.operation)}: {md(first.message)}",
         f"  - operations: {', '.join(md(op) for op in ops[:listed])}{more}",
     ]

@@ -121,6 +121,8 @@ def test_a_changed_shared_component_is_one_change_in_place_per_operation() -> No
     text = render(diff)
     assert text.count("response-optional-property-added") == 1
     assert "reached from 2 operations" in text and "GET /a, GET /b" in text
+    # The message names one operation's property and status: said as that operation's.
+    assert "`response-optional-property-added`; in GET /a: added the optional" in text
 
 
 def test_an_anyof_branch_really_added_or_removed_is_still_reported() -> None:
