@@ -139,6 +139,7 @@ def _operation(base_spec: Spec, head_spec: Spec, b: Operation, h: Operation) -> 
         lambda op, p, in_base: (_param_ptr(base_spec) if in_base else _param_ptr(head_spec))(
             op, p, in_base
         ),
+        swagger2=head_spec.version.startswith("2"),
     )
     operation_rules.request_body(
         out,

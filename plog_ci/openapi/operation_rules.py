@@ -33,7 +33,12 @@ def parameters(
     base: Operation,
     head: Operation,
     param_ptr: Callable[[Operation, Parameter, bool], list[str | int]],
+    *,
+    swagger2: bool = False,
 ) -> None:
+    """Changes of the operation's parameters. ``swagger2``: a non-body parameter's
+    schema keywords sit on the parameter itself (Swagger 2.0), not under ``schema``."""
+    schema_at: list[str | int] = [] if swagger2 else ["schema"]
     # Path parameters are matched by position: /pets/{id} and /pets/{petId} are the same.
     rename = dict(zip(_path_names(base.path), _path_names(head.path), strict=False))
     bmap: dict[tuple[str, str], Parameter] = {}
@@ -138,13 +143,13 @@ def parameters(
                     f"request-parameter-default-value-{rid}",
                     ERROR,
                     f"for the {h.location} request parameter {h.name}, {msg}",
-                    [*ptr, "schema", "default"],
+                    [*ptr, *schema_at, "default"],
                 )
             # A parameter described by ``content`` (a JSON document in a query string):
             # its schema is not checked keyword by keyword, as oasdiff does not (a change
             # still marks the operation modified).
             if h.content_type is None and b.content_type is None:
-                SchemaRules(out, True, "request-parameter", [*ptr, "schema"], param=h).compare(
+                SchemaRules(out, True, "request-parameter", [*ptr, *schema_at], param=h).compare(
                     b.schema, h.schema
                 )
 

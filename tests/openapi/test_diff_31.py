@@ -192,3 +192,21 @@ def test_field_case_ref_siblings_31_raised_minimum_is_breaking() -> None:
         ("POST /invoices", "request-property-min-increased", "error")
     ]
     assert "from minimum 100 to minimum 500" in diff.changes[0].message
+
+
+def test_a_swagger2_parameter_change_points_at_the_parameter_itself() -> None:
+    def spec(maximum: int) -> bytes:
+        return (
+            "swagger: '2.0'\ninfo: {title: t, version: '1'}\npaths:\n  /x:\n    get:\n"
+            "      parameters:\n"
+            f"        - {{name: limit, in: query, type: integer, maximum: {maximum}}}\n"
+            "      responses: {'200': {description: ok}}\n"
+        ).encode()
+
+    diff = diff_specs(
+        load_spec_bytes(spec(30), "base.yaml"), load_spec_bytes(spec(20), "head.yaml")
+    )
+    (change,) = diff.changes
+    assert change.id == "request-parameter-max-decreased"
+    # Swagger 2.0 writes a query parameter's keywords on it: there is no "schema" there.
+    assert change.source == "head.yaml#/paths/~1x/get/parameters/0/maximum"
