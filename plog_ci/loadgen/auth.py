@@ -12,6 +12,7 @@ from typing import Any
 
 from plog_ci import proc
 from plog_ci.config.model import AuthConfig
+from plog_ci.openapi.model import Operation, Spec
 
 
 def plan_auth(auth: AuthConfig | None) -> dict[str, Any] | None:
@@ -46,3 +47,31 @@ def register_secrets(auth: AuthConfig | None, env: Mapping[str, str] | None = No
         proc.register_basic_auth(username, secret)
     else:
         proc.register_secret(secret)
+
+
+def needs_credentials(spec: Spec, op: Operation) -> tuple[str, ...]:
+    """The security schemes ``op`` requires (its own ``security``, else the spec's),
+    or () when it requires none: no requirement, or one that is empty (``{}``: the
+    operation may be called anonymously; OpenAPI 3.1 section 4.8.30)."""
+    requirements = op.security if op.security is not None else spec.security
+    if not requirements or any(not req for req in requirements):
+        return ()
+    return tuple(dict.fromkeys(name for req in requirements for name in req))
+
+
+def credential_warnings(
+    spec: Spec, operations: list[Operation], auth: AuthConfig | None
+) -> list[str]:
+    """Say what the requests will lack (issue 17, item 8): without ``load.auth``, the
+    operations that require credentials are sent without them, in silence otherwise."""
+    if auth is not None:
+        return []
+    out = []
+    for op in operations:
+        schemes = needs_credentials(spec, op)
+        if schemes:
+            out.append(
+                f"{op.key}: requires credentials ({', '.join(schemes)}) but load.auth is not "
+                "set: sent without them (set load.auth in plog.yml)"
+            )
+    return out

@@ -20,7 +20,7 @@ from plog_ci.config.hosts import forbidden
 from plog_ci.config.model import LoadConfig, OperationOverride
 from plog_ci.errors import InputError, InternalError
 from plog_ci.gate_grammar import Gate
-from plog_ci.loadgen.auth import plan_auth, secret_names
+from plog_ci.loadgen.auth import credential_warnings, plan_auth, secret_names
 from plog_ci.loadgen.planning import OVERRIDE_HINT, plan_operations
 from plog_ci.loadgen.profiles import Plan, scenarios
 from plog_ci.loadgen.thresholds import selectors, thresholds
@@ -159,6 +159,7 @@ def generate(
     keys = {op.key for op in operations}
     said = (w.removeprefix(f"{spec.source}: ") if spec.source else w for w in spec.warnings)
     warnings: list[str] = [w for w in said if w.partition(": ")[0] in keys]
+    warnings += credential_warnings(spec, operations, load.auth)
     # Overrides land on the operation the spec names, matched as load.operations
     # are (openapi.names: GET /jobs/{id} is GET /jobs/{jobId}).
     by_key: dict[str, OperationOverride] = {}

@@ -62,3 +62,35 @@ def test_a_valid_spec_gets_no_lenient_warning() -> None:
         "ok.yaml",
     )
     assert spec.warnings == ()
+
+
+SECURED = b"""\
+openapi: 3.0.3
+info: {title: secured, version: "1"}
+security: [{basicAuth: []}]
+components:
+  securitySchemes:
+    basicAuth: {type: http, scheme: basic}
+paths:
+  /private:
+    get:
+      responses: {"200": {description: ok}}
+  /public:
+    get:
+      security: []
+      responses: {"200": {description: ok}}
+  /either:
+    get:
+      security: [{}, {basicAuth: []}]
+      responses: {"200": {description: ok}}
+"""
+
+
+def test_operations_that_need_credentials_without_load_auth_are_said() -> None:
+    spec = load_spec_bytes(SECURED, "secured.yaml")
+    ops = list(spec.operations.values())
+    script = generate(spec, ops, LoadConfig())
+    assert list(script.warnings) == [
+        "GET /private: requires credentials (basicAuth) but load.auth is not set: "
+        "sent without them (set load.auth in plog.yml)"
+    ]
