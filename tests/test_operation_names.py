@@ -106,9 +106,9 @@ load:
   operations: ['GET /jobs/{id}', 'PUT /jobs/{id}']
   overrides:
     get /jobs/{x}:
-      headers: {X-Trace: from-override}
+      path: {x: from-override}
     GET /jobs/{jobId}:
-      headers: {X-Trace: twice}
+      path: {jobId: twice}
     POST /job/{id}:cancel:
       path: {jobId: j-2}
 gates:
@@ -137,7 +137,7 @@ def test_every_place_that_names_an_operation_is_checked(spec: Spec) -> None:
 def test_bound_names_reach_the_scripts_thresholds_and_overrides(spec: Spec) -> None:
     from plog_ci.loadgen.script import generate
 
-    text = EVERY_PLACE.replace("    GET /jobs/{jobId}:\n      headers: {X-Trace: twice}\n", "")
+    text = EVERY_PLACE.replace("    GET /jobs/{jobId}:\n      path: {jobId: twice}\n", "")
     text = text.replace("POST /job/", "POST /jobs/").replace("GET /jobz/", "GET /jobs/")
     text = text.replace(", 'PUT /jobs/{id}'", "")
     config = bind_operations(parse_config(text), spec, text)
@@ -145,6 +145,11 @@ def test_bound_names_reach_the_scripts_thresholds_and_overrides(spec: Spec) -> N
     assert [o.operation for o in config.load.overrides] == [
         "GET /jobs/{jobId}",
         "POST /jobs/{jobId}:cancel",
+    ]
+    # {x} is the spec's jobId by its place in the override's key.
+    assert [o.path for o in config.load.overrides] == [
+        (("jobId", "from-override"),),
+        (("jobId", "j-2"),),
     ]
     ops = list(spec.operations.values())
     script = generate(spec, ops, config.load, gates=config.gates)
