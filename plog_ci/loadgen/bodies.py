@@ -11,12 +11,16 @@ why for each. Media-type parameters (``; charset=utf-8``) are kept in the
 Content-Type sent.
 
 - JSON: compact, integers with every digit (RFC 8259 puts no bound on them).
-- ``application/x-www-form-urlencoded`` (OpenAPI 3.1.1 "Encoding Object",
-  Appendix E): a property with ``style``, ``explode`` or ``allowReserved`` in
-  its encoding is serialised like a query parameter of that style; otherwise
-  by content type: primitives as text, objects (and ``contentType`` JSON) as
-  JSON text, arrays as repeated ``name=value``. Percent-encoded per RFC 3986
-  (a space is ``%20``, ``+`` is ``%2B``).
+- ``application/x-www-form-urlencoded`` (OpenAPI 3.1 "Encoding Object" and
+  "Support for x-www-form-urlencoded Request Bodies": without an encoding the
+  Encoding Object's defaults apply, ``style: form``, ``explode: true``;
+  Appendix E): each property is serialised like a query parameter of its
+  style, so a primitive is ``name=value``, an object its own ``k=v`` pairs and
+  an array repeated ``name=a&name=b``. Only an encoding's ``contentType``
+  (without ``style``/``explode``/``allowReserved``) sends the whole property as
+  that content (JSON text for ``application/json``). Objects or arrays inside
+  them are refused except with ``deepObject`` (form style leaves them
+  undefined). Percent-encoded per RFC 3986 (a space is ``%20``, ``+`` is ``%2B``).
 - ``multipart/form-data`` (RFC 7578): one part per property, arrays as
   repeated parts; ``format: binary`` or ``contentMediaType`` properties as
   file parts with a filename and their content type (``application/octet-stream``
@@ -169,6 +173,7 @@ def _style_based(enc: Encoding | None) -> bool:
 
 
 def _form(media: MediaType, value: Any) -> str:
+    """An ``application/x-www-form-urlencoded`` body (see the module doc for the rules)."""
     where = "application/x-www-form-urlencoded"
     if not isinstance(value, dict):
         raise Unsendable(f"{where}: the value is not an object")
@@ -176,21 +181,35 @@ def _form(media: MediaType, value: Any) -> str:
     for name, sub in value.items():
         name = str(name)
         enc = media.encoding.get(name)
-        if enc is not None and _style_based(enc):
-            style = enc.style or "form"
-            if style not in STYLES_IN["query"]:
-                raise Unsendable(f"{where}: property {name!r}: style {style!r} is not for forms")
-            explode = enc.explode if enc.explode is not None else style in ("form", "deepObject")
-            items += query_pairs(Style(name, "body", style, explode, enc.allow_reserved), sub)
-            continue
-        content_type = enc.content_type if enc is not None else None
-        for item in sub if isinstance(sub, list) else [sub]:
-            if isinstance(item, (dict, list)) or _is_json(content_type):
-                text = _json(item, f"{where}: property {name!r}")
+        if enc is not None and enc.content_type and not _style_based(enc):
+            # Encoding by content type: the whole value as that media type's text.
+            if _is_json(enc.content_type) or isinstance(sub, (dict, list)):
+                text = _json(sub, f"{where}: property {name!r}")
             else:
-                text = scalar_text(item, f"{where}: property {name!r}")
+                text = scalar_text(sub, f"{where}: property {name!r}")
             items.append(f"{encode(name)}={encode(text)}")
+            continue
+        # The Encoding Object's defaults otherwise: style form, explode true.
+        style = (enc.style if enc is not None else None) or "form"
+        if style not in STYLES_IN["query"]:
+            raise Unsendable(f"{where}: property {name!r}: style {style!r} is not for forms")
+        given = enc.explode if enc is not None else None
+        explode = given if given is not None else style in ("form", "deepObject")
+        reserved = enc.allow_reserved if enc is not None else False
+        if style != "deepObject" and _nested(sub):
+            raise Unsendable(
+                f"{where}: property {name!r} holds a nested object or array, which style "
+                f"{style!r} does not define (OpenAPI 3.1 'Style Values'); give it an encoding "
+                "(contentType: application/json, or style: deepObject) or the body in plog.yml"
+            )
+        items += query_pairs(Style(name, "body", style, explode, reserved), sub)
     return "&".join(items)
+
+
+def _nested(value: Any) -> bool:
+    """Whether an object or array holds an object or array (form style cannot write it)."""
+    inner = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return any(isinstance(v, (dict, list)) for v in inner)
 
 
 def _binary(schema: JsonSchema) -> bool:

@@ -147,10 +147,7 @@ def test_form_urlencoded_with_its_encoding(bodies: tuple[Generated, Wire]) -> No
     _, wire = bodies
     seen = wire.one("POST", "/form")
     assert seen.header("Content-Type") == "application/x-www-form-urlencoded"
-    assert seen.body == (
-        b"name=a%20b%2Bc&tags=x,y&meta=%7B%22k%22%3A%22v%22%7D"
-        b"&rgb%5BR%5D=1&rgb%5BG%5D=2&ids=1&ids=2"
-    )
+    assert seen.body == (b"name=a%20b%2Bc&tags=x,y&k=v&rgb%5BR%5D=1&rgb%5BG%5D=2&ids=1&ids=2")
     assert parse_qsl(seen.body.decode())[:2] == [("name", "a b+c"), ("tags", "x,y")]
 
 
@@ -262,7 +259,7 @@ def test_an_override_body_makes_the_free_form_multipart_sendable(tmp_path: Path)
 # Without k6: the choice of body type, and how Swagger 2.0 forms become bodies.
 
 
-def test_body_type_preference_json_first():
+def test_body_type_preference_json_first() -> None:
     ranks = [
         kind_of(t)
         for t in (
@@ -283,7 +280,7 @@ def test_body_type_preference_json_first():
     assert kind_of("image/png") is None and kind_of("application/pdf") is None
 
 
-def test_a_type_that_cannot_render_yields_to_the_next():
+def test_a_type_that_cannot_render_yields_to_the_next() -> None:
     body = RequestBody(
         True,
         {
@@ -303,7 +300,7 @@ def test_a_type_that_cannot_render_yields_to_the_next():
     assert notes and "JSON cannot carry" in notes[0]
 
 
-def test_swagger2_form_data_becomes_a_form_body():
+def test_swagger2_form_data_becomes_a_form_body() -> None:
     spec = spec_from_dict(
         {
             "swagger": "2.0",
@@ -347,3 +344,45 @@ def test_swagger2_form_data_becomes_a_form_body():
     assert form is not None and list(form.content) == ["application/x-www-form-urlencoded"]
     encoding = form.content["application/x-www-form-urlencoded"].encoding
     assert encoding == {"tags": Encoding(style="form", explode=True)}
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.mark.parametrize(
+    ("value", "encoding", "want"),
+    [
+        # OpenAPI 3.1 "Encoding Object": no entry -> style form, explode true.
+        ({"obj": {"k": "v"}}, {}, "k=v"),
+        ({"obj": {"a b": "c&d", "n": 1}}, {}, "a%20b=c%26d&n=1"),
+        ({"ids": ["a", "b"]}, {}, "ids=a&ids=b"),
+        ({"name": "x y", "obj": {"k": "v"}}, {}, "name=x%20y&k=v"),
+        # Only contentType sends the property as that content.
+        (
+            {"obj": {"k": "v"}},
+            {"obj": Encoding(content_type="application/json")},
+            "obj=%7B%22k%22%3A%22v%22%7D",
+        ),
+        (
+            {"ids": [1, 2]},
+            {"ids": Encoding(content_type="application/json")},
+            "ids=%5B1%2C2%5D",
+        ),
+        ({"obj": {"k": "v"}}, {"obj": Encoding(explode=False)}, "obj=k,v"),
+    ],
+)
+def test_form_properties_follow_the_encoding_defaults(
+    value: dict[str, Any], encoding: dict[str, Encoding], want: str
+) -> None:
+    media = MediaType(FORM, {"type": "object"}, (value,), encoding)
+    chosen = choose(RequestBody(True, {FORM: media}), lambda m: m.examples[0], None, [])
+    assert chosen is not None and chosen.text == want
+
+
+@pytest.mark.parametrize(
+    "value", [{"obj": {"k": {"deep": 1}}}, {"ids": [{"a": 1}]}, {"obj": {"k": [1, 2]}}]
+)
+def test_form_nesting_the_spec_leaves_undefined_is_refused(value: dict[str, Any]) -> None:
+    media = MediaType(FORM, {"type": "object"}, (value,))
+    with pytest.raises(Unsendable, match="encoding"):
+        choose(RequestBody(True, {FORM: media}), lambda m: m.examples[0], None, [])
