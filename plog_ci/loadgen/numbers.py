@@ -47,8 +47,11 @@ def _bounds(schema: dict[str, Any]) -> tuple[Fraction | None, bool, Fraction | N
 
 
 def _float_multiple(value: float, step: Any) -> bool:
-    """jsonschema's own ``multipleOf`` test (floats divide in floating point)."""
-    if isinstance(step, float):
+    """jsonschema's own ``multipleOf`` test (floats divide in floating point).
+
+    A step that is not > 0 is no constraint (it is noted as unusable elsewhere).
+    """
+    if isinstance(step, float) and step > 0:
         quotient = value / step
         return math.isfinite(quotient) and int(quotient) == quotient
     return True

@@ -5,7 +5,8 @@ Dialects (what :func:`errors` validates with):
 - ``"3.0"`` (Swagger 2.0 and OpenAPI 3.0): JSON Schema Draft 4 (boolean
   ``exclusiveMinimum``/``exclusiveMaximum``), plus ``nullable: true`` (and
   Swagger's ``x-nullable``) letting ``null`` pass ``type`` (OpenAPI 3.0.3,
-  Schema Object, "nullable").
+  Schema Object, "nullable"), also beside ``allOf``/``anyOf``/``oneOf`` (the
+  generators' idiom for a nullable ``$ref``).
 - ``"3.1"``: JSON Schema 2020-12 (OpenAPI 3.1, section 4.8.24).
 - ``"any"`` (generation, where the version is not known): 2020-12 with
   ``nullable`` and the boolean exclusive bounds of 3.0 read as 3.0 does. A value
@@ -17,6 +18,9 @@ and are an error when present in one; ``writeOnly`` the same for responses
 ``xml``, ``example`` are annotations. ``format`` is checked for ``int32``,
 ``int64`` (ranges) and the formats jsonschema's checker knows (``date-time``,
 ``date``, ``email``, ``ipv4``, ``uuid``, ...).
+
+A numeric keyword whose value is unusable (:func:`keyword_problem`: ``minimum:
+"1e400"``, ``multipleOf: 0``, ``minLength: -1``) is passed over, not raised on.
 
 ``pattern`` is read as ECMA-262 (see :func:`plog_ci.loadgen.pattern.to_python`);
 a pattern Python cannot compile is not checked.
@@ -38,6 +42,19 @@ from typing import Any, Literal
 from plog_ci.loadgen.pattern import compiled
 
 Dialect = Literal["3.0", "3.1", "any"]
+# JSON Schema 2020-12 validation 6.2 (numbers) and 6.3-6.5 (counts: "MUST be a
+# non-negative integer"); 6.2.1 multipleOf "MUST be strictly greater than 0".
+NUMBER_KEYWORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+COUNT_KEYWORDS = (
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+    "minContains",
+    "maxContains",
+)
 _ROOT: ContextVar[dict[str, Any] | None] = ContextVar("plog_validity_root", default=None)
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
@@ -59,6 +76,31 @@ def non_finite(value: Any, where: str = "") -> str | None:
             stack.extend((v, f"{at}/{_escape(str(k))}") for k, v in node.items())
         elif isinstance(node, list):
             stack.extend((v, f"{at}/{i}") for i, v in enumerate(node))
+    return None
+
+
+def keyword_problem(key: str, value: Any) -> str | None:
+    """What the numeric keyword ``key`` needs that ``value`` is not, or None when usable.
+
+    ``"a number"`` (a finite JSON number; OpenAPI 3.0's boolean
+    ``exclusiveMinimum``/``exclusiveMaximum`` pass), ``"a number > 0"``
+    (``multipleOf``) or ``"an integer ≥ 0"`` (lengths and counts; ``2.0`` passes).
+    Other keywords: None. A YAML 1.1 reader gives ``1e400`` as the string "1e400".
+    """
+    if key in NUMBER_KEYWORDS:
+        if isinstance(value, bool):
+            return None if key.startswith("exclusive") else "a number"
+        if not isinstance(value, int | float) or (
+            isinstance(value, float) and not math.isfinite(value)
+        ):
+            return "a number"
+        return "a number > 0" if key == "multipleOf" and value <= 0 else None
+    if key in COUNT_KEYWORDS:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "an integer ≥ 0"
+        if isinstance(value, float) and not value.is_integer():
+            return "an integer ≥ 0"
+        return "an integer ≥ 0" if value < 0 else None
     return None
 
 
@@ -99,6 +141,22 @@ def _validator_class(dialect: Dialect, request: bool) -> Any:
             if schema.get("nullable") is True or schema.get("x-nullable") is True:
                 return
         yield from kw["type"](v, types, instance, schema)
+
+    def nullable_combined(key: str) -> Keyword:
+        """``nullable: true`` beside ``allOf``/``anyOf``/``oneOf`` lets ``null`` through.
+
+        The idiom of 3.0 generators (Swashbuckle, NSwag) for a nullable reference,
+        ``{nullable: true, allOf: [{$ref: ...}]}``; OpenAPI 3.0.3 ties ``nullable``
+        to ``type`` only, which would make the idiom mean nothing.
+        """
+
+        def run(v: Any, parts: Any, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
+            if instance is None and dialect != "3.1":
+                if schema.get("nullable") is True or schema.get("x-nullable") is True:
+                    return
+            yield from kw[key](v, parts, instance, schema)
+
+        return run
 
     def required(v: Any, names: Any, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
         props = schema.get("properties")
@@ -151,10 +209,31 @@ def _validator_class(dialect: Dialect, request: bool) -> Any:
         hidden: hidden_kw,
         "$ref": ref,
         "pattern": pattern,
+        "allOf": nullable_combined("allOf"),
+        "anyOf": nullable_combined("anyOf"),
+        "oneOf": nullable_combined("oneOf"),
     }
     if dialect == "any":
         extra["exclusiveMinimum"] = exclusive("minimum", lambda x, lim: x <= lim)
         extra["exclusiveMaximum"] = exclusive("maximum", lambda x, lim: x >= lim)
+
+    def usable(key: str, check: Keyword) -> Keyword:
+        """``check`` that passes over an unusable keyword value (values.py warns of it)."""
+
+        def run(v: Any, limit: Any, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
+            if keyword_problem(key, limit) is not None:
+                return
+            flag = {"minimum": "exclusiveMinimum", "maximum": "exclusiveMaximum"}.get(key)
+            if flag in schema and keyword_problem(flag, schema[flag]) is not None:
+                schema = {k: val for k, val in schema.items() if k != flag}  # Draft 4 reads it
+            yield from check(v, limit, instance, schema)
+
+        return run
+
+    for key in (*NUMBER_KEYWORDS, *COUNT_KEYWORDS):
+        check = extra.get(key, kw.get(key))
+        if check is not None:
+            extra[key] = usable(key, check)
     return validators.extend(base, extra)  # type: ignore[no-untyped-call]
 
 
@@ -212,7 +291,15 @@ def errors(
             if len(out) >= limit:
                 break
         return out
-    except (RecursionError, TypeError, ValueError, AttributeError, KeyError, re.error) as exc:
+    except (
+        RecursionError,
+        TypeError,
+        ValueError,
+        ArithmeticError,
+        AttributeError,
+        KeyError,
+        re.error,
+    ) as exc:
         return [f"/: the schema cannot be checked ({type(exc).__name__}: {_short(exc)})"]
     finally:
         _ROOT.reset(token)

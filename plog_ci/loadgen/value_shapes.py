@@ -74,6 +74,33 @@ class Ctx:
     recursions: int = 0  # ever entered (a parent compares before/after)
     objects: int = 0  # object nesting
     variant: int = 0  # > 0: make this value differ (uniqueItems)
+    refs: dict[str, dict[str, Any]] = field(default_factory=dict)  # marker $ref -> schema used
+
+    def check_root(self) -> dict[str, Any] | None:
+        """The document recursion markers resolve against when a value is validated.
+
+        ``root`` when given; else one built from the schemas generation resolved
+        the markers to (``#/components/schemas/Node`` -> that schema), so a marker
+        is checked as what was generated for it rather than accepting anything.
+        """
+        if self.root is not None or not self.refs:
+            return self.root
+        out: dict[str, Any] = {}
+        ours = {id(out)}
+        for ref, target in self.refs.items():
+            parts = [p.replace("~1", "/").replace("~0", "~") for p in ref[1:].split("/")[1:]]
+            node = out
+            for part in parts[:-1]:
+                if part not in node:
+                    node[part] = {}
+                    ours.add(id(node[part]))
+                if id(node[part]) not in ours:  # a prefix of another reference: leave it out
+                    break
+                node = node[part]
+            else:
+                if parts and parts[-1] not in node:
+                    node[parts[-1]] = target
+        return out
 
     def mark(self) -> int:
         return len(self.notes) if self.notes is not None else 0
@@ -154,8 +181,8 @@ def object_value(eff: dict[str, Any], ctx: Ctx, where: str, depth: int, gen: Gen
             add(name, name not in wanted)
         _dependents(eff, out, add)
         _min_properties(eff, props, out, add)
-        maximum = eff.get("maxProperties")
-        if isinstance(maximum, int) and len(out) > maximum:
+        maximum = _int(eff.get("maxProperties"), None)
+        if maximum is not None and len(out) > maximum:
             for name in [n for n in reversed(out) if n not in wanted][: len(out) - maximum]:
                 del out[name]
     finally:
@@ -183,8 +210,8 @@ def _min_properties(
     out: dict[str, Any],
     add: Callable[[str, bool], bool],
 ) -> None:
-    minimum = eff.get("minProperties")
-    if not isinstance(minimum, int) or len(out) >= minimum:
+    minimum = _int(eff.get("minProperties"), None)
+    if minimum is None or len(out) >= minimum:
         return
     for name in props:
         if len(out) >= minimum:
@@ -201,7 +228,11 @@ def _min_properties(
 
 
 def _int(value: Any, default: int | None) -> Any:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
+    """A count keyword's value (``2.0`` is 2), or ``default`` where it is not a count ≥ 0."""
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return value if ok else default
 
 
 def array_value(eff: dict[str, Any], ctx: Ctx, where: str, depth: int, gen: Generate) -> Any:

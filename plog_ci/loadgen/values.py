@@ -21,8 +21,16 @@ through ``warnings``):
   wherever they sit (``allOf`` parts, nested objects, array items, examples);
 - recursion (the loader's ``x-plog-recursive`` markers, or a real cycle of
   dicts) gives the smallest instance: an optional recursive property is left
-  out, a recursive array is empty where ``minItems`` allows, and a required
-  recursive object is generated to the least depth that validates.
+  out, a recursive array is empty where ``minItems`` allows; where a required
+  value would recurse again, the ``anyOf``/``oneOf`` branch, ``type`` array
+  member or ``nullable`` (3.0, also beside ``allOf: [$ref]``) that ends it is
+  chosen (:mod:`plog_ci.loadgen.termination`), and a required recursive object
+  is otherwise generated to the least depth that validates. Without the
+  document, a marker is validated as the schema it was generated from
+  (``Ctx.check_root``), so a value is never passed as valid unchecked;
+- a numeric keyword whose value is unusable (``minimum: "1e400"``, which YAML
+  1.1 reads as a string; ``multipleOf: 0``; ``minLength: -1``) is noted as
+  ``minimum '1e400' is not a number; ignored`` and generation goes on without it.
 
 Generation is deterministic, so one commit always produces the same script.
 """
@@ -34,7 +42,8 @@ from typing import Any, cast
 from plog_ci.loadgen import numbers
 from plog_ci.loadgen.json_safe import repair, shown, yaml_text
 from plog_ci.loadgen.schema_merge import fold_all_of
-from plog_ci.loadgen.validity import errors, is_valid, non_finite, pointer_get
+from plog_ci.loadgen.termination import is_marker, kinds, must_recurse, nullable
+from plog_ci.loadgen.validity import errors, is_valid, keyword_problem, non_finite, pointer_get
 from plog_ci.loadgen.value_shapes import (
     FORMAT_SAMPLES,
     MAX_DEPTH,
@@ -101,7 +110,7 @@ def _pick(
         if non_finite(value) is not None:
             value = _repaired(kind, value, schema, ctx, where)
         value = strip_hidden(value, schema, ctx.request)
-        if is_valid(value, schema, request=ctx.request, root=ctx.root):
+        if is_valid(value, schema, request=ctx.request, root=ctx.check_root()):
             return True, value
     return False, None
 
@@ -135,9 +144,16 @@ def _target(marker: dict[str, Any], ctx: Ctx) -> dict[str, Any] | None:
     # The marker stands where prance met a reference already being resolved:
     # the nearest object-shaped ancestor is that schema in the usual cases.
     for ancestor in reversed(ctx.stack):
-        if "properties" in ancestor or "allOf" in ancestor or ancestor.get("type") == "object":
+        if "properties" in ancestor or "allOf" in ancestor or _object_kind(ancestor):
+            if isinstance(ref, str) and ref.startswith("#/"):
+                ctx.refs.setdefault(ref, ancestor)  # validated as what was generated
             return cast(dict[str, Any], ancestor)
     return None
+
+
+def _object_kind(schema: dict[str, Any]) -> bool:
+    kind = schema.get("type")
+    return kind == "object" or (isinstance(kind, list) and "object" in kind)
 
 
 def generate(schema: Any, ctx: Ctx, where: str = "", depth: int = 0) -> Any:
@@ -161,7 +177,23 @@ def generate(schema: Any, ctx: Ctx, where: str = "", depth: int = 0) -> Any:
     return _fresh(schema, ctx, where, depth)
 
 
+def _unusable_keywords(schema: dict[str, Any], ctx: Ctx, where: str, depth: int = 0) -> None:
+    """Note each numeric keyword of ``schema`` (and its allOf parts) that cannot be used."""
+    for key, raw in schema.items():
+        need = keyword_problem(key, raw)
+        if need is not None:
+            text = yaml_text(raw) if isinstance(raw, float) else repr(raw)
+            text = text if len(text) <= 60 else text[:57] + "..."
+            ctx.note(f"{where + ': ' if where else ''}{key} {text} is not {need}; ignored")
+    parts = schema.get("allOf")
+    if isinstance(parts, list) and depth < 8:
+        for part in parts:
+            if isinstance(part, dict) and not part.get("x-plog-recursive"):
+                _unusable_keywords(part, ctx, where, depth + 1)
+
+
 def _fresh(schema: dict[str, Any], ctx: Ctx, where: str, depth: int) -> Any:
+    _unusable_keywords(schema, ctx, where)
     ctx.stack.append(schema)
     try:
         ok, value = _pick(schema, ctx, where, _candidates(schema))
@@ -178,6 +210,9 @@ def _built(schema: dict[str, Any], ctx: Ctx, where: str, depth: int) -> Any:
         ok, value = _pick(schema, ctx, where, _candidates(eff), eff)
         if ok:
             return value
+    markers = [p for p in eff.get("allOf") or [] if is_marker(p, ctx)]
+    if markers:
+        return _through(schema, eff, markers, ctx, where, depth)
     for key in ("oneOf", "anyOf"):
         branches = eff.get(key)
         if isinstance(branches, list) and branches:
@@ -186,16 +221,56 @@ def _built(schema: dict[str, Any], ctx: Ctx, where: str, depth: int) -> Any:
     if "not" in eff and value is not OMIT:
         value = _avoid(value, schema, eff["not"], ctx)
     if isinstance(eff.get("if"), dict) and value is not OMIT:
-        then = "then" if is_valid(value, eff["if"], request=ctx.request) else "else"
+        then = (
+            "then"
+            if is_valid(value, eff["if"], request=ctx.request, root=ctx.check_root())
+            else "else"
+        )
         if isinstance(eff.get(then), dict):
             rest = {k: v for k, v in eff.items() if k not in ("if", "then", "else")}
             value = _typed(fold_all_of({"allOf": [rest, eff[then]]}), ctx, where, depth)
     return value
 
 
+def _through(
+    schema: dict[str, Any],
+    eff: dict[str, Any],
+    markers: list[dict[str, Any]],
+    ctx: Ctx,
+    where: str,
+    depth: int,
+) -> Any:
+    """A value for ``allOf`` with recursive parts (a 3.1 ``$ref`` with siblings, the 3.0
+    ``nullable`` + ``allOf: [$ref]`` idiom): null where ``nullable`` ends the recursion,
+    else the parts' targets folded in and generated one recursion deeper."""
+    if nullable(eff):
+        return None
+    if ctx.entered >= MAX_RECURSION:
+        ctx.recursions += 1
+        return OMIT
+    targets: list[Any] = []
+    for marker in markers:
+        target = marker if any(s is marker for s in ctx.stack) else _target(marker, ctx)
+        if target is None:
+            ctx.recursions += 1
+            return OMIT
+        targets.append(target)
+    rest = [p for p in eff.get("allOf") or [] if not any(p is m for m in markers)]
+    own = {k: v for k, v in eff.items() if k != "allOf"}
+    merged = fold_all_of({**own, "allOf": [*targets, *rest]})
+    ctx.entered += 1
+    ctx.recursions += 1
+    ctx.stack.extend(targets)
+    try:
+        return _built(merged, ctx, where, depth + 1)
+    finally:
+        del ctx.stack[len(ctx.stack) - len(targets) :]
+        ctx.entered -= 1
+
+
 def _avoid(value: Any, schema: dict[str, Any], banned: Any, ctx: Ctx) -> Any:
     """``value`` or a near one of its type that ``not: banned`` lets through."""
-    if not is_valid(value, banned, request=ctx.request, root=ctx.root):
+    if not is_valid(value, banned, request=ctx.request, root=ctx.check_root()):
         return value
     tries: list[Any] = []
     if isinstance(value, str):
@@ -207,7 +282,7 @@ def _avoid(value: Any, schema: dict[str, Any], banned: Any, ctx: Ctx) -> Any:
     elif isinstance(value, float):
         tries = [value + 0.5, value - 0.5, 0.5]
     for other in tries:
-        if is_valid(other, schema, request=ctx.request, root=ctx.root):
+        if is_valid(other, schema, request=ctx.request, root=ctx.check_root()):
             return other
     return value
 
@@ -222,14 +297,17 @@ def _branch(
     depth: int,
 ) -> Any:
     base = {k: v for k, v in eff.items() if k not in ("oneOf", "anyOf", "example", "default")}
-    order = sorted(
-        range(len(branches)),
-        key=lambda i: (
-            isinstance(branches[i], dict)
-            and (branches[i].get("x-plog-recursive") or branches[i].get("type") == "null"),
-            i,
-        ),
-    )
+
+    def rank(i: int) -> tuple[bool, bool, int]:
+        branch = branches[i]
+        here = ctx.entered > 0 or is_marker(branch, ctx)  # recursion would continue here
+        null = isinstance(branch, dict) and branch.get("type") == "null"
+        return here and must_recurse(branch, ctx), null, i
+
+    order = sorted(range(len(branches)), key=rank)
+    for branch in branches:  # known to validation even when not generated
+        if isinstance(branch, dict) and branch.get("x-plog-recursive"):
+            _target(branch, ctx)
     first: Any = OMIT
     for i in order:
         branch = branches[i]
@@ -242,30 +320,21 @@ def _branch(
             continue
         if first is OMIT:
             first = value
-        if is_valid(value, schema, request=ctx.request, root=ctx.root):
+        if is_valid(value, schema, request=ctx.request, root=ctx.check_root()):
             return value
     return first
 
 
-def _kinds(eff: dict[str, Any]) -> list[str]:
-    kind = eff.get("type")
-    if isinstance(kind, str):
-        return [kind]
-    if isinstance(kind, list) and kind:
-        named = [k for k in kind if isinstance(k, str)]
-        return [k for k in named if k != "null"] + [k for k in named if k == "null"]
-    if any(k in eff for k in ("properties", "required", "additionalProperties", "minProperties")):
-        return ["object"]
-    if any(k in eff for k in ("items", "prefixItems", "minItems", "contains")):
-        return ["array"]
-    if any(k in eff for k in ("minimum", "maximum", "exclusiveMinimum", "multipleOf")):
-        return ["number"]
-    return ["string"]
-
-
 def _typed(eff: dict[str, Any], ctx: Ctx, where: str, depth: int) -> Any:
+    order = kinds(eff)
+    if ctx.entered > 0 and ("null" in order or nullable(eff)):
+        # Inside a recursion: null ends it where every other kind would go on.
+        others = [k for k in order if k != "null"]
+        rest = {**eff, "type": others, "nullable": False, "x-nullable": False}
+        if others and must_recurse(rest, ctx):
+            return None
     value: Any = OMIT
-    for kind in _kinds(eff):
+    for kind in order:
         if kind == "integer":
             value = numbers.integer(eff, ctx.variant)
         elif kind == "number":
@@ -288,7 +357,7 @@ def _typed(eff: dict[str, Any], ctx: Ctx, where: str, depth: int) -> Any:
 def _finish(value: Any, schema: JsonSchema | None, ctx: Ctx, what: str) -> Any:
     value = None if value is OMIT else value
     if schema is not None:
-        problems = errors(value, schema, request=ctx.request, root=ctx.root, limit=1)
+        problems = errors(value, schema, request=ctx.request, root=ctx.check_root(), limit=1)
         if problems:
             ctx.note(f"the generated {what} {shown(value)} does not validate: {problems[0]}")
     return value
