@@ -216,6 +216,7 @@ def keep_measurement(run: Run) -> None:
     store.save_histograms(
         run_id, HISTOGRAM_ENCODING, {op: json.dumps(h) for op, h in result.histograms.items()}
     )
+    store.save_exchanges(run_id, result.exchanges)
     for target, samples in (("head", measured.head_samples), ("base", measured.base_samples)):
         store.save_resources(run_id, target, [(s.ts, s.cpu_percent, s.rss_bytes) for s in samples])
 

@@ -72,6 +72,8 @@ class LoadResult:
     # Why k6 stopped before the planned end (a threshold with abortOnFail), or None;
     # duration_s is then the time it really ran.
     aborted: str | None = None
+    # A few failed exchanges per operation (plog_ci.runner.exchanges), redacted.
+    exchanges: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -75,9 +75,23 @@ def run_duet(
         )
         runs = {
             "head": finish(
-                capture, script, [ended.code], ended.elapsed, ended.summary_path, ended.aborted
+                capture,
+                script,
+                [ended.code],
+                ended.elapsed,
+                ended.summary_path,
+                ended.aborted,
+                ended.exchanges.get("head", {}),
             ),
-            "base": finish(base_capture, script, [ended.code], ended.elapsed, None, ended.aborted),
+            "base": finish(
+                base_capture,
+                script,
+                [ended.code],
+                ended.elapsed,
+                None,
+                ended.aborted,
+                ended.exchanges.get("base", {}),
+            ),
         }
     code = ended.code
     assert capture.deltas is not None and base_capture.deltas is not None

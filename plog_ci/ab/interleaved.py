@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ ROUND_TAG = "plog_round"  # a schedule's requests: which round they belong to
 class InterleavedResult:
     blocks: dict[str, list[LoadResult]]  # side -> results in round order
     order: tuple[tuple[str, str], ...]  # the order of each round
+    # failed exchanges (plog_ci.runner.exchanges): side -> operation -> exchanges
+    exchanges: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
 
 
 def round_order(rounds: int, seed: int) -> tuple[tuple[str, str], ...]:
@@ -96,7 +98,7 @@ def run_scheduled(
     order = tuple(
         (script.slots[per_round * i], script.slots[per_round * i + 1]) for i in range(rounds)
     )
-    return InterleavedResult(blocks, order)
+    return InterleavedResult(blocks, order, ended.exchanges)
 
 
 def _weighted(values: list[tuple[float, int]]) -> float:

@@ -344,6 +344,7 @@ class _Sides:
             script.sha256,
             histograms=head_hists,
             aborted=next((r.aborted for r in head_blocks if r.aborted), None),
+            exchanges=outcome.exchanges.get("head", {}),
         )
         baseline = self._paired(
             "interleaved",

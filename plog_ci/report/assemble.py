@@ -17,6 +17,7 @@ from plog_ci.config.paths import resolve_inside
 from plog_ci.gitrepo import GitRepo
 from plog_ci.openapi.changelog import render as render_changes
 from plog_ci.plan import Plan
+from plog_ci.report.exchanges import exchange_sections
 from plog_ci.report.markdown import ReportData, render_markdown, write_report
 from plog_ci.results import LoadResult, OperationStats
 
@@ -85,12 +86,18 @@ def write_run_report(
             profile=facts.profile,
             duration_s=result.duration_s,
             aborted=result.aborted,
+            exchange_sections=exchange_sections(result.exchanges),
             planned_s=config.load.duration_s,
             rate=config.load.rate,
             status=verdict.status,
             headline=line,
             outcomes=verdict.outcomes,
-            stats=tuple(result.operations[k] for k in sorted(result.operations)),
+            # Most failing first, then slowest: what needs a look leads the table.
+            stats=tuple(
+                sorted(
+                    result.operations.values(), key=lambda s: (-s.error_rate, -s.p95, s.operation)
+                )
+            ),
             total=result.total,
             diff_markdown=render_changes(plan.diff) if plan.diff is not None else "",
             selected=facts.script_operations,

@@ -40,6 +40,8 @@ class ReportData:
     findings: tuple[Finding, ...] = ()
     comparison_table: str = ""
     aborted: str | None = None  # why the test stopped early; duration_s is then what ran
+    # (operation, exchange texts): failed exchanges (plog_ci.report.exchanges)
+    exchange_sections: list[tuple[str, list[str]]] = field(default_factory=list)
     planned_s: float | None = None  # the duration asked for
 
 

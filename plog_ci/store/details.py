@@ -94,6 +94,28 @@ class DetailTables:
             out.setdefault(op, {})[status] = n
         return out
 
+    def save_exchanges(self, run_id: int, exchanges: dict[str, list[dict[str, Any]]]) -> None:
+        """Failed exchanges by operation (already redacted: plog_ci.runner.exchanges)."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO exchanges (run_id, operation, seq, data) VALUES (?,?,?,?)",
+                [
+                    (run_id, op, seq, json.dumps(exchange, sort_keys=True))
+                    for op, kept in exchanges.items()
+                    for seq, exchange in enumerate(kept)
+                ],
+            )
+
+    def exchanges(self, run_id: int) -> dict[str, list[dict[str, Any]]]:
+        rows = self.conn.execute(
+            "SELECT operation, data FROM exchanges WHERE run_id = ? ORDER BY operation, seq",
+            (run_id,),
+        ).fetchall()
+        out: dict[str, list[dict[str, Any]]] = {}
+        for op, data in rows:
+            out.setdefault(op, []).append(json.loads(data))
+        return out
+
     def save_block(
         self,
         run_id: int,

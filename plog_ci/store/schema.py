@@ -110,5 +110,14 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE blocks ADD COLUMN histogram TEXT
     """,
+    # 4: a few failed exchanges per operation (plog_ci.runner.exchanges), redacted
+    """
+    CREATE TABLE exchanges (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        operation TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        data TEXT NOT NULL
+    )
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -53,7 +53,8 @@ def test_migrates_a_version_1_database_keeping_its_runs(tmp_path: Path) -> None:
     conn.close()
 
     store = ResultsStore(path)
-    assert store.version() == SCHEMA_VERSION == 3
+    assert store.version() == SCHEMA_VERSION == 4
+    assert store.exchanges(7) == {}  # the new table exists, empty for old runs
     record = store.get_run(7)
     assert record.status == "pass" and record.commit_sha == "abc"
     assert store.operation_stats(7)["GET /a"].p95 == 9.0
