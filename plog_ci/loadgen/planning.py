@@ -130,11 +130,14 @@ def _producer(
         request = plan_request(producer, by_key.get(producer.key), warnings)
     except Unsendable as exc:
         return str(exc)
+    # Setup and cleanup go to the same API as the load: with the same credentials.
+    request["auth"] = producer.security != ()
     cleanup = cleanup_for(spec, binding, consumer) if load.cleanup else None
     cleanup_plan = None
     if cleanup is not None:
         try:
             cleanup_plan = plan_request(cleanup, None, warnings)
+            cleanup_plan["auth"] = cleanup.security != ()
         except Unsendable:
             cleanup = None
     out.producers.append(
