@@ -202,6 +202,7 @@ def measure_stage(run: Run) -> None:
     store, run_id = run.recorded()
     recorder = Recorder(store, run_id, run.series, run.request.allow_secrets)
     with StageProgress(run.console) as progress:
+        run.series.register(progress.live())
         run.measured = measure(run.plan, recorder, progress)
 
 

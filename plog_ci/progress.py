@@ -1,12 +1,23 @@
-"""The progress display of a run's long stages (stderr, so stdout stays parseable)."""
+"""The progress display of a run's long stages (stderr, so stdout stays parseable).
+
+While the load runs, ``LiveTally`` (a sink of the run's live series,
+``plog_ci.series``) turns each second into one line, requests per second, errors
+and the p95 of the worst operation, shown beside the stage's bar on a terminal;
+when the output is not a terminal (a CI log) a line is printed every few seconds
+instead, as k6 prints its own progress there (issue 17, item 11).
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
+
+from plog_ci.results import SeriesPoint
 
 
 class StageProgress:
@@ -18,6 +29,7 @@ class StageProgress:
             TextColumn("{task.description}"),
             BarColumn(),
             TimeElapsedColumn(),
+            TextColumn("{task.fields[live]}"),
             console=console,
             transient=True,
         )
@@ -33,7 +45,7 @@ class StageProgress:
     def stage(self, text: str, total: float | None = None) -> None:
         if self.task is not None:
             self.progress.remove_task(self.task)
-        self.task = self.progress.add_task(text, total=total)
+        self.task = self.progress.add_task(text, total=total, live="")
 
     def advance_to(self, completed: float) -> None:
         if self.task is not None:
@@ -42,3 +54,67 @@ class StageProgress:
     def warn(self, text: str) -> None:
         """A line that stays above the progress display (plain text: no markup read)."""
         self.progress.console.print(Text("warning: ", style="yellow") + Text(text))
+
+    def live(self) -> LiveTally:
+        """A series sink that shows the load as it runs (see the module doc)."""
+        console = self.progress.console
+
+        def show(text: str) -> None:
+            if self.task is not None:
+                self.progress.update(self.task, live=text)
+
+        def print_line(text: str) -> None:
+            console.print(Text(text))
+
+        return LiveTally(show, None if console.is_terminal else print_line)
+
+
+def tally(points: Sequence[SeriesPoint]) -> str:
+    """One second (or several) of points as ``12 req/s, 0 errors, p95 4.1 ms (worst:
+    GET /pets 6.0 ms)``; the p95 shown is the worst operation's."""
+    seconds = {int(p.second) for p in points} or {0}
+    span = max(1, len(seconds))
+    requests = sum(p.count for p in points)
+    errors = sum(p.failures for p in points)
+    worst = max((p for p in points if p.p95 is not None), key=lambda p: p.p95 or 0.0, default=None)
+    text = f"{requests / span:.0f} req/s, {errors} error{'s' if errors != 1 else ''}"
+    if worst is not None and worst.p95 is not None:
+        text += f", p95 {worst.p95:.1f} ms (worst: {worst.operation})"
+    return text
+
+
+class LiveTally:
+    """A ``SeriesSink`` that shows each batch of points through ``show`` (the stage's
+    progress line) and, when ``print_line`` is given (no terminal), prints one line
+    every ``every_s`` seconds with what came since the last."""
+
+    def __init__(
+        self,
+        show: Callable[[str], None],
+        print_line: Callable[[str], None] | None = None,
+        every_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.show = show
+        self.print_line = print_line
+        self.every_s = every_s
+        self.clock = clock
+        self.pending: list[SeriesPoint] = []
+        self.started = clock()
+        self.last_print = self.started
+
+    def add(self, points: Sequence[SeriesPoint]) -> None:
+        if not points:
+            return
+        self.show(tally(points))
+        if self.print_line is None:
+            return
+        self.pending.extend(points)
+        now = self.clock()
+        if now - self.last_print >= self.every_s:
+            self.print_line(f"  {now - self.started:4.0f} s: {tally(self.pending)}")
+            self.pending.clear()
+            self.last_print = now
+
+    def stop(self, error: BaseException | None) -> None:
+        self.pending.clear()
