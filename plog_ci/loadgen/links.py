@@ -5,7 +5,10 @@ Two sources, in order:
 1. OpenAPI ``links``: a response link naming the consumer (``operationId`` or
    ``operationRef``) and mapping a parameter to ``$response.body#/pointer``.
 2. Inference, the way RESTler does it: ``POST /pets`` whose success response
-   has ``petId`` (or ``id``) feeds the path parameter of ``/pets/{petId}``.
+   has ``petId`` (or ``id``) feeds the path parameter of ``/pets/{petId}``. When
+   the response schema names no such field, the path alone binds them and the
+   script finds the id in the actual response (``id_candidates``, then the
+   ``Location`` header).
 
 Only path parameters are bound; the rest of a request keeps its generated
 values. Cleanup: a ``DELETE`` on the consumer's path, when the API has one.
@@ -13,6 +16,7 @@ values. Cleanup: a ``DELETE`` on the consumer's path, when the API has one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from plog_ci.openapi.model import JsonSchema, Operation, Spec, normalize_path
@@ -22,8 +26,11 @@ from plog_ci.openapi.model import JsonSchema, Operation, Spec, normalize_path
 class Binding:
     param: str  # the consumer's path parameter
     producer: str  # producer operation key
-    pointer: str  # JSON pointer into the producer's response body
+    # JSON pointer into the producer's response body; None: the schema does not name
+    # the id, so the script looks for it in the response (``candidates``)
+    pointer: str | None
     source: str  # "link" | "inferred"
+    candidates: tuple[str, ...] = ()
 
 
 def _response_schema(op: Operation) -> JsonSchema | None:
@@ -113,7 +120,40 @@ def _inferred(spec: Spec, consumer: Operation, param: str) -> Binding | None:
         pointer = _find_field(_response_schema(producer), (param, "id", "_id", "uuid"))
         if pointer is not None:
             return Binding(param, producer.key, pointer, "inferred")
+        # The path says POST /buckets makes what /buckets/{bucket_id} names, but the
+        # schema names no id (or there is none): the script reads it from the actual
+        # response (issue 17, item 6).
+        return Binding(
+            param, producer.key, None, "inferred from the path", id_candidates(param, collection)
+        )
     return None
+
+
+def id_candidates(param: str, collection: str) -> tuple[str, ...]:
+    """Where a created resource's id may be, most telling first: the consumer's parameter
+    name, ``id``-like fields, the resource's key (``bucket_id`` → ``bucket``), then
+    names some APIs key resources by. The script also reads the ``Location`` header
+    (after the ``id``-like fields: it names the resource's URL)."""
+    stem = re.sub(r"(?i)[_-]?(id|uuid|key)$", "", param)
+    resource = collection.rsplit("/", 1)[-1]
+    names = [
+        param,
+        "id",
+        "_id",
+        "uuid",
+        "ID",
+        "Id",
+        f"{stem}_id",
+        f"{stem}Id",
+        "key",
+        "name",
+        "slug",
+    ]
+    if stem and stem != param:
+        names.append(stem)
+    if resource.endswith("s"):
+        names.append(resource[:-1] + "_id")
+    return tuple(dict.fromkeys(n for n in names if n))
 
 
 def bindings(spec: Spec, consumer: Operation) -> list[Binding]:

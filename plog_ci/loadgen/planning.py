@@ -85,7 +85,12 @@ def plan_operations(
             if binding.param in fixed:
                 continue
             producer = spec.operations[binding.producer]
-            slot = (producer.key, binding.pointer)
+            where = (
+                binding.pointer
+                if binding.pointer is not None
+                else "?" + ",".join(binding.candidates)
+            )
+            slot = (producer.key, where)
             if slot not in producer_index:
                 producer_index[slot] = _producer(
                     spec, producer, binding, op, by_key, load, out, warnings
@@ -97,9 +102,9 @@ def plan_operations(
                     "the generated value is used"
                 )
                 continue
+            origin = "the response" if binding.pointer is None else binding.pointer or "/"
             out.dependencies.append(
-                f"{producer.key} -> {op.key} ({binding.param} from {binding.pointer or '/'}, "
-                f"{binding.source})"
+                f"{producer.key} -> {op.key} ({binding.param} from {origin}, {binding.source})"
             )
             # A DELETE consumes what it names: it creates its own resource first,
             # so it never empties the pool the other operations read.
@@ -144,6 +149,7 @@ def _producer(
         {
             "request": request,
             "pointer": binding.pointer,
+            "candidates": list(binding.candidates),
             "cleanup": cleanup_plan,
             "cleanupParam": cleanup.params("path")[0].name if cleanup else None,
         }
