@@ -17,7 +17,7 @@ from plog_ci.errors import InputError
 from plog_ci.loadgen.datafiles import load_rows
 from plog_ci.loadgen.links import Binding, bindings, cleanup_for
 from plog_ci.loadgen.requests import ROW_KEYS, Unsendable, plan_request
-from plog_ci.openapi.model import Operation, Spec
+from plog_ci.openapi.model import Operation, Spec, normalize_path
 
 OVERRIDE_HINT = "give its values or body under load.overrides in plog.yml"
 
@@ -57,6 +57,32 @@ def _rows(
     return out, {k for row in rows for k in row}
 
 
+def collection_wipes(spec: Spec, operations: list[Operation]) -> dict[str, str]:
+    """The DELETEs of a whole collection that would empty what other selected operations
+    read, each with one of those operations. A collection is a path whose items the
+    spec addresses below it (``DELETE /buckets`` beside ``/buckets/{id}``); loaded
+    beside its readers, every later read gets 403 or 404 and the run measures error
+    pages (issue 17, item 5; RESTler keeps a destructive request to resources created
+    for it). Not here: a DELETE of one resource (``/buckets/{id}``, which deletes one
+    created for it, ``createFirst``), or of a relation (``/profiles/{u}/follow``)."""
+    out: dict[str, str] = {}
+    for op in operations:
+        if op.method != "DELETE" or op.path.rstrip("/").endswith("}"):
+            continue
+        base = normalize_path(op.path).rstrip("/")
+        items = base + "/{}"
+        if not any(normalize_path(o.path).startswith(items) for o in spec.operations.values()):
+            continue  # nothing is addressed below it: not a collection
+        for other in operations:
+            if other.key == op.key or other.method == "DELETE":
+                continue
+            path = normalize_path(other.path).rstrip("/")
+            if path == base or path.startswith(base + "/"):
+                out[op.key] = other.key
+                break
+    return out
+
+
 def plan_operations(
     spec: Spec,
     operations: list[Operation],
@@ -67,8 +93,15 @@ def plan_operations(
 ) -> Planned:
     out = Planned()
     producer_index: dict[tuple[str, str], int | str] = {}
+    wipes = collection_wipes(spec, operations)
     for op in operations:
         override = by_key.get(op.key)
+        if op.key in wipes:
+            out.skipped.append(
+                f"{op.key}: not loaded: it deletes what {wipes[op.key]} read "
+                "(select it alone in load.operations to load-test it)"
+            )
+            continue
         try:
             plan = plan_request(op, override, warnings)
             plan["rows"] = None

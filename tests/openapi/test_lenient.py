@@ -94,3 +94,39 @@ def test_operations_that_need_credentials_without_load_auth_are_said() -> None:
         "GET /private: requires credentials (basicAuth) but load.auth is not set: "
         "sent without them (set load.auth in plog.yml)"
     ]
+
+
+BUCKETS = b"""\
+openapi: 3.0.3
+info: {title: buckets, version: "1"}
+paths:
+  /buckets:
+    get:
+      responses: {"200": {description: ok}}
+    delete:
+      responses: {"204": {description: all gone}}
+  /buckets/{id}:
+    get:
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      responses: {"200": {description: ok}}
+    delete:
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      responses: {"204": {description: gone}}
+"""
+
+
+def test_a_collection_delete_is_not_loaded_beside_what_it_empties() -> None:
+    spec = load_spec_bytes(BUCKETS, "buckets.yaml")
+    ops = list(spec.operations.values())
+    script = generate(spec, ops, LoadConfig())
+    assert sorted(script.operations) == [
+        "DELETE /buckets/{id}",
+        "GET /buckets",
+        "GET /buckets/{id}",
+    ]
+    assert any(
+        w.startswith("DELETE /buckets: not loaded: it deletes what GET /buckets read")
+        for w in script.warnings
+    ), script.warnings
+    alone = generate(spec, [spec.operations["DELETE /buckets"]], LoadConfig())
+    assert alone.operations == ("DELETE /buckets",)  # asked for alone: loaded
