@@ -180,7 +180,9 @@ class Recording:
         self.label(**{key: paths})
 
     def add_child(self, pid: int, argv: Sequence[str]) -> None:
-        self.children[pid] = {"pid": pid, "start": start_time(pid), "cmdline": list(argv)}
+        # Redacted: a service's argv may hold a secret (service.run's ${NAME}).
+        cmdline = [redact(a) for a in argv]
+        self.children[pid] = {"pid": pid, "start": start_time(pid), "cmdline": cmdline}
         self.write()
 
     def remove_child(self, pid: int) -> None:

@@ -7,10 +7,12 @@ The command is split like a shell would split it, but no shell runs it:
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import socket
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -42,7 +44,34 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def command_argv(run: str, port: int) -> tuple[str, ...]:
+_VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand(arg: str, env: Mapping[str, str]) -> str:
+    """``${NAME}`` in one argument of ``service.run``, from the environment PLog passes
+    to the service (``service.env``, ``PORT``, ``HOST``...), never through a shell: the
+    value is one argument whatever it holds. ``$$`` is a literal ``$``. A name that is
+    not set is a ``ConfigError``."""
+
+    def value(found: re.Match[str]) -> str:
+        name = found.group(1)
+        if name is None:
+            return "$"
+        if name not in env:
+            raise ConfigError(
+                f"plog.yml: service.run: ${{{name}}} is not set in the environment PLog "
+                "passes to the service",
+                hint=f"set {name} under service.env in plog.yml, or in the environment "
+                "PLog runs in (write $$ for a literal $)",
+            )
+        return env[name]
+
+    return _VARIABLE.sub(value, arg)
+
+
+def command_argv(run: str, port: int, env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """``service.run`` split as a shell would split it (no shell runs it), with ``{port}``
+    and, given ``env``, ``${NAME}`` replaced in each argument."""
     try:
         parts = shlex.split(run)
     except ValueError as exc:
@@ -52,7 +81,8 @@ def command_argv(run: str, port: int) -> tuple[str, ...]:
         ) from None
     if not parts:
         raise ConfigError("plog.yml: service.run: the command is empty")
-    return tuple(p.replace("{port}", str(port)) for p in parts)
+    argv = (p.replace("{port}", str(port)) for p in parts)
+    return tuple(expand(a, env) for a in argv) if env is not None else tuple(argv)
 
 
 class ServiceProcess:
@@ -101,7 +131,7 @@ class ServiceProcess:
         env.update({k: v.replace("{port}", str(port)) for k, v in service.env})
         # Whatever the service prints goes through proc.redact: its secrets included.
         proc.register_environment_secrets(env)
-        self.argv = command_argv(service.run, port)
+        self.argv = command_argv(service.run, port, env)
         # In a PID namespace where the kernel allows: what the service starts, even
         # outside its process group, stops with it (plog_ci.deploy.isolation).
         argv = isolation.wrap(self.argv)
