@@ -6,8 +6,6 @@ the script and the run said NO VERDICT, exit 0. Right: it judges ``GET
 /jobs/{jobId}``, whose p95 (about 10 ms) breaks the 1 ms gate: FAIL, exit 1. A
 gate on an operation the spec lacks stops the run before anything is deployed:
 exit 2 with plog.yml:LINE:COL and a did-you-mean.
-
-Load tests run under ``flock /tmp/plog-load.lock`` (one at a time on this machine).
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ from pathlib import Path
 from testing.repos import commit_files
 
 CASES = Path(__file__).parent / "data" / "field-cases" / "gate-names"
-LOCK = "/tmp/plog-load.lock"
 
 
 def _repo(new_repo: Callable[..., Path], plog_yml: str) -> Path:
@@ -37,10 +34,10 @@ def _repo(new_repo: Callable[..., Path], plog_yml: str) -> Path:
     return repo
 
 
-def _run(repo: Path, *, locked: bool) -> subprocess.CompletedProcess[str]:
+def _run(repo: Path) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "plog_ci", "run", "--repo", str(repo)]
     return subprocess.run(
-        ["flock", LOCK, *command] if locked else command,
+        command,
         capture_output=True,
         text=True,
         timeout=300,
@@ -51,7 +48,7 @@ def test_gate_on_a_renamed_parameter_judges_the_specs_operation(
     new_repo: Callable[..., Path],
 ) -> None:
     repo = _repo(new_repo, "plog.renamed-param.yml")
-    result = _run(repo, locked=True)
+    result = _run(repo)
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
     assert result.stdout.startswith("FAIL"), out
@@ -65,7 +62,7 @@ def test_gate_on_an_unknown_operation_stops_the_run_before_any_load(
     new_repo: Callable[..., Path],
 ) -> None:
     repo = _repo(new_repo, "plog.unknown-operation.yml")
-    result = _run(repo, locked=False)  # nothing is deployed nor loaded: no lock needed
+    result = _run(repo)  # nothing is deployed nor loaded
     out = " ".join((result.stdout + result.stderr).split())
     assert result.returncode == 2, out
     assert (
