@@ -73,6 +73,13 @@ SUITE = (
         note="needs nginx",
     ),
     Benchmark(
+        "realism_services",
+        "generated load on real PyPI services (httpbin, kinto, jupyter_server): "
+        "documented-success share and failure kinds",
+        quick=False,
+        note="installs services from PyPI into ~/.cache; minutes",
+    ),
+    Benchmark(
         "capture_memory",
         "the live capture's resident memory over a long run at k6's top rate",
         quick=False,
