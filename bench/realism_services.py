@@ -198,7 +198,7 @@ SERVICES = (
         health="/api",
         run=(
             "${PLOG_BENCH_VENV}/bin/jupyter-server --port {port} --ip 127.0.0.1 --no-browser"
-            " --ServerApp.root_dir=. --ServerApp.port_retries=0"
+            " --ServerApp.root_dir=. --ServerApp.port_retries=0 --allow-root"
         ),
         spec=_copy_package_file("jupyter_server/services/api/api.yaml", "api.yaml"),
         auth={"type": "api_key", "env": "JUPYTER_TOKEN", "name": "token", "in": "query"},
@@ -289,6 +289,9 @@ def run_service(service: Service, rate: float, duration_s: float, tmp: Path) -> 
     out = Outcome(service.name, rc=result.returncode)
     output = result.stdout + result.stderr
     out.not_loaded = [(m[0], m[1]) for m in _NOT_LOADED.findall(output)]
+    for line in output.splitlines():  # an aborted or killed test says so
+        if re.search(r"abort|killed|hard cap", line, re.IGNORECASE):
+            print(f"plog run: {proc.redact(line.strip(), tuple(service.secret_env.values()))}")
     store = open_store(home)
     stats = store.operation_stats(1)
     exchanges = store.exchanges(1)
