@@ -64,8 +64,22 @@ def _stages(load: LoadConfig, rate: float, count: int) -> tuple[float, list[Stag
     return rate, [Stage(load.duration_s * frac, rate * mult) for frac, mult in shape]
 
 
-def _k6_stages(stages: list[Stage]) -> list[dict[str, Any]]:
-    return [{"duration": format_duration(s.duration_s), "target": _int(s.target)} for s in stages]
+def _k6_stages(stages: list[Stage], factor: float = 1.0) -> list[dict[str, Any]]:
+    return [
+        {"duration": format_duration(s.duration_s), "target": _int(round(s.target * factor, 9))}
+        for s in stages
+    ]
+
+
+def time_unit(rates: list[float]) -> tuple[float, str]:
+    """The factor and k6 ``timeUnit`` that make every arrival rate a whole number: k6's
+    rates are integers per ``timeUnit`` ("rate: 0.5" is refused), so 0.5/s is 1 per 2s.
+    ``rates`` are per second; 1s when they are whole, else 1m, else per 1000 s (rounded
+    to 1/1000 of a request per second)."""
+    for factor, unit in ((1.0, "1s"), (60.0, "1m")):
+        if all(abs(r * factor - round(r * factor)) < 1e-9 for r in rates):
+            return factor, unit
+    return 1000.0, "1000s"
 
 
 def _int(value: float) -> int | float:
@@ -110,21 +124,23 @@ def scenarios(load: LoadConfig, count: int) -> Plan:
     per_op_max = max(1, caps.vus // count)
     pre = max(1, min(load.vus, per_op_max))
     if load.profile in ("smoke", "load", "soak") and not load.stages:
+        factor, unit = time_unit([rate])
         base: dict[str, Any] = {
             "executor": "constant-arrival-rate",
-            "rate": _int(rate),
-            "timeUnit": "1s",
+            "rate": _int(round(rate * factor)),
+            "timeUnit": unit,
             "duration": format_duration(load.duration_s),
         }
         duration = load.duration_s
         peak = rate
     else:
         start, stages = _stages(load, rate, count)
+        factor, unit = time_unit([start, *(s.target for s in stages)])
         base = {
             "executor": "ramping-arrival-rate",
-            "startRate": _int(start),
-            "timeUnit": "1s",
-            "stages": _k6_stages(stages),
+            "startRate": _int(round(start * factor)),
+            "timeUnit": unit,
+            "stages": _k6_stages(stages, factor),
         }
         duration = sum(s.duration_s for s in stages)
         peak = max([start, *(s.target for s in stages)])
