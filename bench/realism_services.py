@@ -9,8 +9,8 @@ its own spec is fetched from the running service (or copied from the package)
 into a fresh git repository with a ``plog.yml`` that starts the service from
 that environment, and the real ``python -m plog_ci run --repo R --head HEAD``
 loads every operation (``load.operations: all``, constant ``--rate`` per
-operation for ``--duration``, ``compare.mode: off``) under
-``flock /tmp/plog-load.lock``. No request data is written by hand: only what a
+operation for ``--duration``, ``compare.mode: off``), one service at a time.
+No request data is written by hand: only what a
 user would configure (credentials, the service's own settings).
 
 - ``httpbin`` 0.10.4 (Flask; Swagger 2.0 from flasgger at ``/spec.json``; no auth);
@@ -50,7 +50,6 @@ from plog_ci import proc
 from plog_ci.deploy.process import free_port
 
 CACHE = Path.home() / ".cache" / "plog-bench" / "realism"
-LOCK = "/tmp/plog-load.lock"
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "PLog Bench",
     "GIT_AUTHOR_EMAIL": "bench@plog.invalid",
@@ -277,7 +276,7 @@ def run_service(service: Service, rate: float, duration_s: float, tmp: Path) -> 
     _git(repo, "add", "--all")
     _git(repo, "commit", "--quiet", "-m", f"{service.name} {service.version}")
     env = {**os.environ, "PLOG_HOME": str(home), **service.secret_env}
-    argv = ("flock", LOCK, sys.executable, "-m", "plog_ci", "run", "--repo", str(repo))
+    argv = (sys.executable, "-m", "plog_ci", "run", "--repo", str(repo))
     print(f"== {service.name} {service.version}: plog run (rate {rate:g}/s, {duration_s:g}s)")
     result = proc.run(
         (*argv, "--head", "HEAD"),
