@@ -218,22 +218,31 @@ def base_env(base_url: str, extra_env: dict[str, str] | None) -> dict[str, str]:
     return env
 
 
+class HardCapReached(InternalError):
+    """k6 ran past its hard cap and was stopped; what it measured until then stands."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(
+            f"k6 ran past its hard cap of {timeout_s:g}s and was stopped",
+            hint="lower load.duration, or check that the service answers in time",
+        )
+        self.timeout_s = timeout_s
+
+
 def wait_all(
     processes: list[proc.Process],
     timeout_s: float,
     on_tick: Callable[[float], None] | None,
 ) -> list[int]:
-    """Wait for every process; past ``timeout_s`` kill them all (the hard cap)."""
+    """Wait for every process; past ``timeout_s`` stop them all (the hard cap) and raise
+    ``HardCapReached``."""
     started = time.monotonic()
     codes: list[int | None] = [None] * len(processes)
     try:
         while any(c is None for c in codes):
             elapsed = time.monotonic() - started
             if elapsed > timeout_s:
-                raise InternalError(
-                    f"k6 ran past its hard cap of {timeout_s:g}s and was killed",
-                    hint="lower load.duration or check that the service answers",
-                )
+                raise HardCapReached(timeout_s)
             for i, process in enumerate(processes):
                 if codes[i] is None:
                     codes[i] = process.poll()
@@ -380,7 +389,19 @@ def run_captured(
     process = proc.Process(
         argv, cwd=workdir, env=env, log_path=workdir / "k6.log", secrets=secret_values
     )
-    (code,) = wait_all([process], timeout_s, on_tick)
+    try:
+        (code,) = wait_all([process], timeout_s, on_tick)
+    except HardCapReached as exc:
+        # The capture already holds what k6 measured (pushed every second): keep it, and
+        # say the test was stopped, rather than lose the run (a service that piles up
+        # requests until k6 cannot finish is a finding, not a crash).
+        return K6Exit(
+            105,
+            time.monotonic() - started,
+            None,
+            f"{exc.message}: the service kept requests waiting past the end of the test",
+            read_exchanges(console, tuple(secret_values)),
+        )
     elapsed = time.monotonic() - started
     if code not in MEASURED_CODES:
         raise InternalError(

@@ -108,3 +108,39 @@ def test_an_aborted_test_is_reported_as_aborted(
     found = re.search(r"\*\*aborted\*\* after ([0-9.]+) s of 20\.0 s: a threshold", report)
     assert found is not None, report
     assert float(found.group(1)) == aborted["after_s"]
+
+
+def test_k6_past_its_hard_cap_is_stopped_and_what_it_measured_stands(tmp_path: Path) -> None:
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from plog_ci.config.model import LoadConfig
+    from plog_ci.loadgen.script import generate
+    from plog_ci.openapi.load import load_spec_bytes
+    from plog_ci.runner.k6 import run_k6
+
+    need_k6()
+
+    class Stalls(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            time.sleep(30)  # every request outlives the test
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Stalls)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        spec = load_spec_bytes(SPEC.encode(), "openapi.yaml")
+        script = generate(spec, list(spec.operations.values()), LoadConfig(rate=5, duration_s=2))
+        started = time.monotonic()
+        result = run_k6(
+            script, f"http://127.0.0.1:{server.server_address[1]}", tmp_path, timeout_s=4.0
+        )
+        assert time.monotonic() - started < 20  # stopped at the cap, not at the timeouts
+    finally:
+        server.shutdown()
+    assert result.aborted is not None and "hard cap of 4s" in result.aborted
+    assert result.duration_s == 2.0  # rates over the test asked for, no more
