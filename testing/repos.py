@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 GIT_ENV = {
@@ -57,3 +58,17 @@ gates:
 compare:
   blocks: 2
 """
+
+
+def plog_run(
+    repo: Path, home: Path, env: dict[str, str] | None = None, *, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """The real ``plog run`` on ``repo``'s HEAD in a subprocess, with ``PLOG_HOME=home``
+    and ``env`` added to this process's environment; output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "plog_ci", "run", "--repo", str(repo), "--head", "HEAD"],
+        env={**os.environ, "PLOG_HOME": str(home), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

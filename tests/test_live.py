@@ -3,10 +3,7 @@ CI log (issue 17, item 11)."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +11,7 @@ from plog_ci.progress import LiveTally, tally
 from plog_ci.results import SeriesPoint
 from testing.k6_tools import need_k6
 from testing.paths import EXAMPLE
-from testing.repos import commit_files
+from testing.repos import commit_files, plog_run
 
 
 def point(op: str, second: float, count: int, failures: int, p95: float) -> SeriesPoint:
@@ -62,13 +59,7 @@ def test_plog_run_prints_the_load_as_it_runs_in_a_ci_log(
         },
         "live",
     )
-    done = subprocess.run(  # stderr is a pipe: no terminal, as in CI
-        [sys.executable, "-m", "plog_ci", "run", "--repo", str(repo), "--head", "HEAD"],
-        env={**os.environ, "PLOG_HOME": str(plog_home)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = plog_run(repo, plog_home)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = re.findall(r"^ +\d+ s: (\d+) req/s, \d+ errors?, p95 [0-9.]+ ms", done.stderr, re.M)
     assert lines, done.stderr

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from testing.k6_tools import need_k6
 from testing.paths import EXAMPLE
-from testing.repos import commit_files
+from testing.repos import commit_files, plog_run
 
 SPEC = """\
 openapi: 3.0.3
@@ -53,13 +50,7 @@ def test_plog_run_warns_about_an_operation_it_cannot_send(
     repo = new_repo("mixed")
     app = (EXAMPLE / "app.py").read_text(encoding="utf-8")
     commit_files(repo, {"app.py": app, "openapi.yaml": SPEC, "plog.yml": PLOG_YML}, "mixed")
-    done = subprocess.run(
-        [sys.executable, "-m", "plog_ci", "run", "--repo", str(repo), "--head", "HEAD"],
-        env={**os.environ, "PLOG_HOME": str(plog_home)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = plog_run(repo, plog_home)
     out = " ".join((done.stdout + done.stderr).split())  # rich wraps long lines
     assert done.returncode in (0, 1), out
     assert "POST /uploads: not loaded" in out, out

@@ -8,17 +8,14 @@ stored verdict and the terminal, and compute rates over that time.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from plog_ci.runner.k6 import aborted_reason
 from plog_ci.store.sqlite import open_store
 from testing.k6_tools import need_k6
-from testing.repos import commit_files
+from testing.repos import commit_files, plog_run
 
 APP = r"""
 import sys
@@ -85,13 +82,7 @@ def test_an_aborted_test_is_reported_as_aborted(
     need_k6()
     repo = new_repo("broken")
     commit_files(repo, {"app.py": APP, "openapi.yaml": SPEC, "plog.yml": PLOG_YML}, "broken")
-    done = subprocess.run(
-        [sys.executable, "-m", "plog_ci", "run", "--repo", str(repo), "--head", "HEAD"],
-        env={**os.environ, "PLOG_HOME": str(plog_home)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = plog_run(repo, plog_home)
     out = done.stdout + done.stderr
     assert done.returncode == 1, out  # the error rate fails the run
     assert "FAIL" in out and "the load test was aborted after" in out

@@ -8,9 +8,6 @@ see every request there.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +15,7 @@ import pytest
 
 from plog_ci.openapi.load import load_spec_bytes
 from testing.k6_tools import need_k6
-from testing.repos import commit_files
+from testing.repos import commit_files, plog_run
 
 APP = r"""
 import sys
@@ -110,12 +107,6 @@ compare:
   mode: "off"
 """
     commit_files(repo, {"app.py": APP, "openapi.yaml": spec, "plog.yml": plog_yml}, "items")
-    done = subprocess.run(
-        [sys.executable, "-m", "plog_ci", "run", "--repo", str(repo), "--head", "HEAD"],
-        env={**os.environ, "PLOG_HOME": str(plog_home)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = plog_run(repo, plog_home)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS" in done.stdout + done.stderr

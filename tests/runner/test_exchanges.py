@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +18,7 @@ from pathlib import Path
 from plog_ci.runner.exchanges import KEPT, read_exchanges
 from plog_ci.store.sqlite import open_store
 from testing.k6_tools import need_k6
-from testing.repos import commit_files
+from testing.repos import commit_files, plog_run
 
 APP = r"""
 import json, sys
@@ -106,13 +103,7 @@ def test_failed_exchanges_are_in_the_store_and_the_report_without_the_key(
     canary = f"key-{uuid.uuid4().hex}"
     repo = new_repo("failing")
     commit_files(repo, {"app.py": APP, "openapi.yaml": SPEC, "plog.yml": PLOG_YML}, "failing")
-    done = subprocess.run(
-        [sys.executable, "-m", "plog_ci", "run", "--repo", str(repo), "--head", "HEAD"],
-        env={**os.environ, "PLOG_HOME": str(plog_home), "CANARY_KEY": canary},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = plog_run(repo, plog_home, {"CANARY_KEY": canary})
     assert done.returncode in (0, 1), done.stdout + done.stderr
     store = open_store(plog_home)
     try:

@@ -9,9 +9,6 @@ consumer must read a resource that setup created (no 404 on a placeholder id).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +16,7 @@ import pytest
 
 from plog_ci.store.sqlite import open_store
 from testing.k6_tools import need_k6
-from testing.repos import commit_files
+from testing.repos import commit_files, plog_run
 
 APP = r"""
 import json, sys, threading
@@ -121,13 +118,7 @@ compare:
     commit_files(
         repo, {"app.py": APP, "openapi.yaml": spec(collection, param), "plog.yml": plog_yml}, style
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "plog_ci", "run", "--repo", str(repo), "--head", "HEAD"],
-        env={**os.environ, "PLOG_HOME": str(plog_home)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = plog_run(repo, plog_home)
     assert done.returncode == 0, done.stdout + done.stderr
     store = open_store(plog_home)
     try:

@@ -8,15 +8,12 @@ or every consumer falls back to a placeholder id and measures 404s.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from plog_ci.store.sqlite import open_store
 from testing.k6_tools import need_k6
-from testing.repos import commit_files
+from testing.repos import commit_files, plog_run
 
 APP = r"""
 import json, sys, threading
@@ -127,13 +124,7 @@ def test_producers_send_the_loads_credentials(
     need_k6()
     repo = new_repo("items")
     commit_files(repo, {"app.py": APP, "openapi.yaml": SPEC, "plog.yml": PLOG_YML}, "items")
-    done = subprocess.run(
-        [sys.executable, "-m", "plog_ci", "run", "--repo", str(repo), "--head", "HEAD"],
-        env={**os.environ, "PLOG_HOME": str(plog_home), "ITEMS_KEY": "sesame"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = plog_run(repo, plog_home, {"ITEMS_KEY": "sesame"})
     assert done.returncode == 0, done.stdout + done.stderr
     store = open_store(plog_home)
     try:

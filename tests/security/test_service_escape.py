@@ -28,7 +28,7 @@ from plog_ci.deploy import isolation
 from plog_ci.deploy.process import ServiceProcess
 from plog_ci.errors import MissingToolError
 from plog_ci.proc import wait_for
-from testing.repos import commit_files
+from testing.repos import commit_files, plog_run
 
 APP = r"""
 import os, signal, subprocess, sys
@@ -207,12 +207,6 @@ compare:
   mode: "off"
 """
     commit_files(repo, {"app.py": APP, "openapi.yaml": SPEC, "plog.yml": plog_yml}, "escape")
-    done = subprocess.run(
-        [sys.executable, "-m", "plog_ci", "run", "--repo", str(repo), "--head", "HEAD"],
-        env={**os.environ, "PLOG_HOME": str(plog_home)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = plog_run(repo, plog_home)
     assert done.returncode == 0, done.stdout + done.stderr
     assert gone(tag), [p.cmdline() for p in tagged(tag)]
