@@ -54,6 +54,7 @@ class AuthConfig:
     username_env: str | None = None  # ... or the variable holding it
     name: str | None = None  # api_key: header, query or cookie name
     location: str = "header"  # api_key: header | query | cookie
+    apply: str = "spec"  # spec: as the operations' security says | always: every operation
 
 
 @dataclass(frozen=True)

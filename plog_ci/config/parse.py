@@ -164,6 +164,7 @@ def _auth(raw: dict[str, Any] | None, problems: Problems) -> AuthConfig | None:
         username_env=raw.get("username_env"),
         name=raw.get("name"),
         location=raw.get("in", "header"),
+        apply=raw.get("apply", "spec"),
     )
 
 

@@ -63,9 +63,20 @@ def credential_warnings(
     spec: Spec, operations: list[Operation], auth: AuthConfig | None
 ) -> list[str]:
     """Say what the requests will lack (issue 17, item 8): without ``load.auth``, the
-    operations that require credentials are sent without them, in silence otherwise."""
+    operations that require credentials are sent without them; with it, the operations
+    that declare no security (``security: []``) are, unless ``apply: always``."""
     if auth is not None:
-        return []
+        open_ops = [op.key for op in operations if op.security == ()]
+        if not open_ops or auth.apply == "always":
+            return []
+        count = len(open_ops)
+        said = "s declare" if count != 1 else " declares"
+        verb = "are" if count != 1 else "is"
+        listed = ", ".join(open_ops[:3]) + (", ..." if count > 3 else "")
+        return [
+            f"{count} operation{said} no security (security: []) and {verb} sent without "
+            f"credentials ({listed}); load.auth.apply: always sends them anyway"
+        ]
     out = []
     for op in operations:
         schemes = needs_credentials(spec, op)

@@ -57,6 +57,12 @@ def _rows(
     return out, {k for row in rows for k in row}
 
 
+def sends_credentials(op: Operation, load: LoadConfig) -> bool:
+    """Whether ``op``'s requests carry ``load.auth``: unless the operation declares no
+    security (``security: []``), or always with ``load.auth.apply: always``."""
+    return op.security != () or (load.auth is not None and load.auth.apply == "always")
+
+
 def collection_wipes(spec: Spec, operations: list[Operation]) -> dict[str, str]:
     """The DELETEs of a whole collection that would empty what other selected operations
     read, each with one of those operations. A collection is a path whose items the
@@ -146,7 +152,7 @@ def plan_operations(
                 continue
             binds[binding.param] = index
         plan["binds"] = binds
-        plan["auth"] = op.security != ()
+        plan["auth"] = sends_credentials(op, load)
         out.plans.append(plan)
         out.operations.append(op)
     warnings.extend(out.skipped)
@@ -169,13 +175,13 @@ def _producer(
     except Unsendable as exc:
         return str(exc)
     # Setup and cleanup go to the same API as the load: with the same credentials.
-    request["auth"] = producer.security != ()
+    request["auth"] = sends_credentials(producer, load)
     cleanup = cleanup_for(spec, binding, consumer) if load.cleanup else None
     cleanup_plan = None
     if cleanup is not None:
         try:
             cleanup_plan = plan_request(cleanup, None, warnings)
-            cleanup_plan["auth"] = cleanup.security != ()
+            cleanup_plan["auth"] = sends_credentials(cleanup, load)
         except Unsendable:
             cleanup = None
     out.producers.append(

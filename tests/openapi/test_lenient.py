@@ -130,3 +130,27 @@ def test_a_collection_delete_is_not_loaded_beside_what_it_empties() -> None:
     ), script.warnings
     alone = generate(spec, [spec.operations["DELETE /buckets"]], LoadConfig())
     assert alone.operations == ("DELETE /buckets",)  # asked for alone: loaded
+
+
+def test_operations_without_security_are_said_and_apply_always_sends_credentials() -> None:
+    import dataclasses
+
+    from plog_ci.config.model import AuthConfig
+
+    spec = load_spec_bytes(SECURED, "secured.yaml")
+    ops = list(spec.operations.values())
+    auth = AuthConfig(type="bearer", env="TOKEN")
+    script = generate(spec, ops, LoadConfig(auth=auth))
+    assert list(script.warnings) == [
+        "1 operation declares no security (security: []) and is sent without credentials "
+        "(GET /public); load.auth.apply: always sends them anyway"
+    ]
+
+    def flags(text: str) -> dict[str, bool]:
+        plan = json.loads(text.partition("const PLAN = ")[2].partition(";\n")[0])
+        return {op["name"]: op["auth"] for op in plan["operations"]}
+
+    assert flags(script.text) == {"GET /either": True, "GET /private": True, "GET /public": False}
+    always = generate(spec, ops, LoadConfig(auth=dataclasses.replace(auth, apply="always")))
+    assert always.warnings == ()
+    assert set(flags(always.text).values()) == {True}
