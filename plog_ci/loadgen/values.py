@@ -141,7 +141,7 @@ def _target(marker: dict[str, Any], ctx: Ctx) -> dict[str, Any] | None:
         if isinstance(node, dict):
             found: dict[str, Any] = node
             return found
-    # The marker stands where prance met a reference already being resolved:
+    # The marker stands where the resolver met a reference already being resolved:
     # the nearest object-shaped ancestor is that schema in the usual cases.
     for ancestor in reversed(ctx.stack):
         if "properties" in ancestor or "allOf" in ancestor or _object_kind(ancestor):
