@@ -64,12 +64,12 @@ def _scalar(value: Any) -> bytes:
 def _children(node: Any) -> tuple[bytes, list[tuple[bytes, Any]]]:
     """The node's kind and its (label, child) pairs in a canonical order."""
     kind = type(node)
-    if kind is dict:
+    if kind is dict or isinstance(node, dict):  # the exact type first: the common case
         if all(type(k) is str for k in node):
             return b"d", [(_scalar(k), node[k]) for k in sorted(node)]
         items = sorted(node.items(), key=lambda kv: str(kv[0]))
         return b"d", [(_scalar(k), v) for k, v in items]
-    if kind is list or kind is tuple:
+    if kind is list or isinstance(node, list | tuple):
         return b"l", [(b"", v) for v in node]
     return b"c" + kind.__name__.encode(), [
         (f.name.encode(), getattr(node, f.name)) for f in dataclasses.fields(node) if f.compare
@@ -80,14 +80,7 @@ _CONTAINERS = (dict, list, tuple)
 
 
 def _container(node: Any) -> bool:
-    kind = type(node)
-    return (
-        kind is dict
-        or kind is list
-        or kind is tuple
-        or isinstance(node, dict | list | tuple)
-        or hasattr(kind, "__dataclass_fields__")
-    )
+    return isinstance(node, dict | list | tuple) or hasattr(type(node), "__dataclass_fields__")
 
 
 _JSON_LEAF = (str, int, float, bool, type(None))
