@@ -78,7 +78,9 @@ def test_every_generated_value_validates() -> None:
                 continue
             rel = path.relative_to(root.parent)
             failures += [f"{rel}: {f.operation}: {f.what} at {p}" for p in f.problems]
-    assert loaded >= 50 and total.values >= 400, (loaded, total.values)
+    # The repository's own corpus (tests/data) alone is 54 documents and 251 values; a clean
+    # clone has no ../shared/data beside it, so the floor is what the repository holds.
+    assert loaded >= 50 and total.values >= 240, (loaded, total.values)
     assert not failures, f"{len(failures)} invalid of {total.values}:\n" + "\n".join(failures)
     stale = {k for k in UNSATISFIABLE if k[0] in {p.name for _, p in _documents()}} - known
     assert not stale, f"these now validate; drop them from UNSATISFIABLE: {stale}"
