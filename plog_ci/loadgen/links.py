@@ -168,12 +168,39 @@ def bindings(spec: Spec, consumer: Operation) -> list[Binding]:
 
 
 def cleanup_for(spec: Spec, binding: Binding, consumer: Operation) -> Operation | None:
-    """The DELETE that removes what ``binding``'s producer created, if the API has one."""
+    """The DELETE that removes what ``binding``'s producer created, if the API has one:
+    on the consumer's path up to the bound parameter (``DELETE /buckets/{id}``, and for
+    a nested resource ``DELETE /buckets/{b}/collections/{c}``, whose parent ids come
+    from the producer's own request: ``parent_map``)."""
     wanted = normalize_path(consumer.path[: consumer.path.index("{" + binding.param + "}")])
     for op in spec.operations.values():
         if op.method != "DELETE":
             continue
-        path_params = op.params("path")
-        if len(path_params) == 1 and normalize_path(op.path) == wanted + "{}":
+        names = path_names(op.path)
+        if names and normalize_path(op.path) == wanted + "{}":
             return op
     return None
+
+
+_NAME_RE = re.compile(r"\{([^{}/]+)\}")
+
+
+def path_names(path: str) -> list[str]:
+    """The path's parameter names in the order the path has them."""
+    return _NAME_RE.findall(path)
+
+
+def parent_map(consumer_path: str, param: str, producer_path: str) -> dict[str, str]:
+    """Which of the consumer's path parameters name the same parents as the producer's
+    own path parameters, by position: ``/buckets/{bucket_id}/collections/{cid}`` fed by
+    ``POST /buckets/{id}/collections`` gives ``{"bucket_id": "id"}``. The script fills
+    them from the entry the producer created, so a nested id always goes with the
+    parent it was created under (a collection is looked up in its own bucket). Empty
+    when the producer's path is not the consumer's path up to ``param``."""
+    marker = "{" + param + "}"
+    if marker not in consumer_path:
+        return {}
+    prefix = consumer_path[: consumer_path.index(marker)].rstrip("/")
+    if normalize_path(prefix).rstrip("/") != normalize_path(producer_path).rstrip("/"):
+        return {}
+    return dict(zip(path_names(prefix), path_names(producer_path), strict=False))

@@ -15,7 +15,7 @@ from typing import Any
 from plog_ci.config.model import LoadConfig, OperationOverride
 from plog_ci.errors import InputError
 from plog_ci.loadgen.datafiles import load_rows
-from plog_ci.loadgen.links import Binding, bindings, cleanup_for
+from plog_ci.loadgen.links import Binding, bindings, cleanup_for, parent_map, path_names
 from plog_ci.loadgen.requests import ROW_KEYS, Unsendable, plan_request
 from plog_ci.openapi.model import Operation, Spec, normalize_path
 
@@ -98,7 +98,7 @@ def plan_operations(
     warnings: list[str],
 ) -> Planned:
     out = Planned()
-    producer_index: dict[tuple[str, str], int | str] = {}
+    producers = _Producers(spec, by_key, load, out, warnings)
     wipes = collection_wipes(spec, operations)
     for op in operations:
         override = by_key.get(op.key)
@@ -119,39 +119,21 @@ def plan_operations(
             out.skipped.append(f"{op.key}: not loaded: {exc} ({OVERRIDE_HINT})")
             continue
         plan["createFirst"] = None
-        binds: dict[str, int] = {}
-        for binding in bindings(spec, op):
-            if binding.param in fixed:
-                continue
-            producer = spec.operations[binding.producer]
-            where = (
-                binding.pointer
-                if binding.pointer is not None
-                else "?" + ",".join(binding.candidates)
-            )
-            slot = (producer.key, where)
-            if slot not in producer_index:
-                producer_index[slot] = _producer(
-                    spec, producer, binding, op, by_key, load, out, warnings
-                )
-            index = producer_index[slot]
-            if isinstance(index, str):
-                warnings.append(
-                    f"{op.key}: {binding.param} cannot come from {producer.key} ({index}); "
-                    "the generated value is used"
-                )
-                continue
-            origin = "the response" if binding.pointer is None else binding.pointer or "/"
-            out.dependencies.append(
-                f"{producer.key} -> {op.key} ({binding.param} from {origin}, {binding.source})"
-            )
+        plan["binds"], plan["parents"] = {}, {}
+        for binding, index in producers.bind(op, fixed):
+            parents = parent_map(op.path, binding.param, spec.operations[binding.producer].path)
             # A DELETE consumes what it names: it creates its own resource first,
             # so it never empties the pool the other operations read.
-            if op.method == "DELETE":
-                plan["createFirst"] = {"producer": index, "param": binding.param}
+            if op.method == "DELETE" and binding.param == _last_param(op):
+                plan["createFirst"] = {
+                    "producer": index,
+                    "param": binding.param,
+                    "parents": parents,
+                }
                 continue
-            binds[binding.param] = index
-        plan["binds"] = binds
+            plan["binds"][binding.param] = index
+            if parents:
+                plan["parents"][binding.param] = parents
         plan["auth"] = sends_credentials(op, load)
         out.plans.append(plan)
         out.operations.append(op)
@@ -159,38 +141,109 @@ def plan_operations(
     return out
 
 
-def _producer(
-    spec: Spec,
-    producer: Operation,
-    binding: Binding,
-    consumer: Operation,
-    by_key: dict[str, OperationOverride],
-    load: LoadConfig,
-    out: Planned,
-    warnings: list[str],
-) -> int | str:
-    """The index of a new producer entry, or why the producer cannot be sent."""
-    try:
-        request = plan_request(producer, by_key.get(producer.key), warnings)
-    except Unsendable as exc:
-        return str(exc)
-    # Setup and cleanup go to the same API as the load: with the same credentials.
-    request["auth"] = sends_credentials(producer, load)
-    cleanup = cleanup_for(spec, binding, consumer) if load.cleanup else None
-    cleanup_plan = None
-    if cleanup is not None:
+def _last_param(op: Operation) -> str | None:
+    names = path_names(op.path)
+    return names[-1] if names else None
+
+
+class _Producers:
+    """The setup requests, in the order the script makes them: a producer that needs
+    an id itself (``POST /buckets/{id}/collections``) comes after the one it needs it
+    from (``POST /buckets``), and carries ``binds``/``parents`` as an operation does;
+    a cycle, or a chain deeper than ``MAX_DEPTH``, stops with the generated value."""
+
+    MAX_DEPTH = 8  # real APIs nest three or four levels
+
+    def __init__(
+        self,
+        spec: Spec,
+        by_key: dict[str, OperationOverride],
+        load: LoadConfig,
+        out: Planned,
+        warnings: list[str],
+    ) -> None:
+        self.spec, self.by_key, self.load = spec, by_key, load
+        self.out, self.warnings = out, warnings
+        self.index: dict[tuple[str, str], int | str] = {}
+        self.making: list[str] = []  # producers being planned (cycle guard)
+
+    def bind(self, op: Operation, fixed: set[str]) -> list[tuple[Binding, int]]:
+        """Each of ``op``'s bindings with the index of its producer entry (planned on
+        first use), skipping ``fixed`` parameters and producers that cannot be sent."""
+        found = []
+        for binding in bindings(self.spec, op):
+            if binding.param in fixed or binding.producer in self.making:
+                continue
+            producer = self.spec.operations[binding.producer]
+            where = (
+                binding.pointer
+                if binding.pointer is not None
+                else "?" + ",".join(binding.candidates)
+            )
+            slot = (producer.key, where)
+            if slot not in self.index:
+                self.index[slot] = self._plan(producer, binding, op)
+            index = self.index[slot]
+            if isinstance(index, str):
+                self.warnings.append(
+                    f"{op.key}: {binding.param} cannot come from {producer.key} ({index}); "
+                    "the generated value is used"
+                )
+                continue
+            origin = "the response" if binding.pointer is None else binding.pointer or "/"
+            self.out.dependencies.append(
+                f"{producer.key} -> {op.key} ({binding.param} from {origin}, {binding.source})"
+            )
+            found.append((binding, index))
+        return found
+
+    def _plan(self, producer: Operation, binding: Binding, consumer: Operation) -> int | str:
+        """The index of a new producer entry, or why the producer cannot be sent."""
+        if len(self.making) >= self.MAX_DEPTH:
+            return f"a chain of producers deeper than {self.MAX_DEPTH}"
         try:
-            cleanup_plan = plan_request(cleanup, None, warnings)
-            cleanup_plan["auth"] = sends_credentials(cleanup, load)
-        except Unsendable:
-            cleanup = None
-    out.producers.append(
-        {
-            "request": request,
-            "pointer": binding.pointer,
-            "candidates": list(binding.candidates),
-            "cleanup": cleanup_plan,
-            "cleanupParam": cleanup.params("path")[0].name if cleanup else None,
-        }
-    )
-    return len(out.producers) - 1
+            request = plan_request(producer, self.by_key.get(producer.key), self.warnings)
+        except Unsendable as exc:
+            return str(exc)
+        # Setup and cleanup go to the same API as the load: with the same credentials.
+        request["auth"] = sends_credentials(producer, self.load)
+        request["binds"], request["parents"] = {}, {}
+        fixed = (
+            {k for k, _ in self.by_key[producer.key].path} if producer.key in self.by_key else set()
+        )
+        self.making.append(producer.key)
+        try:
+            for own, index in self.bind(producer, fixed):
+                request["binds"][own.param] = index
+                parents = parent_map(
+                    producer.path, own.param, self.spec.operations[own.producer].path
+                )
+                if parents:
+                    request["parents"][own.param] = parents
+        finally:
+            self.making.pop()
+        cleanup = cleanup_for(self.spec, binding, consumer) if self.load.cleanup else None
+        cleanup_plan = None
+        if cleanup is not None:
+            try:
+                cleanup_plan = plan_request(cleanup, None, self.warnings)
+                cleanup_plan["auth"] = sends_credentials(cleanup, self.load)
+            except Unsendable:
+                cleanup = None
+        cleanup_param = path_names(cleanup.path)[-1] if cleanup else None
+        self.out.producers.append(
+            {
+                "request": request,
+                "pointer": binding.pointer,
+                "candidates": list(binding.candidates),
+                "cleanup": cleanup_plan,
+                "cleanupParam": cleanup_param,
+                # the DELETE's other path parameters: the parents the resource was made in
+                "cleanupParents": (
+                    parent_map(cleanup.path, cleanup_param, producer.path)
+                    if cleanup and cleanup_param
+                    else {}
+                ),
+            }
+        )
+        return len(self.out.producers) - 1
