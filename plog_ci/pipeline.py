@@ -38,6 +38,7 @@ from plog_ci.analysis.gates import Verdict
 from plog_ci.analysis.relative_gates import evaluate_with_comparisons, metrics_for
 from plog_ci.analysis.stats import compare_runs
 from plog_ci.config import Config
+from plog_ci.deploy import setup
 from plog_ci.errors import ExitCode, InternalError, PlogError, StateError
 from plog_ci.gitrepo import GitRepo
 from plog_ci.home import check_writable, is_state_fault, state_dir, unwritable
@@ -201,7 +202,7 @@ def record_run(run: Run) -> None:
 def measure_stage(run: Run) -> None:
     store, run_id = run.recorded()
     recorder = Recorder(store, run_id, run.series, run.request.allow_secrets)
-    with StageProgress(run.console) as progress:
+    with StageProgress(run.console) as progress, setup.reporting(run.home, progress.stage):
         run.series.register(progress.live())
         run.measured = measure(run.plan, recorder, progress)
 

@@ -26,6 +26,20 @@ def _check_hosts(key: str, hosts: tuple[str, ...]) -> None:
 
 
 @dataclass(frozen=True)
+class SetupCache:
+    """``service.setup_cache``: ``key`` globs (relative to the workdir) whose files'
+    content decides whether setup runs again; ``paths`` (relative to the workdir) are
+    what setup makes and the cache keeps (``plog_ci.deploy.setup``)."""
+
+    key: tuple[str, ...]
+    paths: tuple[str, ...]
+
+
+# One step of service.setup: a command split like a shell would, or its argv as written.
+SetupStep = str | tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     run: str
     port: int = 0
@@ -33,6 +47,9 @@ class ServiceConfig:
     env: tuple[tuple[str, str], ...] = ()
     workdir: str = "."
     startup_timeout_s: float = 30.0
+    setup: tuple[SetupStep, ...] = ()
+    setup_cache: SetupCache | None = None
+    setup_timeout_s: float = 600.0
 
 
 @dataclass(frozen=True)

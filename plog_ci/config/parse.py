@@ -8,6 +8,7 @@ hint, all problems at once (sorted by position), so one edit fixes them all
 from __future__ import annotations
 
 import hashlib
+import shlex
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,10 +28,13 @@ from plog_ci.config.model import (
     OperationOverride,
     ReportConfig,
     ServiceConfig,
+    SetupCache,
+    SetupStep,
     Stage,
 )
 from plog_ci.config.paths import HINT as PATH_HINT
 from plog_ci.config.paths import path_problem
+from plog_ci.config.placeholders import find as find_placeholders
 from plog_ci.config.problems import Problems, check_schema
 from plog_ci.errors import ConfigError, PlogError
 from plog_ci.gate_grammar import Gate, parse_gate
@@ -230,6 +234,57 @@ def _check_caps(
         )
 
 
+def _setup(
+    service: dict[str, Any], problems: Problems
+) -> tuple[tuple[SetupStep, ...], SetupCache | None, float]:
+    """``service.setup`` (steps), ``service.setup_cache`` and ``service.setup_timeout``
+    (seconds); every problem placed at its key."""
+    steps: list[SetupStep] = []
+    for i, step in enumerate(service.get("setup", [])):
+        if isinstance(step, list):
+            steps.append(tuple(step))
+            continue
+        try:
+            if not shlex.split(step):
+                problems.add(["service", "setup", i], "the command is empty")
+        except ValueError as exc:
+            problems.add(
+                ["service", "setup", i],
+                f"cannot split {step!r}: {exc}",
+                "balance the quotes, or write the step as a list of arguments",
+            )
+        steps.append(step)
+    cache = None
+    raw = service.get("setup_cache")
+    if raw is not None:
+        if not steps:
+            problems.add(
+                ["service", "setup_cache"],
+                "there is no service.setup to cache",
+                "add service.setup, or remove setup_cache",
+                True,
+            )
+        for part in ("key", "paths"):
+            for i, value in enumerate(raw[part]):
+                _check_path(["service", "setup_cache", part, i], value, problems, no_git=True)
+                if part == "paths" and Path(value).parts in ((), (".",)):
+                    problems.add(
+                        ["service", "setup_cache", "paths", i],
+                        f"{value!r} is the whole directory; name what setup creates",
+                        "e.g. paths: [.venv]",
+                    )
+        cache = SetupCache(tuple(raw["key"]), tuple(raw["paths"]))
+    timeout = 600.0
+    if "setup_timeout" in service:
+        try:
+            timeout = parse_duration(service["setup_timeout"])
+        except ValueError as exc:
+            problems.add(["service", "setup_timeout"], str(exc))
+        if timeout <= 0:
+            problems.add(["service", "setup_timeout"], "must be longer than 0", "e.g. 10m")
+    return tuple(steps), cache, timeout
+
+
 def _influx(raw: dict[str, Any] | None, problems: Problems) -> InfluxConfig | None:
     if raw is None:
         return None
@@ -300,6 +355,12 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
         problems.raise_if_any()
     plain = yamldoc.to_plain(doc)
     check_schema(plain, problems)
+    for path, value in find_placeholders(plain):
+        problems.add(
+            path,
+            f"{value!r} is a placeholder plog init left",
+            "replace it with the real value",
+        )
     problems.raise_if_any()
 
     service = plain["service"]
@@ -321,6 +382,7 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
     _check_caps(load, duration, stages, caps, problems)
     workdir = service.get("workdir", ".")
     _check_path(["service", "workdir"], workdir, problems)
+    setup, setup_cache, setup_timeout = _setup(service, problems)
     spec = plain["openapi"]
     if isinstance(spec, str):
         _check_path(["openapi"], spec, problems)
@@ -363,6 +425,9 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
             ),
             workdir=workdir,
             startup_timeout_s=startup,
+            setup=setup,
+            setup_cache=setup_cache,
+            setup_timeout_s=setup_timeout,
         ),
         openapi=openapi,
         load=LoadConfig(

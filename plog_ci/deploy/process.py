@@ -7,12 +7,10 @@ The command is split like a shell would split it, but no shell runs it:
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import socket
 import sys
 import time
-from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -21,7 +19,9 @@ import httpx
 
 from plog_ci import proc
 from plog_ci.config.model import ServiceConfig
-from plog_ci.deploy import isolation
+from plog_ci.deploy import isolation, setup
+from plog_ci.deploy.command import command_argv as command_argv
+from plog_ci.deploy.command import expand as expand
 from plog_ci.errors import ConfigError, ServiceError
 
 LOOPBACK = "127.0.0.1"
@@ -44,45 +44,22 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-_VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def expand(arg: str, env: Mapping[str, str]) -> str:
-    """``${NAME}`` in one argument of ``service.run``, from the environment PLog passes
-    to the service (``service.env``, ``PORT``, ``HOST``...), never through a shell: the
-    value is one argument whatever it holds. ``$$`` is a literal ``$``. A name that is
-    not set is a ``ConfigError``."""
-
-    def value(found: re.Match[str]) -> str:
-        name = found.group(1)
-        if name is None:
-            return "$"
-        if name not in env:
-            raise ConfigError(
-                f"plog.yml: service.run: ${{{name}}} is not set in the environment PLog "
-                "passes to the service",
-                hint=f"set {name} under service.env in plog.yml, or in the environment "
-                "PLog runs in (write $$ for a literal $)",
-            )
-        return env[name]
-
-    return _VARIABLE.sub(value, arg)
-
-
-def command_argv(run: str, port: int, env: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """``service.run`` split as a shell would split it (no shell runs it), with ``{port}``
-    and, given ``env``, ``${NAME}`` replaced in each argument."""
-    try:
-        parts = shlex.split(run)
-    except ValueError as exc:
-        raise ConfigError(
-            f"plog.yml: service.run: cannot split {run!r}: {exc}",
-            hint="balance the quotes in the command",
-        ) from None
-    if not parts:
-        raise ConfigError("plog.yml: service.run: the command is empty")
-    argv = (p.replace("{port}", str(port)) for p in parts)
-    return tuple(expand(a, env) for a in argv) if env is not None else tuple(argv)
+def service_env(service: ServiceConfig, port: int, *, inherit_env: bool = True) -> dict[str, str]:
+    """The environment PLog passes to the service (and to its setup steps): PLog's own
+    (without ``GIT_*``; only ``SAFE_ENV`` when secrets are withheld), ``PATH`` led by
+    PLog's interpreter's folder, ``PORT``, ``HOST`` and ``service.env``. Its secrets are
+    registered for redaction."""
+    env = proc.clean_git_env()
+    if not inherit_env:
+        env = {k: v for k, v in env.items() if k in SAFE_ENV}
+    # "python" in the run command means the interpreter PLog runs on.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["PORT"] = str(port)
+    env["HOST"] = LOOPBACK
+    env.update({k: v.replace("{port}", str(port)) for k, v in service.env})
+    # Whatever the service prints goes through proc.redact: its secrets included.
+    proc.register_environment_secrets(env)
+    return env
 
 
 class ServiceProcess:
@@ -121,16 +98,7 @@ class ServiceProcess:
                 f"plog.yml: service.workdir: {service.workdir!r} is not a "
                 "directory in the repository"
             )
-        env = proc.clean_git_env()
-        if not inherit_env:
-            env = {k: v for k, v in env.items() if k in SAFE_ENV}
-        # "python" in the run command means the interpreter PLog runs on.
-        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-        env["PORT"] = str(port)
-        env["HOST"] = LOOPBACK
-        env.update({k: v.replace("{port}", str(port)) for k, v in service.env})
-        # Whatever the service prints goes through proc.redact: its secrets included.
-        proc.register_environment_secrets(env)
+        env = service_env(service, port, inherit_env=inherit_env)
         self.argv = command_argv(service.run, port, env)
         # In a PID namespace where the kernel allows: what the service starts, even
         # outside its process group, stops with it (plog_ci.deploy.isolation).
@@ -197,6 +165,9 @@ class Replicas:
     Each listens on its own port; ``base_url`` lists them space-separated, the
     form a generated script takes them in (requests take turns among them).
     The first replica keeps ``service.port``; the others pick free ports.
+    ``service.setup`` runs (or is restored from its cache) once for the tree, before
+    the first replica starts, in the service's environment (``plog_ci.deploy.setup``);
+    its output goes to ``log_path``'s ``-setup`` sibling.
     """
 
     def __init__(
@@ -210,6 +181,18 @@ class Replicas:
         inherit_env: bool = True,
     ) -> None:
         self.processes: list[ServiceProcess] = []
+        self.setup = setup.Setup()
+        if service.setup:
+            # PORT during setup: service.port, else a free port (the service picks its own).
+            port = service.port or free_port()
+            self.setup = setup.prepare(
+                service,
+                root,
+                service_env(service, port, inherit_env=inherit_env),
+                port,
+                log_path.with_name(f"{log_path.stem}-setup{log_path.suffix}"),
+                trusted=inherit_env,
+            )
         try:
             for index in range(count):
                 self.processes.append(
@@ -246,6 +229,7 @@ class Replicas:
     def stop(self) -> None:
         for process in self.processes:
             process.stop()
+        self.setup.close()
 
     def __enter__(self) -> Replicas:
         return self
