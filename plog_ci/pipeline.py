@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 from plog_ci import proc, reaper
 from plog_ci.ab.baseline import Baseline, History, judge_sequentially, stored_baseline
@@ -36,6 +37,7 @@ from plog_ci.analysis.comparison import COMPARED_METRICS, Comparison, StatsSetti
 from plog_ci.analysis.findings import Finding, ResourceSummary, latency_findings, resource_findings
 from plog_ci.analysis.gates import Verdict
 from plog_ci.analysis.relative_gates import evaluate_with_comparisons, metrics_for
+from plog_ci.analysis.setup_findings import setup_findings
 from plog_ci.analysis.stats import compare_runs
 from plog_ci.config import Config
 from plog_ci.deploy import setup
@@ -272,6 +274,12 @@ def judge_stage(run: Run) -> None:
         ResourceSummary.of(measured.base_samples),
         baseline.total,
     ) + latency_findings(result.operations, baseline.stats, run.comparisons)
+    made = setup_findings(result.setup, measured.script.feeds)
+    for finding in made:  # a producer that made nothing explains its readers' errors
+        if finding.severity == "warning" and "producer" not in finding.data:
+            line = f"setup {finding.operation}: {finding.message}"
+            run.console.print(Text("warning: ", style="yellow") + Text(line))
+    run.findings += made
     store.save_findings(run_id, [f.to_dict() for f in run.findings])
     run.verdict = evaluate_with_comparisons(
         run.plan.config.gates, result.operations, result.total, run.comparisons
@@ -289,6 +297,7 @@ def report_stage(run: Run) -> None:
         run.profile,
         run.measured.startup_s,
         run.measured.script.operations,
+        run.measured.script.feeds,
     )
     run.report = write_run_report(
         run.plan,

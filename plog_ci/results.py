@@ -51,6 +51,18 @@ class OperationStats:
 
 
 @dataclass(frozen=True)
+class SetupTally:
+    """What one producer made before the load, on one side (``""`` for a run of one
+    side, else ``"base"``/``"head"``): ``created`` of the ``tried`` resources that the
+    operations needing an id read (issue 17, item 10)."""
+
+    producer: str  # "POST /buckets"
+    side: str
+    created: int
+    tried: int
+
+
+@dataclass(frozen=True)
 class LoadResult:
     """Everything one k6 run produced that later stages need."""
 
@@ -74,6 +86,8 @@ class LoadResult:
     aborted: str | None = None
     # A few failed exchanges per operation (plog_ci.runner.exchanges), redacted.
     exchanges: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # What each producer created before the load (all sides of the k6 process).
+    setup: tuple[SetupTally, ...] = ()
 
 
 @dataclass(frozen=True)

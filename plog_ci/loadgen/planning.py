@@ -28,6 +28,8 @@ class Planned:
     plans: list[dict[str, Any]] = field(default_factory=list)  # one per operation
     producers: list[dict[str, Any]] = field(default_factory=list)
     dependencies: list[str] = field(default_factory=list)
+    # (producer, consumer, parameter): who reads each producer's ids
+    feeds: list[tuple[str, str, str]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "METHOD /path: not loaded: why"
 
 
@@ -194,6 +196,7 @@ class _Producers:
             self.out.dependencies.append(
                 f"{producer.key} -> {op.key} ({binding.param} from {origin}, {binding.source})"
             )
+            self.out.feeds.append((producer.key, op.key, binding.param))
             found.append((binding, index))
         return found
 

@@ -58,6 +58,7 @@ class Script:
     secret_env: tuple[str, ...] = ()  # variables whose values are secrets (redact them)
     warnings: tuple[str, ...] = ()
     dependencies: tuple[str, ...] = ()  # "POST /pets -> GET /pets/{petId} (petId)"
+    feeds: tuple[tuple[str, str, str], ...] = ()  # (producer, consumer, path parameter)
     selectors: dict[str, str] = field(default_factory=dict)  # op -> k6 submetric selector
     default_base_url: str = ""  # the target when BASE_URL is unset
     sides: tuple[str, ...] = ()  # DUET_SIDES when one process loads base and head; ()
@@ -272,6 +273,7 @@ def generate(
         secret_env=secret_names(load.auth),
         warnings=tuple(dict.fromkeys(warnings)),
         dependencies=tuple(dependencies),
+        feeds=tuple(planned.feeds),
         selectors=selector,
         default_base_url=base,
         sides=DUET_SIDES if on_base is not None else (),

@@ -60,6 +60,15 @@ class RunFacts:
     profile: str
     startup_s: float
     script_operations: tuple[str, ...]
+    feeds: tuple[tuple[str, str, str], ...] = ()  # (producer, consumer, path parameter)
+
+
+def readers(feeds: tuple[tuple[str, str, str], ...]) -> dict[str, str]:
+    """Producer -> "GET /x/{id} (id), ...": who reads the ids each producer made."""
+    out: dict[str, list[str]] = {}
+    for producer, consumer, param in feeds:
+        out.setdefault(producer, []).append(f"{consumer} ({param})")
+    return {producer: ", ".join(names) for producer, names in out.items()}
 
 
 def write_run_report(
@@ -88,6 +97,8 @@ def write_run_report(
             aborted=result.aborted,
             exchange_sections=exchange_sections(result.exchanges),
             planned_s=config.load.duration_s,
+            setup=result.setup,
+            readers=readers(facts.feeds),
             rate=config.load.rate,
             status=verdict.status,
             headline=line,

@@ -8,7 +8,7 @@ from pathlib import Path
 from plog_ci import __version__
 from plog_ci.analysis.findings import Finding
 from plog_ci.analysis.gates import GateOutcome
-from plog_ci.results import OperationStats
+from plog_ci.results import OperationStats, SetupTally
 from plog_ci.templating import render
 
 VERDICT_LABELS = {"pass": "PASS", "fail": "FAIL", "no-verdict": "NO VERDICT", "error": "ERROR"}
@@ -43,6 +43,8 @@ class ReportData:
     # (operation, exchange texts): failed exchanges (plog_ci.report.exchanges)
     exchange_sections: list[tuple[str, list[str]]] = field(default_factory=list)
     planned_s: float | None = None  # the duration asked for
+    setup: tuple[SetupTally, ...] = ()  # what each producer made before the load
+    readers: dict[str, str] = field(default_factory=dict)  # producer -> who reads its ids
 
 
 def render_markdown(data: ReportData) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from plog_ci import proc
+from plog_ci.results import SetupTally
 
 KEPT = 3  # per operation (and side)
 MARK = "PLOG_EXCHANGE "
@@ -67,3 +68,39 @@ def read_exchanges(path: Path, secrets: tuple[str, ...] = ()) -> Exchanges:
         if len(kept) < KEPT:
             kept.append(_clean(exchange, secrets))
     return out
+
+
+_SETUP = re.compile(r"PLOG_SETUP ([A-Za-z0-9+/=]+)")
+_MAX_TALLIES = 10_000  # far above any plan's producers x sides
+
+
+def read_setup(path: Path) -> tuple[SetupTally, ...]:
+    """What each producer created before the load, from the script's ``PLOG_SETUP
+    <base64 JSON {"producer", "side", "created", "tried"}>`` lines in k6's console output at
+    ``path``; () when the file is missing. Malformed lines are skipped."""
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read(_MAX_FILE).decode("utf-8", "replace")
+    except OSError:
+        return ()
+    out: list[SetupTally] = []
+    for found in _SETUP.finditer(text):
+        try:
+            line = json.loads(base64.b64decode(found.group(1), validate=True))
+        except (binascii.Error, ValueError):
+            continue
+        if not isinstance(line, dict):
+            continue
+        producer, side = line.get("producer"), line.get("side")
+        created, tried = line.get("created"), line.get("tried")
+        if (
+            isinstance(producer, str)
+            and isinstance(side, str)
+            and type(created) is int
+            and type(tried) is int
+            and 0 <= created <= tried
+        ):
+            out.append(SetupTally(producer, side, created, tried))
+        if len(out) >= _MAX_TALLIES:
+            break
+    return tuple(out)

