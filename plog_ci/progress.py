@@ -5,12 +5,23 @@ While the load runs, ``LiveTally`` (a sink of the run's live series,
 and the p95 of the worst operation, shown beside the stage's bar on a terminal;
 when the output is not a terminal (a CI log) a line is printed every few seconds
 instead, as k6 prints its own progress there (issue 17, item 11).
+
+A side-by-side run (interleaved or duet) shows base and head apart, from the
+points each side's capture already computes (``SeriesFanout.watch``)::
+
+    12 s: base 49 req/s, p95 4.1 ms, 0% errors | head 51 req/s, p95 4.3 ms, 0% errors
+    | worst: GET /pets/{petId} p95 9.0 ms (base 8.7 ms)
+
+Interleaved, each side is loaded half the time: its rate is about half of the
+load's. The p95 of a side is the request-weighted mean of its operations' p95s
+second by second (the live points keep no histograms): an approximation for the
+eye, never used for a verdict.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -83,10 +94,59 @@ def tally(points: Sequence[SeriesPoint]) -> str:
     return text
 
 
+def _weighted_p95(points: Sequence[SeriesPoint]) -> float | None:
+    weighted = [(p.p95, p.count) for p in points if p.p95 is not None and p.count > 0]
+    total = sum(n for _, n in weighted)
+    return sum(v * n for v, n in weighted) / total if total else None
+
+
+def side_tally(sides: Mapping[str, Sequence[SeriesPoint]]) -> str:
+    """Both sides of a side-by-side run over the same seconds, as ``base 49 req/s,
+    p95 4.1 ms, 0% errors | head ... | worst: OP p95 9.0 ms (base 8.7 ms)``.
+
+    ``sides``: side -> points (ms latencies, ``second`` in Unix time). Rates are per
+    second of the window (the distinct seconds any side pushed in); p95s are
+    request-weighted means of the points' p95s; "worst" is the head's operation with
+    the highest such p95 (the first side's when there is no head).
+    """
+    every = [p for points in sides.values() for p in points]
+    span = max(1, len({int(p.second) for p in every}))
+    parts = []
+    for side in sorted(sides):
+        points = sides[side]
+        requests = sum(p.count for p in points)
+        errors = sum(p.failures for p in points)
+        text = f"{side} {requests / span:.0f} req/s"
+        p95 = _weighted_p95(points)
+        if p95 is not None:
+            text += f", p95 {p95:.1f} ms"
+        share = errors / requests * 100 if requests else 0.0
+        parts.append(text + f", {share:.3g}% errors")
+    lead = "head" if "head" in sides else min(sides, default="")
+    per_op = {
+        op: value
+        for op in sorted({p.operation for p in sides.get(lead, ())})
+        if (value := _weighted_p95([p for p in sides[lead] if p.operation == op])) is not None
+    }
+    if per_op:
+        worst = max(per_op, key=lambda op: per_op[op])
+        text = f"worst: {worst} p95 {per_op[worst]:.1f} ms"
+        others = [side for side in sorted(sides) if side != lead]
+        for side in others:
+            other = _weighted_p95([p for p in sides[side] if p.operation == worst])
+            if other is not None:
+                text += f" ({side} {other:.1f} ms)"
+        parts.append(text)
+    return " | ".join(parts)
+
+
 class LiveTally:
-    """A ``SeriesSink`` that shows each batch of points through ``show`` (the stage's
-    progress line) and, when ``print_line`` is given (no terminal), prints one line
-    every ``every_s`` seconds with what came since the last."""
+    """A ``SeriesSink`` (and ``SideSink``) that shows each batch of points through
+    ``show`` (the stage's progress line) and, when ``print_line`` is given (no
+    terminal), prints one line every ``every_s`` seconds with what came since the
+    last. Once a side-by-side run's sides arrive (``add_sides``), the lines show
+    them (``side_tally``) and the head's stored batches (``add``) are not shown
+    again."""
 
     def __init__(
         self,
@@ -100,11 +160,28 @@ class LiveTally:
         self.every_s = every_s
         self.clock = clock
         self.pending: list[SeriesPoint] = []
+        self.side_pending: dict[str, list[SeriesPoint]] = {}
+        self.sided = False  # side-by-side points came: ``add`` shows nothing more
         self.started = clock()
         self.last_print = self.started
 
+    def add_sides(self, points: Mapping[str, Sequence[SeriesPoint]]) -> None:
+        if not any(points.values()):
+            return
+        self.sided = True
+        self.show(side_tally(points))
+        if self.print_line is None:
+            return
+        for side, batch in points.items():
+            self.side_pending.setdefault(side, []).extend(batch)
+        now = self.clock()
+        if now - self.last_print >= self.every_s:
+            self.print_line(f"  {now - self.started:4.0f} s: {side_tally(self.side_pending)}")
+            self.side_pending = {}
+            self.last_print = now
+
     def add(self, points: Sequence[SeriesPoint]) -> None:
-        if not points:
+        if not points or self.sided:
             return
         self.show(tally(points))
         if self.print_line is None:
@@ -118,3 +195,4 @@ class LiveTally:
 
     def stop(self, error: BaseException | None) -> None:
         self.pending.clear()
+        self.side_pending.clear()

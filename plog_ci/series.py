@@ -10,15 +10,28 @@ Threads: k6's pushes arrive on the capture's HTTP thread, and SQLite connections
 belong to the thread that opened them, so ``collect`` only queues; ``flush`` (on
 the main thread, at every progress tick and once after k6 ends) places the points
 on whole seconds and hands them to the sinks.
+
+What ``second`` means in the series (and the store's ``series.second`` column): Unix
+time in whole seconds, the second the interval ended in, strictly increasing per
+operation within a run. It starts at the run's first second with requests: the
+capture's points before any request (k6 pushes while a slow setup or the first
+request is still under way) carry no time (``second`` 0) and no requests, and are
+not part of the series. (Before this was enforced, those points were placed at
+0, 1, 2, ... and the store held 0-4 and then epoch seconds within one run.)
+
+Side by side, both sides also stream to the sinks that show the load as it runs
+(``SideSink``, the live line): ``watch(side)`` is the capture's callback for one
+side. Those points are shown, never stored: the store keeps an interleaved run's
+blocks, and a duet's head series only.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from plog_ci.results import SeriesPoint
 
@@ -34,14 +47,28 @@ class SeriesSink(Protocol):
     (``StopWithTestError``), a sink decides what an ended run means to it: the
     InfluxDB sink writes completed runs only.
 
-    Which runs stream: the head alone and duet runs push per-second points as k6
-    measures them; an interleaved run (the default side by side) is measured in
-    blocks per side and round, and streams nothing yet.
+    Which runs stream to ``add``: the head alone, and a duet's head, push
+    per-second points as k6 measures them; an interleaved run (the default side by
+    side) is measured in blocks per side and round, and gives ``add`` nothing (its
+    points go to ``SideSink.add_sides`` only).
     """
 
     def add(self, points: Sequence[SeriesPoint]) -> None: ...
 
     def stop(self, error: BaseException | None) -> None: ...
+
+
+@runtime_checkable
+class SideSink(Protocol):
+    """A sink that also shows both sides of a side-by-side run (the live line).
+
+    ``add_sides`` gets, at each flush where a side pushed, side ("base", "head") ->
+    that side's points since the last flush, as the capture read them (``second``:
+    the push's Unix time, fractional; only points with requests), before ``add``
+    gets the same flush's stored batch.
+    """
+
+    def add_sides(self, points: Mapping[str, Sequence[SeriesPoint]]) -> None: ...
 
 
 class SeriesFanout:
@@ -50,7 +77,9 @@ class SeriesFanout:
     def __init__(self, sinks: Sequence[SeriesSink] = ()) -> None:
         self.sinks = list(sinks)
         self.pending: deque[SeriesPoint] = deque()
+        self.side_pending: deque[tuple[str, list[SeriesPoint]]] = deque()
         self.last_second: dict[str, int] = {}
+        self.started = False  # a point with requests was placed: the series has begun
 
     def register(self, sink: SeriesSink) -> None:
         self.sinks.append(sink)
@@ -59,11 +88,41 @@ class SeriesFanout:
         """The capture's ``on_second`` callback: queue only (it runs on another thread)."""
         self.pending.extend(points)
 
+    def watch(self, side: str) -> Callable[[list[SeriesPoint]], None]:
+        """A capture callback for one side of a side-by-side run: its points with
+        requests are queued for the ``SideSink``s only (any thread; queue only)."""
+
+        def collect(points: list[SeriesPoint]) -> None:
+            busy = [p for p in points if p.count > 0]
+            if busy:
+                self.side_pending.append((side, busy))
+
+        return collect
+
     def flush(self) -> None:
-        """Hand what is queued to every sink, each point on a whole second."""
-        batch = []
+        """Hand what is queued to every sink, each point on a whole second (sides first,
+        to the ``SideSink``s)."""
+        sides: dict[str, list[SeriesPoint]] = {}
+        while self.side_pending:
+            side, points = self.side_pending.popleft()
+            sides.setdefault(side, []).extend(points)
+        if sides:
+            for sink in self.sinks:
+                if isinstance(sink, SideSink):
+                    sink.add_sides(sides)
+        queued = []
         while self.pending:
-            p = self.pending.popleft()
+            queued.append(self.pending.popleft())
+        if not self.started:
+            # The series begins with the first push that holds requests (all of its
+            # operations, those with none too); a push's points share its time.
+            first = min((p.second for p in queued if p.count > 0 and p.second > 0), default=None)
+            queued = [] if first is None else [p for p in queued if p.second >= first]
+            self.started = first is not None
+        batch = []
+        for p in queued:
+            if p.second <= 0:  # no time: the push held no request (a segment's first)
+                continue
             # k6 pushes about once a second, not on the second: two pushes can fall in
             # one wall-clock second, and the series keeps one point per second. The later
             # one takes the next second (the drift undoes itself at the next push).

@@ -26,7 +26,14 @@ import numpy as np
 from plog_ci.errors import InternalError
 from plog_ci.loadgen.script import SIDE_TAG, Script
 from plog_ci.results import LoadResult, OperationStats, SeriesPoint
-from plog_ci.runner.capture import PUSH_INTERVAL_S, Capture, Delta, stats_from, sum_status
+from plog_ci.runner.capture import (
+    PUSH_INTERVAL_S,
+    Capture,
+    Delta,
+    SeriesCallback,
+    stats_from,
+    sum_status,
+)
 from plog_ci.runner.histogram import Histogram, merge
 from plog_ci.runner.k6 import finish, run_both_sides
 
@@ -50,14 +57,26 @@ def run_duet(
     on_second: Callable[[list[SeriesPoint]], None] | None = None,
     extra_env: dict[str, str] | None = None,
     secrets: Sequence[str] = (),
+    on_side: Callable[[str], SeriesCallback] | None = None,
 ) -> DuetResult:
-    """Run a duet ``script`` against ``urls`` (base and head); ``on_second`` gets the head's."""
+    """Run a duet ``script`` against ``urls`` (base and head); ``on_second`` gets the
+    head's points (the run's series), ``on_side(side)`` each side's (the live line)."""
     if set(script.sides) != set(SIDES):
         raise InternalError("run_duet needs a duet script (generate(..., duet_base=...))")
-    base_capture = Capture(script.operations, where={SIDE_TAG: "base"}, keep_deltas=True)
+    watch = {side: on_side(side) for side in SIDES} if on_side is not None else {}
+
+    def head_points(points: list[SeriesPoint]) -> None:
+        if on_second is not None:
+            on_second(points)
+        if "head" in watch:
+            watch["head"](points)
+
+    base_capture = Capture(
+        script.operations, where={SIDE_TAG: "base"}, keep_deltas=True, on_second=watch.get("base")
+    )
     with Capture(
         script.operations,
-        on_second=on_second,
+        on_second=head_points,
         where={SIDE_TAG: "head"},
         followers=(base_capture,),
         keep_deltas=True,

@@ -17,7 +17,7 @@ from typing import Any
 from plog_ci.errors import InternalError
 from plog_ci.loadgen.script import SIDE_TAG, Script
 from plog_ci.results import LoadResult, OperationStats
-from plog_ci.runner.capture import Capture, stats_from
+from plog_ci.runner.capture import Capture, SeriesCallback, stats_from
 from plog_ci.runner.histogram import Histogram
 from plog_ci.runner.histogram import merge as merge_histograms
 from plog_ci.runner.k6 import finish, run_both_sides
@@ -54,6 +54,7 @@ def run_scheduled(
     on_tick: Callable[[float], None] | None = None,
     extra_env: dict[str, str] | None = None,
     secrets: tuple[str, ...] = (),
+    on_side: Callable[[str], SeriesCallback] | None = None,
 ) -> InterleavedResult:
     """Interleaving inside one k6 process: ``script`` has a ``Schedule``.
 
@@ -62,6 +63,10 @@ def run_scheduled(
     the sides when every block started its own k6). The requests carry their
     side and round as tags; a capture per side and round reads each block's
     statistics exactly from k6's cumulative histograms.
+
+    ``on_side(side)``, when given, is the callback that gets that side's points as
+    its block captures compute them at each push (the live line,
+    ``SeriesFanout.watch``): nothing more is computed for it, on the capture's thread.
     """
     if set(script.sides) != set(SIDES) or len(script.slots) < 2:
         raise InternalError("run_scheduled needs a script with a schedule (generate(schedule=))")
@@ -69,7 +74,11 @@ def run_scheduled(
     rounds = len(script.slots) // per_round
     block_captures = {
         side: [
-            Capture(script.operations, where={SIDE_TAG: side, ROUND_TAG: str(index)})
+            Capture(
+                script.operations,
+                where={SIDE_TAG: side, ROUND_TAG: str(index)},
+                on_second=on_side(side) if on_side is not None else None,
+            )
             for index in range(rounds)
         ]
         for side in SIDES

@@ -324,15 +324,18 @@ class _Sides:
             f"{rounds} rounds of {block_s:g} s per side{turns_note}",
             total=total,
         )
+        series = self.recorder.series
         outcome = run_scheduled(
             script,
             self.urls,
             self.workdir / "k6",
             timeout_s=total + K6_GRACE_S,
-            on_tick=self.progress.advance_to,
+            on_tick=series.ticker(self.progress.advance_to),
             extra_env=extra_env,
             secrets=secrets,
+            on_side=series.watch,
         )
+        series.flush()
         head_blocks = outcome.blocks["head"]
         head_ops, head_total, head_hists = merge_side(head_blocks)
         base_ops, base_total, _ = merge_side(outcome.blocks["base"])
@@ -382,6 +385,7 @@ class _Sides:
             on_second=series.collect,
             extra_env=extra_env,
             secrets=secrets,
+            on_side=series.watch,
         )
         series.flush()
         how = (
