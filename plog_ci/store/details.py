@@ -27,7 +27,8 @@ class DetailTables:
         raise NotImplementedError
 
     def save_series(self, run_id: int, points: Iterable[SeriesPoint]) -> None:
-        """Per-second per-operation points (whole seconds); re-saving a second replaces it."""
+        """Per-second per-operation points (whole seconds of Unix time, as
+        ``plog_ci.series.SeriesFanout`` places them); re-saving a second replaces it."""
         with self.transaction() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO series (run_id, operation, second, count, failures, "
@@ -39,12 +40,19 @@ class DetailTables:
             )
 
     def series(self, run_id: int, operation: str | None = None) -> list[SeriesPoint]:
-        """The run's stored points, by operation and second (failures capped at the count)."""
+        """The run's stored points, by operation and second (failures capped at the count).
+
+        ``second`` is Unix time, from the run's first second with requests on
+        (``plog_ci.series``). Rows of a store written before that held, the points
+        before the first request (no requests; ``second`` 0, 1, 2, ... then Unix time),
+        are left out here as they are no longer written.
+        """
         sql = (
             "SELECT operation, second, count, failures, p50, p90, p95, p99, max "
-            "FROM series WHERE run_id = ?"
+            "FROM series WHERE run_id = ? AND second >= "
+            "(SELECT MIN(second) FROM series WHERE run_id = ? AND count > 0)"
         )
-        args: tuple[Any, ...] = (run_id,)
+        args: tuple[Any, ...] = (run_id, run_id)
         if operation is not None:
             sql += " AND operation = ?"
             args += (operation,)
