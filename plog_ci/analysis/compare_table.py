@@ -6,6 +6,9 @@ Text layout (one section per metric, operations sorted, fixed columns)::
     GET /pets      20.0ms    25.0ms    +25.0%  [+21.0%, +29.5%]   2.9e-11  8.7e-11  regression
 
 Rows without a verdict carry a footnote marker; the footnotes give the reason.
+When any row has none, the table opens with one line that says why, by reason,
+with the numbers of the run and what to change (``no_verdict_line``), so a table
+of mostly *no verdict* does not read as a comparison that found nothing.
 Operation names are shown with control characters escaped, so a hostile name
 cannot forge rows.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -63,11 +67,88 @@ def _p(v: float | None) -> str:
     return f"{v:.3f}" if v >= 0.001 else f"{v:.1e}"
 
 
+# The reasons plog_ci.analysis.significance gives, read back for the one-line summary
+# (tests/test_compare_reason.py runs the real statistics, so a reworded reason fails there).
+_NEED = re.compile(r"need (\d+)")
+_SIGNIFICANCE = re.compile(r"to reach significance at (alpha=\S+) over (\d+) tests")
+
+
+def _spread(values: Sequence[int]) -> str:
+    low, high = min(values), max(values)
+    return f"{low}" if low == high else f"{low}-{high}"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def no_verdict_line(comparisons: Sequence[Comparison]) -> str | None:
+    """Why the comparisons without a verdict have none, in one line; None if all have one.
+
+    E.g. ``no verdict for 8 of 8 comparisons: p95 on 4 operations, 2 blocks per side
+    (the test needs 6); error rate on 4 operations, 20-21 requests per operation and
+    side (the test needs 100); for a verdict: more blocks (compare.blocks, at least 6),
+    more requests (a longer load.duration or a higher load.rate)``. The numbers are
+    the comparisons' own (``n_old``, ``n_new`` and their reasons), grouped by reason.
+    """
+    missing = [c for c in comparisons if c.verdict == "no-verdict"]
+    if not missing:
+        return None
+    groups: dict[str, list[Comparison]] = {}
+    for c in missing:
+        if c.reason.startswith("too few blocks") and _SIGNIFICANCE.search(c.reason):
+            kind = "significance"
+        elif c.reason.startswith("too few blocks"):
+            kind = "blocks"
+        elif c.reason.startswith("too few requests"):
+            kind = "requests"
+        else:
+            kind = c.reason.split(":")[0]
+        groups.setdefault(kind, []).append(c)
+    parts, remedies = [], []
+    for kind, rows in groups.items():
+        metrics = ", ".join(
+            _TITLES.get(m, m).removesuffix(" latency")
+            for m in dict.fromkeys(c.metric for c in rows)
+        )
+        what = f"{metrics} on {_count(len({c.operation for c in rows}), 'operation')}"
+        sizes = [n for c in rows for n in (c.n_old, c.n_new)]
+        need = _NEED.search(rows[0].reason)
+        if kind == "blocks" and need:
+            parts.append(f"{what}, {_spread(sizes)} blocks per side (the test needs {need[1]})")
+            remedies.append(f"more blocks (compare.blocks, at least {need[1]})")
+        elif kind == "requests" and need:
+            parts.append(
+                f"{what}, {_spread(sizes)} requests per operation and side "
+                f"(the test needs {need[1]})"
+            )
+            remedies.append("more requests (a longer load.duration or a higher load.rate)")
+        elif kind == "significance":
+            found = _SIGNIFICANCE.search(rows[0].reason)
+            assert found is not None
+            parts.append(
+                f"{what}, {_spread(sizes)} blocks per side cannot reach significance at "
+                f"{found[1]} over {found[2]} tests"
+            )
+            remedies.append("more blocks (compare.blocks, or a longer load.duration)")
+        else:
+            parts.append(f"{what}: {_safe(kind)}")
+    line = f"no verdict for {len(missing)} of {_count(len(comparisons), 'comparison')}: "
+    line += "; ".join(parts)
+    if remedies:
+        line += "; for a verdict: " + ", ".join(dict.fromkeys(remedies))
+    return line
+
+
 def render_text(comparisons: Sequence[Comparison], settings: StatsSettings | None = None) -> str:
-    """The table as plain text, ending with a newline."""
+    """The table as plain text, ending with a newline (led by ``no_verdict_line``
+    when a row has no verdict)."""
     settings = settings or StatsSettings()
     confidence = f"{(1 - settings.alpha) * 100:g}%"
     lines: list[str] = []
+    why = no_verdict_line(comparisons)
+    if why is not None:
+        lines += [why, ""]
     notes: list[str] = []
     present = [m for m in COMPARED_METRICS if any(c.metric == m for c in comparisons)]
     for metric in present:
