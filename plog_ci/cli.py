@@ -24,6 +24,7 @@ from plog_ci.commands import (
     history,
     hook_impl,
     hooks,
+    init,
     run,
     serve,
     validate,
@@ -41,6 +42,7 @@ def cli() -> None:
 
 for _command in (
     validate.validate,
+    init.init,
     run.run_cmd,
     demo.demo,
     diff.diff_command,
