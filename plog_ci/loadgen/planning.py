@@ -15,6 +15,7 @@ from typing import Any
 from plog_ci.config.model import LoadConfig, OperationOverride
 from plog_ci.errors import InputError
 from plog_ci.loadgen.datafiles import load_rows
+from plog_ci.loadgen.identity import keep_identity
 from plog_ci.loadgen.links import Binding, bindings, cleanup_for, parent_map, path_names
 from plog_ci.loadgen.requests import ROW_KEYS, Unsendable, plan_request
 from plog_ci.openapi.model import Operation, Spec, normalize_path
@@ -136,6 +137,8 @@ def plan_operations(
             plan["binds"][binding.param] = index
             if parents:
                 plan["parents"][binding.param] = parents
+            if binding.param == _last_param(op):
+                keep_identity(op, plan, binding.param)
         plan["auth"] = sends_credentials(op, load)
         out.plans.append(plan)
         out.operations.append(op)
