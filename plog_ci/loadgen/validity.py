@@ -16,8 +16,11 @@ OpenAPI-only keywords: ``readOnly`` properties are not required in a request
 and are an error when present in one; ``writeOnly`` the same for responses
 (OpenAPI 3.0.3, Schema Object, "readOnly"/"writeOnly"). ``discriminator``,
 ``xml``, ``example`` are annotations. ``format`` is checked for ``int32``,
-``int64`` (ranges) and the formats jsonschema's checker knows (``date-time``,
-``date``, ``email``, ``ipv4``, ``uuid``, ...).
+``int64`` (ranges), ``uri`` and ``uri-reference`` (RFC 3986: an absolute URI has
+a scheme, section 3; both hold only URI characters and ``%XX`` escapes, section
+2), and the formats jsonschema's checker knows (``date-time``, ``date``,
+``email``, ``ipv4``, ``uuid``, ...). A spec's example ``Url: myUrl`` for a
+``format: uri`` field is thus not sent (validators such as Prism's reject it).
 
 A numeric keyword whose value is unusable (:func:`keyword_problem`: ``minimum:
 "1e400"``, ``multipleOf: 0``, ``minLength: -1``) is passed over, not raised on.
@@ -56,6 +59,10 @@ COUNT_KEYWORDS = (
     "maxContains",
 )
 _ROOT: ContextVar[dict[str, Any] | None] = ContextVar("plog_validity_root", default=None)
+# RFC 3986 section 2: unreserved, reserved (gen-delims, sub-delims) and "%" of pct-encoded.
+_URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")  # RFC 3986 section 3.1
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
 
@@ -253,7 +260,18 @@ def _format_checker() -> Any:
 
     checker.checks("int32")(ranged(*INT32))
     checker.checks("int64")(ranged(*INT64))
+    checker.checks("uri")(lambda v: not isinstance(v, str) or is_uri(v, absolute=True))
+    checker.checks("uri-reference")(lambda v: not isinstance(v, str) or is_uri(v, absolute=False))
     return checker
+
+
+def is_uri(text: str, *, absolute: bool) -> bool:
+    """RFC 3986: only URI characters and well-formed ``%XX`` escapes (section 2); with
+    ``absolute``, a scheme first (section 3: ``https://example.com/``, ``mailto:a@b``),
+    else a URI or a relative reference (section 4.1: ``/pets?x=1``)."""
+    if not _URI_CHARS.fullmatch(text) or _BAD_ESCAPE.search(text):
+        return False
+    return not absolute or _SCHEME.match(text) is not None
 
 
 def _short(value: Any) -> str:
