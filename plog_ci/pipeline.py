@@ -33,6 +33,7 @@ from plog_ci import proc, reaper
 from plog_ci.ab.baseline import Baseline, History, judge_sequentially, stored_baseline
 from plog_ci.ab.measure import Measurement, Recorder, measure
 from plog_ci.analysis.aborted import aborted_verdict
+from plog_ci.analysis.compare_table import no_verdict_line
 from plog_ci.analysis.comparison import COMPARED_METRICS, Comparison, StatsSettings
 from plog_ci.analysis.findings import Finding, ResourceSummary, latency_findings, resource_findings
 from plog_ci.analysis.gates import Verdict
@@ -262,6 +263,9 @@ def compare_stage(run: Run) -> None:
     run.comparisons = compare_runs(
         baseline.old_samples, baseline.new_samples, settings, baseline.run_level
     )
+    why = no_verdict_line(run.comparisons)
+    if why is not None:  # the report's comparison table opens with the same line
+        run.console.print(Text(f"compared with {baseline.note}: {why}"))
 
 
 def judge_stage(run: Run) -> None:

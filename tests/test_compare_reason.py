@@ -108,3 +108,8 @@ def test_a_second_commit_in_a_fresh_repository_says_why_there_is_no_verdict(
     # 10/s per operation for 2 s per side, in two 1-s blocks each.
     low, high = int(found[4]), int(found[5] or found[4])
     assert 12 <= low <= high <= 30, found[0]
+    # The terminal says it too, once, before the report.
+    assert "no verdict for 8 of 8 comparisons" in done.stderr.replace("\n", " ")
+    # Setup made the example's pets on both sides, and the report says so per side.
+    assert "| POST /pets | base | 5 of 5 |" in report
+    assert "| POST /pets | head | 5 of 5 |" in report

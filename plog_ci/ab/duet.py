@@ -101,6 +101,7 @@ def run_duet(
                 ended.summary_path,
                 ended.aborted,
                 ended.exchanges.get("head", {}),
+                ended.setup,  # both sides' tallies: the report shows them side by side
             ),
             "base": finish(
                 base_capture,

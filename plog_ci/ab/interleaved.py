@@ -16,7 +16,7 @@ from typing import Any
 
 from plog_ci.errors import InternalError
 from plog_ci.loadgen.script import SIDE_TAG, Script
-from plog_ci.results import LoadResult, OperationStats
+from plog_ci.results import LoadResult, OperationStats, SetupTally
 from plog_ci.runner.capture import Capture, SeriesCallback, stats_from
 from plog_ci.runner.histogram import Histogram
 from plog_ci.runner.histogram import merge as merge_histograms
@@ -32,6 +32,7 @@ class InterleavedResult:
     order: tuple[tuple[str, str], ...]  # the order of each round
     # failed exchanges (plog_ci.runner.exchanges): side -> operation -> exchanges
     exchanges: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    setup: tuple[SetupTally, ...] = ()  # what each producer made, per side
 
 
 def round_order(rounds: int, seed: int) -> tuple[tuple[str, str], ...]:
@@ -107,7 +108,7 @@ def run_scheduled(
     order = tuple(
         (script.slots[per_round * i], script.slots[per_round * i + 1]) for i in range(rounds)
     )
-    return InterleavedResult(blocks, order, ended.exchanges)
+    return InterleavedResult(blocks, order, ended.exchanges, ended.setup)
 
 
 def _weighted(values: list[tuple[float, int]]) -> float:

@@ -348,6 +348,7 @@ class _Sides:
             histograms=head_hists,
             aborted=next((r.aborted for r in head_blocks if r.aborted), None),
             exchanges=outcome.exchanges.get("head", {}),
+            setup=outcome.setup,
         )
         baseline = self._paired(
             "interleaved",
