@@ -301,3 +301,26 @@ def test_setup_config_reads_into_the_model() -> None:
     assert config.service.setup_cache == SetupCache(("requirements.txt",), (".venv",))
     assert config.service.setup_timeout_s == 120.0
     assert parse_config("version: 1\nservice: {run: x}\nopenapi: o.yaml\n").service.setup == ()
+
+
+def test_head_and_base_with_one_key_share_the_entry(
+    tmp_path: Path, wheel: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Side by side, the base's setup has the head's key while the head holds the entry
+    (it deadlocked once: an exclusive lock asked while the same run held it shared)."""
+    import signal
+
+    mark = tmp_path / "runs"
+    service = _service(mark)
+    head_tree, base_tree = _tree(tmp_path / "head", wheel), _tree(tmp_path / "base", wheel)
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("the base waited on the head's lock"))
+    signal.alarm(60)
+    try:
+        with setup.reporting(tmp_path / "home", lambda text: None):
+            with Replicas(service, head_tree, tmp_path / "head.log", 1) as head:
+                with Replicas(service, base_tree, tmp_path / "base.log", 1) as base:
+                    head.wait_healthy()
+                    base.wait_healthy()
+    finally:
+        signal.alarm(0)
+    assert mark.read_text() == "x"  # built once, restored for the base

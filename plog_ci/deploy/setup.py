@@ -253,13 +253,17 @@ def prepare(
     entry = root / key
     lock = open(root / f"{key}.lock", "ab")
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        # Shared first: the other side of this run (same key) or another run may hold
+        # it shared already, and an exclusive request would wait for them all.
+        fcntl.flock(lock, fcntl.LOCK_SH)
         built = False
         if not (entry / _COMPLETE).exists():
-            _build(service, cache, tree, entry, env, port, log)
-            built = True
+            fcntl.flock(lock, fcntl.LOCK_EX)  # no one holds an incomplete entry shared
+            if not (entry / _COMPLETE).exists():  # another run may have built it meanwhile
+                _build(service, cache, tree, entry, env, port, log)
+                built = True
+            fcntl.flock(lock, fcntl.LOCK_SH)
         (entry / _COMPLETE).touch()  # its last use, for eviction
-        fcntl.flock(lock, fcntl.LOCK_SH)
         _link(cache, workdir, entry / "tree" / service.workdir)
         if not built:
             _stage(f"Setup: {', '.join(cache.paths)} restored from the cache ({key[:12]})")
