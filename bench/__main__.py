@@ -80,6 +80,13 @@ SUITE = (
         note="installs services from PyPI into ~/.cache; minutes",
     ),
     Benchmark(
+        "prism_conformance",
+        "generated requests for every spec in tests/data sent to Prism mocks: accepted share "
+        "and Prism's validation messages per rejected operation",
+        quick=False,
+        note="installs @stoplight/prism-cli with npm into ~/.cache; minutes",
+    ),
+    Benchmark(
         "capture_memory",
         "the live capture's resident memory over a long run at k6's top rate",
         quick=False,
