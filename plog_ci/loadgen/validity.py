@@ -332,3 +332,42 @@ def is_valid(
     root: dict[str, Any] | None = None,
 ) -> bool:
     return not errors(value, schema, dialect=dialect, request=request, root=root, limit=1)
+
+
+def id_check(schema: Any) -> dict[str, Any]:
+    """What a path parameter's schema asks of an id read from a producer's response, in
+    a form the k6 script can test: ``type`` (``integer``, ``number`` or ``string``),
+    the bounds (OpenAPI 3.0's boolean ``exclusiveMinimum: true`` becomes the 2020-12
+    number form), ``minLength``/``maxLength``, ``pattern`` (ECMA-262, as written) and
+    ``enum``. Unusable keyword values (:func:`keyword_problem`) are left out; {} asks
+    nothing. A mock such as Prism's answers ``id: -9007199254740991`` for ``{type:
+    integer}``: sent to ``GET /pets/{petId}`` (``minimum: 1``) it is rejected, where the
+    generated value would have been accepted."""
+    if not isinstance(schema, dict):
+        return {}
+    out: dict[str, Any] = {}
+    types = schema.get("type")
+    for name in [types] if isinstance(types, str) else types if isinstance(types, list) else []:
+        if name in ("integer", "number", "string"):
+            out["type"] = name
+            break
+    for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        value = schema.get(key)
+        if value is None or keyword_problem(key, value) is not None or value is False:
+            continue
+        if value is True:  # 3.0: the bound beside it is exclusive
+            bound = schema.get(key.replace("exclusiveM", "m"))
+            if keyword_problem("minimum", bound) is None and not isinstance(bound, bool):
+                out[key] = bound
+            continue
+        if key in ("minimum", "maximum") and schema.get("exclusive" + key.title()) is True:
+            continue
+        out[key] = value
+    for key in ("minLength", "maxLength"):
+        if key in schema and keyword_problem(key, schema[key]) is None:
+            out[key] = int(schema[key])
+    if isinstance(schema.get("pattern"), str) and compiled(schema["pattern"]) is not None:
+        out["pattern"] = schema["pattern"]
+    if isinstance(schema.get("enum"), list):
+        out["enum"] = [v for v in schema["enum"] if isinstance(v, str | int | float)]
+    return out
