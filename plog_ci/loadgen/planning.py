@@ -18,6 +18,7 @@ from plog_ci.loadgen.datafiles import load_rows
 from plog_ci.loadgen.identity import keep_identity
 from plog_ci.loadgen.links import Binding, bindings, cleanup_for, parent_map, path_names
 from plog_ci.loadgen.requests import ROW_KEYS, Unsendable, plan_request
+from plog_ci.loadgen.validity import id_check
 from plog_ci.openapi.model import Operation, Spec, normalize_path
 
 OVERRIDE_HINT = "give its values or body under load.overrides in plog.yml"
@@ -135,6 +136,7 @@ def plan_operations(
                 }
                 continue
             plan["binds"][binding.param] = index
+            _id_check(op, binding.param, plan)
             if parents:
                 plan["parents"][binding.param] = parents
             if binding.param == _last_param(op):
@@ -144,6 +146,17 @@ def plan_operations(
         out.operations.append(op)
     warnings.extend(out.skipped)
     return out
+
+
+def _id_check(op: Operation, param: str, plan: dict[str, Any]) -> None:
+    """What the path parameter's schema asks of an id from setup (``validity.id_check``),
+    for the script to keep the ids that fit: a mock (Prism) answers any integer for an
+    unbounded response id, and ``-9007199254740991`` sent where the spec asks 1..500 is
+    rejected where the generated value would not be."""
+    found = next((p for p in op.params("path") if p.name == param), None)
+    check = id_check(found.schema) if found is not None else {}
+    if check:
+        plan.setdefault("idChecks", {})[param] = check
 
 
 def _last_param(op: Operation) -> str | None:
@@ -221,6 +234,7 @@ class _Producers:
         try:
             for own, index in self.bind(producer, fixed):
                 request["binds"][own.param] = index
+                _id_check(producer, own.param, request)
                 parents = parent_map(
                     producer.path, own.param, self.spec.operations[own.producer].path
                 )
