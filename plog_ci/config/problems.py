@@ -27,6 +27,7 @@ _ONEOF_HINTS = {
     "openapi": "give the spec's path, e.g. 'openapi: openapi.yaml', or a mapping with 'path'",
     "operations": "use 'changed', 'all', or a list like ['GET /pets', 'POST /pets']",
     "gates": "write a gate string like 'p95 < 300ms' or a mapping with 'check'",
+    "setup": "write each step as a command string, or a list of arguments",
 }
 
 
