@@ -18,28 +18,17 @@ from plog_ci.loadgen.identity import identity_names
 from plog_ci.loadgen.planning import plan_operations
 from plog_ci.openapi.load import load_spec_bytes
 from plog_ci.store.sqlite import open_store
+from testing.json_app import json_app
 from testing.k6_tools import need_k6
 from testing.repos import commit_files, plog_run
 
-APP = r"""
-import json, sys, threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+APP = json_app(
+    r"""
 
 users, lock = {}, threading.Lock()
 
 
-class Handler(BaseHTTPRequestHandler):
-    def reply(self, status, body=None):
-        data = json.dumps(body).encode() if body is not None else b""
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def body(self):
-        return json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-
+class Handler(JsonHandler):
     def do_GET(self):
         if self.path == "/health":
             return self.reply(200, "ok")
@@ -63,13 +52,8 @@ class Handler(BaseHTTPRequestHandler):
             del users[name]
             users[user["username"]] = user  # a new username renames the user
         self.reply(200, user)
-
-    def log_message(self, *args):
-        pass
-
-
-ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 """
+)
 
 SPEC = """\
 openapi: 3.0.3

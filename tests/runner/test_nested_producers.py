@@ -21,12 +21,12 @@ from plog_ci.config.model import LoadConfig
 from plog_ci.loadgen.planning import plan_operations
 from plog_ci.openapi.load import load_spec_bytes
 from plog_ci.store.sqlite import open_store
+from testing.json_app import json_app
 from testing.k6_tools import need_k6
 from testing.repos import commit_files, plog_run
 
-APP = r"""
-import json, re, sys, threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+APP = json_app(
+    r"""
 
 tree, lock, counter, made = {}, threading.Lock(), [0], [0]
 LEFT = sys.argv[2]
@@ -45,15 +45,7 @@ def new_id():
     return "n%d" % counter[0]
 
 
-class Handler(BaseHTTPRequestHandler):
-    def reply(self, status, body=None):
-        data = json.dumps(body).encode() if body is not None else b""
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
+class Handler(JsonHandler):
     def parts(self):
         return [p for p in self.path.split("?")[0].split("/") if p]
 
@@ -111,13 +103,10 @@ class Handler(BaseHTTPRequestHandler):
             save()
         self.reply(200, {"data": {"deleted": True}})
 
-    def log_message(self, *args):
-        pass
-
 
 save()
-ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 """
+)
 
 
 def _op(kind: str, ok: str) -> str:

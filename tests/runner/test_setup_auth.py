@@ -12,25 +12,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from plog_ci.store.sqlite import open_store
+from testing.json_app import json_app
 from testing.k6_tools import need_k6
 from testing.repos import commit_files, plog_run
 
-APP = r"""
-import json, sys, threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+APP = json_app(
+    r"""
 
 items, lock = {}, threading.Lock()
 
 
-class Handler(BaseHTTPRequestHandler):
-    def reply(self, status, body=None):
-        data = json.dumps(body).encode() if body is not None else b""
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
+class Handler(JsonHandler):
     def authorised(self):
         if self.headers.get("X-Key") == "sesame":
             return True
@@ -56,13 +48,8 @@ class Handler(BaseHTTPRequestHandler):
             key = str(len(items) + 1)
             items[key] = {"id": key, **body}
         self.reply(201, items[key])
-
-    def log_message(self, *args):
-        pass
-
-
-ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 """
+)
 
 SPEC = """\
 openapi: 3.0.3
