@@ -9,6 +9,7 @@ dozen aliases that expand to billions of nodes).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -123,9 +124,54 @@ def _check_events(yaml: YAML, text: str, filename: str, limits: Limits) -> None:
             else:
                 total += size
     except MarkedYAMLError as exc:
-        raise _mark(filename, exc.problem_mark, f"invalid YAML: {exc.problem}") from None
+        raise _mark(
+            filename, exc.problem_mark, f"invalid YAML: {exc.problem}", syntax_hint(exc, text)
+        ) from None
     except YAMLError as exc:
         raise YamlError(filename, None, None, f"invalid YAML: {exc}") from None
+
+
+def _at(mark: Any) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+def syntax_hint(exc: MarkedYAMLError, text: str) -> str | None:
+    """What to do about a YAML scanner or parser error a person often makes, or None.
+
+    A tab in indentation (YAML 1.2 section 6.1: indentation is spaces only), ``: `` in
+    an unquoted value (it starts a mapping key, section 7.3.3), a quote, ``[`` or
+    ``{`` left open, and a value that starts with ``{`` (``{port} --x``: a flow
+    mapping, section 7.4, not text).
+    """
+    problem = exc.problem or ""
+    context = exc.context or ""
+    mark, opened = exc.problem_mark, exc.context_mark
+    if "'\\t'" in problem and mark is not None:
+        return f"YAML indents with spaces: replace the tab at {_at(mark)} with spaces"
+    if problem.startswith("mapping values are not allowed"):
+        return (
+            "': ' inside a value starts a new key: quote the whole value "
+            '(key: "a: b"), or indent this line as the keys beside it'
+        )
+    if "quoted scalar" in context and opened is not None:
+        quote = text[opened.index] if opened.index < len(text) else '"'
+        return f"the {quote!r} opened at {_at(opened)} is never closed: close it on that line"
+    if "flow sequence" in context or "flow mapping" in context:
+        bracket, close = ("[", "]") if "sequence" in context else ("{", "}")
+        where = f" at {_at(opened)}" if opened is not None else ""
+        return (
+            f"the '{bracket}'{where} is not closed: add '{close}', or quote the value "
+            f"if the '{bracket}' is part of it"
+        )
+    if "expected <block end>" in problem and mark is not None:
+        line = text.splitlines()[mark.line] if mark.line < len(text.splitlines()) else ""
+        if re.search(r"(^|:\s|-\s)\{", line[: mark.column]):
+            return (
+                "a value that starts with '{' is a YAML mapping, {port} too: quote the "
+                'whole value, e.g. run: "{port} --x" (or start it with the command)'
+            )
+        return "check this line's indentation against the lines above it"
+    return None
 
 
 def load(text: str | bytes, filename: str, limits: Limits | None = None) -> Any:
@@ -162,7 +208,9 @@ def load(text: str | bytes, filename: str, limits: Limits | None = None) -> Any:
             problem = problem.split("\n")[0]
             return_hint = "each key may appear once in a mapping"
             raise _mark(filename, exc.problem_mark, problem, hint=return_hint) from None
-        raise _mark(filename, exc.problem_mark, f"invalid YAML: {problem}") from None
+        raise _mark(
+            filename, exc.problem_mark, f"invalid YAML: {problem}", syntax_hint(exc, text)
+        ) from None
     except YAMLError as exc:
         raise YamlError(filename, None, None, f"invalid YAML: {exc}") from None
 

@@ -257,3 +257,35 @@ def test_every_auth_type_validates_as_the_readme_writes_it(
     a = config.load.auth
     assert a is not None
     assert (a.type, a.env, a.username, a.name, a.location) == expected
+
+
+@pytest.mark.parametrize(
+    ("command", "found"),
+    [
+        ("cd app && python main.py", "&&"),
+        ("a || b", "||"),
+        ("gunicorn app:app | tee log", "|"),
+        ("python a.py; python b.py", ";"),
+        ("python a.py;", ";"),
+        ("python a.py &", "&"),
+        ("python a.py > out.log", ">"),
+        ("python a.py >> out.log", ">>"),
+        ("python a.py < in.txt", "<"),
+        ("python a.py 2>&1", "2>&1"),
+        ("serve $(cat port)", "$("),
+        ("export PORT={port}", "export"),
+        ("source .venv/bin/activate", "source"),
+        (". .venv/bin/activate", "."),
+        ("set -e", "set"),
+        ("cd app", "cd"),
+        ('python -c "print(1); print(2)"', None),
+        ("python app.py --port {port} --name ${NAME} --pid $$", None),
+        ("grep 'a|b' 'x > y' \"&&\"", None),
+        ("python -m uvicorn app:app --host 127.0.0.1", None),
+        ("./cdrom --set x", None),
+    ],
+)
+def test_shell_syntax_outside_quotes(command: str, found: str | None) -> None:
+    from plog_ci.config.shell_syntax import shell_syntax
+
+    assert shell_syntax(command) == found

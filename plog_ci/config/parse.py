@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from plog_ci import yamldoc
+from plog_ci.config import shell_syntax
 from plog_ci.config.durations import format_duration, parse_duration
 from plog_ci.config.hosts import forbidden
 from plog_ci.config.model import (
@@ -244,6 +245,7 @@ def _setup(
         if isinstance(step, list):
             steps.append(tuple(step))
             continue
+        _check_shell(["service", "setup", i], step, problems)
         try:
             if not shlex.split(step):
                 problems.add(["service", "setup", i], "the command is empty")
@@ -283,6 +285,13 @@ def _setup(
         if timeout <= 0:
             problems.add(["service", "setup_timeout"], "must be longer than 0", "e.g. 10m")
     return tuple(steps), cache, timeout
+
+
+def _check_shell(path: list[str | int], command: str, problems: Problems) -> None:
+    """Refuse shell syntax in a command no shell runs (``plog_ci.config.shell_syntax``)."""
+    message = shell_syntax.problem(command)
+    if message is not None:
+        problems.add(path, message, shell_syntax.HINT, at_key=True)
 
 
 def _influx(raw: dict[str, Any] | None, problems: Problems) -> InfluxConfig | None:
@@ -382,6 +391,7 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
     _check_caps(load, duration, stages, caps, problems)
     workdir = service.get("workdir", ".")
     _check_path(["service", "workdir"], workdir, problems)
+    _check_shell(["service", "run"], service["run"], problems)
     setup, setup_cache, setup_timeout = _setup(service, problems)
     spec = plain["openapi"]
     if isinstance(spec, str):

@@ -179,9 +179,19 @@ def _report_schema_error(problems: Problems, error: ValidationError) -> None:
             path,
             f"expected {error.validator_value}, got "
             f"{type(error.instance).__name__} {json.dumps(error.instance)[:60]}",
+            _flow_mapping_hint(error.instance) if error.validator_value == "string" else None,
         )
         return
     problems.add(path, error.message)
+
+
+def _flow_mapping_hint(value: Any) -> str | None:
+    """For ``run: {port}``: a value written as ``{name}`` is a YAML flow mapping
+    (YAML 1.2 section 7.4) whose keys have no values, not the text."""
+    if isinstance(value, dict) and value and all(v is None for v in value.values()):
+        text = "{" + ", ".join(str(k) for k in value) + "}"
+        return f"a value that starts with '{{' is a YAML mapping: quote it, e.g. \"{text}\""
+    return None
 
 
 def check_schema(plain: Any, problems: Problems) -> None:
