@@ -53,13 +53,15 @@ class OperationStats:
 @dataclass(frozen=True)
 class SetupTally:
     """What one producer made before the load, on one side (``""`` for a run of one
-    side, else ``"base"``/``"head"``): ``created`` of the ``tried`` resources that the
-    operations needing an id read (issue 17, item 10)."""
+    side, else ``"base"``/``"head"``): of the ``tried`` requests, ``answered`` got a
+    documented status and ``created`` gave an id that the operations needing one read
+    (``answered - created``: the id was not found in the answer) (issue 17, item 10)."""
 
     producer: str  # "POST /buckets"
     side: str
     created: int
     tried: int
+    answered: int
 
 
 @dataclass(frozen=True)

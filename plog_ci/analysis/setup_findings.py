@@ -28,31 +28,39 @@ def setup_findings(tallies: Sequence[SetupTally], feeds: Sequence[Feed]) -> list
     no real id by it), a note per producer that created some but not all; in the
     order the tallies came (the script's setup order)."""
     readers: dict[str, list[tuple[str, str]]] = {}
-    for producer, consumer, param in feeds:
+    for producer, consumer, param in dict.fromkeys(feeds):
         readers.setdefault(producer, []).append((consumer, param))
     out: list[Finding] = []
     for tally in tallies:
-        data = {"side": tally.side, "created": tally.created, "tried": tally.tried}
+        data = {
+            "side": tally.side,
+            "created": tally.created,
+            "answered": tally.answered,
+            "tried": tally.tried,
+        }
         who = readers.get(tally.producer, [])
         named = ", ".join(f"{c} ({p})" for c, p in who) or "no measured operation"
         if tally.created == 0:
-            out.append(
-                Finding(
-                    "setup",
+            if tally.answered:
+                why = (
+                    f"answered {tally.answered} of {tally.tried} as documented, but no id "
+                    f"was found in the answers{_where(tally.side)}, so {named} had no real "
+                    f"id; 'setup {tally.producer}' under Failed exchanges shows an answer "
+                    "and where PLog looked (an OpenAPI link on the response names the field)"
+                )
+            else:
+                why = (
                     f"created none of the {tally.tried} resources setup asked for"
                     f"{_where(tally.side)}, so {named} had no real id; see its failed "
-                    f"exchanges under 'setup {tally.producer}'",
-                    tally.producer,
-                    "warning",
-                    data,
+                    f"exchanges under 'setup {tally.producer}'"
                 )
-            )
+            out.append(Finding("setup", why, tally.producer, "warning", data))
             for consumer, param in who:
                 out.append(
                     Finding(
                         "setup",
                         f"no real id for {param}{_where(tally.side)}: {tally.producer} "
-                        "created none, so a generated value was sent and the answers "
+                        "gave none, so a generated value was sent and the answers "
                         "measure a resource that does not exist",
                         consumer,
                         "warning",

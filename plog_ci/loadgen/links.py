@@ -129,30 +129,29 @@ def _inferred(spec: Spec, consumer: Operation, param: str) -> Binding | None:
     return None
 
 
+# Names a resource is keyed by besides ids: tried after the Location header, unless the
+# parameter says the resource is keyed by one of them ({team_slug}, {username}).
+NAME_KEYS = ("key", "name", "slug")
+_KEYED_BY = ("slug", "name", "key", "code", "handle", "login")
+
+
 def id_candidates(param: str, collection: str) -> tuple[str, ...]:
     """Where a created resource's id may be, most telling first: the consumer's parameter
-    name, ``id``-like fields, the resource's key (``bucket_id`` → ``bucket``), then
-    names some APIs key resources by. The script also reads the ``Location`` header
-    (after the ``id``-like fields: it names the resource's URL)."""
+    name, the key its name ends in (``slug`` for ``{team_slug}``), ``id``-like fields, the
+    resource's key (``bucket_id`` → ``bucket``), then ``key``/``name``/``slug``. The
+    script tries the names up to the first of ``NAME_KEYS`` that the parameter does not
+    end in, then one field whose name ends in ``id``/``uid``/``uuid`` (``{"uid": ...}``),
+    then the ``Location`` header, then the rest."""
     stem = re.sub(r"(?i)[_-]?(id|uuid|key)$", "", param)
     resource = collection.rsplit("/", 1)[-1]
-    names = [
-        param,
-        "id",
-        "_id",
-        "uuid",
-        "ID",
-        "Id",
-        f"{stem}_id",
-        f"{stem}Id",
-        "key",
-        "name",
-        "slug",
-    ]
+    lowered = param.lower()
+    keyed = [k for k in _KEYED_BY if lowered.endswith(k) and lowered != k]
+    names = [param, *keyed, "id", "_id", "uuid", "uid", "ID", "Id", f"{stem}_id", f"{stem}Id"]
     if stem and stem != param:
         names.append(stem)
     if resource.endswith("s"):
         names.append(resource[:-1] + "_id")
+    names += [k for k in NAME_KEYS if k not in keyed]
     return tuple(dict.fromkeys(n for n in names if n))
 
 

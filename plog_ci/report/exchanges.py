@@ -55,6 +55,8 @@ def exchange_text(exchange: dict[str, Any]) -> str:
     body = _body(response.get("body"))
     if body:
         lines += ["", body]
+    if exchange.get("note"):  # why PLog kept an answer that was documented
+        lines += ["", f"# {plain_text(str(exchange['note']))}"]
     return "\n".join(lines)
 
 

@@ -45,6 +45,8 @@ class ReportData:
     planned_s: float | None = None  # the duration asked for
     setup: tuple[SetupTally, ...] = ()  # what each producer made before the load
     readers: dict[str, str] = field(default_factory=dict)  # producer -> who reads its ids
+    warnings: tuple[str, ...] = ()  # what the script could not send as the spec says
+    warnings_left: int = 0  # warnings not shown
 
 
 def render_markdown(data: ReportData) -> str:

@@ -76,8 +76,9 @@ _MAX_TALLIES = 10_000  # far above any plan's producers x sides
 
 def read_setup(path: Path) -> tuple[SetupTally, ...]:
     """What each producer created before the load, from the script's ``PLOG_SETUP
-    <base64 JSON {"producer", "side", "created", "tried"}>`` lines in k6's console output at
-    ``path``; () when the file is missing. Malformed lines are skipped."""
+    <base64 JSON {"producer", "side", "created", "answered", "tried"}>`` lines in
+    k6's console output at ``path``; () when the file is missing. Malformed lines (a
+    count out of order, not an int) are skipped."""
     try:
         with open(path, "rb") as fh:
             text = fh.read(_MAX_FILE).decode("utf-8", "replace")
@@ -92,15 +93,16 @@ def read_setup(path: Path) -> tuple[SetupTally, ...]:
         if not isinstance(line, dict):
             continue
         producer, side = line.get("producer"), line.get("side")
-        created, tried = line.get("created"), line.get("tried")
+        created, tried, answered = line.get("created"), line.get("tried"), line.get("answered")
         if (
             isinstance(producer, str)
             and isinstance(side, str)
             and type(created) is int
             and type(tried) is int
-            and 0 <= created <= tried
+            and type(answered) is int
+            and 0 <= created <= answered <= tried
         ):
-            out.append(SetupTally(producer, side, created, tried))
+            out.append(SetupTally(producer, side, created, tried, answered))
         if len(out) >= _MAX_TALLIES:
             break
     return tuple(out)

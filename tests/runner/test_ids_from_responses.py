@@ -2,8 +2,10 @@
 (issue 17, items 6 and 10).
 
 Real services whose create answers the new id under ``data.id``, only in a
-``Location`` header, or as ``name`` for a resource addressed as
-``/terminals/{terminal_id}``, with response schemas that name no id: every
+``Location`` header, as ``name`` for a resource addressed as
+``/terminals/{terminal_id}``, as ``slug`` beside a display ``name`` for
+``/teams/{team_slug}``, or as ``uid`` for ``/members/{member_id}``, with response
+schemas that name no id: every
 consumer must read a resource that setup created (no 404 on a placeholder id).
 """
 
@@ -54,6 +56,10 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(201, {"data": {"id": key, "kind": "bucket"}})
         elif style == "location":
             self.reply(201, None, [("Location", f"/things/{key}")])
+        elif style == "slug":  # keyed by slug; the display name is something else
+            self.reply(201, {"name": "Team " + key, "slug": key})
+        elif style == "uid":  # one id-like field under a name of its own
+            self.reply(201, {"uid": key, "email": "a@example.com", "role": "member"})
         else:
             self.reply(201, {"name": key, "status": "ready"})
 
@@ -93,6 +99,8 @@ paths:
         ("data", "buckets", "bucket_id"),
         ("location", "things", "thingId"),
         ("name", "terminals", "terminal_id"),
+        ("slug", "teams", "team_slug"),
+        ("uid", "members", "member_id"),
     ],
 )
 def test_consumers_read_what_setup_created(

@@ -278,7 +278,7 @@ def test_a_producer_that_makes_nothing_is_named_with_the_operations_it_left_with
     finally:
         store.close()
     assert "| POST /buckets | – | **0** of 3 |" in report
-    assert f"GET {RECORD}: no real id for bucket_id: POST /buckets created none" in report
+    assert f"GET {RECORD}: no real id for bucket_id: POST /buckets gave none" in report
     # Kept with the run, and the failed setup request is there to read.
     assert any(f["kind"] == "setup" and f["operation"] == "POST /buckets" for f in findings)
     assert "### setup POST /buckets" in report and "→ 503" in report
