@@ -153,7 +153,9 @@ def measure(plan: Plan, recorder: Recorder, progress: Progress) -> Measurement:
         )
         startup_s = head.wait_healthy()
         base: Replicas | None = None
-        note = ""
+        note = plan.base_warning or ""
+        if note:
+            progress.warn(note)
         if both:
             try:
                 base = _start_base(plan, recorder, workdir, stack, progress)

@@ -20,6 +20,7 @@ from plog_ci.plan import Plan
 from plog_ci.report.exchanges import exchange_sections
 from plog_ci.report.markdown import ReportData, render_markdown, write_report
 from plog_ci.results import LoadResult, OperationStats
+from plog_ci.templating import md_escape
 
 
 @dataclass(frozen=True)
@@ -110,13 +111,17 @@ def write_run_report(
                 )
             ),
             total=result.total,
-            diff_markdown=render_changes(plan.diff) if plan.diff is not None else "",
+            diff_markdown=_changes(plan),
             selected=facts.script_operations,
             selector=operations if isinstance(operations, str) else ", ".join(operations),
             script_hash=result.script_hash,
             startup_s=facts.startup_s,
             baseline_source=baseline.source,
-            baseline_note=baseline.note,
+            # The base's spec could not be loaded: say so, not which stored runs were tried.
+            baseline_note=(
+                plan.base_warning if plan.base_warning and baseline.source == "none" else None
+            )
+            or baseline.note,
             baseline_stats=baseline.stats,
             findings=tuple(findings),
             comparison_table=render_text(comparisons) if comparisons else "",
@@ -124,3 +129,13 @@ def write_run_report(
     )
     path = write_report(markdown, report_dir(config, plan.git, home), plan.head_sha, facts.run_id)
     return Report(line, markdown, path)
+
+
+def _changes(plan: Plan) -> str:
+    """The report's API changes part: the spec diff, why there is none when the base's
+    spec could not be loaded, or empty (no base: the template says so)."""
+    if plan.diff is not None:
+        return render_changes(plan.diff)
+    if plan.base_warning is not None:
+        return f"## API changes\n\nNo diff: {md_escape(plan.base_warning)}."
+    return ""
