@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from plog_ci.ab.interleaved import round_order, run_scheduled
+from plog_ci.ab.interleaved import interleaved_rounds, round_order, run_scheduled
 from plog_ci.config.model import LoadConfig
 from plog_ci.errors import InternalError
 from plog_ci.loadgen.script import Schedule, generate
@@ -60,11 +60,20 @@ def test_one_process_loads_the_sides_in_turns_and_reads_each_block(tmp_path: Pat
 def test_short_turns_alternate_the_sides_inside_each_round(tmp_path: Path) -> None:
     need_k6()
     spec = load_any_spec(SPEC)
+    # load.duration 1s in compare.blocks 2 of compare.turn 0.5s: the 1-s minimum per
+    # block stretches the load to 4 s, and the line says so with the numbers that run.
+    rounds = interleaved_rounds(1.0, 2, 0.5)
+    assert (rounds.count, rounds.block_s, rounds.turns, rounds.total_s) == (2, 1.0, 2, 4.0)
+    assert rounds.stretch_line() == (
+        "interleaved: 2 rounds of at least 1 s per side: the load runs 4 s "
+        "(load.duration 1s); lower compare.blocks or raise load.duration to change it"
+    )
     # Two rounds of four 0.5-s turns: each side's block in a round is its two turns.
     slots = ("head", "base", "head", "base", "base", "head", "head", "base")
-    schedule = Schedule(slots, on_base=("GET /pets",), per_round=4)
+    schedule = Schedule(slots, on_base=("GET /pets",), per_round=2 * rounds.turns)
     ops = [spec.operations["GET /pets"]]
-    script = generate(spec, ops, LoadConfig(rate=20, duration_s=4, vus=4), schedule=schedule)
+    load = LoadConfig(rate=20, duration_s=rounds.total_s, vus=4)
+    script = generate(spec, ops, load, schedule=schedule)
     assert script.block_s == 1.0 and script.per_round == 4
     assert '"turnMs": 500' in script.text and '"perRound": 4' in script.text
     with recording_server() as (base_url, base), recording_server() as (head_url, head):
@@ -82,6 +91,8 @@ def test_short_turns_alternate_the_sides_inside_each_round(tmp_path: Path) -> No
     arrivals = sorted([(t, "base") for t in base.times] + [(t, "head") for t in head.times])
     runs = [s for i, (_, s) in enumerate(arrivals) if i == 0 or arrivals[i - 1][1] != s]
     assert runs == ["head", "base", "head", "base", "head", "base"], runs
+    # The load ran the 4 s the line announced (the first request near 0 s, the last near 4).
+    assert 3.0 < arrivals[-1][0] - arrivals[0][0] < 4.5, arrivals[-1][0] - arrivals[0][0]
 
 
 @pytest.mark.slow
@@ -115,6 +126,26 @@ def test_only_a_broken_head_aborts_the_run(tmp_path: Path, broken: str) -> None:
         assert codes == {0}
         assert span > 14, span  # the head was measured the whole 16 s
         assert all(b.total.count > 0 for b in result.blocks["head"])
+
+
+def test_the_schedule_says_when_the_blocks_minimum_stretches_the_load() -> None:
+    # The field case: load.duration 5s with 20 blocks ran 40 s of load, silently.
+    short = interleaved_rounds(5.0, 20, 0.25)
+    assert (short.count, short.block_s, short.turns, short.total_s) == (20, 1.0, 4, 40.0)
+    assert short.stretch_line() == (
+        "interleaved: 20 rounds of at least 1 s per side: the load runs 40 s "
+        "(load.duration 5s); lower compare.blocks or raise load.duration to change it"
+    )
+    # Twice load.duration when each block gets at least 1 s: nothing to say.
+    for duration, blocks in ((20.0, 20), (60.0, 20), (5.0, 5)):
+        rounds = interleaved_rounds(duration, blocks, 0.25)
+        assert rounds.total_s == 2 * duration and rounds.stretch_line() is None
+    # Blocks as long as the turn, or no turns: one turn per block.
+    assert interleaved_rounds(10.0, 10, None).turns == interleaved_rounds(2.0, 2, 1.0).turns == 1
+    odd = interleaved_rounds(2.5, 4, 0.25)
+    assert odd.total_s == 8.0
+    line = odd.stretch_line()
+    assert line is not None and "runs 8 s (load.duration 2.5s)" in line
 
 
 def test_a_schedule_needs_whole_pairs_of_turns_per_round() -> None:

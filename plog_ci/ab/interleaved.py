@@ -24,6 +24,46 @@ from plog_ci.runner.k6 import finish, run_both_sides
 
 SIDES = ("base", "head")
 ROUND_TAG = "plog_round"  # a schedule's requests: which round they belong to
+# Interleaved blocks shorter than this measure mostly warm-up.
+MIN_BLOCK_S = 1.0
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """An interleaved run in time: ``count`` rounds, each loading each side for ``block_s``
+    seconds, a side's block cut into ``turns`` turns; ``duration_s`` is the configured
+    ``load.duration`` (seconds) that each side's blocks share."""
+
+    count: int
+    block_s: float
+    turns: int
+    duration_s: float
+
+    @property
+    def total_s(self) -> float:
+        """Seconds of load, both sides together: 2 × count × block_s."""
+        return 2 * self.count * self.block_s
+
+    def stretch_line(self) -> str | None:
+        """What to print when the blocks' minimum makes the load longer than twice
+        ``load.duration``, with the numbers the schedule uses; None when it does not."""
+        if self.total_s <= 2 * self.duration_s + 1e-9:
+            return None
+        return (
+            f"interleaved: {self.count} rounds of at least {MIN_BLOCK_S:g} s per side: "
+            f"the load runs {self.total_s:g} s (load.duration {self.duration_s:g}s); "
+            "lower compare.blocks or raise load.duration to change it"
+        )
+
+
+def interleaved_rounds(duration_s: float, blocks: int, turn_s: float | None) -> Rounds:
+    """The schedule an interleaved run uses: ``blocks`` rounds (``compare.blocks``), each
+    side's block ``duration_s / blocks`` seconds but at least ``MIN_BLOCK_S``, cut into
+    turns of about ``turn_s`` seconds (``compare.turn``; None or 0: one turn per block).
+    The load lasts 2 × max(duration_s, blocks × MIN_BLOCK_S) seconds."""
+    block_s = max(MIN_BLOCK_S, duration_s / blocks)
+    turns = max(1, round(block_s / turn_s)) if turn_s else 1
+    return Rounds(blocks, block_s, turns, duration_s)
 
 
 @dataclass(frozen=True)

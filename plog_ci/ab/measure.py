@@ -19,7 +19,7 @@ from typing import Protocol
 from plog_ci import proc
 from plog_ci.ab.baseline import Baseline, paired_baseline
 from plog_ci.ab.duet import run_duet
-from plog_ci.ab.interleaved import merge_side, round_order, run_scheduled
+from plog_ci.ab.interleaved import interleaved_rounds, merge_side, round_order, run_scheduled
 from plog_ci.config.model import LoadConfig
 from plog_ci.deploy import isolation
 from plog_ci.deploy.process import Replicas
@@ -35,8 +35,6 @@ from plog_ci.store.sqlite import ResultsStore
 
 # Hard cap past the configured duration before k6 is killed.
 K6_GRACE_S = 60.0
-# Interleaved blocks shorter than this measure mostly warm-up.
-MIN_BLOCK_S = 1.0
 
 
 class Progress(Protocol):
@@ -301,11 +299,15 @@ class _Sides:
 
     def interleave(self) -> Load:
         config, operations = self.plan.config, self.plan.selection.operations
-        rounds = config.compare.blocks
-        block_s = max(MIN_BLOCK_S, config.load.duration_s / rounds)
-        total = 2 * rounds * block_s
-        # Turns per side and round: a block cut into turns of about compare.turn.
-        turns = max(1, round(block_s / config.compare.turn_s)) if config.compare.turn_s else 1
+        schedule = interleaved_rounds(
+            config.load.duration_s, config.compare.blocks, config.compare.turn_s
+        )
+        rounds, block_s, turns, total = (
+            schedule.count,
+            schedule.block_s,
+            schedule.turns,
+            schedule.total_s,
+        )
         # Each pair of turns in a round takes its own random order.
         order = round_order(rounds * turns, seed=int(self.plan.head_sha[:8], 16))
         script = generate(
@@ -321,6 +323,9 @@ class _Sides:
         warn_unsent(script, self.progress)
         extra_env, secrets = k6_secrets(script, self.recorder.allow_secrets)
         turns_note = f" in turns of {block_s / turns:.3g} s" if turns > 1 else ""
+        stretched = schedule.stretch_line()
+        if stretched is not None:
+            self.progress.warn(stretched)
         self.progress.stage(
             f"Interleaved load test: {len(operations)} operations, base and head, "
             f"{rounds} rounds of {block_s:g} s per side{turns_note}",
