@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from plog_ci.cli import cli
@@ -210,14 +211,177 @@ def test_hostile_names_are_data_and_init_runs_nothing(tmp_path: Path) -> None:
         },
     )
     result = _plog("init", "--repo", str(root), "--run")
+    # The command needs a shell: init writes a placeholder (validate refuses it, so
+    # there is no smoke run) and keeps the command found in a comment, as data.
     assert result.returncode == 2
-    assert "shell syntax" in result.stderr and "error: no smoke run" in result.stderr
+    assert "shell syntax" in result.stderr and "TODO     service.run" in result.stderr
     assert "Traceback" not in result.stderr
     assert not canary.exists() and not Path(f"{canary}2").exists()
-    found = _service(root)
-    assert found["openapi"] == name
-    assert found["run"] == f"$(touch {canary}) && python app.py; touch {canary}2"
-    assert CliRunner().invoke(cli, ["validate", str(root / "plog.yml")]).exit_code == 0
+    text = (root / "plog.yml").read_text()
+    assert f"$(touch {canary}) && python app.py; touch {canary}2" in text
+    assert _spec_in(text) == name
+    validate = CliRunner().invoke(cli, ["validate", str(root / "plog.yml")])
+    assert validate.exit_code == 2 and "service.run: 'TODO: " in validate.output
+
+
+def _spec_in(text: str) -> object:
+    from ruamel.yaml import YAML
+
+    doc = YAML(typ="safe").load(text)
+    assert isinstance(doc, dict)
+    return doc["openapi"]
+
+
+def test_a_command_only_a_shell_runs_becomes_a_placeholder_with_it_beside(
+    tmp_path: Path,
+) -> None:
+    root = _repo(
+        tmp_path / "svc",
+        {
+            "Procfile": "web: cd api && python main.py --port $PORT\n",
+            "openapi.yaml": "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths: {}\n",
+        },
+    )
+    result = _init(root)
+    assert result.exit_code == 2
+    lines = (root / "plog.yml").read_text().splitlines()
+    number, run = next((i, line) for i, line in enumerate(lines, 1) if "  run:" in line)
+    assert run.startswith("  run: 'TODO: one command that needs no shell")
+    assert "# found 'cd api && python main.py --port {port}' in Procfile (web:);" in run
+    assert "'&&' is shell syntax, and no shell runs this command" in run
+    assert "e.g. 'sh start.sh'; 'cd DIR' is service.workdir" in run
+    assert "TODO     service.run: found 'cd api && python" in result.output
+    validate = CliRunner().invoke(cli, ["validate", str(root / "plog.yml")])
+    assert validate.output.startswith(
+        f"{root / 'plog.yml'}:{number}:8: service.run: 'TODO: one command that needs no shell"
+    )
+
+
+BEARER_SPEC = """\
+openapi: 3.0.3
+info: {title: t, version: "1"}
+security: [{bearerAuth: []}]
+components:
+  securitySchemes:
+    bearerAuth: {type: http, scheme: bearer, bearerFormat: JWT}
+    keyAuth: {type: apiKey, in: header, name: X-Key}
+paths:
+  /health:
+    get:
+      security: []
+      responses: {"200": {description: ok}}
+  /items:
+    get:
+      responses: {"200": {description: ok}}
+  /other:
+    get:
+      security: [{keyAuth: []}]
+      responses: {"200": {description: ok}}
+  /more:
+    get:
+      responses: {"200": {description: ok}}
+"""
+QUERY_KEY_SPEC = """\
+openapi: 3.1.0
+info: {title: t, version: "1"}
+components:
+  securitySchemes:
+    key: {type: apiKey, in: query, name: api_key}
+paths:
+  /items:
+    get:
+      security: [{key: []}]
+      responses: {"200": {description: ok}}
+"""
+SWAGGER_BASIC = """\
+swagger: "2.0"
+info: {title: t, version: "1"}
+securityDefinitions:
+  basicAuth: {type: basic}
+security: [{basicAuth: []}]
+paths:
+  /items:
+    get:
+      responses: {"200": {description: ok}}
+"""
+OAUTH_SPEC = """\
+openapi: 3.0.3
+info: {title: t, version: "1"}
+components:
+  securitySchemes:
+    oidc: {type: openIdConnect, openIdConnectUrl: "https://id.example.com/.well-known"}
+paths:
+  /items:
+    get:
+      security: [{oidc: [read]}]
+      responses: {"200": {description: ok}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("spec_name", "spec", "auth", "comment"),
+    [
+        (
+            "openapi.yaml",
+            BEARER_SPEC,
+            {"type": "bearer", "env": "API_TOKEN"},
+            "guessed from the spec's securitySchemes.bearerAuth: set API_TOKEN in the environment",
+        ),
+        (
+            "openapi.yaml",
+            QUERY_KEY_SPEC,
+            {"type": "api_key", "env": "API_KEY", "name": "api_key", "in": "query"},
+            "guessed from the spec's securitySchemes.key: set API_KEY in the environment",
+        ),
+        (
+            "swagger.yaml",
+            SWAGGER_BASIC,
+            {"type": "basic", "username_env": "API_USER", "env": "API_PASSWORD"},
+            "guessed from the spec's securitySchemes.basicAuth: set API_USER and "
+            "API_PASSWORD in the environment",
+        ),
+        (
+            "openapi.yaml",
+            OAUTH_SPEC,
+            {"type": "bearer", "env": "API_TOKEN"},
+            "guessed from the spec's securitySchemes.oidc: set API_TOKEN in the environment "
+            "(a token from the openIdConnect provider: PLog does not fetch it)",
+        ),
+    ],
+)
+def test_load_auth_guessed_from_the_specs_security_schemes(
+    tmp_path: Path, spec_name: str, spec: str, auth: dict[str, str], comment: str
+) -> None:
+    root = _repo(
+        tmp_path / "svc",
+        {spec_name: spec, "Procfile": "web: ./serve --port $PORT\n"},
+    )
+    result = _init(root)
+    assert result.exit_code == 0, result.output
+    text = (root / "plog.yml").read_text()
+    auth_line = next(line for line in text.splitlines() if line.startswith("  auth:"))
+    assert auth_line.endswith(f"# {comment}")
+    assert "guessed  load.auth: " in result.output
+    config = load_config(root / "plog.yml").load.auth
+    assert config is not None
+    written = {
+        "type": config.type,
+        "env": config.env,
+        "username_env": config.username_env,
+        "name": config.name,
+        "in": config.location if config.type == "api_key" else None,
+    }
+    assert {k: v for k, v in written.items() if v is not None} == auth
+
+
+def test_no_auth_when_no_operation_asks_for_credentials(tmp_path: Path) -> None:
+    spec = BEARER_SPEC.replace("security: [{bearerAuth: []}]\n", "").replace(
+        "      security: [{keyAuth: []}]\n", ""
+    )
+    root = _repo(tmp_path / "svc", {"openapi.yaml": spec, "Procfile": "web: ./serve\n"})
+    assert _init(root).exit_code == 0
+    assert "auth:" not in (root / "plog.yml").read_text()
+    assert load_config(root / "plog.yml").load.auth is None
 
 
 def test_an_existing_plog_yml_is_kept_unless_force(tmp_path: Path) -> None:

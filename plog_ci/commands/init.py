@@ -77,17 +77,11 @@ def init(
     _summary(found, target)
     if not _valid(ctx, target):
         sys.exit(ExitCode.INVALID_INPUT)
-    shell = [w for w in found.warnings if "shell syntax" in w]
     if not smoke and interactive:
-        smoke = not shell and click.confirm("Run a 5 s smoke test now?", default=True, err=True)
+        smoke = click.confirm("Run a 5 s smoke test now?", default=True, err=True)
     if not smoke:
         click.echo("next: plog run (after committing plog.yml)", err=True)
         return
-    if shell:
-        raise ConfigError(
-            "no smoke run: service.run holds shell syntax that plog init will not run",
-            hint="rewrite service.run as one command, then run plog run",
-        )
     from plog_ci.commands._init_smoke import smoke_run
     from plog_ci.commands.run import print_outcome
 
@@ -101,13 +95,17 @@ def _ask(found: Scan) -> None:
     from plog_ci.config.project_scan import Finding
 
     if found.run is None:
+        if found.run_shell is not None:
+            from plog_ci.config.init_writer import shell_comment
+
+            click.echo(shell_comment(found.run_shell), err=True)
         text = click.prompt(
             "The command that starts your service ({port} is the port PLog picks; no shell "
             "runs it)",
             err=True,
         ).strip()
         if text:
-            found.run = Finding(text, "your answer to plog init")
+            found.run, found.run_shell = Finding(text, "your answer to plog init"), None
     if found.spec is None:
         text = click.prompt("The path of your OpenAPI or Swagger file", err=True).strip()
         if text:
@@ -124,13 +122,24 @@ def _summary(found: Scan, target: Path) -> None:
         ("service.setup", found.setup),
         ("service.port", found.port),
         ("service.health", found.health),
+        ("load.auth", found.auth),
     ]
+    if found.run_shell is not None:
+        from plog_ci.config.init_writer import shell_comment
+
+        out.print(f"  TODO     service.run: {shell_comment(found.run_shell)}", markup=False)
     for key, item in rows:
+        if key == "service.run" and found.run_shell is not None:
+            continue
         if item is None:
             if key in ("openapi", "service.run"):
                 out.print(f"  TODO     {key}: not found; replace the placeholder", markup=False)
             continue
         value = item.value if not isinstance(item.value, list) else " && ".join(item.value)
+        if key == "load.auth":
+            from plog_ci.config.auth_guess import describe
+
+            value = describe(item.value)
         kind = "guessed" if item.guessed else "found"
         out.print(f"  {kind:<8} {key}: {value}  ({item.source})", markup=False)
     for warning in found.warnings:

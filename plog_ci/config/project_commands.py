@@ -14,7 +14,8 @@ PLog, which runs no shell: ``$PORT``/``${PORT}`` becomes ``{port}``, another ``$
 becomes ``${NAME}`` (PLog expands it from the service's environment), a literal port
 (``--port 8000``, ``-p 8000``, ``-b 0.0.0.0:8000``) becomes ``{port}``. Shell syntax
 (``$(...)``, backquotes, ``&&``, ``|``, ``;``, redirections) cannot be rewritten:
-it is kept as found, with a warning (PLog will pass it as arguments, never to a shell).
+it is kept as found, and ``plog init`` writes a placeholder in its place
+(``plog_ci.config.project_scan``).
 
 Setup: ``requirements.txt`` (``python -m venv .venv`` and ``.venv/bin/python -m pip
 install -r requirements.txt``, cache key the file, path ``.venv``), else a
@@ -228,12 +229,6 @@ def _for_plog(run: Item, found: Commands, *, venv: bool) -> Item:
     """The command rewritten for PLog (module doc), with the source saying so."""
     command, source, guessed = run
     notes = []
-    if _SHELL.search(command):
-        found.warnings.append(
-            f"the command in {source} holds shell syntax ({command!r}); PLog runs no "
-            "shell, so it would pass that syntax as arguments: rewrite service.run as one "
-            "command"
-        )
     new = _PORT_VAR.sub("{port}", command)
     if new != command:
         notes.append("$PORT is {port}")

@@ -11,7 +11,9 @@ top level holds ``openapi`` (OpenAPI 3) or ``swagger`` (Swagger 2.0), outside
 then the name's order. The health path: a GET operation without path parameters
 whose last segment is one of ``HEALTH_NAMES`` (under the spec's base path: Swagger
 2.0 ``basePath``, OpenAPI 3 ``servers[0]``'s path), else ``/`` (a guess). The command
-and setup: ``plog_ci.config.project_commands``.
+and setup: ``plog_ci.config.project_commands``; a command only a shell could run
+(``plog_ci.config.shell_syntax``) is kept aside as ``run_shell``, not as ``run``.
+``load.auth``: ``plog_ci.config.auth_guess``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from plog_ci import yamldoc
+from plog_ci.config import shell_syntax
+from plog_ci.config.auth_guess import guess_auth, load_spec
 from plog_ci.config.project_commands import Commands, find_commands
 
 SKIP_DIRS = frozenset(
@@ -60,6 +64,8 @@ class Scan:
     setup: Finding | None = None  # value: list of steps
     setup_cache: Finding | None = None  # value: {"key": [...], "paths": [...]}
     port: Finding | None = None  # a fixed port, when the command cannot take {port}
+    run_shell: Finding | None = None  # a command found that only a shell could run
+    auth: Finding | None = None  # value: the load.auth mapping; source: its comment
     health: Finding = field(default_factory=lambda: Finding("/", "no health path found", True))
     warnings: list[str] = field(default_factory=list)
 
@@ -79,7 +85,23 @@ def scan(root: Path) -> Scan:
     result.setup_cache = _finding(commands.setup_cache)
     result.port = _finding(commands.port)
     result.warnings.extend(commands.warnings)
+    if result.run is not None and shell_syntax.problem(result.run.value):
+        result.run_shell, result.run = result.run, None
+    if spec is not None:
+        _guess_auth(root, spec, result)
     return result
+
+
+def _guess_auth(root: Path, spec: Path, result: Scan) -> None:
+    """``load.auth`` from the spec's security schemes (``plog_ci.config.auth_guess``)."""
+    loaded = load_spec(root / spec, root)
+    if loaded is None:
+        return
+    guess, note = guess_auth(loaded)
+    if guess is not None:
+        result.auth = Finding(guess.value, guess.comment, True)
+    if note is not None:
+        result.warnings.append(note)
 
 
 def _finding(item: tuple[Any, str, bool] | None) -> Finding | None:
