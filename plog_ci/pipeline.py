@@ -230,7 +230,7 @@ def baseline_stage(run: Run) -> None:
     """Side by side, the base was measured with the head; else look among stored runs."""
     store, run_id = run.recorded()
     config, baseline = run.plan.config, run.measured.baseline
-    if baseline.source == "none" and config.compare.mode != "off":
+    if baseline.source == "none" and config.compare.mode != "off" and run.plan.base_error is None:
         note = baseline.note
         where = History(
             repo=str(run.plan.git.path.resolve()),
@@ -302,6 +302,7 @@ def report_stage(run: Run) -> None:
         run.measured.startup_s,
         run.measured.script.operations,
         run.measured.script.feeds,
+        run.measured.script.warnings,
     )
     run.report = write_run_report(
         run.plan,

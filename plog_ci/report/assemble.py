@@ -52,6 +52,9 @@ def report_dir(config: Config, git: GitRepo, home: Path) -> Path:
     return resolve_inside(report_root(git, home), config.report.dir, "report.dir", no_git=True)
 
 
+WARNINGS_SHOWN = 50  # the rest are counted: a spec of thousands of operations
+
+
 @dataclass(frozen=True)
 class RunFacts:
     """The run around the measurement, as the report names it."""
@@ -62,12 +65,14 @@ class RunFacts:
     startup_s: float
     script_operations: tuple[str, ...]
     feeds: tuple[tuple[str, str, str], ...] = ()  # (producer, consumer, path parameter)
+    # What the script could not send as the spec says (the terminal's warnings)
+    warnings: tuple[str, ...] = ()
 
 
 def readers(feeds: tuple[tuple[str, str, str], ...]) -> dict[str, str]:
     """Producer -> "GET /x/{id} (id), ...": who reads the ids each producer made."""
     out: dict[str, list[str]] = {}
-    for producer, consumer, param in feeds:
+    for producer, consumer, param in dict.fromkeys(feeds):
         out.setdefault(producer, []).append(f"{consumer} ({param})")
     return {producer: ", ".join(names) for producer, names in out.items()}
 
@@ -99,6 +104,8 @@ def write_run_report(
             exchange_sections=exchange_sections(result.exchanges),
             planned_s=config.load.duration_s,
             setup=result.setup,
+            warnings=facts.warnings[:WARNINGS_SHOWN],
+            warnings_left=max(0, len(facts.warnings) - WARNINGS_SHOWN),
             readers=readers(facts.feeds),
             rate=config.load.rate,
             status=verdict.status,

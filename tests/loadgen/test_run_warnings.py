@@ -1,4 +1,5 @@
-"""``plog run`` says what it cannot send, per operation, as ``plog gen`` does (issue 16)."""
+"""``plog run`` says what it cannot send, per operation, as ``plog gen`` does (issue 16),
+in the terminal and in the report (issue 17)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,7 @@ def test_plog_run_warns_about_an_operation_it_cannot_send(
     out = " ".join((done.stdout + done.stderr).split())  # rich wraps long lines
     assert done.returncode in (0, 1), out
     assert "POST /uploads: not loaded" in out, out
+    # The report keeps them: a reader of the report alone sees why an operation is missing.
+    report = Path(done.stdout.split("report: ")[-1].strip()).read_text(encoding="utf-8")
+    warnings = report.split("## Warnings", 1)[1].split("\n## ", 1)[0].replace("\\", "")
+    assert "- POST /uploads: not loaded" in warnings, warnings
