@@ -1,7 +1,9 @@
-"""``plog serve``: the webhook receiver (GitHub, Gitea, Forgejo) that enqueues jobs."""
+"""``plog serve``: the webhook receiver (GitHub, Gitea, Forgejo) that enqueues jobs,
+and the read-only dashboard (``plog_ci.web.dashboard``) on the same port."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from typing import TYPE_CHECKING
 
@@ -55,6 +57,10 @@ def serve(
 
     Only repositories on the allow-list are queued (--allow-repo, --allow-forge-host;
     default: the forge's own host); others are answered 403.
+
+    The dashboard (/, /api/runs) answers without a token only on a loopback --host;
+    elsewhere it needs $PLOG_DASHBOARD_TOKEN (Bearer, or the Basic password) and
+    answers 401 until one is set. The webhook needs no token (it is signed).
     """
     from waitress.server import create_server
 
@@ -66,6 +72,8 @@ def serve(
             "the token is only sent to a configured API URL"
         )
     secret = os.environ.get("PLOG_WEBHOOK_SECRET", "")
+    dashboard_token = os.environ.get("PLOG_DASHBOARD_TOKEN", "")
+    loopback = is_loopback(host)
     try:
         app = create_app(
             {
@@ -75,6 +83,8 @@ def serve(
                 "FORGE_API_URL": api_url,
                 "SOURCES": sources,
                 "MAX_BODY": max_body,
+                "DASHBOARD_TOKEN": dashboard_token,
+                "DASHBOARD_REQUIRE_TOKEN": not loopback,
             }
         )
     except PlogError as exc:
@@ -88,6 +98,12 @@ def serve(
                 hint="pick a free port with --port (0: any free port), or stop what holds it",
             ) from exc
         click.echo(f"plog serve: listening on http://{_url_host(host)}:{server.effective_port}")
+        if not loopback and not dashboard_token:
+            click.echo(
+                f"plog serve: dashboard off: {host} is not a loopback address and "
+                "PLOG_DASHBOARD_TOKEN is not set (its pages answer 401; the webhook works)",
+                err=True,
+            )
         try:
             server.run()  # returns only when Ctrl-C or SIGTERM ended it (waitress catches them)
         finally:
@@ -99,3 +115,14 @@ def serve(
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) is reachable only from this machine.
+    A name other than ``localhost`` counts as not loopback: it may resolve anywhere."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

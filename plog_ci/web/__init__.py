@@ -12,7 +12,15 @@ FORGE_API_URL    API base URL for statuses (default: GitHub's; required for
 SOURCES          ``plog_ci.forge.sources.SourcePolicy``: the repositories the
                  worker may fetch (default: from ``PLOG_ALLOW_*``, else the
                  forge's own host)
+DASHBOARD_TOKEN  the dashboard's token (default: none; see
+                 ``plog_ci.web.dashboard``)
+DASHBOARD_REQUIRE_TOKEN
+                 True when the server listens beyond loopback: the dashboard
+                 then answers 401 without the token (default False)
 ===============  =============================================================
+
+The dashboard (``plog_ci.web.dashboard``: ``/``, ``/runs``, ``/api/runs``) reads the
+results store and the queue of the same ``PLOG_HOME``; it changes nothing.
 
 A delivery whose ``clone_url`` the policy refuses is answered 403 with the
 reason, and nothing is queued. A body nested too deeply to parse is a 400.
@@ -38,6 +46,7 @@ from plog_ci.errors import InputError
 from plog_ci.forge.sources import SourcePolicy, SourceRefused, api_url_allowed
 from plog_ci.queue import Queue
 from plog_ci.web import events, signature
+from plog_ci.web.dashboard import dashboard_blueprint
 from plog_ci.web.intake import Intake
 
 DEFAULT_MAX_BODY = 25 * 1024 * 1024
@@ -163,6 +172,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     intake = Intake(queue, wait_s=2.0)
     app.extensions["plog_queue"] = queue
     app.extensions["plog_intake"] = intake  # close() it when the server stops
+    app.register_blueprint(
+        dashboard_blueprint(
+            queue.home,
+            token=settings.get("DASHBOARD_TOKEN") or None,
+            require_token=bool(settings.get("DASHBOARD_REQUIRE_TOKEN")),
+        )
+    )
 
     @app.post("/webhook")
     def webhook() -> tuple[Response, int]:
