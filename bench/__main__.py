@@ -73,6 +73,13 @@ SUITE = (
         note="needs nginx",
     ),
     Benchmark(
+        "dashboard_runs",
+        "the dashboard's runs list on a 10,000-run store over HTTP: first, filtered and deep "
+        "pages, median time and bytes",
+        quick=True,
+        note="about 10 s",
+    ),
+    Benchmark(
         "realism_services",
         "generated load on real PyPI services (httpbin, kinto, jupyter_server): "
         "documented-success share and failure kinds",
