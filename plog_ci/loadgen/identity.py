@@ -16,9 +16,9 @@ keeps a marker string there; the script replaces it (``identity`` in the plan).
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
+from plog_ci.loadgen.links import param_stem
 from plog_ci.openapi.model import Operation
 
 MARKER = "__plog_identity__"
@@ -27,7 +27,7 @@ MARKER = "__plog_identity__"
 def identity_names(param: str) -> tuple[str, ...]:
     """Body property names that name the resource ``{param}`` addresses, most telling
     first."""
-    stem = re.sub(r"(?i)[_-]?(id|uuid|key)$", "", param)
+    stem = param_stem(param)
     names = [param]
     if stem and stem != param:
         names += [f"{stem}_id", f"{stem}Id", "id", "_id", "uuid"]

@@ -129,6 +129,12 @@ def _inferred(spec: Spec, consumer: Operation, param: str) -> Binding | None:
     return None
 
 
+def param_stem(param: str) -> str:
+    """The resource a path parameter names: ``bucket_id``, ``petId``, ``userKey`` →
+    ``bucket``, ``pet``, ``user`` (the parameter itself when it has no such suffix)."""
+    return re.sub(r"(?i)[_-]?(id|uuid|key)$", "", param)
+
+
 # Names a resource is keyed by besides ids: tried after the Location header, unless the
 # parameter says the resource is keyed by one of them ({team_slug}, {username}).
 NAME_KEYS = ("key", "name", "slug")
@@ -142,7 +148,7 @@ def id_candidates(param: str, collection: str) -> tuple[str, ...]:
     script tries the names up to the first of ``NAME_KEYS`` that the parameter does not
     end in, then one field whose name ends in ``id``/``uid``/``uuid`` (``{"uid": ...}``),
     then the ``Location`` header, then the rest."""
-    stem = re.sub(r"(?i)[_-]?(id|uuid|key)$", "", param)
+    stem = param_stem(param)
     resource = collection.rsplit("/", 1)[-1]
     lowered = param.lower()
     keyed = [k for k in _KEYED_BY if lowered.endswith(k) and lowered != k]

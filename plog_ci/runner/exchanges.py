@@ -20,6 +20,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,22 @@ def _clean(value: Any, secrets: tuple[str, ...]) -> Any:
     return value
 
 
+def _payloads(path: Path, mark: re.Pattern[str]) -> Iterator[Any]:
+    """The JSON of each ``mark`` line (``MARK <base64 JSON>``) in k6's console output at
+    ``path``, in order; nothing when the file is missing. Lines that do not decode are
+    skipped."""
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read(_MAX_FILE).decode("utf-8", "replace")
+    except OSError:
+        return
+    for found in mark.finditer(text):
+        try:
+            yield json.loads(base64.b64decode(found.group(1), validate=True))
+        except (binascii.Error, ValueError):
+            continue
+
+
 Exchanges = dict[str, dict[str, list[dict[str, Any]]]]  # side -> operation -> exchanges
 
 
@@ -50,17 +67,8 @@ def read_exchanges(path: Path, secrets: tuple[str, ...] = ()) -> Exchanges:
     run of one side, else ``"base"``/``"head"``) and operation name, ``KEPT`` each at
     most, redacted; {} when the file is missing. Lines that are not whole exchanges
     are skipped."""
-    try:
-        with open(path, "rb") as fh:
-            text = fh.read(_MAX_FILE).decode("utf-8", "replace")
-    except OSError:
-        return {}
     out: Exchanges = {}
-    for found in _LINE.finditer(text):
-        try:
-            exchange = json.loads(base64.b64decode(found.group(1), validate=True))
-        except (binascii.Error, ValueError):
-            continue
+    for exchange in _payloads(path, _LINE):
         if not isinstance(exchange, dict) or not isinstance(exchange.get("operation"), str):
             continue
         side = exchange["side"] if isinstance(exchange.get("side"), str) else ""
@@ -79,17 +87,8 @@ def read_setup(path: Path) -> tuple[SetupTally, ...]:
     <base64 JSON {"producer", "side", "created", "answered", "tried"}>`` lines in
     k6's console output at ``path``; () when the file is missing. Malformed lines (a
     count out of order, not an int) are skipped."""
-    try:
-        with open(path, "rb") as fh:
-            text = fh.read(_MAX_FILE).decode("utf-8", "replace")
-    except OSError:
-        return ()
     out: list[SetupTally] = []
-    for found in _SETUP.finditer(text):
-        try:
-            line = json.loads(base64.b64decode(found.group(1), validate=True))
-        except (binascii.Error, ValueError):
-            continue
+    for line in _payloads(path, _SETUP):
         if not isinstance(line, dict):
             continue
         producer, side = line.get("producer"), line.get("side")
