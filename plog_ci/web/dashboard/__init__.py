@@ -33,6 +33,7 @@ from pathlib import Path
 from flask import Blueprint, Response, jsonify, request
 
 from plog_ci.templating import render
+from plog_ci.web.dashboard import history, static_files
 from plog_ci.web.dashboard.runs import STATUSES, BadQuery, RunsView, parse_filter, runs_view
 
 TOKEN_ENV = "PLOG_DASHBOARD_TOKEN"  # noqa: S105 - the variable's name, not a token
@@ -140,4 +141,6 @@ def dashboard_blueprint(home: Path, *, token: str | None, require_token: bool) -
         response.headers["Cache-Control"] = "max-age=300"
         return response
 
+    static_files.register(bp)
+    history.register(bp, home)
     return bp
