@@ -1,0 +1,1 @@
+"""Browser tests of the dashboard in real headless Chromium (issue 18)."""
