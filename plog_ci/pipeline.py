@@ -49,10 +49,12 @@ from plog_ci.loadgen.auth import register_secrets as register_auth_secrets
 from plog_ci.plan import Plan, make_plan
 from plog_ci.progress import StageProgress
 from plog_ci.report.assemble import Report, RunFacts, write_run_report
+from plog_ci.report.documents import run_documents
 from plog_ci.runner.environment import environment_fingerprint
 from plog_ci.series import SeriesFanout
 from plog_ci.store.details import SeriesWriter
 from plog_ci.store.influx_export import InfluxSeries
+from plog_ci.store.live import LiveWriter, ProgressWriter, save_documents
 from plog_ci.store.sqlite import ResultsStore, open_store
 
 # How stored histograms are encoded: plog_ci.runner.histogram.Histogram.to_dict as JSON.
@@ -113,6 +115,8 @@ class Run:
         self.run_id: int | None = None
         self.teardown = ExitStack()
         self.series = SeriesFanout()
+        self.progress: ProgressWriter | None = None  # the stage, for the dashboard
+        self.settings: StatsSettings | None = None
         self.outcome: RunOutcome | None = None
 
     def recorded(self) -> tuple[ResultsStore, int]:
@@ -192,6 +196,9 @@ def record_run(run: Run) -> None:
         proc.recording(store.path.parent / proc.RECORDS_DIR, run_id=run_id, store=str(store.path))
     )
     run.series.register(SeriesWriter(store, run_id))
+    run.series.register(LiveWriter(store, run_id))
+    run.progress = ProgressWriter(store, run_id)
+    run.progress.stage("record")
     if plan.config.influx is not None:
         run.series.register(InfluxSeries(store, run_id, plan.config, run.home))
     # Stopped once, however the run ends; last, after whatever later stages register.
@@ -205,7 +212,10 @@ def record_run(run: Run) -> None:
 def measure_stage(run: Run) -> None:
     store, run_id = run.recorded()
     recorder = Recorder(store, run_id, run.series, run.request.allow_secrets)
-    with StageProgress(run.console) as progress, setup.reporting(run.home, progress.stage):
+    with (
+        StageProgress(run.console, run.progress) as progress,
+        setup.reporting(run.home, progress.stage),
+    ):
         run.series.register(progress.live())
         run.measured = measure(run.plan, recorder, progress)
 
@@ -260,6 +270,7 @@ def compare_stage(run: Run) -> None:
         paired=baseline.paired,
         metrics=tuple(m for m in COMPARED_METRICS if m in wanted),
     )
+    run.settings = settings
     run.comparisons = compare_runs(
         baseline.old_samples, baseline.new_samples, settings, baseline.run_level
     )
@@ -294,7 +305,16 @@ def judge_stage(run: Run) -> None:
 
 
 def report_stage(run: Run) -> None:
-    _, run_id = run.recorded()
+    store, run_id = run.recorded()
+    documents = run_documents(
+        run.plan,
+        run.measured.result,
+        run.baseline,
+        run.comparisons,
+        run.settings,
+        run.measured.script.operations,
+    )
+    save_documents(store, run_id, documents)
     facts = RunFacts(
         run_id,
         run.request.branch,
@@ -350,8 +370,10 @@ def run(request: RunRequest, *, console: Console | None = None) -> RunOutcome:
     state = Run(request, console or Console(stderr=True, emoji=False, soft_wrap=True))
     try:
         with state.teardown:
-            for _, stage in STAGES:
+            for name, stage in STAGES:
                 check_writable((state.home,))  # a read-only state directory: exit 4, not a crash
+                if state.progress is not None:
+                    state.progress.stage(name)
                 stage(state)
                 if state.outcome is not None:
                     return state.outcome

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -31,10 +31,23 @@ from rich.text import Text
 from plog_ci.results import SeriesPoint
 
 
-class StageProgress:
-    """One transient line per stage: spinner, text, bar (when the length is known), time."""
+class StepMirror(Protocol):
+    """Where the steps and their progress are also written (the dashboard's
+    ``store.live.ProgressWriter``)."""
 
-    def __init__(self, console: Console) -> None:
+    def step(self, text: str, total: float | None = None) -> None: ...
+
+    def advance_to(self, done: float) -> None: ...
+
+
+class StageProgress:
+    """One transient line per stage: spinner, text, bar (when the length is known), time.
+
+    ``mirror``, when given, gets each step and its progress too (a mirror that fails
+    never stops the run: its error is shown once as a warning)."""
+
+    def __init__(self, console: Console, mirror: StepMirror | None = None) -> None:
+        self.mirror = mirror
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -57,10 +70,21 @@ class StageProgress:
         if self.task is not None:
             self.progress.remove_task(self.task)
         self.task = self.progress.add_task(text, total=total, live="")
+        self._mirrored(lambda m: m.step(text, total))
 
     def advance_to(self, completed: float) -> None:
         if self.task is not None:
             self.progress.update(self.task, completed=completed)
+        self._mirrored(lambda m: m.advance_to(completed))
+
+    def _mirrored(self, call: Callable[[StepMirror], None]) -> None:
+        if self.mirror is None:
+            return
+        try:
+            call(self.mirror)
+        except Exception as exc:  # the dashboard's view must not stop the run
+            self.mirror = None
+            self.warn(f"the run's progress is no longer recorded for the dashboard: {exc}")
 
     def warn(self, text: str) -> None:
         """A line that stays above the progress display (plain text: no markup read)."""

@@ -9,6 +9,9 @@ from plog_ci.errors import InputError
 
 # Latency fields are milliseconds; error_rate is a fraction (0.01 = 1%).
 LATENCY_FIELDS = ("min", "mean", "p50", "p90", "p95", "p99", "max")
+# The operation name of the whole run: in OperationStats, and in the live series the
+# point of all operations together (latencies from the merged histograms).
+TOTAL = "*"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,10 @@ request is still under way) carry no time (``second`` 0) and no requests, and ar
 not part of the series. (Before this was enforced, those points were placed at
 0, 1, 2, ... and the store held 0-4 and then epoch seconds within one run.)
 
+Each push also carries the point of all operations together (operation ``TOTAL``,
+latencies from the merged histograms): only sinks whose ``wants_total`` is true get
+it (the dashboard's ``store.live.LiveWriter``); the others see operations only.
+
 Side by side, both sides also stream to the sinks that show the load as it runs
 (``SideSink``, the live line): ``watch(side)`` is the capture's callback for one
 side. Those points are shown, never stored: the store keeps an interleaved run's
@@ -33,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
-from plog_ci.results import SeriesPoint
+from plog_ci.results import TOTAL, SeriesPoint
 
 
 class SeriesSink(Protocol):
@@ -107,9 +111,10 @@ class SeriesFanout:
             side, points = self.side_pending.popleft()
             sides.setdefault(side, []).extend(points)
         if sides:
+            plain = {side: _operations(points) for side, points in sides.items()}
             for sink in self.sinks:
                 if isinstance(sink, SideSink):
-                    sink.add_sides(sides)
+                    sink.add_sides(sides if _wants_total(sink) else plain)
         queued = []
         while self.pending:
             queued.append(self.pending.popleft())
@@ -130,8 +135,12 @@ class SeriesFanout:
             self.last_second[p.operation] = second
             batch.append(dataclasses.replace(p, second=second))
         if batch:
+            operations = _operations(batch)
             for sink in self.sinks:
-                sink.add(batch)
+                if _wants_total(sink):
+                    sink.add(batch)
+                elif operations:
+                    sink.add(operations)
 
     def ticker(self, progress: Callable[[float], None]) -> Callable[[float], None]:
         """An ``on_tick`` for the runner: show progress, then flush."""
@@ -158,3 +167,11 @@ class SeriesFanout:
         """``stop`` as an exit callback (``ExitStack.push``); never swallows ``exc``."""
         self.stop(exc)
         return False
+
+
+def _operations(points: Sequence[SeriesPoint]) -> list[SeriesPoint]:
+    return [p for p in points if p.operation != TOTAL]
+
+
+def _wants_total(sink: object) -> bool:
+    return bool(getattr(sink, "wants_total", False))

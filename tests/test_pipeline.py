@@ -15,6 +15,8 @@ import psutil
 import pytest
 
 from plog_ci.pipeline import RunRequest, run
+from plog_ci.results import TOTAL
+from plog_ci.store.run_query import Cursor, points_after, run_detail
 from plog_ci.store.sqlite import ResultsStore, open_store
 from testing.repos import FAST_PLOG_YML, commit_files
 
@@ -47,6 +49,17 @@ def test_pass_writes_report_and_stores_the_run(petstore_repo: Path, plog_home: P
         assert sum(r.count for r in series if r.operation == s.operation) == s.count
     assert record.environment["cpus"] == os.cpu_count()
     assert record.script_hash and record.config_hash
+    # What the dashboard reads: the whole run per second (merged histograms), the
+    # stage the run ended in, and the report's data.
+    detail = run_detail(store.path, record.id)
+    assert detail is not None and detail["progress"]["stage"] == "finish"
+    assert detail["documents"]["result"]["selected"] == sorted(stats) or set(
+        detail["documents"]["result"]["selected"]
+    ) == set(stats)
+    totals = [p for p in points_after(store.path, record.id, [], Cursor()).points]
+    assert {p[1] for p in totals} == {TOTAL}
+    assert sum(p[3] for p in totals) == sum(s.count for s in stats.values())
+    assert all(p[7] is not None for p in totals if p[3] > 0)  # a p95 where requests ran
 
 
 @pytest.mark.slow
@@ -152,6 +165,12 @@ def test_side_by_side_modes_store_paired_blocks(
     assert stats["GET /pets/{petId}"].count > 0 and stats["GET /pets/{petId}"].failures == 0
     blocks = store.blocks(outcome.run_id or 0)
     assert set(blocks) == {"base", "head"} and len(blocks["base"]) == len(blocks["head"]) == 3
+    # The dashboard draws both sides: each side's seconds, per operation and whole.
+    sided = points_after(store.path, outcome.run_id or 0, ["GET /pets"], Cursor()).points
+    for side in ("base", "head"):
+        mine = [p for p in sided if p[0] == side]
+        assert {p[1] for p in mine} == {TOTAL, "GET /pets"}, side
+        assert sum(p[3] for p in mine if p[1] == "GET /pets") > 0
     for side in ("base", "head"):
         assert sum(b["GET /pets"].count for b in blocks[side]) > 0
 

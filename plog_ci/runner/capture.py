@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from plog_ci.results import OperationStats, SeriesPoint
+from plog_ci.results import TOTAL, OperationStats, SeriesPoint
 from plog_ci.runner.histogram import Histogram, merge
 from plog_ci.runner.remote_write import MAX_BODY, DecodeError, Series, decode_write_request
 
@@ -181,7 +181,7 @@ class Capture:
             self._update(state, series)
             points = self._points(segment, state)
             self.pushes += 1
-            self.points.extend(points)
+            self.points.extend(p for p in points if p.operation != TOTAL)
         if points and self.on_second is not None:
             try:
                 self.on_second(points)
@@ -263,6 +263,7 @@ class Capture:
                     failures=failed,
                     mean=delta.mean * 1000.0,
                     p50=delta.quantile(0.50) * 1000.0,
+                    p90=delta.quantile(0.90) * 1000.0,
                     p95=delta.quantile(0.95) * 1000.0,
                     p99=delta.quantile(0.99) * 1000.0,
                     errors_by_status=errors,
@@ -275,7 +276,33 @@ class Capture:
             state.prev_reqs[op] = (count, failures, dict(by_status))
         if self.deltas is not None and segment == "0":
             self.deltas.append(deltas)
+        if out:
+            out.append(self._total(out, [d.histogram for d in deltas.values()], segment))
         return out
+
+    @staticmethod
+    def _total(points: list[SeriesPoint], hists: list[Histogram], segment: str) -> SeriesPoint:
+        """The push's point of all operations together (``TOTAL``): counts summed,
+        latencies from the merged histograms (never averaged percentiles). Handed to
+        ``on_second`` only: the capture's ``points`` and statistics stay per operation."""
+        merged = merge(hists) if hists else Histogram()
+        errors: dict[str, int] = {}
+        for p in points:
+            for status, n in p.errors_by_status.items():
+                errors[status] = errors.get(status, 0) + n
+        return SeriesPoint(
+            operation=TOTAL,
+            second=points[0].second,
+            count=sum(p.count for p in points),
+            failures=sum(p.failures for p in points),
+            mean=merged.mean * 1000.0,
+            p50=merged.quantile(0.50) * 1000.0,
+            p90=merged.quantile(0.90) * 1000.0,
+            p95=merged.quantile(0.95) * 1000.0,
+            p99=merged.quantile(0.99) * 1000.0,
+            errors_by_status=errors,
+            segment=segment,
+        )
 
     # -- results --------------------------------------------------------------
     def histograms(self) -> dict[str, Histogram]:

@@ -119,5 +119,35 @@ MIGRATIONS: list[str] = [
         data TEXT NOT NULL
     )
     """,
+    # 5: the dashboard's live data (plog_ci.store.live): each second of the whole run
+    #    (merged histograms) and of each side of a side-by-side run; the stage the run
+    #    is in; structured documents of a finished run (comparisons, API changes)
+    """
+    CREATE TABLE live_points (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        side TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        second INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        failures INTEGER NOT NULL,
+        p50 REAL, p90 REAL, p95 REAL, p99 REAL, max REAL,
+        PRIMARY KEY (run_id, side, operation, second)
+    );
+    CREATE TABLE run_progress (
+        run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+        stage TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        done REAL,
+        total REAL,
+        stage_started REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE run_documents (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (run_id, name)
+    )
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

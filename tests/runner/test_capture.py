@@ -5,6 +5,7 @@ import struct
 import pytest
 
 from plog_ci.config.model import LoadConfig
+from plog_ci.results import TOTAL
 from plog_ci.loadgen.script import generate
 from plog_ci.runner.capture import Capture
 from plog_ci.runner.histogram import Histogram
@@ -38,9 +39,21 @@ def test_capture_agrees_with_k6_summary(tmp_path):
             assert 1 / BUCKET <= getattr(ours, q) / getattr(k6, q) <= BUCKET, (op, q)
         assert result.histograms[op]["count"] == ours.count
     # The live stream saw every measured request, second by second.
-    streamed = sum(p.count for batch in seconds for p in batch)
+    streamed = sum(p.count for batch in seconds for p in batch if p.operation != TOTAL)
     assert streamed == result.total.count
-    assert len(seconds) >= 3 and {p.operation for p in seconds[0]} == set(script.operations)
+    assert len(seconds) >= 3
+    assert {p.operation for p in seconds[0]} == {*script.operations, TOTAL}
+    # Each push's whole-run point sums its operations; its latencies come from the
+    # merged histograms, so they lie within the operations' range, never outside.
+    for batch in seconds:
+        (total,) = [p for p in batch if p.operation == TOTAL]
+        ops = [p for p in batch if p.operation != TOTAL]
+        assert total.count == sum(p.count for p in ops)
+        busy = [p for p in ops if p.count]
+        if busy:
+            assert total.p90 is not None and total.p95 is not None
+            low, high = min(p.p95 or 0 for p in busy), max(p.p95 or 0 for p in busy)
+            assert low / BUCKET <= total.p95 <= high * BUCKET
     assert result.total.count == sum(s.count for s in result.operations.values())
 
 
