@@ -37,6 +37,14 @@ if TYPE_CHECKING:
     help="Requests served at once (waitress, a production WSGI server).",
 )
 @click.option(
+    "--max-streams",
+    type=click.IntRange(1, 1024),
+    default=64,
+    show_default=True,
+    help="Dashboard live streams (SSE) open at once; each has a thread of its own, "
+    "beyond --threads, so watchers never hold up the webhook.",
+)
+@click.option(
     "--max-body",
     type=click.IntRange(min=1024),
     default=25 * 1024 * 1024,
@@ -51,6 +59,7 @@ def serve(
     api_url: str | None,
     sources: SourcePolicy,
     threads: int,
+    max_streams: int,
     max_body: int,
 ) -> None:
     """Receive GitHub/Gitea webhooks (secret from $PLOG_WEBHOOK_SECRET) and enqueue jobs.
@@ -58,8 +67,8 @@ def serve(
     Only repositories on the allow-list are queued (--allow-repo, --allow-forge-host;
     default: the forge's own host); others are answered 403.
 
-    The dashboard (/, /api/runs) answers without a token only on a loopback --host;
-    elsewhere it needs $PLOG_DASHBOARD_TOKEN (Bearer, or the Basic password) and
+    The dashboard (/, /runs/ID, /history, /api/...) answers without a token only on
+    a loopback --host; elsewhere it needs $PLOG_DASHBOARD_TOKEN (Bearer, or the Basic password) and
     answers 401 until one is set. The webhook needs no token (it is signed).
     """
     from waitress.server import create_server
@@ -85,13 +94,22 @@ def serve(
                 "MAX_BODY": max_body,
                 "DASHBOARD_TOKEN": dashboard_token,
                 "DASHBOARD_REQUIRE_TOKEN": not loopback,
+                "DASHBOARD_MAX_STREAMS": max_streams,
             }
         )
     except PlogError as exc:
         raise click.UsageError(str(exc)) from exc
     try:
         try:
-            server = create_server(app, host=host, port=port, threads=threads, ident="plog")
+            server = create_server(
+                app,
+                host=host,
+                port=port,
+                threads=threads + max_streams,
+                # waitress's default (100) would refuse watchers before the streams' limit
+                connection_limit=max(100, 2 * (threads + max_streams)),
+                ident="plog",
+            )
         except OSError as exc:
             raise InputError(
                 f"plog serve: cannot listen on {host}:{port}: {exc.strerror or exc}",

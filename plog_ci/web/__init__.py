@@ -47,6 +47,7 @@ from plog_ci.forge.sources import SourcePolicy, SourceRefused, api_url_allowed
 from plog_ci.queue import Queue
 from plog_ci.web import events, signature
 from plog_ci.web.dashboard import dashboard_blueprint
+from plog_ci.web.dashboard.run_page import MAX_STREAMS
 from plog_ci.web.intake import Intake
 
 DEFAULT_MAX_BODY = 25 * 1024 * 1024
@@ -153,7 +154,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             "no webhook secret configured",
             hint="set PLOG_WEBHOOK_SECRET to the secret entered in the forge's webhook settings",
         )
-    app = Flask("plog_ci.web")
+    app = Flask("plog_ci.web", static_folder=None)  # /static/ is the dashboard's
     # The body limit is enforced in _read_body; Flask's own would truncate.
     app.config["MAX_CONTENT_LENGTH"] = None
     home = settings.get("PLOG_HOME")
@@ -177,6 +178,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             queue.home,
             token=settings.get("DASHBOARD_TOKEN") or None,
             require_token=bool(settings.get("DASHBOARD_REQUIRE_TOKEN")),
+            max_streams=int(settings.get("DASHBOARD_MAX_STREAMS") or MAX_STREAMS),
         )
     )
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from flask import Blueprint, Response, jsonify, request
 
 from plog_ci.templating import render
-from plog_ci.web.dashboard import history, static_files
+from plog_ci.web.dashboard import history, run_page, static_files
 from plog_ci.web.dashboard.runs import STATUSES, BadQuery, RunsView, parse_filter, runs_view
 
 TOKEN_ENV = "PLOG_DASHBOARD_TOKEN"  # noqa: S105 - the variable's name, not a token
@@ -79,11 +79,14 @@ def _refused(message: str) -> Response:
     return response
 
 
-def dashboard_blueprint(home: Path, *, token: str | None, require_token: bool) -> Blueprint:
+def dashboard_blueprint(
+    home: Path, *, token: str | None, require_token: bool, max_streams: int = run_page.MAX_STREAMS
+) -> Blueprint:
     """The dashboard over ``home`` (the results store and queue of ``$PLOG_HOME``).
 
     ``token``: the dashboard's token (None or empty: none set); ``require_token``:
-    the server listens beyond loopback, so a token is needed even if none is set.
+    the server listens beyond loopback, so a token is needed even if none is set;
+    ``max_streams``: live streams open at once at most (``run_page``).
     """
     bp = Blueprint("dashboard", __name__)
     key = token.encode("utf-8") if token else None
@@ -142,5 +145,6 @@ def dashboard_blueprint(home: Path, *, token: str | None, require_token: bool) -
         return response
 
     static_files.register(bp)
+    run_page.register(bp, home / "results.sqlite3", max_streams=max_streams)
     history.register(bp, home)
     return bp
