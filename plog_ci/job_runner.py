@@ -159,8 +159,11 @@ def forks_allowed(repo: Path, base: str | None) -> bool:
     return bool(getattr(cfg, "allow_forks", False))
 
 
-def pipeline_runner(job: Job, home: Path, *, sources: SourcePolicy | None = None) -> Outcome:
-    """Run the real pipeline (imported late: the worker starts without it)."""
+def pipeline_runner(
+    job: Job, home: Path, *, sources: SourcePolicy | None = None, dashboard_url: str | None = None
+) -> Outcome:
+    """Run the real pipeline (imported late: the worker starts without it);
+    ``dashboard_url``: the dashboard's base URL, for the report's link to the run."""
     spec = job.spec
     repo = local_repo(job, home, sources=sources)
     if spec.fork and not forks_allowed(repo, spec.base):
@@ -179,6 +182,7 @@ def pipeline_runner(job: Job, home: Path, *, sources: SourcePolicy | None = None
         pr_number=spec.pr_number,
         home=home,
         allow_secrets=spec.allow_secrets and not spec.fork,
+        dashboard_url=dashboard_url,
     )
     outcome: Outcome = run(request)
     return outcome

@@ -41,6 +41,7 @@ from plog_ci.analysis.relative_gates import evaluate_with_comparisons, metrics_f
 from plog_ci.analysis.setup_findings import setup_findings
 from plog_ci.analysis.stats import compare_runs
 from plog_ci.config import Config
+from plog_ci.dashboard_link import run_url
 from plog_ci.deploy import setup
 from plog_ci.errors import ExitCode, InternalError, PlogError, StateError
 from plog_ci.gitrepo import GitRepo
@@ -70,6 +71,7 @@ class RunRequest:
     pr_number: int | None = None
     home: Path | None = None
     allow_secrets: bool = True  # False for pull requests from forks
+    dashboard_url: str | None = None  # the dashboard's base URL: the report links the run
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,23 @@ def record_run(run: Run) -> None:
     run.series.register(LiveWriter(store, run_id))
     run.progress = ProgressWriter(store, run_id)
     run.progress.stage("record")
+    # The gates as they stand until the judge replaces them: the dashboard draws
+    # them on the live charts (pending, no value yet).
+    store.save_gate_outcomes(
+        run_id,
+        [
+            {
+                "gate": g.label,
+                "operation": g.operation or "*",
+                "level": g.level,
+                "passed": None,
+                "detail": "pending",
+            }
+            for g in plan.config.gates
+        ]
+        if plan.selection.operations
+        else [],
+    )
     if plan.config.influx is not None:
         run.series.register(InfluxSeries(store, run_id, plan.config, run.home))
     # Stopped once, however the run ends; last, after whatever later stages register.
@@ -317,6 +336,7 @@ def report_stage(run: Run) -> None:
     save_documents(store, run_id, documents)
     facts = RunFacts(
         run_id,
+        run_url(run.request.dashboard_url, run_id),
         run.request.branch,
         run.profile,
         run.measured.startup_s,

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from plog_ci import proc, reaper
+from plog_ci.dashboard_link import run_url
 from plog_ci.errors import InputError, PlogError, StateError
 from plog_ci.forge import Report
 from plog_ci.forge.sources import SourcePolicy
@@ -137,8 +138,11 @@ class Worker:
         self.queue = Queue(self.home)
         self.sources = sources if sources is not None else SourcePolicy.from_env()
         # The defaults get this worker's policy; injected functions are used as given.
+        self.dashboard_url = dashboard_url.rstrip("/") if dashboard_url else None
         if runner is pipeline_runner:
-            runner = functools.partial(pipeline_runner, sources=self.sources)
+            runner = functools.partial(
+                pipeline_runner, sources=self.sources, dashboard_url=self.dashboard_url
+            )
         if profile_for is profile_from_config:
             profile_for = functools.partial(profile_from_config, sources=self.sources)
         self.runner = runner
@@ -148,7 +152,6 @@ class Worker:
         self.profile_for = profile_for
         self.lease_s = lease_s
         self.poll_s = poll_s
-        self.dashboard_url = dashboard_url.rstrip("/") if dashboard_url else None
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stopping = threading.Event()
 
@@ -279,7 +282,9 @@ class Worker:
                     "report_markdown": outcome.report_markdown,
                     "report_path": str(getattr(outcome, "report_path", None) or "") or None,
                     "run_id": getattr(outcome, "run_id", None),
-                    "target_url": target_url,
+                    # The final status links the run's page once there is a run.
+                    "target_url": run_url(self.dashboard_url, getattr(outcome, "run_id", None))
+                    or target_url,
                 }
                 if getattr(outcome, "retry", False):
                     retry = outcome.summary

@@ -39,6 +39,7 @@ class RecordingForge:
                         "state": report.state,
                         "result": report.result,
                         "head": report.head,
+                        "target_url": report.target_url,
                     }
                 )
                 + "\n"

@@ -68,6 +68,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "plog_ci.queue",
             "plog_ci.jobs",
             "plog_ci.progress",
+            "plog_ci.dashboard_link",
         ],
     ),
 ]

@@ -65,10 +65,16 @@ def test_pass_writes_report_and_stores_the_run(petstore_repo: Path, plog_home: P
 @pytest.mark.slow
 def test_failed_gate_is_exit_1_with_the_reason(petstore_repo: Path) -> None:
     commit_files(petstore_repo, {"plog.yml": FAST_PLOG_YML.replace("p95 < 2s", "p50 < 1us")})
-    outcome = run(RunRequest(repo=petstore_repo, head="HEAD"))
+    outcome = run(
+        RunRequest(repo=petstore_repo, head="HEAD", dashboard_url="https://plog.example/ci")
+    )
     assert outcome.status == "fail" and outcome.exit_code == 1
     assert "p50 < 1us" in outcome.summary and "failed on" in outcome.summary
     assert outcome.report_path and "**FAIL**" in outcome.report_path.read_text()
+    # With a dashboard, the report (and so the PR comment) links the run's page.
+    page = f"https://plog.example/ci/runs/{outcome.run_id}"
+    assert f"Charts, gates and evidence: [{page}]({page})" in outcome.report_markdown
+    assert f"| Run | [#{outcome.run_id}]({page}) |" in outcome.report_markdown
 
 
 @pytest.mark.slow

@@ -33,7 +33,14 @@ if TYPE_CHECKING:
     help="Seconds a job stays claimed without a heartbeat.",
 )
 @click.option("--poll", "poll_s", type=FiniteFloatRange(min=0.05), default=1.0, show_default=True)
-@click.option("--url", default=None, help="Dashboard URL used as the statuses' target URL.")
+@click.option(
+    "--url",
+    "--dashboard-url",
+    default=None,
+    envvar="PLOG_DASHBOARD_URL",
+    help="Base URL of the dashboard (plog serve): statuses link the job, then the run's "
+    "page, and reports and PR comments link the run. Env: PLOG_DASHBOARD_URL.",
+)
 @source_options
 def worker(
     home: str | None,
@@ -55,6 +62,13 @@ def worker(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    from plog_ci.dashboard_link import dashboard_url
+    from plog_ci.errors import InputError
+
+    try:
+        url = dashboard_url(url)
+    except InputError as exc:
+        raise click.BadParameter(str(exc), param_hint="--url") from None
     w = Worker(
         Path(home) if home else None,
         lease_s=lease_s,

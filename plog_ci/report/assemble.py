@@ -60,6 +60,7 @@ class RunFacts:
     """The run around the measurement, as the report names it."""
 
     run_id: int
+    run_url: str | None  # the run's dashboard page, when a dashboard URL is configured
     branch: str | None
     profile: str
     startup_s: float
@@ -98,6 +99,7 @@ def write_run_report(
             base_sha=plan.base_sha,
             branch=facts.branch,
             run_id=facts.run_id,
+            run_url=facts.run_url,
             profile=facts.profile,
             duration_s=result.duration_s,
             aborted=result.aborted,

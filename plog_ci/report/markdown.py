@@ -47,6 +47,7 @@ class ReportData:
     readers: dict[str, str] = field(default_factory=dict)  # producer -> who reads its ids
     warnings: tuple[str, ...] = ()  # what the script could not send as the spec says
     warnings_left: int = 0  # warnings not shown
+    run_url: str | None = None  # the run's dashboard page (plog_ci.dashboard_link)
 
 
 def render_markdown(data: ReportData) -> str:

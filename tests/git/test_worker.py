@@ -83,6 +83,26 @@ def test_a_crashing_job_ends_as_error(plog_home: Path, tmp_path: Path) -> None:
     ]
 
 
+def test_statuses_link_the_job_then_the_run_page(plog_home: Path, tmp_path: Path) -> None:
+    def made_run(job: Job, home: Path) -> JobOutcome:
+        return JobOutcome("pass", "ok", run_id=7)
+
+    log = tmp_path / "statuses.jsonl"
+    queued = Queue().enqueue(JobSpec(repo="r", head="a" * 40, branch="main"))
+    Worker(
+        plog_home,
+        runner=made_run,
+        forge_factory=lambda job: RecordingForge(log),
+        profile_for=lambda job, home: "load",
+        poll_s=0.05,
+        dashboard_url="https://plog.example/",
+    ).run_until_idle(timeout_s=10)
+    assert [(r["kind"], r["target_url"]) for r in records(log)] == [
+        ("pending", f"https://plog.example/jobs/{queued.job_id}"),
+        ("final", "https://plog.example/runs/7"),
+    ]
+
+
 def test_forge_down_keeps_the_verdict_until_it_can_be_posted(
     plog_home: Path, tmp_path: Path
 ) -> None:
