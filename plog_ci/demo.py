@@ -19,6 +19,7 @@ from rich.console import Console
 from plog_ci.gitrepo import git
 
 EXAMPLE = "petstore"
+DASHBOARD_PORT = 8787  # plog serve's default port
 _FILES = ("app.py", "openapi.yaml", "plog.yml")
 
 _FAST_LOOKUP = (
@@ -111,8 +112,36 @@ def _push(work: Path, rev: str, out: Console) -> None:
         raise RuntimeError(f"demo: git push failed:\n{result.stderr}")
 
 
-def run_demo(workdir: Path | None, *, console: Console, out: Console) -> int:
-    """Two pushes to a bare repository with PLog's hooks; the worker gates each."""
+def demo_home(root: Path) -> Path:
+    """The state directory (queue, results) of the demo built under ``root``."""
+    return root / "plog-home"
+
+
+def print_dashboard(home: Path, out: Console, *, serving: str | None) -> None:
+    """Where the demo's runs are on the dashboard: ``serving`` is the base URL of a
+    server about to start; without one, the command that starts it."""
+    from plog_ci.store.sqlite import open_store
+
+    store = open_store(home)
+    try:
+        runs = sorted(r.id for r in store.runs())
+    finally:
+        store.close()
+    base = serving or f"http://127.0.0.1:{DASHBOARD_PORT}"
+    out.print("\nthe dashboard of these runs:", markup=False)
+    if serving is None:
+        out.print(f"  plog serve --no-webhook --home {home}", markup=False)
+    for run_id in runs:
+        out.print(f"  {base}/runs/{run_id}", markup=False)
+    if serving is not None:
+        out.print("  (serving until Ctrl-C)", markup=False)
+
+
+def run_demo(
+    workdir: Path | None, *, console: Console, out: Console, serving: str | None = None
+) -> int:
+    """Two pushes to a bare repository with PLog's hooks; the worker gates each.
+    ``serving``: the dashboard's base URL when the caller serves it afterwards."""
     from plog_ci.hook_install import install_hooks
     from plog_ci.worker import run_worker_until_idle
 
@@ -120,7 +149,7 @@ def run_demo(workdir: Path | None, *, console: Console, out: Console) -> int:
     root.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     work, baseline, regression = build_repo(root)
-    home = root / "plog-home"
+    home = demo_home(root)
     server = root / "server.git"
     git(("init", "--quiet", "--bare", "--initial-branch=main", str(server)), cwd=root)
     install_hooks(server, home=home)
@@ -152,6 +181,7 @@ def run_demo(workdir: Path | None, *, console: Console, out: Console) -> int:
     out.print(f"\n  git --git-dir={server} log --notes=plog", markup=False)
     out.print(f"  git --git-dir={server} show plog-reports:  (markdown reports)", markup=False)
     out.print(f"\ndemo finished in {elapsed:.0f} s; state: {home}", markup=False)
+    print_dashboard(home, out, serving=serving)
     notes = [
         git(
             ("notes", "--ref=plog", "show", "--end-of-options", sha), cwd=server, check=False

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from testing.paths import EXAMPLE
@@ -122,6 +123,29 @@ def test_demo_pushes_twice_and_the_notes_say_pass_then_fail(tmp_path: Path) -> N
         check=True,
     )
     assert len([n for n in reports.stdout.split() if n.endswith(".md")]) == 2
+    # It ends with the dashboard of its runs: the command, as printed, serves them.
+    home = tmp_path / "demo" / "plog-home"
+    tail = result.stdout[result.stdout.index("the dashboard of these runs:") :].splitlines()
+    assert tail[1].strip() == f"plog serve --no-webhook --home {home}"
+    assert [t.strip() for t in tail[2:4]] == [
+        "http://127.0.0.1:8787/runs/1",
+        "http://127.0.0.1:8787/runs/2",
+    ]
+    argv = [*tail[1].split()[1:], "--port", "0"]  # any free port: 8787 may be taken here
+    served = subprocess.Popen(
+        [sys.executable, "-m", "plog_ci", *argv], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert served.stdout is not None
+        first = served.stdout.readline()  # "plog serve: listening on http://127.0.0.1:PORT"
+        base = first.split()[-1]
+        page = httpx.get(f"{base}/runs/2", timeout=10)
+        assert page.status_code == 200 and "GET /pets/{petId}" in page.text
+        assert "gate-failed" in page.text  # the failed gate, highlighted
+        assert httpx.post(f"{base}/webhook", content=b"{}", timeout=10).status_code == 503
+    finally:
+        served.terminate()
+        served.wait(timeout=10)
 
 
 # -- usage errors: numeric options (issue 16, item 7) -------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -17,8 +18,40 @@ from plog_ci.commands._output import err_console, out_console
     default=None,
     help="Where to build the demo repository (default: a new temp dir).",
 )
-def demo(workdir: Path | None) -> None:
-    """Build a throwaway repo from examples/petstore and gate two commits."""
-    from plog_ci.demo import run_demo
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Afterwards, serve the dashboard of the demo's runs on 127.0.0.1 until Ctrl-C.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8787,
+    show_default=True,
+    help="The dashboard's port with --serve (0: any free port).",
+)
+def demo(workdir: Path | None, serve: bool, port: int) -> None:
+    """Build a throwaway repo from examples/petstore and gate two commits; print where
+    the dashboard shows them (or, with --serve, serve it)."""
+    from plog_ci.demo import demo_home, run_demo
 
-    sys.exit(run_demo(workdir, console=err_console(), out=out_console()))
+    root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="plog-demo-"))
+    if not serve:
+        sys.exit(run_demo(root, console=err_console(), out=out_console()))
+
+    from plog_ci.commands.serve import listen, run_until_stopped
+    from plog_ci.web import create_app
+
+    home = demo_home(root)
+    home.mkdir(parents=True, exist_ok=True)
+    app = create_app({"WEBHOOK": False, "PLOG_HOME": str(home)})
+    try:
+        server = listen(app, "127.0.0.1", port, threads=4, max_streams=16)  # bound before
+        url = f"http://127.0.0.1:{server.effective_port}"
+        code = run_demo(root, console=err_console(), out=out_console(), serving=url)
+        if code != 0:
+            server.close()
+            sys.exit(code)
+        run_until_stopped(server)
+    finally:
+        app.extensions["plog_intake"].close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,6 +13,8 @@ from plog_ci.commands._sources import source_options
 from plog_ci.errors import InputError, PlogError
 
 if TYPE_CHECKING:
+    from flask import Flask
+
     from plog_ci.forge.sources import SourcePolicy
 
 
@@ -37,6 +39,12 @@ if TYPE_CHECKING:
     help="Requests served at once (waitress, a production WSGI server).",
 )
 @click.option(
+    "--no-webhook",
+    is_flag=True,
+    help="Serve the dashboard alone: no webhook secret needed, /webhook answers 503 "
+    "(for git hooks or Actions setups that need no forge webhook).",
+)
+@click.option(
     "--max-streams",
     type=click.IntRange(1, 1024),
     default=64,
@@ -59,6 +67,7 @@ def serve(
     api_url: str | None,
     sources: SourcePolicy,
     threads: int,
+    no_webhook: bool,
     max_streams: int,
     max_body: int,
 ) -> None:
@@ -71,8 +80,6 @@ def serve(
     a loopback --host; elsewhere it needs $PLOG_DASHBOARD_TOKEN (Bearer, or the Basic password) and
     answers 401 until one is set. The webhook needs no token (it is signed).
     """
-    from waitress.server import create_server
-
     from plog_ci.web import create_app
 
     if forge == "gitea" and not api_url:
@@ -87,6 +94,7 @@ def serve(
         app = create_app(
             {
                 "WEBHOOK_SECRET": secret,
+                "WEBHOOK": not no_webhook,
                 "PLOG_HOME": home,
                 "FORGE": forge,
                 "FORGE_API_URL": api_url,
@@ -100,35 +108,51 @@ def serve(
     except PlogError as exc:
         raise click.UsageError(str(exc)) from exc
     try:
-        try:
-            server = create_server(
-                app,
-                host=host,
-                port=port,
-                threads=threads + max_streams,
-                # waitress's default (100) would refuse watchers before the streams' limit
-                connection_limit=max(100, 2 * (threads + max_streams)),
-                ident="plog",
-            )
-        except OSError as exc:
-            raise InputError(
-                f"plog serve: cannot listen on {host}:{port}: {exc.strerror or exc}",
-                hint="pick a free port with --port (0: any free port), or stop what holds it",
-            ) from exc
+        server = listen(app, host, port, threads, max_streams)
         click.echo(f"plog serve: listening on http://{_url_host(host)}:{server.effective_port}")
+        if no_webhook:
+            click.echo("plog serve: webhook off (--no-webhook): the dashboard alone", err=True)
         if not loopback and not dashboard_token:
             click.echo(
                 f"plog serve: dashboard off: {host} is not a loopback address and "
                 "PLOG_DASHBOARD_TOKEN is not set (its pages answer 401; the webhook works)",
                 err=True,
             )
-        try:
-            server.run()  # returns only when Ctrl-C or SIGTERM ended it (waitress catches them)
-        finally:
-            server.close()
-        raise KeyboardInterrupt  # so the exit code says so (130), as for every command
+        run_until_stopped(server)
     finally:
         app.extensions["plog_intake"].close()
+
+
+def listen(app: Flask, host: str, port: int, threads: int, max_streams: int) -> Any:
+    """A waitress server for ``app`` on ``host:port`` (not yet running): ``threads`` for
+    requests plus one per live stream. Raises InputError when the port is taken."""
+    from waitress.server import create_server
+
+    try:
+        return create_server(
+            app,
+            host=host,
+            port=port,
+            threads=threads + max_streams,
+            # waitress's default (100) would refuse watchers before the streams' limit
+            connection_limit=max(100, 2 * (threads + max_streams)),
+            ident="plog",
+        )
+    except OSError as exc:
+        raise InputError(
+            f"plog serve: cannot listen on {host}:{port}: {exc.strerror or exc}",
+            hint="pick a free port with --port (0: any free port), or stop what holds it",
+        ) from exc
+
+
+def run_until_stopped(server: Any) -> None:
+    """Serve until Ctrl-C or SIGTERM (waitress catches them), then raise
+    KeyboardInterrupt so the exit code says so (130), as for every command."""
+    try:
+        server.run()
+    finally:
+        server.close()
+    raise KeyboardInterrupt
 
 
 def _url_host(host: str) -> str:

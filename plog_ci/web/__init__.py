@@ -4,6 +4,8 @@
 
 ===============  =============================================================
 WEBHOOK_SECRET   required; the shared secret of the webhook (str or bytes)
+WEBHOOK          False: the dashboard alone (no secret needed; ``/webhook``
+                 answers 503); default True
 PLOG_HOME        state directory (queue, spool); default ``$PLOG_HOME``
 MAX_BODY         largest delivery in bytes (default 25 MiB, GitHub's own cap)
 FORGE            ``github`` (default) or ``gitea``
@@ -51,7 +53,6 @@ from plog_ci.web.dashboard.run_page import MAX_STREAMS
 from plog_ci.web.intake import Intake
 
 DEFAULT_MAX_BODY = 25 * 1024 * 1024
-MAX_JOB_ID = 2**63 - 1  # SQLite's largest integer: a larger id in a URL is no job
 log = logging.getLogger("plog.web")
 
 
@@ -149,10 +150,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     secret = settings.get("WEBHOOK_SECRET")
     if isinstance(secret, str):
         secret = secret.encode("utf-8")
-    if not secret:
+    webhook_on = settings.get("WEBHOOK", True) is not False
+    if not webhook_on:
+        secret = None
+    elif not secret:
         raise InputError(
             "no webhook secret configured",
-            hint="set PLOG_WEBHOOK_SECRET to the secret entered in the forge's webhook settings",
+            hint="set PLOG_WEBHOOK_SECRET to the secret entered in the forge's webhook "
+            "settings, or serve the dashboard alone with --no-webhook",
         )
     app = Flask("plog_ci.web", static_folder=None)  # /static/ is the dashboard's
     # The body limit is enforced in _read_body; Flask's own would truncate.
@@ -169,7 +174,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api_url: str | None = settings.get("FORGE_API_URL") or sources.api_url or None
     policy: SourcePolicy = sources.merged(api_url=api_url).with_forge_default(forge)
     check_api_url(forge, api_url, policy)
-    key: bytes = secret
+    key: bytes | None = secret or None
     intake = Intake(queue, wait_s=2.0)
     app.extensions["plog_queue"] = queue
     app.extensions["plog_intake"] = intake  # close() it when the server stops
@@ -184,6 +189,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.post("/webhook")
     def webhook() -> tuple[Response, int]:
+        if key is None:
+            return _error(503, "this server shows the dashboard only (plog serve --no-webhook)")
         body = _read_body(limit)
         if body is None:
             return _error(413, f"delivery larger than {limit} bytes")
@@ -229,21 +236,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             if name.lower() != "content-type":
                 response.headers[name] = value
         return response
-
-    @app.get("/jobs/<int:job_id>")
-    def job(job_id: int) -> tuple[Response, int]:
-        found = queue.get(job_id) if job_id <= MAX_JOB_ID else None
-        if found is None:
-            return _error(404, "no such job")
-        return jsonify(
-            {
-                "id": found.id,
-                "state": found.state,
-                "result": found.result,
-                "summary": found.summary,
-                "head": found.spec.head,
-            }
-        ), 200
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:

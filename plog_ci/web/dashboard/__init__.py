@@ -33,7 +33,7 @@ from pathlib import Path
 from flask import Blueprint, Response, jsonify, request
 
 from plog_ci.templating import render
-from plog_ci.web.dashboard import history, run_page, static_files
+from plog_ci.web.dashboard import history, job_page, run_page, static_files
 from plog_ci.web.dashboard.runs import STATUSES, BadQuery, RunsView, parse_filter, runs_view
 
 TOKEN_ENV = "PLOG_DASHBOARD_TOKEN"  # noqa: S105 - the variable's name, not a token
@@ -145,6 +145,7 @@ def dashboard_blueprint(
         return response
 
     static_files.register(bp)
+    job_page.register(bp)
     run_page.register(bp, home / "results.sqlite3", max_streams=max_streams)
     history.register(bp, home)
     return bp
