@@ -2,8 +2,9 @@
 
 It reads the event the workflow got (push or pull_request), runs the
 pipeline on that commit, writes the report to the job summary and to a file
-for the artifact step, and posts the commit status and the PR comment with
-the workflow's token (``PLOG_TOKEN``). Posting is best effort: a read-only
+for the artifact step, exports the run's page as one HTML file next to it (``plog
+export``: it opens offline, from the artifact), and posts the commit status and
+the PR comment with the workflow's token (``PLOG_TOKEN``). Posting is best effort: a read-only
 token (pull requests from forks) only costs a warning, never the verdict.
 """
 
@@ -86,6 +87,28 @@ def _pipeline_run(repo: Path, trigger: Trigger) -> Any:
     return run(request)
 
 
+def export_html(env: Mapping[str, str], run_id: object, report_path: Path) -> Path | None:
+    """Write run ``run_id``'s page as one HTML file next to the report
+    (``plog-run-<id>.html``); its path, or None (no run recorded, or a warning on
+    the log: the export never changes the verdict)."""
+    if not isinstance(run_id, int):
+        return None
+    from plog_ci.commands.export import default_name, export_file, write_atomically
+    from plog_ci.home import state_dir
+
+    home = Path(env["PLOG_HOME"]) if env.get("PLOG_HOME") else None
+    target = report_path.parent / default_name(run_id)
+    try:
+        write_atomically(
+            target, export_file(state_dir(home, create=False) / "results.sqlite3", run_id)
+        )
+    except Exception as exc:  # the verdict stands whatever the export does
+        why = exc.message if isinstance(exc, PlogError) else f"{type(exc).__name__}: {exc}"
+        print(f"::warning::PLog could not export the run's page: {why}", file=sys.stderr)
+        return None
+    return target
+
+
 def _append(path: str | None, text: str) -> None:
     if path:
         with open(path, "a", encoding="utf-8") as fh:
@@ -130,10 +153,12 @@ def main(
     if not report_path:
         report_path = Path(env.get("RUNNER_TEMP") or ".") / "plog-report.md"
         report_path.write_text(markdown, encoding="utf-8")
+    html_path = export_html(env, getattr(outcome, "run_id", None), Path(report_path))
     _append(env.get("GITHUB_STEP_SUMMARY"), markdown[: SUMMARY_LIMIT - 1] + "\n")
     _append(
         env.get("GITHUB_OUTPUT"),
-        f"status={outcome.status}\nexit-code={outcome.exit_code}\nreport-path={report_path}\n",
+        f"status={outcome.status}\nexit-code={outcome.exit_code}\nreport-path={report_path}\n"
+        f"html-path={html_path or ''}\n",
     )
     final = Report(
         result=str(outcome.status),

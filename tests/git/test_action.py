@@ -92,3 +92,56 @@ def test_push_run_survives_a_read_only_token(tmp_path: Path, serve_app: Any) -> 
         )
 
     assert main(env, run=run) == 0
+
+
+def test_action_uploads_the_run_page_with_the_report() -> None:
+    action = YAML(typ="safe").load((ROOT / "action.yml").read_text())
+    uploads = [s for s in action["runs"]["steps"] if "upload-artifact" in s.get("uses", "")]
+    assert len(uploads) == 2
+    for step in uploads:
+        paths = step["with"]["path"].splitlines()
+        assert paths == [
+            "${{ steps.plog.outputs.report-path }}",
+            "${{ steps.plog.outputs.html-path }}",
+        ]
+    assert action["outputs"]["html-path"]["value"] == "${{ steps.plog.outputs.html-path }}"
+
+
+def test_the_run_page_is_exported_next_to_the_report(tmp_path: Path, serve_app: Any) -> None:
+    from plog_ci.store.sqlite import open_store
+    from tests.web.test_run_template import finished_failed_run
+
+    home = tmp_path / "action-home"  # from the env the Action gets, not the process's
+    store = open_store(home)
+    run_id = finished_failed_run(store)
+    store.close()
+    served: Served = serve_app(make_fake("github"))
+    env = _env(tmp_path, served.url, "push", "push_1.payload.json")
+    env["PLOG_HOME"] = str(home)
+
+    def run(repo: Path, trigger: Trigger) -> SimpleNamespace:
+        return SimpleNamespace(
+            status="fail",
+            exit_code=1,
+            run_id=run_id,
+            profile="load",
+            summary="slow",
+            report_markdown="# slow\n",
+            report_path=None,
+        )
+
+    assert main(env, run=run) == 1
+    page = tmp_path / f"plog-run-{run_id}.html"
+    assert f"\nhtml-path={page}\n" in (tmp_path / "output").read_text()
+    text = page.read_text(encoding="utf-8")
+    assert 'id="plog-export"' in text and "Content-Security-Policy" in text
+
+    # A run the store does not hold: a warning, no path, the same verdict.
+    (tmp_path / "output").unlink()
+
+    def lost(repo: Path, trigger: Trigger) -> SimpleNamespace:
+        return SimpleNamespace(**{**vars(run(repo, trigger)), "run_id": 424242})
+
+    assert main(env, run=lost) == 1
+    assert "\nhtml-path=\n" in (tmp_path / "output").read_text()
+    assert not (tmp_path / "plog-run-424242.html").exists()

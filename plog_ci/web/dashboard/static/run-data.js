@@ -116,3 +116,58 @@ export function duration(seconds) {
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${pad(seconds % 60)} s`;
   return `${Math.floor(seconds / 3600)} h ${pad((seconds % 3600) / 60)} min`;
 }
+
+/**
+ * Points ([side, operation, second, count, failures, p50, p90, p95, p99, max]) from
+ * an export's compact series (web/dashboard/export.py, compact_series): one entry
+ * per side and operation, each row's second given from the row before.
+ */
+export function expandSeries(series) {
+  const points = [];
+  for (const s of Array.isArray(series) ? series : []) {
+    let second = Number(s.start);
+    for (const row of Array.isArray(s.rows) ? s.rows : []) {
+      second += Number(row[0]);
+      points.push([String(s.side), String(s.operation), second, ...row.slice(1, 8)]);
+    }
+  }
+  return points;
+}
+
+/**
+ * The data of a page that `plog export` wrote to one file (its
+ * <script type="application/json" id="plog-export">), or null on the live page.
+ * Returns {points, omitted: Set of operations whose seconds were left out, limit:
+ * how many operations' seconds an export keeps, stats: {operation: summary},
+ * progress}.
+ */
+export function readExport(doc) {
+  const element = doc.getElementById("plog-export");
+  if (!element) return null;
+  const data = JSON.parse(element.textContent || "{}");
+  const detail = data.detail || {};
+  return {
+    points: expandSeries(data.series),
+    omitted: new Set(Array.isArray(data.omitted) ? data.omitted : []),
+    limit: Number(data.max_operations) || 0,
+    stats: detail.stats || {},
+    progress: detail.progress || null,
+  };
+}
+
+/** What an export says for an operation whose seconds it left out: why, and the
+ * operation's summary (its row of the operations table). */
+export function omittedNote(stats, limit) {
+  const s = stats || {};
+  const parts = [];
+  if (Number.isFinite(s.count)) parts.push(`${s.count} requests`);
+  if (Number.isFinite(s.failures)) parts.push(`${s.failures} failed`);
+  for (const p of ["p50", "p95", "p99"]) {
+    if (Number.isFinite(s[p])) parts.push(`${p} ${s[p].toFixed(1)} ms`);
+  }
+  const summary = parts.length ? ` Summary: ${parts.join(", ")}.` : "";
+  return (
+    `Not included in the export: it keeps the seconds of ${limit} operations ` +
+    `(those the gates name, then the most failing and slowest).${summary}`
+  );
+}

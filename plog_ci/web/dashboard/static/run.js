@@ -5,9 +5,21 @@
 // (/api/runs/<id>/points), then follows the stream (/runs/<id>/events) from the
 // cursor that answer gave; on the stream's "end" it reloads once to show the
 // finished run. Everything read from the server is shown with textContent.
+//
+// A page exported to one file (`plog export`) carries its seconds in
+// <script id="plog-export">: then the charts come from there, and nothing is
+// fetched and no stream is opened (the file has no server; its policy forbids it).
 
 import { Chart } from "/static/run-charts.js";
-import { RunSeries, TOTAL, duration, gateLine, hasLatency } from "/static/run-data.js";
+import {
+  RunSeries,
+  TOTAL,
+  duration,
+  gateLine,
+  hasLatency,
+  omittedNote,
+  readExport,
+} from "/static/run-data.js";
 
 const FINAL = ["pass", "fail", "no-verdict", "error", "cancelled"];
 const RETRY_MS = 3000;
@@ -64,6 +76,7 @@ function showLocalTimes() {
 function main(root) {
   const runId = root.dataset.runId;
   const running = root.dataset.status === "running";
+  const exported = readExport(document);
   const series = new RunSeries();
   const charts = [...root.querySelectorAll(".chart[data-chart]")].map(
     (box) => new Chart(box, box.dataset.chart),
@@ -73,7 +86,7 @@ function main(root) {
   const note = byId("chart-note");
   const gates = readGates(root);
   const query = new URLSearchParams(window.location.search);
-  const metric = query.get("metric");
+  let metric = query.get("metric");
   let op = query.get("op") || TOTAL;
   let generation = 0; // a newer load makes an older answer moot
   let cursor = "";
@@ -103,12 +116,17 @@ function main(root) {
       if (empty) empty.hidden = aligned.x.length === 0 || hasLatency(aligned);
     }
     note.hidden = aligned.x.length > 0;
-    note.textContent = running ? "No seconds measured yet." : "No seconds stored for this operation.";
+    if (exported && exported.omitted.has(op)) {
+      note.textContent = omittedNote(exported.stats[op], exported.limit);
+    } else {
+      note.textContent = running ? "No seconds measured yet." : "No seconds stored for this operation.";
+    }
     if (!focused && aligned.x.length > 0) {
       focused = true;
       const anchor = byId(`chart-${metric}`);
       const box = anchor && anchor.closest(".chart");
       if (box) {
+        for (const chart of charts) chart.box.classList.remove("chart-focus");
         box.classList.add("chart-focus");
         anchor.scrollIntoView({ block: "start" });
       }
@@ -187,6 +205,36 @@ function main(root) {
     else openStream(mine);
   }
 
+  /** An exported page: every second is in the file; choosing only redraws. */
+  function showExport() {
+    for (const option of select.options) {
+      if (exported.omitted.has(option.value)) option.textContent = `${option.value} (not in the export)`;
+    }
+    state.textContent = running ? "snapshot: the run was going on when it was exported" : "";
+    select.addEventListener("change", () => {
+      op = select.value;
+      draw();
+    });
+    // The tables' links name their operation (data-op) instead of a query to reload with.
+    root.addEventListener("click", (event) => {
+      const link = event.target.closest("a[data-op]");
+      if (!link) return;
+      choose(select, link.dataset.op);
+      op = select.value;
+      metric = link.dataset.metric || null;
+      focused = !metric;
+      draw();
+    });
+    series.add(exported.points);
+    showProgress(exported.progress);
+    draw();
+  }
+
+  showLocalTimes();
+  if (exported) {
+    showExport();
+    return;
+  }
   select.addEventListener("change", () => {
     op = select.value;
     const url = new URL(window.location.href);
@@ -194,8 +242,6 @@ function main(root) {
     window.history.replaceState(null, "", url);
     load();
   });
-
-  showLocalTimes();
   const started = Number(root.dataset.started);
   if (running && root.dataset.started && Number.isFinite(started)) {
     const shown = byId("run-duration");
