@@ -80,6 +80,20 @@ SUITE = (
         note="about 10 s",
     ),
     Benchmark(
+        "dashboard_scale",
+        "one run of 200 operations x 30 min on the dashboard (open time, page bytes); "
+        "webhook p50/p99 with 0 and 50 live SSE watchers",
+        quick=True,
+        note="about 1 minute",
+    ),
+    Benchmark(
+        "dashboard_live",
+        "k6 req/s with 1 and 5 dashboard watchers against none, paired rounds; "
+        "delay from k6's push to the watcher holding the second",
+        quick=True,
+        note="about 4 minutes; needs k6",
+    ),
+    Benchmark(
         "realism_services",
         "generated load on real PyPI services (httpbin, kinto, jupyter_server): "
         "documented-success share and failure kinds",
