@@ -60,6 +60,19 @@ def exchange_text(exchange: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def exchange_texts(exchanges: Any) -> dict[str, list[str]]:
+    """Stored failed exchanges (operation -> list of ``plog_ci.runner.exchanges``
+    shapes; anything else is ignored) as ``exchange_text`` by operation: the reason
+    beside each error status on the dashboard."""
+    if not isinstance(exchanges, dict):
+        return {}
+    return {
+        str(op): [exchange_text(e) for e in kept if isinstance(e, dict)]
+        for op, kept in exchanges.items()
+        if isinstance(kept, list)
+    }
+
+
 def exchange_sections(
     exchanges: dict[str, list[dict[str, Any]]],
 ) -> list[tuple[str, list[str]]]:

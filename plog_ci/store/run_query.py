@@ -99,12 +99,13 @@ def points_after(
     ``cursor``, in time order, and the new cursor. From the start (``Cursor()``), the
     run's whole history; a run stored before whole-run seconds were kept gets its
     TOTAL from the per-operation counts (no latencies: percentiles never add up)."""
-    wanted = tuple(dict.fromkeys([TOTAL, *list(operations)[:MAX_OPERATIONS]]))
+    operations = [op for op in operations if op != TOTAL][:MAX_OPERATIONS]
+    wanted = tuple(dict.fromkeys([TOTAL, *operations]))
     if conn is None:
         with read_only(path) as own:
             if own is None:
                 return Points([], cursor)
-            return points_after(path, run_id, wanted, cursor, conn=own)
+            return points_after(path, run_id, operations, cursor, conn=own)
     conn.execute("BEGIN")
     try:
         top = Cursor(_max_rowid(conn, "series"), _max_rowid(conn, "live_points"))
@@ -249,6 +250,13 @@ def run_detail(path: Path, run_id: int) -> dict[str, Any] | None:
                 conn, "SELECT name, data FROM run_documents WHERE run_id = ?", (run_id,)
             )
         }
+        exchanges: dict[str, list[Any]] = {}
+        for op, data in _rows(
+            conn,
+            "SELECT operation, data FROM exchanges WHERE run_id = ? ORDER BY operation, seq",
+            (run_id,),
+        ):
+            exchanges.setdefault(op, []).append(_json(data, {}))
         resources: dict[str, list[list[float]]] = {}
         for target, ts, cpu, rss in _rows(
             conn,
@@ -265,6 +273,7 @@ def run_detail(path: Path, run_id: int) -> dict[str, Any] | None:
             "gates": gates,
             "errors": errors,
             "findings": findings,
+            "exchanges": exchanges,  # a few failed exchanges per operation, redacted
             "documents": documents,
             "resources": resources,
         }

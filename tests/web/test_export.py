@@ -103,7 +103,12 @@ def self_contained(page: str) -> None:
     hrefs = [a["href"] or "" for _, a in tags if "href" in a]
     assert all(h.startswith(("#", "data:")) for h in hrefs), hrefs
     assert not [t for t, _ in tags if t in ("link", "img", "iframe", "object", "embed", "base")]
-    assert "http://" not in lowered and "https://" not in lowered
+    # Absolute URLs only as text (a failed exchange's request line), never to load.
+    outside_text = re.sub(
+        r'<pre[^>]*>.*?</pre>|<script type="application/json".*?</script>', "", lowered, flags=re.S
+    )
+    assert "http://" not in outside_text and "https://" not in outside_text
+    assert "url(http" not in lowered.replace(" ", "")
     scripts = [a.get("type") for t, a in tags if t == "script"]
     assert scripts == ["importmap", "module", "application/json"]
     head = lowered.split("</head>")[0]

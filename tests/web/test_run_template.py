@@ -121,6 +121,11 @@ def finished_failed_run(store: ResultsStore, *, start: int | None = None) -> int
     ]  # fmt: skip
     store.save_gate_outcomes(run_id, outcomes)
     store.save_errors(run_id, {IMG_OP: {JS_LINK: 7, f"500 {SCRIPT}": 5}})
+    exchange = {
+        "request": {"method": "POST", "url": f"http://127.0.0.1:1/{IMG}", "body": SCRIPT},
+        "response": {"status": 500, "ms": 3.5, "body": f"boom {IMG}"},
+    }
+    store.save_exchanges(run_id, {IMG_OP: [exchange]})
     store.save_findings(
         run_id, [{"kind": "slow", "operation": HOSTILE_OP, "message": f"slow {IMG}", "data": {}}]
     )
@@ -284,6 +289,9 @@ def test_a_finished_failed_run_shows_its_evidence_as_text(
     assert "200.0 ms" in page and "+75.0%" in page and "[+60.0%, ∞]" in page
     assert "regression" in page and "breaking" in page
     assert "<progress" not in page  # finished: no progress bar
+    # The reason beside the error status: the failed exchange as text.
+    assert '<pre class="exchange">' in page
+    shown(page, f"POST http://127.0.0.1:1/{IMG}", f"boom {IMG}", "→ 500 (3.5 ms)")
 
 
 def test_a_running_run_shows_its_stage_and_progress(

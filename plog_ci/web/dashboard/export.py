@@ -40,6 +40,7 @@ from typing import Any
 from markupsafe import Markup
 
 from plog_ci import __version__
+from plog_ci.report.exchanges import exchange_texts
 from plog_ci.results import TOTAL
 from plog_ci.store.run_query import MAX_OPERATIONS, Cursor, Point, points_after, run_detail
 from plog_ci.store.runs_query import read_only
@@ -210,5 +211,11 @@ def export_run(store: Path, run_id: int, *, now: float | None = None) -> Export 
         "exported_at": stamp,
         "version": __version__,
     }
-    page = render("dashboard/run.html.j2", detail=detail, run_id=run_id, export=context)
+    page = render(
+        "dashboard/run.html.j2",
+        detail=detail,
+        run_id=run_id,
+        export=context,
+        exchange_texts=exchange_texts(detail.get("exchanges")),
+    )
     return Export(page, included, omitted, len(found.points))

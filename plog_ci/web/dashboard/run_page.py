@@ -37,6 +37,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from plog_ci.report.exchanges import exchange_texts
 from plog_ci.store.run_query import (
     MAX_OPERATIONS,
     Cursor,
@@ -154,7 +155,13 @@ def register(bp: Blueprint, store: Path, *, max_streams: int = MAX_STREAMS) -> N
             )
             return Response(body, status=404, content_type=HTML)
         return Response(
-            render("dashboard/run.html.j2", detail=detail, run_id=run_id), content_type=HTML
+            render(
+                "dashboard/run.html.j2",
+                detail=detail,
+                run_id=run_id,
+                exchange_texts=exchange_texts(detail.get("exchanges")),
+            ),
+            content_type=HTML,
         )
 
     @bp.get("/api/runs/<int:run_id>")
