@@ -5,8 +5,8 @@ import struct
 import pytest
 
 from plog_ci.config.model import LoadConfig
-from plog_ci.results import TOTAL
 from plog_ci.loadgen.script import generate
+from plog_ci.results import TOTAL
 from plog_ci.runner.capture import Capture
 from plog_ci.runner.histogram import Histogram
 from plog_ci.runner.k6 import run_k6
