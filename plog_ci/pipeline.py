@@ -53,7 +53,7 @@ from plog_ci.report.assemble import Report, RunFacts, write_run_report
 from plog_ci.report.documents import run_documents
 from plog_ci.runner.environment import environment_fingerprint
 from plog_ci.series import SeriesFanout
-from plog_ci.store.details import SeriesWriter
+from plog_ci.store.details import PENDING_GATE, SeriesWriter
 from plog_ci.store.influx_export import InfluxSeries
 from plog_ci.store.live import LiveWriter, ProgressWriter, save_documents
 from plog_ci.store.sqlite import ResultsStore, open_store
@@ -211,7 +211,7 @@ def record_run(run: Run) -> None:
                 "operation": g.operation or "*",
                 "level": g.level,
                 "passed": None,
-                "detail": "pending",
+                "detail": PENDING_GATE,
             }
             for g in plan.config.gates
         ]

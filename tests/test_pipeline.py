@@ -171,12 +171,18 @@ def test_side_by_side_modes_store_paired_blocks(
     assert stats["GET /pets/{petId}"].count > 0 and stats["GET /pets/{petId}"].failures == 0
     blocks = store.blocks(outcome.run_id or 0)
     assert set(blocks) == {"base", "head"} and len(blocks["base"]) == len(blocks["head"]) == 3
-    # The dashboard draws both sides: each side's seconds, per operation and whole.
+    # The dashboard draws both sides: each side's seconds, per operation and whole,
+    # one point per push and side (no drift past the run's end), every request counted.
     sided = points_after(store.path, outcome.run_id or 0, ["GET /pets"], Cursor()).points
+    record = store.get_run(outcome.run_id or 0)
+    assert record.finished_at is not None
     for side in ("base", "head"):
         mine = [p for p in sided if p[0] == side]
         assert {p[1] for p in mine} == {TOTAL, "GET /pets"}, side
-        assert sum(p[3] for p in mine if p[1] == "GET /pets") > 0
+        assert max(p[2] for p in mine) <= record.finished_at + 1, side
+        assert sum(p[3] for p in mine if p[1] == "GET /pets") == sum(
+            b["GET /pets"].count for b in blocks[side]
+        ), side
     for side in ("base", "head"):
         assert sum(b["GET /pets"].count for b in blocks[side]) > 0
 

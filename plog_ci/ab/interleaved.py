@@ -105,9 +105,9 @@ def run_scheduled(
     side and round as tags; a capture per side and round reads each block's
     statistics exactly from k6's cumulative histograms.
 
-    ``on_side(side)``, when given, is the callback that gets that side's points as
-    its block captures compute them at each push (the live line,
-    ``SeriesFanout.watch``): nothing more is computed for it, on the capture's thread.
+    ``on_side(side)``, when given, is the callback that gets that side's points at each
+    push (the live line and the dashboard, ``SeriesFanout.watch``), from a capture of
+    that side across its rounds, on the capture's thread.
     """
     if set(script.sides) != set(SIDES) or len(script.slots) < 2:
         raise InternalError("run_scheduled needs a script with a schedule (generate(schedule=))")
@@ -115,16 +115,24 @@ def run_scheduled(
     rounds = len(script.slots) // per_round
     block_captures = {
         side: [
-            Capture(
-                script.operations,
-                where={SIDE_TAG: side, ROUND_TAG: str(index)},
-                on_second=on_side(side) if on_side is not None else None,
-            )
+            Capture(script.operations, where={SIDE_TAG: side, ROUND_TAG: str(index)})
             for index in range(rounds)
         ]
         for side in SIDES
     }
-    followers = tuple(c for side in SIDES for c in block_captures[side])
+    # One capture per side over all its rounds feeds the live view: one point per push
+    # and side, from that side's merged histograms, however the rounds turn (two block
+    # captures at a round's boundary gave two points of one second, and the live seconds
+    # drifted ahead of the clock).
+    watchers = (
+        tuple(
+            Capture(script.operations, where={SIDE_TAG: side}, on_second=on_side(side))
+            for side in SIDES
+        )
+        if on_side is not None
+        else ()
+    )
+    followers = tuple(c for side in SIDES for c in block_captures[side]) + watchers
     with Capture(script.operations, followers=followers) as capture:
         ended = run_both_sides(
             script,

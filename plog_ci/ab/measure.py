@@ -332,6 +332,8 @@ class _Sides:
             total=total,
         )
         series = self.recorder.series
+        # Known now: the dashboard shows the run's kind while it runs.
+        self.recorder.store.set_kind(self.recorder.run_id, "interleaved")
         outcome = run_scheduled(
             script,
             self.urls,
@@ -383,6 +385,7 @@ class _Sides:
             f"{script.duration_s:g} s",
             total=script.duration_s,
         )
+        self.recorder.store.set_kind(self.recorder.run_id, "duet")
         outcome = run_duet(
             script,
             self.urls,

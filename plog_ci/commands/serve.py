@@ -113,9 +113,10 @@ def serve(
         if no_webhook:
             click.echo("plog serve: webhook off (--no-webhook): the dashboard alone", err=True)
         if not loopback and not dashboard_token:
+            works = "the webhook is off too" if no_webhook else "the webhook works"
             click.echo(
                 f"plog serve: dashboard off: {host} is not a loopback address and "
-                "PLOG_DASHBOARD_TOKEN is not set (its pages answer 401; the webhook works)",
+                f"PLOG_DASHBOARD_TOKEN is not set (its pages answer 401; {works})",
                 err=True,
             )
         run_until_stopped(server)

@@ -15,6 +15,8 @@ from typing import Any
 
 from plog_ci.results import OperationStats, SeriesPoint
 
+PENDING_GATE = "pending"  # a gate's detail from the run's start until it is judged
+
 
 class DetailTables:
     """Mixed into ``ResultsStore``, which provides the connection and transactions."""

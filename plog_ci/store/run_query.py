@@ -30,6 +30,7 @@ from plog_ci.store.runs_query import read_only
 Latency = float | None
 Point = tuple[str, str, int, int, int, Latency, Latency, Latency, Latency, Latency]
 MAX_OPERATIONS = 25  # operations one request may ask the seconds of (besides TOTAL)
+MAX_RUN_ID = 2**63 - 1  # SQLite's largest integer: a larger id names no run
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,8 @@ def points_after(
     TOTAL from the per-operation counts (no latencies: percentiles never add up)."""
     operations = [op for op in operations if op != TOTAL][:MAX_OPERATIONS]
     wanted = tuple(dict.fromkeys([TOTAL, *operations]))
+    if not 0 < run_id <= MAX_RUN_ID:
+        return Points([], cursor)
     if conn is None:
         with read_only(path) as own:
             if own is None:
@@ -148,6 +151,19 @@ def points_after(
     return Points(out, top)
 
 
+def run_operations(conn: sqlite3.Connection, run_id: int) -> set[str]:
+    """The operations the run has seconds, statistics or gates of (TOTAL included)."""
+    found = {TOTAL}
+    for sql in (
+        "SELECT DISTINCT operation FROM series WHERE run_id = ?",
+        "SELECT DISTINCT operation FROM live_points WHERE run_id = ?",
+        "SELECT operation FROM operation_stats WHERE run_id = ?",
+        "SELECT DISTINCT operation FROM gate_outcomes WHERE run_id = ?",
+    ):
+        found.update(str(op) for (op,) in _rows(conn, sql, (run_id,)))
+    return found
+
+
 def progress(conn: sqlite3.Connection, run_id: int) -> dict[str, Any] | None:
     """The run's stage and progress (``store.live.ProgressWriter``), or None."""
     rows = _rows(
@@ -170,6 +186,8 @@ def progress(conn: sqlite3.Connection, run_id: int) -> dict[str, Any] | None:
 
 
 def run_status(conn: sqlite3.Connection, run_id: int) -> str | None:
+    if not 0 < run_id <= MAX_RUN_ID:
+        return None
     rows = _rows(conn, "SELECT status FROM runs WHERE id = ?", (run_id,))
     return str(rows[0][0]) if rows else None
 
@@ -186,6 +204,8 @@ def _json(text: str | None, default: Any) -> Any:
 def run_detail(path: Path, run_id: int) -> dict[str, Any] | None:
     """Everything the run's page shows besides the seconds (see
     ``web.dashboard.run_page`` for the shape), or None when there is no such run."""
+    if not 0 < run_id <= MAX_RUN_ID:
+        return None
     with read_only(path) as conn:
         if conn is None:
             return None

@@ -18,7 +18,7 @@ from typing import Any
 from plog_ci.errors import InputError, StateError
 from plog_ci.home import check_writable, close_sqlite, is_state_fault, sqlite_files, unwritable
 from plog_ci.results import OperationStats
-from plog_ci.store.details import DetailTables
+from plog_ci.store.details import PENDING_GATE, DetailTables
 from plog_ci.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
@@ -190,6 +190,7 @@ class ResultsStore(DetailTables):
                     run_id,
                 ),
             )
+            _close_pending_gates(conn, run_id, status)
 
     def close_abandoned(self, run_id: int, reason: str) -> bool:
         """End a run its process left ``running`` (a worker killed mid-run) as ``error``
@@ -200,6 +201,7 @@ class ResultsStore(DetailTables):
                 "WHERE id = ? AND status = 'running'",
                 (time.time(), json.dumps({"status": "error", "reason": reason}), run_id),
             )
+            _close_pending_gates(conn, run_id, "error")
             return cur.rowcount == 1
 
     def running_runs(self) -> list[int]:
@@ -369,6 +371,15 @@ class ResultsStore(DetailTables):
                 )
             conn.executemany("DELETE FROM runs WHERE id = ?", [(i,) for i in doomed])
         return len(doomed)
+
+
+def _close_pending_gates(conn: sqlite3.Connection, run_id: int, status: str) -> None:
+    """Gates still pending when the run ends (stored when it started, never judged: an
+    error or an interruption) say so instead of staying pending."""
+    conn.execute(
+        "UPDATE gate_outcomes SET detail = ? WHERE run_id = ? AND passed IS NULL AND detail = ?",
+        (f"not evaluated: the run ended ({status})", run_id, PENDING_GATE),
+    )
 
 
 def open_store(home: Path) -> ResultsStore:

@@ -47,8 +47,10 @@ from werkzeug.exceptions import HTTPException
 from plog_ci.errors import InputError
 from plog_ci.forge.sources import SourcePolicy, SourceRefused, api_url_allowed
 from plog_ci.queue import Queue
+from plog_ci.templating import render
 from plog_ci.web import events, signature
 from plog_ci.web.dashboard import dashboard_blueprint
+from plog_ci.web.dashboard.negotiation import wants_page
 from plog_ci.web.dashboard.run_page import MAX_STREAMS
 from plog_ci.web.intake import Intake
 
@@ -230,7 +232,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
-        response = jsonify({"error": exc.name})
+        if wants_page():  # a browser on a dashboard path: the error as a page
+            response = Response(
+                render("dashboard/error.html.j2", heading=exc.name, message=exc.description),
+                content_type="text/html; charset=utf-8",
+            )
+        else:
+            response = jsonify({"error": exc.name})
         response.status_code = exc.code or 500
         for name, value in exc.get_headers():  # Allow, for a 405
             if name.lower() != "content-type":

@@ -165,3 +165,20 @@ def test_a_store_of_an_older_schema_reads_without_the_live_tables(tmp_path: Path
 def test_a_forged_cursor_is_the_start(text: str | None) -> None:
     assert Cursor.parse(text) == Cursor()
     assert Cursor.parse("12-40") == Cursor(12, 40) and str(Cursor(12, 40)) == "12-40"
+
+
+def test_gates_still_pending_when_a_run_ends_say_it_was_not_evaluated(
+    store: ResultsStore,
+) -> None:
+    run_id, other = _run(store), _run(store)
+    for rid in (run_id, other):
+        store.save_gate_outcomes(
+            rid,
+            [{"gate": "p95 < 1s", "operation": "*", "level": "fail", "passed": None,
+              "detail": "pending"}],
+        )  # fmt: skip
+    store.finish_run(run_id, "cancelled", {"status": "cancelled"}, None)
+    assert store.close_abandoned(other, "worker killed")
+    for rid, status in ((run_id, "cancelled"), (other, "error")):
+        (gate,) = store.gate_outcomes(rid)
+        assert gate["detail"] == f"not evaluated: the run ended ({status})"

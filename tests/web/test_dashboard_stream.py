@@ -178,4 +178,22 @@ def test_run_data_as_json_and_404s(store: ResultsStore, server: str) -> None:
     for path in ("/api/runs/999", "/api/runs/999/points", "/runs/999/events"):
         res = httpx.get(f"{server}{path}", timeout=10)
         assert res.status_code == 404 and "no run #999" in res.text, path
+    huge = "9" * 25  # beyond SQLite's integers: no run, not a server error
+    for path in (f"/runs/{huge}", f"/api/runs/{huge}", f"/api/runs/{huge}/points"):
+        assert httpx.get(f"{server}{path}", timeout=10).status_code == 404, path
+    # A browser gets its errors as pages; a script as JSON.
+    page = httpx.get(f"{server}/runs/abc", headers={"Accept": "text/html"}, timeout=10)
+    assert page.status_code == 404 and "<h1>Not Found</h1>" in page.text
+    assert httpx.get(f"{server}/runs/abc", timeout=10).json() == {"error": "Not Found"}
+    # A finished run tells a typo in ?op= or a forged cursor from real data.
+    for query, needle in (
+        ({"op": "GET /nope"}, "no operation 'GET /nope'"),
+        ({"op": "<script>"}, "no operation"),
+        ({"after": "abc"}, "not a cursor"),
+        ({"after": "1e23"}, "not a cursor"),
+    ):
+        res = httpx.get(f"{server}/api/runs/{run_id}/points", params=query, timeout=10)
+        assert res.status_code == 400 and needle in res.json()["error"], query
+    known = httpx.get(f"{server}/api/runs/{run_id}/points", params={"op": "GET /pets"}, timeout=10)
+    assert known.status_code == 200  # the gate names it
     assert httpx.post(f"{server}/api/runs/{run_id}", timeout=10).status_code == 405

@@ -72,10 +72,13 @@ def presented_token() -> bytes | None:
     return None
 
 
-def _refused(message: str) -> Response:
+def _refused(message: str, *, ask: bool = True) -> Response:
+    """401 with ``message``; ``ask``: invite the browser's login prompt (only when a
+    token is set: with none, no password can work)."""
     response = jsonify({"error": message})
     response.status_code = 401
-    response.headers["WWW-Authenticate"] = 'Basic realm="plog dashboard", charset="UTF-8"'
+    if ask:
+        response.headers["WWW-Authenticate"] = 'Basic realm="plog dashboard", charset="UTF-8"'
     return response
 
 
@@ -103,7 +106,8 @@ def dashboard_blueprint(
             return _refused(
                 f"the dashboard needs a token on a server that listens beyond loopback: "
                 f"set {TOKEN_ENV} and restart plog serve, or serve on 127.0.0.1 behind a "
-                "reverse proxy that does the login"
+                "reverse proxy that does the login",
+                ask=False,
             )
         given = presented_token()
         if given is None or not hmac.compare_digest(given, key):

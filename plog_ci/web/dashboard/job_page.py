@@ -9,18 +9,14 @@ Behind the dashboard's token like every dashboard page.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify
 
 from plog_ci.queue import Queue
 from plog_ci.templating import render
+from plog_ci.web.dashboard.negotiation import wants_page
 
 MAX_JOB_ID = 2**63 - 1  # SQLite's largest integer: a larger id in a URL is no job
 REFRESH_S = 5
-
-
-def _wants_html() -> bool:
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return best == "text/html"
 
 
 def register(bp: Blueprint) -> None:
@@ -30,7 +26,7 @@ def register(bp: Blueprint) -> None:
     def job(job_id: int) -> Response:
         queue: Queue = current_app.extensions["plog_queue"]
         found = queue.get(job_id) if job_id <= MAX_JOB_ID else None
-        html = _wants_html()
+        html = wants_page()
         if found is None:
             if html:
                 body = render(

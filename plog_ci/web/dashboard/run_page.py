@@ -45,6 +45,7 @@ from plog_ci.store.run_query import (
     points_after,
     progress,
     run_detail,
+    run_operations,
     run_status,
 )
 from plog_ci.store.runs_query import read_only
@@ -173,12 +174,22 @@ def register(bp: Blueprint, store: Path, *, max_streams: int = MAX_STREAMS) -> N
 
     @bp.get("/api/runs/<int:run_id>/points")
     def points_api(run_id: int) -> tuple[Response, int]:
-        cursor = Cursor.parse(request.args.get("after"))
+        after = request.args.get("after")
+        cursor = Cursor.parse(after)
+        if after is not None and str(cursor) != after:
+            return jsonify({"error": f"after={after[:40]!r} is not a cursor (like 12-40)"}), 400
         with read_only(store) as conn:
             status = None if conn is None else run_status(conn, run_id)
             if conn is None or status is None:
                 return jsonify({"error": f"no run #{run_id} in the store"}), 404
-            found = points_after(store, run_id, _operations(), cursor, conn=conn)
+            asked = _operations()
+            unknown = sorted(set(asked) - run_operations(conn, run_id))
+            # A running run may not have a second of an operation yet: only a finished
+            # one can tell a typo for sure.
+            if unknown and status != "running":
+                names = ", ".join(repr(op[:80]) for op in unknown[:3])
+                return jsonify({"error": f"run #{run_id} has no operation {names}"}), 400
+            found = points_after(store, run_id, asked, cursor, conn=conn)
             return jsonify(_points_json(found, status, progress(conn, run_id))), 200
 
     @bp.get("/runs/<int:run_id>/events")

@@ -23,6 +23,7 @@ CONTENT_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".mjs": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
     ".json": "application/json",
     ".txt": "text/plain; charset=utf-8",
     "": "text/plain; charset=utf-8",

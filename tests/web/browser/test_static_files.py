@@ -139,7 +139,8 @@ def test_only_known_suffixes_have_a_type() -> None:
     assert content_type("a/b.JS") == "text/javascript; charset=utf-8"
     assert content_type("x.css") == "text/css; charset=utf-8"
     assert content_type("LICENSE") == "text/plain; charset=utf-8"
-    for name in ("static_files.py", "x.html", "x.svg", "a/b.pyc", "x.js.map"):
+    assert content_type("favicon.svg") == "image/svg+xml"  # our own icon; no user file
+    for name in ("static_files.py", "x.html", "x.htm", "a/b.pyc", "x.js.map"):
         assert content_type(name) is None, name
 
 
