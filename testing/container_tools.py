@@ -17,11 +17,10 @@ import contextlib
 import fcntl
 import json
 import os
-import resource
 import secrets
 import shutil
 import ssl
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,12 +28,13 @@ import httpx
 import pytest
 
 from plog_ci import proc
+from plog_ci.deploy.containers import CATATONIT, Containers, cache_dir
+from plog_ci.deploy.containers import containers as production_containers
 from plog_ci.deploy.process import free_port
 from testing.influx_servers import require_binary
 
 BASE_IMAGE = "localhost/plog-base:bookworm-python3"
 BASE_PACKAGES = ("python3", "python3-flask")
-CATATONIT = "/usr/libexec/podman/catatonit"
 DEBIAN_MIRROR = os.environ.get("PLOG_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 # Removed from the base rootfs: ~130 MB of 270 MB, nothing a service needs.
 _TRIM = (
@@ -45,12 +45,6 @@ _TRIM = (
     "usr/share/locale",
     "usr/share/info",
 )
-
-
-def cache_dir() -> Path:
-    """~/.cache/plog-containers (or $XDG_CACHE_HOME/plog-containers): storage and base tarball."""
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root) / "plog-containers"
 
 
 def _require(condition: bool, message: str) -> None:
@@ -73,104 +67,15 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _ulimits() -> list[str]:
-    """Ulimits no higher than this host's hard limits.
-
-    podman's rootful default (nofile=1048576) is above the hard limit in sandboxes
-    whose root lacks CAP_SYS_RESOURCE, and runc then fails with "error setting
-    rlimit type 7: operation not permitted".
-    """
-    out = []
-    for name, limit, cap in (
-        ("nofile", resource.RLIMIT_NOFILE, 1048576),
-        ("nproc", resource.RLIMIT_NPROC, 32768),
-    ):
-        hard = resource.getrlimit(limit)[1]
-        value = cap if hard == resource.RLIM_INFINITY else min(hard, cap)
-        out.append(f"{name}={value}:{value}")
-    return out
-
-
-def write_config(directory: Path, run_directory: Path) -> dict[str, str]:
-    """Write containers.conf and storage.conf in ``directory``; their environment variables.
-
-    Storage (overlay) lives in ``directory``/storage; mount state and podman's own
-    temporary files in ``run_directory``. The returned mapping is the two
-    ``CONTAINERS_*`` variables, to merge into the tools' environment.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    conf = directory / "containers.conf"
-    storage = directory / "storage.conf"
-    conf.write_text(
-        "[containers]\n"
-        f"default_ulimits = {json.dumps(_ulimits())}\n"
-        "[engine]\n"
-        # crun refuses hybrid cgroup hosts; Debian's podman takes crun when both exist.
-        'runtime = "runc"\n'
-        f'tmp_dir = "{run_directory}/libpod"\n'
-        'events_logger = "file"\n'
-        "[network]\n"
-        f'network_config_dir = "{directory}/cni"\n',
-        encoding="utf-8",
-    )
-    storage.write_text(
-        "[storage]\n"
-        'driver = "overlay"\n'
-        f'graphroot = "{directory}/storage"\n'
-        f'runroot = "{run_directory}/storage"\n',
-        encoding="utf-8",
-    )
-    return {"CONTAINERS_CONF": str(conf), "CONTAINERS_STORAGE_CONF": str(storage)}
-
-
-@dataclass(frozen=True)
-class Containers:
-    """The three tools with PLog's configuration in their environment."""
-
-    podman_path: str
-    buildah_path: str
-    skopeo_path: str
-    env: dict[str, str] = field(repr=False)
-
-    def _run(
-        self, argv: Sequence[str], timeout: float, check: bool, secret: Sequence[str]
-    ) -> proc.Result:
-        return proc.run(argv, env=self.env, timeout=timeout, check=check, secrets=secret)
-
-    def podman(
-        self, *args: str, timeout: float = 120, check: bool = True, secret: Sequence[str] = ()
-    ) -> proc.Result:
-        return self._run((self.podman_path, *args), timeout, check, secret)
-
-    def buildah(
-        self, *args: str, timeout: float = 300, check: bool = True, secret: Sequence[str] = ()
-    ) -> proc.Result:
-        return self._run((self.buildah_path, *args), timeout, check, secret)
-
-    def skopeo(
-        self, *args: str, timeout: float = 120, check: bool = True, secret: Sequence[str] = ()
-    ) -> proc.Result:
-        return self._run((self.skopeo_path, *args), timeout, check, secret)
-
-    def labelled(self, label: str) -> list[str]:
-        """Ids of every container (running or not) with ``label`` (``key=value``)."""
-        out = self.podman("ps", "-a", "-q", "--no-trunc", "--filter", f"label={label}").stdout
-        return out.split()
-
-    def remove_labelled(self, label: str) -> None:
-        """Remove every container with ``label`` at once (-t 0: a Python PID 1 ignores TERM)."""
-        self.podman("rm", "-f", "-t", "0", "--filter", f"label={label}", check=False)
-
-
 def containers() -> Containers:
-    """podman, buildah and skopeo configured by PLog; skips (fails under CI) when absent."""
+    """podman, buildah and skopeo configured by PLog (``plog_ci.deploy.containers``);
+    skips (fails under CI) when absent."""
     _require(os.geteuid() == 0, "rootful podman needs root (rootless is not set up here)")
-    paths = [require_binary(name) for name in ("podman", "buildah", "skopeo", "runc")]
+    for name in ("podman", "buildah", "skopeo", "runc"):
+        require_binary(name)
     # --init (a PID 1 that forwards SIGTERM): Debian's catatonit, a podman Recommends.
     _require(os.path.exists(CATATONIT), "catatonit is not installed (Debian package)")
-    config = cache_dir() / "config"
-    env = dict(os.environ) | write_config(config, Path("/run/plog-containers"))
-    return Containers(paths[0], paths[1], paths[2], env)
+    return production_containers()
 
 
 def _base_tarball() -> Path:
