@@ -48,7 +48,14 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("analysis", ["plog_ci.analysis"]),
     (
         "execution",
-        ["plog_ci.runner", "plog_ci.deploy", "plog_ci.store", "plog_ci.forge", "plog_ci.reaper"],
+        [
+            "plog_ci.runner",
+            "plog_ci.deploy",
+            "plog_ci.build",
+            "plog_ci.store",
+            "plog_ci.forge",
+            "plog_ci.reaper",
+        ],
     ),
     ("load generation", ["plog_ci.loadgen"]),
     ("spec and config", ["plog_ci.openapi", "plog_ci.config", "plog_ci.gate_grammar"]),
