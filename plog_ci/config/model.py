@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from plog_ci.config.deploy import BuildConfig as BuildConfig
+from plog_ci.config.deploy import DeployConfig as DeployConfig
+from plog_ci.config.deploy import RegistryConfig as RegistryConfig
+from plog_ci.config.deploy import ResourcesConfig as ResourcesConfig
+from plog_ci.config.deploy import ScanConfig as ScanConfig
 from plog_ci.config.hosts import forbidden
 from plog_ci.errors import ConfigError
 from plog_ci.gate_grammar import Gate
@@ -171,6 +176,7 @@ class Config:
     report: ReportConfig = field(default_factory=ReportConfig)
     allow_forks: bool = False
     influx: InfluxConfig | None = None
+    deploy: DeployConfig = field(default_factory=DeployConfig)
     version: int = 1
     source: str = "plog.yml"
     digest: str = ""  # sha256 of the file, for idempotency keys and run fingerprints

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from plog_ci import yamldoc
 from plog_ci.config import shell_syntax
+from plog_ci.config.deploy import parse_deploy, take_secrets
 from plog_ci.config.durations import format_duration, parse_duration
 from plog_ci.config.hosts import forbidden
 from plog_ci.config.model import (
@@ -363,6 +364,7 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
         )
         problems.raise_if_any()
     plain = yamldoc.to_plain(doc)
+    secrets = take_secrets(plain, problems)
     check_schema(plain, problems)
     for path, value in find_placeholders(plain):
         problems.add(
@@ -370,7 +372,8 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
             f"{value!r} is a placeholder plog init left",
             "replace it with the real value",
         )
-    problems.raise_if_any()
+    if len(problems.items) > secrets:  # a refused secret alone: list the rest with it
+        problems.raise_if_any()
 
     service = plain["service"]
     try:
@@ -416,6 +419,7 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
     gates = _gates(plain.get("gates", []), problems)
     influx = _influx(plain.get("influx"), problems)
     compare = _compare(plain.get("compare", {}), problems)
+    deploy = parse_deploy(plain.get("deploy"), problems)
     problems.raise_if_any()
 
     openapi = (
@@ -460,6 +464,7 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
         allow_forks=bool(plain.get("allow_forks", False)),
         report=ReportConfig(**plain.get("report", {})),
         influx=influx,
+        deploy=deploy,
         source=filename,
         digest=hashlib.sha256(raw_bytes).hexdigest(),
     )
