@@ -43,6 +43,7 @@ from plog_ci.analysis.stats import compare_runs
 from plog_ci.config import Config
 from plog_ci.dashboard_link import run_url
 from plog_ci.deploy import setup
+from plog_ci.deploy.target import reap_leftover_containers
 from plog_ci.errors import ExitCode, InternalError, PlogError, StateError
 from plog_ci.gitrepo import GitRepo
 from plog_ci.home import check_writable, is_state_fault, state_dir, unwritable
@@ -180,6 +181,8 @@ def record_run(run: Run) -> None:
     plan = run.plan
     # What a killed `plog run` left (its services, folders, a run left `running`).
     reaper.reap(run.home)
+    if plan.config.deploy.target == "podman":
+        reap_leftover_containers(run.home)
     run.store = store = open_store(run.home)
     run.run_id = run_id = store.start_run(
         repo=str(plan.git.path.resolve()),

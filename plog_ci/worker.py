@@ -50,6 +50,7 @@ from typing import Any
 
 from plog_ci import proc, reaper
 from plog_ci.dashboard_link import run_url
+from plog_ci.deploy.target import reap_leftover_containers
 from plog_ci.errors import InputError, PlogError, StateError
 from plog_ci.forge import Report
 from plog_ci.forge.sources import SourcePolicy
@@ -154,6 +155,7 @@ class Worker:
         self.poll_s = poll_s
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stopping = threading.Event()
+        self.containers_reaped = False
 
     def _target_url(self, job: Job) -> str | None:
         return f"{self.dashboard_url}/jobs/{job.id}" if self.dashboard_url else None
@@ -186,6 +188,11 @@ class Worker:
     def reap(self) -> reaper.Reaped:
         """End what dead workers left (see ``plog_ci.reaper``); never fails a pass."""
         try:
+            if not self.containers_reaped:  # once per worker: podman is slow to ask
+                self.containers_reaped = True
+                removed = reap_leftover_containers(self.home)
+                if removed:
+                    log.info("removed %d container(s) a killed run left", len(removed))
             return reaper.reap(self.home)
         except StateError as exc:
             log.error("could not reap what dead workers left: %s", exc.message)

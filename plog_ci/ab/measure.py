@@ -22,8 +22,8 @@ from plog_ci.ab.duet import run_duet
 from plog_ci.ab.interleaved import interleaved_rounds, merge_side, round_order, run_scheduled
 from plog_ci.config.model import LoadConfig
 from plog_ci.deploy import isolation
-from plog_ci.deploy.process import Replicas
-from plog_ci.deploy.resources import ResourceSampler, Sample
+from plog_ci.deploy.resources import Sample
+from plog_ci.deploy.target import Side, Where, check_after_load, sampler_for, start_side
 from plog_ci.errors import ConfigError, InputError, PlogError
 from plog_ci.loadgen.script import Schedule, Script, generate
 from plog_ci.openapi.model import Spec
@@ -140,17 +140,18 @@ def measure(plan: Plan, recorder: Recorder, progress: Progress) -> Measurement:
                 f"the service runs without a PID namespace ({unisolated}): a process it "
                 "starts outside its process group (setsid) may outlive the run"
             )
-        head = stack.enter_context(
-            Replicas(
-                config.service,
-                head_tree,
-                workdir / "head.log",
-                replicas,
-                inherit_env=recorder.allow_secrets,
-            )
+        head = start_side(
+            config,
+            config.service,
+            head_tree,
+            _where(plan, recorder, workdir, head_sha, "head"),
+            stack,
+            replicas=replicas,
+            inherit_env=recorder.allow_secrets,
+            stage=progress.stage,
         )
         startup_s = head.wait_healthy()
-        base: Replicas | None = None
+        base: Side | None = None
         note = plan.base_warning or ""
         if note:
             progress.warn(note)
@@ -159,30 +160,33 @@ def measure(plan: Plan, recorder: Recorder, progress: Progress) -> Measurement:
                 base = _start_base(plan, recorder, workdir, stack, progress)
             except PlogError as exc:
                 note = f"the base could not be deployed ({exc.message.splitlines()[0]})"
-        head_sampler = stack.enter_context(ResourceSampler(head.pids))
+        head_sampler = sampler_for(head, stack)
         if base is None:
             load = _head_alone(plan, recorder, head, workdir, head_tree, progress, note)
-            return Measurement(
-                load.script, load.result, load.baseline, startup_s, head_sampler.stop()
-            )
-        base_sampler = stack.enter_context(ResourceSampler(base.pids))
+            head_samples = head_sampler.stop()
+            check_after_load(head, head_samples)
+            return Measurement(load.script, load.result, load.baseline, startup_s, head_samples)
+        base_sampler = sampler_for(base, stack)
         session = _Sides(plan, recorder, head, base, workdir, head_tree, progress)
         # A duet needs a scenario per operation and side: the closed model interleaves.
         duet = config.compare.mode == "duet" and (config.load.model or "open") == "open"
         load = session.duet() if duet else session.interleave()
+        head_samples, base_samples = head_sampler.stop(), base_sampler.stop()
+        check_after_load(head, head_samples)
+        check_after_load(base, base_samples)
         return Measurement(
-            load.script,
-            load.result,
-            load.baseline,
-            startup_s,
-            head_sampler.stop(),
-            base_sampler.stop(),
+            load.script, load.result, load.baseline, startup_s, head_samples, base_samples
         )
+
+
+def _where(plan: Plan, recorder: Recorder, workdir: Path, sha: str, side: str) -> Where:
+    store = recorder.store.path
+    return Where(sha, side, recorder.run_id, store.parent, workdir, plan.git.path.resolve().name)
 
 
 def _start_base(
     plan: Plan, recorder: Recorder, workdir: Path, stack: ExitStack, progress: Progress
-) -> Replicas:
+) -> Side:
     assert plan.base_sha is not None
     progress.stage(f"Starting the base {plan.base_sha[:12]} beside it")
     try:
@@ -190,14 +194,16 @@ def _start_base(
     except (ConfigError, InputError):
         service = plan.config.service  # the base predates plog.yml: start it the head's way
     base_tree = plan.git.export(plan.base_sha, workdir / "base")
-    base = stack.enter_context(
-        Replicas(
-            replace(service, port=0),
-            base_tree,
-            workdir / "base.log",
-            plan.config.compare.replicas,
-            inherit_env=recorder.allow_secrets,
-        )
+    # The head's deploy settings for both sides: the same target and resources.
+    base = start_side(
+        plan.config,
+        replace(service, port=0),
+        base_tree,
+        _where(plan, recorder, workdir, plan.base_sha, "base"),
+        stack,
+        replicas=plan.config.compare.replicas,
+        inherit_env=recorder.allow_secrets,
+        stage=progress.stage,
     )
     base.wait_healthy()
     return base
@@ -218,7 +224,7 @@ def k6_secrets(script: Script, allow_secrets: bool) -> tuple[dict[str, str], tup
 def _head_alone(
     plan: Plan,
     recorder: Recorder,
-    head: Replicas,
+    head: Side,
     workdir: Path,
     head_tree: Path,
     progress: Progress,
@@ -255,8 +261,8 @@ class _Sides:
 
     plan: Plan
     recorder: Recorder
-    head: Replicas
-    base: Replicas
+    head: Side
+    base: Side
     workdir: Path
     head_tree: Path
     progress: Progress

@@ -1,0 +1,207 @@
+"""Where a side (head or base) of a run is deployed: the one place that reads
+``deploy.target``, so the measurement never knows which target it got.
+
+``process`` (the default): ``Replicas`` of ``service.run`` from the exported tree.
+``podman``: the tree's image is built (``build.image``: layer cache, labels), pushed
+when ``deploy.registry`` is set and pulled back by its digest (``build.registry``: what
+runs is what was pushed: the pulled image must be the built one), then run by
+``deploy.podman.ContainerService`` on a loopback port with ``deploy.resources`` (both
+sides alike). Both targets give the measurement the same surface: ``base_url``,
+``wait_healthy()``, and a resource sampler (``sampler_for``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from plog_ci import proc
+from plog_ci.build.image import build_image, image_labels
+from plog_ci.build.registry import Access, pull_by_digest, push, registry_host
+from plog_ci.config import Config
+from plog_ci.config.model import ServiceConfig
+from plog_ci.deploy.cgroup import ContainerSample, oom_killed
+from plog_ci.deploy.containers import containers
+from plog_ci.deploy.containers import missing as containers_missing
+from plog_ci.deploy.podman import ContainerService, home_label, reap_containers
+from plog_ci.deploy.process import Replicas
+from plog_ci.deploy.resources import ResourceSampler, Sample
+from plog_ci.errors import InputError, ServiceError
+
+BUILD_TIMEOUT_S = 1800.0
+
+
+class Side(Protocol):
+    """A deployed side, as the measurement uses it."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    def wait_healthy(self) -> float: ...
+
+
+class Sampler(Protocol):
+    def stop(self) -> list[Sample]: ...
+
+
+@dataclass(frozen=True)
+class Where:
+    """What a side's deployment needs besides the config: the commit, the run, the
+    state directory (its containers carry its label for the reaper), the workdir
+    for logs, the repository's name for the image's labels."""
+
+    commit: str
+    side: str  # "head" | "base"
+    run_id: int
+    home: Path
+    workdir: Path
+    repository: str
+
+
+def start_side(
+    config: Config,
+    service: ServiceConfig,
+    tree: Path,
+    where: Where,
+    stack: ExitStack,
+    *,
+    replicas: int = 1,
+    inherit_env: bool = True,
+    stage: Callable[[str], None] = lambda text: None,
+) -> Side:
+    """Deploy ``tree`` (the exported commit) as ``where.side``; its teardown is on
+    ``stack``. Raises ServiceError, BuildError, RegistryError or DependencyError with
+    what went wrong (the failing build step, a refused password's variable)."""
+    log = where.workdir / f"{where.side}.log"
+    if config.deploy.target != "podman":
+        return stack.enter_context(Replicas(service, tree, log, replicas, inherit_env=inherit_env))
+    deploy = config.deploy
+    build = deploy.build
+    assert build is not None  # the config gives podman a default build
+    tools = containers()
+    stage(f"Building the {where.side} image ({where.commit[:12]})")
+    built = build_image(
+        tools,
+        tree,
+        containerfile=build.containerfile,
+        context=build.context,
+        args=dict(build.args),
+        target=build.target,
+        tag=f"localhost/plog/{_image_name(where.repository)}:{where.commit[:12]}",
+        labels=image_labels(repository=where.repository, commit=where.commit),
+        log_path=where.workdir / f"{where.side}-build.log",
+        timeout_s=BUILD_TIMEOUT_S,
+    )
+    image = built.id
+    if deploy.registry is not None:
+        registry = deploy.registry
+        access = registry_access(registry, tree)
+        stage(f"Pushing the {where.side} image to {access.host}")
+        pushed = push(
+            tools,
+            built.id,
+            access=access,
+            repository=registry.repository,
+            tag=where.commit,
+            log_path=where.workdir / f"{where.side}-push.log",
+        )
+        # Run what the registry holds: pulled by its digest, and checked to be the build.
+        image = pull_by_digest(
+            tools,
+            pushed.reference,
+            access=access,
+            log_path=where.workdir / f"{where.side}-push.log",
+        )
+    stage(f"Starting the {where.side} container")
+    env = {"PORT": str(deploy.container_port), "HOST": "0.0.0.0"}  # noqa: S104 - in its netns
+    env.update({k: v.replace("{port}", str(deploy.container_port)) for k, v in service.env})
+    if not inherit_env:  # a fork's pull request: no secrets, as for processes
+        env = {k: v for k, v in env.items() if k in ("PORT", "HOST")}
+    label_key, _, label_value = home_label(where.home).partition("=")
+    resources = deploy.resources
+    return stack.enter_context(
+        ContainerService(
+            tools,
+            image,
+            container_port=deploy.container_port,
+            env=env,
+            cpus=resources.cpus if resources else None,
+            memory_bytes=resources.memory_bytes if resources else None,
+            health=service.health,
+            startup_timeout_s=service.startup_timeout_s,
+            labels={label_key: label_value, "plog.run": str(where.run_id), "plog.side": where.side},
+            name=f"plog-{where.run_id}-{where.side}-{os.getpid()}",
+            log_path=log,
+            expect_image_id=built.id,
+        )
+    )
+
+
+def registry_access(registry: Any, tree: Path) -> Access:
+    """``deploy.registry`` as ``build.registry.Access``: the password from the variable
+    it names (registered for redaction), the CA file inside the exported tree."""
+    password = os.environ.get(registry.password_env) if registry.password_env else None
+    if registry.password_env and not password:
+        raise InputError(
+            f"deploy.registry.password_env: ${registry.password_env} is not set",
+            hint=f"export {registry.password_env} with the registry's password or token",
+        )
+    proc.register_secret(password)
+    ca_file = None
+    if registry.ca_file:
+        ca_file = (tree / registry.ca_file).resolve()
+        if not ca_file.is_relative_to(tree.resolve()) or not ca_file.is_file():
+            raise InputError(f"deploy.registry.ca_file: {registry.ca_file!r} is not a file here")
+    return Access(
+        host=registry_host(registry.url),
+        username=registry.username,
+        password=password,
+        password_env=registry.password_env,
+        # http://host: a registry without TLS (podman's --tls-verify=false speaks HTTP)
+        tls_verify=registry.tls_verify and registry.secure,
+        ca_file=ca_file,
+    )
+
+
+def sampler_for(side: Side, stack: ExitStack) -> Sampler:
+    """The side's resource sampler, started: its container's cgroup, or its processes."""
+    if isinstance(side, ContainerService):
+        made: AbstractContextManager[Any] = side.sampler()
+    else:
+        assert isinstance(side, Replicas)
+        made = ResourceSampler(side.pids)
+    sampler: Sampler = stack.enter_context(made)
+    return sampler
+
+
+def check_after_load(side: Side, samples: Sequence[Sample]) -> None:
+    """A container OOM-killed, exited or restarted during the load fails the run with
+    that reason (ServiceError); a process side is checked by the load itself."""
+    if not isinstance(side, ContainerService):
+        return
+    if oom_killed([s for s in samples if isinstance(s, ContainerSample)]):
+        raise ServiceError(
+            f"the container {side.name} was OOM-killed during the load "
+            f"(deploy.resources.memory)\n--- podman logs ---\n{side.logs()}",
+            hint="raise deploy.resources.memory, or find what grows (the report's memory)",
+        )
+    side.check_running()
+
+
+def reap_leftover_containers(home: Path) -> list[str]:
+    """Remove the containers a killed PLog of ``home`` left (their owner is dead);
+    nothing when the container tools are not installed. Returns the ids removed."""
+    if containers_missing() is not None:
+        return []
+    return reap_containers(containers(), home_label(home))
+
+
+def _image_name(repository: str) -> str:
+    """A repository's name as an image name component (lowercase, [a-z0-9._-])."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", Path(repository).name.lower()).strip("._-")
+    return name or "service"
