@@ -93,8 +93,18 @@ class Containers:
         secret: Sequence[str],
         input_text: str | None = None,
     ) -> proc.Result:
+        # conmon writes files (an "oom" marker) into its working directory: PLog's own
+        # config folder, never the caller's (a repository's root).
+        conf = self.env.get("CONTAINERS_CONF")
+        cwd = Path(conf).parent if conf else None
         return proc.run(
-            argv, env=self.env, timeout=timeout, check=check, secrets=secret, input_text=input_text
+            argv,
+            cwd=cwd,
+            env=self.env,
+            timeout=timeout,
+            check=check,
+            secrets=secret,
+            input_text=input_text,
         )
 
     def podman(
