@@ -188,11 +188,11 @@ class Worker:
     def reap(self) -> reaper.Reaped:
         """End what dead workers left (see ``plog_ci.reaper``); never fails a pass."""
         try:
-            if not self.containers_reaped:  # once per worker: podman is slow to ask
+            if not self.containers_reaped:  # once per worker, beside its first jobs
                 self.containers_reaped = True
-                removed = reap_leftover_containers(self.home)
-                if removed:
-                    log.info("removed %d container(s) a killed run left", len(removed))
+                threading.Thread(
+                    target=self._reap_containers, name="plog-reap-containers", daemon=True
+                ).start()
             return reaper.reap(self.home)
         except StateError as exc:
             log.error("could not reap what dead workers left: %s", exc.message)
@@ -200,6 +200,18 @@ class Worker:
         except Exception:  # a safety net must not stop the worker
             log.exception("reaping what dead workers left failed")
             return reaper.Reaped()
+
+    def _reap_containers(self) -> None:
+        """Containers a killed run of this state directory left (podman target). On a
+        thread: asking podman takes seconds on a busy machine, and a worker must claim
+        its first job at once (a podman job reaps again before it deploys)."""
+        try:
+            removed = reap_leftover_containers(self.home)
+        except Exception:  # a safety net must not stop the worker
+            log.exception("removing containers that killed runs left failed")
+            return
+        if removed:
+            log.info("removed %d container(s) that killed runs left", len(removed))
 
     def run_once(self) -> bool:
         """One pass. True when a job was run or a verdict posted. ``StateError`` when

@@ -167,7 +167,7 @@ def test_sigkilled_workers_leave_exactly_one_final_status(
     jobs = Queue().jobs()
     assert all(j.state == "finished" and j.published for j in jobs), jobs
     assert any(j.attempts > 1 for j in jobs), "no job was taken over after a kill"
-    assert {j.result for j in jobs} == {"pass"}
+    assert {j.result for j in jobs} == {"pass"}, [(j.result, j.summary) for j in jobs]
     finals: dict[object, set[str]] = {}
     for rec in records(log):
         if rec["kind"] == "final":
