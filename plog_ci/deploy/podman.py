@@ -30,11 +30,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import httpx
-
 from plog_ci import proc
 from plog_ci.deploy.cgroup import CgroupSampler
 from plog_ci.deploy.containers import Containers
+from plog_ci.deploy.health import wait_for_health
 from plog_ci.deploy.process import LOOPBACK, free_port
 from plog_ci.errors import ServiceError
 
@@ -281,31 +280,25 @@ class ContainerService:
         Raises ServiceError when the container exits first (its exit code and last
         40 lines) or is not healthy within ``startup_timeout_s`` (the last answer)."""
         url = self.base_url + self.health
-        start = time.monotonic()
-        deadline = start + self.startup_timeout_s
-        last = "no answer yet"
         started = proc.start_time(self.state.pid) if self.state.pid else None
-        with httpx.Client(timeout=2.0, trust_env=False) as client:
-            while time.monotonic() < deadline:
-                # The pid is checked cheaply; podman is asked only once it is gone.
-                if not self._alive(started) and not self.inspect().running:
-                    raise ServiceError(
-                        f"the container {self.name} {exit_reason(self.state.exit_code)} "
-                        f"before becoming healthy ({self.image_ref})\n"
-                        f"--- podman logs --tail {LOG_TAIL} ---\n{self.logs()}",
-                        hint="run the image by hand (podman run) to see why",
-                    )
-                try:
-                    resp = client.get(url)
-                    if 200 <= resp.status_code < 300:
-                        return time.monotonic() - start
-                    last = f"HTTP {resp.status_code}"
-                except httpx.HTTPError as exc:
-                    last = type(exc).__name__
-                time.sleep(0.1)
+        # The pid is checked cheaply; podman is asked only once it is gone.
+        health = wait_for_health(
+            url,
+            self.startup_timeout_s,
+            lambda: not self._alive(started) and not self.inspect().running,
+        )
+        if health.seconds is not None:
+            return health.seconds
+        if health.exited:
+            raise ServiceError(
+                f"the container {self.name} {exit_reason(self.state.exit_code)} "
+                f"before becoming healthy ({self.image_ref})\n"
+                f"--- podman logs --tail {LOG_TAIL} ---\n{self.logs()}",
+                hint="run the image by hand (podman run) to see why",
+            )
         raise ServiceError(
             f"the container {self.name} did not become healthy within "
-            f"{self.startup_timeout_s:g}s ({url}: {last})\n"
+            f"{self.startup_timeout_s:g}s ({url}: {health.last})\n"
             f"--- podman logs --tail {LOG_TAIL} ---\n{self.logs()}",
             hint="check service.health, and that the service listens on 0.0.0.0 at the "
             "container port",

@@ -10,18 +10,16 @@ import os
 import shlex
 import socket
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-
-import httpx
 
 from plog_ci import proc
 from plog_ci.config.model import ServiceConfig
 from plog_ci.deploy import isolation, setup
 from plog_ci.deploy.command import command_argv as command_argv
 from plog_ci.deploy.command import expand as expand
+from plog_ci.deploy.health import wait_for_health
 from plog_ci.errors import ConfigError, ServiceError
 
 LOOPBACK = "127.0.0.1"
@@ -116,30 +114,21 @@ class ServiceProcess:
     def wait_healthy(self) -> float:
         """Block until the health path answers 2xx; returns the seconds it took."""
         url = self.base_url + self.config.health
-        start = time.monotonic()
-        deadline = start + self.config.startup_timeout_s
-        last = "no answer yet"
-        with httpx.Client(timeout=2.0, trust_env=False) as client:
-            while time.monotonic() < deadline:
-                code = self.process.poll()
-                if code is not None:
-                    raise ServiceError(
-                        f"the service exited with code {code} before becoming healthy "
-                        f"(command: {shlex.join(self.argv)})\n--- last output ---\n"
-                        f"{self.process.tail()}",
-                        hint="run the command by hand in the repository to see why",
-                    )
-                try:
-                    resp = client.get(url)
-                    if 200 <= resp.status_code < 300:
-                        return time.monotonic() - start
-                    last = f"HTTP {resp.status_code}"
-                except httpx.HTTPError as exc:
-                    last = type(exc).__name__
-                time.sleep(0.1)
+        health = wait_for_health(
+            url, self.config.startup_timeout_s, lambda: self.process.poll() is not None
+        )
+        if health.seconds is not None:
+            return health.seconds
+        if health.exited:
+            raise ServiceError(
+                f"the service exited with code {self.process.poll()} before becoming healthy "
+                f"(command: {shlex.join(self.argv)})\n--- last output ---\n"
+                f"{self.process.tail()}",
+                hint="run the command by hand in the repository to see why",
+            )
         raise ServiceError(
             f"the service did not become healthy within {self.config.startup_timeout_s:g}s "
-            f"({url}: {last})\n--- last output ---\n{self.process.tail()}",
+            f"({url}: {health.last})\n--- last output ---\n{self.process.tail()}",
             hint="check service.health and service.startup_timeout in plog.yml, and that the "
             "command listens on {port}",
         )
