@@ -115,25 +115,8 @@ def points_after(
         if top == cursor:
             return Points([], cursor)
         fresh = cursor == Cursor()
-        # From the start: the run's rows by key; after a cursor: the new rowids only.
-        where_s = "run_id = ?" if fresh else "rowid > ? AND rowid <= ? AND run_id = ?"
-        args_s: list[Any] = [run_id] if fresh else [cursor.series, top.series, run_id]
-        table = "series" if fresh else "series NOT INDEXED"
-        series = _rows(
-            conn,
-            f"SELECT '', {_COLUMNS} FROM {table} WHERE {where_s} "  # noqa: S608
-            f"AND operation IN ({_in(wanted)}) AND rowid <= ?",
-            [*args_s, *wanted, top.series],
-        )
-        where_l = "run_id = ?" if fresh else "rowid > ? AND rowid <= ? AND run_id = ?"
-        args_l: list[Any] = [run_id] if fresh else [cursor.live, top.live, run_id]
-        table = "live_points" if fresh else "live_points NOT INDEXED"
-        live = _rows(
-            conn,
-            f"SELECT side, {_COLUMNS} FROM {table} WHERE {where_l} "  # noqa: S608
-            f"AND operation IN ({_in(wanted)}) AND rowid <= ?",
-            [*args_l, *wanted, top.live],
-        )
+        series = _seconds(conn, "series", "''", run_id, wanted, cursor.series, top.series)
+        live = _seconds(conn, "live_points", "side", run_id, wanted, cursor.live, top.live)
         if fresh and not any(r[0] == "" and r[1] == TOTAL for r in live):
             live += _rows(
                 conn,
@@ -162,6 +145,31 @@ def run_operations(conn: sqlite3.Connection, run_id: int) -> set[str]:
     ):
         found.update(str(op) for (op,) in _rows(conn, sql, (run_id,)))
     return found
+
+
+def _seconds(
+    conn: sqlite3.Connection,
+    table: str,
+    side: str,
+    run_id: int,
+    wanted: tuple[str, ...],
+    after: int,
+    top: int,
+) -> list[tuple[Any, ...]]:
+    """The run's rows of ``table`` (``series`` or ``live_points``; ``side``: the column
+    or literal giving each row's side) for ``wanted`` operations with rowid in
+    (``after``, ``top``]. From the start (``after`` 0): by the primary key; after a
+    cursor: by a range scan on the rowid (NOT INDEXED), however long the run."""
+    where, args = "run_id = ? AND rowid <= ?", [run_id, top]
+    if after:
+        table += " NOT INDEXED"
+        where, args = "rowid > ? AND rowid <= ? AND run_id = ?", [after, top, run_id]
+    return _rows(
+        conn,
+        f"SELECT {side}, {_COLUMNS} FROM {table} WHERE {where} "  # noqa: S608 - our names
+        f"AND operation IN ({_in(wanted)})",
+        [*args, *wanted],
+    )
 
 
 def progress(conn: sqlite3.Connection, run_id: int) -> dict[str, Any] | None:
