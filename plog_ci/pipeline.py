@@ -35,6 +35,7 @@ from plog_ci.ab.measure import Measurement, Recorder, measure
 from plog_ci.analysis.aborted import aborted_verdict
 from plog_ci.analysis.compare_table import no_verdict_line
 from plog_ci.analysis.comparison import COMPARED_METRICS, Comparison, StatsSettings
+from plog_ci.analysis.container_findings import Limits, container_findings
 from plog_ci.analysis.findings import Finding, ResourceSummary, latency_findings, resource_findings
 from plog_ci.analysis.gates import Verdict
 from plog_ci.analysis.relative_gates import evaluate_with_comparisons, metrics_for
@@ -43,6 +44,7 @@ from plog_ci.analysis.stats import compare_runs
 from plog_ci.config import Config
 from plog_ci.dashboard_link import run_url
 from plog_ci.deploy import setup
+from plog_ci.deploy.cgroup import resource_row
 from plog_ci.deploy.target import reap_leftover_containers
 from plog_ci.errors import ExitCode, InternalError, PlogError, StateError
 from plog_ci.gitrepo import GitRepo
@@ -56,7 +58,7 @@ from plog_ci.runner.environment import environment_fingerprint
 from plog_ci.series import SeriesFanout
 from plog_ci.store.details import PENDING_GATE, SeriesWriter
 from plog_ci.store.influx_export import InfluxSeries
-from plog_ci.store.live import LiveWriter, ProgressWriter, save_documents
+from plog_ci.store.live import LiveWriter, ProgressWriter, save_documents, total_p95
 from plog_ci.store.sqlite import ResultsStore, open_store
 
 # How stored histograms are encoded: plog_ci.runner.histogram.Histogram.to_dict as JSON.
@@ -255,7 +257,7 @@ def keep_measurement(run: Run) -> None:
     )
     store.save_exchanges(run_id, result.exchanges)
     for target, samples in (("head", measured.head_samples), ("base", measured.base_samples)):
-        store.save_resources(run_id, target, [(s.ts, s.cpu_percent, s.rss_bytes) for s in samples])
+        store.save_resources(run_id, target, [resource_row(s) for s in samples])
 
 
 def baseline_stage(run: Run) -> None:
@@ -305,12 +307,24 @@ def judge_stage(run: Run) -> None:
     """Findings (resources, latency) and the gates' verdict."""
     store, run_id = run.recorded()
     measured, result, baseline = run.measured, run.measured.result, run.baseline
-    run.findings = resource_findings(
-        ResourceSummary.of(measured.head_samples),
-        result.total,
-        ResourceSummary.of(measured.base_samples),
-        baseline.total,
-    ) + latency_findings(result.operations, baseline.stats, run.comparisons)
+    resources = run.plan.config.deploy.resources
+    limits = Limits(resources.cpus, resources.memory_bytes) if resources else Limits()
+    run.findings = (
+        resource_findings(
+            ResourceSummary.of(measured.head_samples),
+            result.total,
+            ResourceSummary.of(measured.base_samples),
+            baseline.total,
+            cpu_limit=limits.cpus,
+        )
+        + container_findings(
+            measured.head_samples,
+            total_p95(store, run_id, "head" if measured.base_samples else ""),
+            limits,
+            measured.base_samples,
+        )
+        + latency_findings(result.operations, baseline.stats, run.comparisons)
+    )
     made = setup_findings(result.setup, measured.script.feeds)
     for finding in made:  # a producer that made nothing explains its readers' errors
         if finding.severity == "warning" and "producer" not in finding.data:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from plog_ci.analysis.comparison import Comparison
+from plog_ci.deploy.cgroup import ContainerSample
 from plog_ci.deploy.resources import Sample
 from plog_ci.results import OperationStats
 
@@ -49,6 +50,9 @@ class ResourceSummary:
     rss_start: int
     rss_end: int
     rss_peak: int
+    # The memory figure: "resident memory" of a process tree, or a container's cgroup's
+    # "working set" (usage less inactive file cache, as the kubelet reports it).
+    memory_name: str = "resident memory"
 
     @classmethod
     def of(cls, samples: Sequence[Sample]) -> ResourceSummary | None:
@@ -64,6 +68,7 @@ class ResourceSummary:
             samples[0].rss_bytes,
             samples[-1].rss_bytes,
             max(s.rss_bytes for s in samples),
+            "working set" if isinstance(samples[0], ContainerSample) else "resident memory",
         )
 
 
@@ -76,18 +81,24 @@ def resource_findings(
     head_total: OperationStats,
     base: ResourceSummary | None = None,
     base_total: OperationStats | None = None,
+    cpu_limit: float | None = None,
 ) -> list[Finding]:
+    """CPU-bound, memory growth and CPU per request against the base. ``cpu_limit``
+    (CPUs, 1.0 = one core) is a container's limit: CPU-bound then means near it."""
     out: list[Finding] = []
     if head is None:
         return out
-    if head.mean_cpu >= CPU_BOUND_PERCENT:
+    if head.mean_cpu >= CPU_BOUND_PERCENT * (cpu_limit or 1.0):
+        limit = f"; its limit is {cpu_limit:g} CPU" if cpu_limit else ""
         out.append(
             Finding(
                 "cpu-bound",
                 f"the service used {head.mean_cpu:.0f}% CPU on average (peak {head.peak_cpu:.0f}%, "
-                "100% = one core) while under load: it is CPU-bound, so latency grows with load",
+                f"100% = one core{limit}) while under load: it is CPU-bound, so latency grows "
+                "with load",
                 severity="warning",
-                data={"mean_cpu": head.mean_cpu, "peak_cpu": head.peak_cpu},
+                data={"mean_cpu": head.mean_cpu, "peak_cpu": head.peak_cpu}
+                | ({"cpu_limit": cpu_limit} if cpu_limit else {}),
             )
         )
     growth = head.rss_end - head.rss_start
@@ -95,7 +106,7 @@ def resource_findings(
         out.append(
             Finding(
                 "memory-growth",
-                f"resident memory grew from {_mb(head.rss_start)} to {_mb(head.rss_end)} during "
+                f"{head.memory_name} grew from {_mb(head.rss_start)} to {_mb(head.rss_end)} during "
                 f"the test (peak {_mb(head.rss_peak)}): a leak, or a cache still warming up",
                 severity="warning",
                 data={"rss_start": head.rss_start, "rss_end": head.rss_end},

@@ -312,3 +312,18 @@ def summarize(samples: Sequence[ContainerSample]) -> CgroupSummary | None:
         oom_kills=max(s.oom_kills for s in samples),
         exited=not last.running,
     )
+
+
+def resource_row(sample: Sample) -> tuple[float | int | None, ...]:
+    """A sample as the store's ``resources`` row: ``(ts, cpu_percent, rss_bytes)`` and,
+    for a container, its counters (``plog_ci.store.details.CGROUP_COLUMNS``)."""
+    row: tuple[float | int | None, ...] = (sample.ts, sample.cpu_percent, sample.rss_bytes)
+    if isinstance(sample, ContainerSample):
+        row += (
+            sample.periods,
+            sample.throttled_periods,
+            sample.throttled_s,
+            sample.oom_kills,
+            int(sample.running),
+        )
+    return row

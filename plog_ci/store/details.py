@@ -16,6 +16,13 @@ from typing import Any
 from plog_ci.results import OperationStats, SeriesPoint
 
 PENDING_GATE = "pending"  # a gate's detail from the run's start until it is judged
+# A container's cgroup counters stored beside its resource samples (schema v6; NULL for
+# processes): since the container started, as plog_ci.deploy.cgroup.ContainerSample.
+CGROUP_COLUMNS = ("periods", "throttled_periods", "throttled_s", "oom_kills", "running")
+_RESOURCES_SQL = (
+    "INSERT INTO resources (run_id, target, ts, cpu_percent, rss_bytes, periods, "
+    "throttled_periods, throttled_s, oom_kills, running) VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
 
 
 class DetailTables:
@@ -178,15 +185,13 @@ class DetailTables:
                 kept[op] = json.loads(data)
         return {side: [blocks[i] for i in sorted(blocks)] for side, blocks in out.items()}
 
-    def save_resources(
-        self, run_id: int, target: str, samples: Iterable[tuple[float, float, int]]
-    ) -> None:
+    def save_resources(self, run_id: int, target: str, samples: Iterable[tuple[Any, ...]]) -> None:
+        """Resource samples of a side: ``(unix ts, CPU % of one core, memory bytes)``,
+        optionally followed by a container's cgroup counters (``CGROUP_COLUMNS``)."""
+        width = 3 + len(CGROUP_COLUMNS)
+        rows = [(run_id, target, *s, *(None,) * (width - len(s))) for s in samples]
         with self.transaction() as conn:
-            conn.executemany(
-                "INSERT INTO resources (run_id, target, ts, cpu_percent, rss_bytes) "
-                "VALUES (?,?,?,?,?)",
-                [(run_id, target, *s) for s in samples],
-            )
+            conn.executemany(_RESOURCES_SQL, rows)
 
     def resources(self, run_id: int, target: str) -> list[tuple[float, float, int]]:
         return [

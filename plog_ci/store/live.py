@@ -146,6 +146,19 @@ class ProgressWriter:
             self._write(done)
 
 
+def total_p95(store: _Store, run_id: int, side: str = "") -> list[tuple[int, float]]:
+    """The whole run's p95 (ms) of each second, ``(unix second, p95)`` in order, from
+    ``live_points``: ``side`` ``""`` for a run alone, ``"head"``/``"base"`` for a side of a
+    side-by-side run. Seconds without requests (no p95) are left out."""
+    with store.transaction() as conn:
+        rows = conn.execute(
+            "SELECT second, p95 FROM live_points WHERE run_id = ? AND side = ? AND operation = ? "
+            "AND p95 IS NOT NULL ORDER BY second",
+            (run_id, side, TOTAL),
+        ).fetchall()
+    return [(int(second), float(p95)) for second, p95 in rows]
+
+
 def save_documents(store: _Store, run_id: int, documents: Mapping[str, Any]) -> None:
     """Keep ``documents`` (name -> JSON-able value) with the run; re-saving replaces.
     A document over ``DOCUMENT_LIMIT`` bytes is kept as ``{"omitted": why}``."""

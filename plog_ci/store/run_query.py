@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from plog_ci.results import TOTAL
+from plog_ci.store.details import CGROUP_COLUMNS
 from plog_ci.store.runs_query import read_only
 
 # One point as the page reads it: side, operation, second, count, failures,
@@ -74,6 +75,18 @@ def _rows(conn: sqlite3.Connection, sql: str, args: Iterable[Any]) -> list[tuple
         if _missing_table(exc):
             return []
         raise
+
+
+def _named_rows(conn: sqlite3.Connection, sql: str, args: Iterable[Any]) -> list[dict[str, Any]]:
+    """Rows as column name to value (for ``SELECT *`` across schema versions)."""
+    try:
+        cursor = conn.execute(sql, tuple(args))
+    except sqlite3.OperationalError as exc:
+        if _missing_table(exc):
+            return []
+        raise
+    fields = [d[0] for d in cursor.description]
+    return [dict(zip(fields, values, strict=True)) for values in cursor]
 
 
 def _max_rowid(conn: sqlite3.Connection, table: str) -> int:
@@ -285,14 +298,15 @@ def run_detail(path: Path, run_id: int) -> dict[str, Any] | None:
             (run_id,),
         ):
             exchanges.setdefault(op, []).append(_json(data, {}))
-        resources: dict[str, list[list[float]]] = {}
-        for target, ts, cpu, rss in _rows(
-            conn,
-            "SELECT target, ts, cpu_percent, rss_bytes FROM resources WHERE run_id = ? "
-            "ORDER BY target, ts",
-            (run_id,),
+        # [ts, cpu %, memory bytes] and, for a container, its cgroup counters (schema v6;
+        # SELECT * so that an older store reads too)
+        resources: dict[str, list[list[float | None]]] = {}
+        for found in _named_rows(
+            conn, "SELECT * FROM resources WHERE run_id = ? ORDER BY target, ts", (run_id,)
         ):
-            resources.setdefault(target, []).append([ts, cpu, rss])
+            row = [found.get(c) for c in ("ts", "cpu_percent", "rss_bytes", *CGROUP_COLUMNS)]
+            kept = row[:3] if row[3] is None else row
+            resources.setdefault(found["target"], []).append(kept)
         return {
             "run": run,
             "progress": progress(conn, run_id),

@@ -149,5 +149,14 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, name)
     )
     """,
+    # 6: a container's cgroup counters beside each resource sample (NULL for processes):
+    #    CFS periods and throttled periods, throttled seconds, OOM kills, running
+    """
+    ALTER TABLE resources ADD COLUMN periods INTEGER;
+    ALTER TABLE resources ADD COLUMN throttled_periods INTEGER;
+    ALTER TABLE resources ADD COLUMN throttled_s REAL;
+    ALTER TABLE resources ADD COLUMN oom_kills INTEGER;
+    ALTER TABLE resources ADD COLUMN running INTEGER
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -12,7 +12,7 @@ import pytest
 from plog_ci.results import TOTAL, SeriesPoint
 from plog_ci.series import SeriesFanout
 from plog_ci.store.details import SeriesWriter
-from plog_ci.store.live import LiveWriter, ProgressWriter, save_documents
+from plog_ci.store.live import LiveWriter, ProgressWriter, save_documents, total_p95
 from plog_ci.store.run_query import Cursor, points_after, run_detail
 from plog_ci.store.schema import MIGRATIONS
 from plog_ci.store.sqlite import ResultsStore, open_store
@@ -150,11 +150,13 @@ def test_a_store_of_an_older_schema_reads_without_the_live_tables(tmp_path: Path
         "VALUES (3, 1, 'abc', 'load', 'pass', 1.0)"
     )
     conn.execute("INSERT INTO series VALUES (3, 'GET /a', ?, 5, 0, 1, 2, 3, 4, 5)", (T0,))
+    conn.execute("INSERT INTO resources VALUES (3, 'head', ?, 50.0, 1000)", (T0,))
     conn.commit()
     conn.close()
     detail = run_detail(path, 3)
     assert detail is not None and detail["progress"] is None and detail["documents"] == {}
     assert detail["operations"] == ["GET /a"]
+    assert detail["resources"] == {"head": [[T0, 50.0, 1000]]}  # no cgroup columns yet
     points = points_after(path, 3, ["GET /a"], Cursor()).points
     assert {p[1] for p in points} == {"GET /a", TOTAL}
     # Read-only: the old store was not migrated by reading it.
@@ -182,3 +184,26 @@ def test_gates_still_pending_when_a_run_ends_say_it_was_not_evaluated(
     for rid, status in ((run_id, "cancelled"), (other, "error")):
         (gate,) = store.gate_outcomes(rid)
         assert gate["detail"] == f"not evaluated: the run ended ({status})"
+
+
+def test_container_counters_are_kept_beside_the_samples_and_read_back(
+    store: ResultsStore,
+) -> None:
+    run_id = _run(store)
+    store.save_resources(run_id, "head", [(T0, 40.0, 100), (T0 + 1, 45.0, 120, 10, 4, 0.2, 0, 1)])
+    store.save_resources(run_id, "base", [(T0, 30.0, 90)])
+    detail = run_detail(store.path, run_id)
+    assert detail is not None
+    assert detail["resources"]["head"] == [[T0, 40.0, 100], [T0 + 1, 45.0, 120, 10, 4, 0.2, 0, 1]]
+    assert detail["resources"]["base"] == [[T0, 30.0, 90]]
+    assert store.resources(run_id, "head")[1] == (T0 + 1, 45.0, 120)
+
+
+def test_the_whole_runs_p95_per_second_for_the_findings(store: ResultsStore) -> None:
+    run_id = _run(store)
+    writer = LiveWriter(store, run_id)
+    writer.add([_point(TOTAL, T0, p95=7.0), _point("GET /a", T0), _point(TOTAL, T0 + 1, p95=8.0)])
+    writer.add_sides({"head": [_point(TOTAL, T0 + 5, p95=9.0)]})
+    assert total_p95(store, run_id) == [(T0, 7.0), (T0 + 1, 8.0)]
+    assert total_p95(store, run_id, "head") == [(T0 + 5, 9.0)]
+    assert total_p95(store, run_id + 1) == []

@@ -53,7 +53,7 @@ def test_migrates_a_version_1_database_keeping_its_runs(tmp_path: Path) -> None:
     conn.close()
 
     store = ResultsStore(path)
-    assert store.version() == SCHEMA_VERSION == 5
+    assert store.version() == SCHEMA_VERSION == 6
     assert store.exchanges(7) == {}  # the new table exists, empty for old runs
     tables = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master")}
     assert {"live_points", "run_progress", "run_documents"} <= tables
