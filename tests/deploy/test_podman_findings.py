@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from plog_ci.deploy.containers import Containers
 from plog_ci.deploy.podman import home_label
 from plog_ci.pipeline import RunRequest, run
 from plog_ci.store.run_query import run_detail
 from plog_ci.store.sqlite import open_store
-from testing.container_tools import Containers, base_image, containers
+from testing.container_tools import base_image, containers
 from testing.k6_tools import need_k6
 from testing.paths import EXAMPLE
 from testing.repos import commit_files
