@@ -45,6 +45,7 @@ from plog_ci.results import TOTAL
 from plog_ci.store.run_query import MAX_OPERATIONS, Cursor, Point, points_after, run_detail
 from plog_ci.store.runs_query import read_only
 from plog_ci.templating import js_literal, render
+from plog_ci.web.dashboard.resources_view import resource_rows
 from plog_ci.web.dashboard.static_files import STATIC_DIR
 
 MAX_SERIES_OPERATIONS = MAX_OPERATIONS  # as many as one request of the live page may ask
@@ -217,5 +218,6 @@ def export_run(store: Path, run_id: int, *, now: float | None = None) -> Export 
         run_id=run_id,
         export=context,
         exchange_texts=exchange_texts(detail.get("exchanges")),
+        resource_rows=resource_rows(detail.get("resources")),
     )
     return Export(page, included, omitted, len(found.points))

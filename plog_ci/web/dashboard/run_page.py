@@ -50,6 +50,7 @@ from plog_ci.store.run_query import (
 )
 from plog_ci.store.runs_query import read_only
 from plog_ci.templating import render
+from plog_ci.web.dashboard.resources_view import resource_rows
 
 POLL_S = 0.25
 STREAM_S = 300.0  # a stream's longest life; the browser reconnects with its last id
@@ -161,6 +162,7 @@ def register(bp: Blueprint, store: Path, *, max_streams: int = MAX_STREAMS) -> N
                 detail=detail,
                 run_id=run_id,
                 exchange_texts=exchange_texts(detail.get("exchanges")),
+                resource_rows=resource_rows(detail.get("resources")),
             ),
             content_type=HTML,
         )
