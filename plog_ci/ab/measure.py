@@ -20,6 +20,7 @@ from plog_ci import proc
 from plog_ci.ab.baseline import Baseline, paired_baseline
 from plog_ci.ab.duet import run_duet
 from plog_ci.ab.interleaved import interleaved_rounds, merge_side, round_order, run_scheduled
+from plog_ci.build.harbor_scan import ImageFacts
 from plog_ci.config.model import LoadConfig
 from plog_ci.deploy import isolation
 from plog_ci.deploy.resources import Sample
@@ -59,12 +60,16 @@ class Recorder:
 
 @dataclass(frozen=True)
 class Measurement:
+    """What was measured; ``image`` the head's pushed image and its judged Harbor scan
+    (None: the image was not pushed, or the target is a process)."""
+
     script: Script
     result: LoadResult
     baseline: Baseline
     startup_s: float
     head_samples: list[Sample]
     base_samples: list[Sample] = field(default_factory=list)
+    image: ImageFacts | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,7 @@ def measure(plan: Plan, recorder: Recorder, progress: Progress) -> Measurement:
                 f"the service runs without a PID namespace ({unisolated}): a process it "
                 "starts outside its process group (setsid) may outlive the run"
             )
+        images: list[ImageFacts] = []
         head = start_side(
             config,
             config.service,
@@ -149,7 +155,9 @@ def measure(plan: Plan, recorder: Recorder, progress: Progress) -> Measurement:
             replicas=replicas,
             inherit_env=recorder.allow_secrets,
             stage=progress.stage,
+            on_image=images.append,
         )
+        image = images[0] if images else None
         startup_s = head.wait_healthy()
         base: Side | None = None
         note = plan.base_warning or ""
@@ -165,7 +173,9 @@ def measure(plan: Plan, recorder: Recorder, progress: Progress) -> Measurement:
             load = _head_alone(plan, recorder, head, workdir, head_tree, progress, note)
             head_samples = head_sampler.stop()
             check_after_load(head, head_samples)
-            return Measurement(load.script, load.result, load.baseline, startup_s, head_samples)
+            return Measurement(
+                load.script, load.result, load.baseline, startup_s, head_samples, image=image
+            )
         base_sampler = sampler_for(base, stack)
         session = _Sides(plan, recorder, head, base, workdir, head_tree, progress)
         # A duet needs a scenario per operation and side: the closed model interleaves.
@@ -175,7 +185,7 @@ def measure(plan: Plan, recorder: Recorder, progress: Progress) -> Measurement:
         check_after_load(head, head_samples)
         check_after_load(base, base_samples)
         return Measurement(
-            load.script, load.result, load.baseline, startup_s, head_samples, base_samples
+            load.script, load.result, load.baseline, startup_s, head_samples, base_samples, image
         )
 
 

@@ -41,7 +41,8 @@ DONE = ("success", "error", "stopped")  # scan_status values that end a scan
 class ScanSummary:
     """One artifact's scan: ``status`` Harbor's ``scan_status`` ("Success", "Running",
     "Error", ...; "NotScanned" when there is no report), ``counts`` vulnerabilities by
-    severity (lower-case keys), ``severity`` the overall one, ``scanner`` its name."""
+    severity (lower-case keys), ``severity`` the overall one, ``scanner`` its name,
+    ``project_id`` the artifact's project (for its page in Harbor's UI; None: unknown)."""
 
     status: str
     counts: Mapping[str, int] = field(default_factory=dict)
@@ -49,6 +50,7 @@ class ScanSummary:
     fixable: int = 0
     severity: str = ""
     scanner: str = ""
+    project_id: int | None = None
 
     @property
     def done(self) -> bool:
@@ -62,6 +64,18 @@ class ScanVerdict:
 
     outcome: str
     reason: str
+
+
+def artifact_page(url: str, project_id: int, repository: str, digest: str) -> str:
+    """The artifact's page in Harbor's web UI (its vulnerabilities tab is there):
+    ``URL/harbor/projects/ID/repositories/NAME/artifacts-tab/artifacts/DIGEST``, with
+    ``NAME`` the repository inside the project (``/`` escaped, one path segment)."""
+    base = url.rstrip("/")
+    if "://" not in base:
+        base = f"https://{base}"
+    name = quote(repository, safe="")
+    page = f"{base}/harbor/projects/{project_id}/repositories/{name}"
+    return f"{page}/artifacts-tab/artifacts/{digest}"
 
 
 def split_repository(repository: str) -> tuple[str, str]:
@@ -235,8 +249,10 @@ def summary_of(artifact: Mapping[str, Any]) -> ScanSummary:
     reports = (
         [r for r in overview.values() if isinstance(r, dict)] if isinstance(overview, dict) else []
     )
+    raw_id = artifact.get("project_id")
+    project_id = raw_id if isinstance(raw_id, int) else None
     if not reports:
-        return ScanSummary("NotScanned")
+        return ScanSummary("NotScanned", project_id=project_id)
     report = reports[0]
     vulns = report.get("summary") or {}
     counts = {str(k).lower(): int(v) for k, v in (vulns.get("summary") or {}).items()}
@@ -248,6 +264,7 @@ def summary_of(artifact: Mapping[str, Any]) -> ScanSummary:
         fixable=int(vulns.get("fixable") or 0),
         severity=str(report.get("severity") or ""),
         scanner=str(scanner),
+        project_id=project_id,
     )
 
 

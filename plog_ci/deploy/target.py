@@ -6,7 +6,9 @@
 when ``deploy.registry`` is set and pulled back by its digest (``build.registry``: what
 runs is what was pushed: the pulled image must be the built one), then run by
 ``deploy.podman.ContainerService`` on a loopback port with ``deploy.resources`` (both
-sides alike). Both targets give the measurement the same surface: ``base_url``,
+sides alike). With ``deploy.registry.kind: harbor`` the project is checked before the
+push and the head's image scan awaited and judged after it (``build.harbor_scan``).
+Both targets give the measurement the same surface: ``base_url``,
 ``wait_healthy()``, and a resource sampler (``sampler_for``).
 """
 
@@ -16,11 +18,12 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from plog_ci import proc
+from plog_ci.build.harbor_scan import ImageFacts, await_scan, check_project, harbor_client
 from plog_ci.build.image import build_image, image_labels
 from plog_ci.build.registry import Access, pull_by_digest, push, registry_host
 from plog_ci.config import Config
@@ -73,10 +76,14 @@ def start_side(
     replicas: int = 1,
     inherit_env: bool = True,
     stage: Callable[[str], None] = lambda text: None,
+    on_image: Callable[[ImageFacts], None] = lambda image: None,
 ) -> Side:
     """Deploy ``tree`` (the exported commit) as ``where.side``; its teardown is on
-    ``stack``. Raises ServiceError, BuildError, RegistryError or DependencyError with
-    what went wrong (the failing build step, a refused password's variable)."""
+    ``stack``. A pushed image is given to ``on_image`` (with the head's judged Harbor
+    scan: a failed scan gate does not raise, the run's verdict takes it). Raises
+    ServiceError, BuildError, RegistryError or DependencyError with what went wrong
+    (the failing build step, a refused password's variable, a missing Harbor
+    project: then before anything is pushed)."""
     log = where.workdir / f"{where.side}.log"
     if config.deploy.target != "podman":
         return stack.enter_context(Replicas(service, tree, log, replicas, inherit_env=inherit_env))
@@ -101,15 +108,29 @@ def start_side(
     if deploy.registry is not None:
         registry = deploy.registry
         access = registry_access(registry, tree)
-        stage(f"Pushing the {where.side} image to {access.host}")
-        pushed = push(
-            tools,
-            built.id,
-            access=access,
-            repository=registry.repository,
-            tag=where.commit,
-            log_path=where.workdir / f"{where.side}-push.log",
-        )
+        with ExitStack() as harbor_stack:
+            harbor = None
+            if registry.kind == "harbor":
+                harbor = harbor_stack.enter_context(harbor_client(registry, access))
+                stage(f"Checking the project in Harbor at {access.host}")
+                check_project(harbor, registry)
+            stage(f"Pushing the {where.side} image to {access.host}")
+            pushed = push(
+                tools,
+                built.id,
+                access=access,
+                repository=registry.repository,
+                tag=where.commit,
+                log_path=where.workdir / f"{where.side}-push.log",
+            )
+            facts = ImageFacts(pushed.reference, pushed.digest, registry.kind)
+            # Only the head is judged: the gate is about the commit under test.
+            if harbor is not None and registry.scan is not None and where.side == "head":
+                stage(f"Waiting for Harbor's scan of the head image ({registry.scan.wait_s:g} s)")
+                facts = replace(facts, scan=await_scan(harbor, registry, pushed.digest))
+            else:
+                facts = replace(facts, note=_no_scan(registry, where.side))
+        on_image(facts)
         # Run what the registry holds: pulled by its digest, and checked to be the build.
         image = pull_by_digest(
             tools,
@@ -140,6 +161,15 @@ def start_side(
             expect_image_id=built.id,
         )
     )
+
+
+def _no_scan(registry: Any, side: str) -> str:
+    """Why an image gets no scan verdict (shown in the report)."""
+    if registry.kind == "harbor" and registry.scan is not None and side != "head":
+        return "only the head's image is scanned"
+    if registry.kind != "harbor":
+        return f"the registry is of kind {registry.kind}: it has no vulnerability scan to wait for"
+    return "deploy.registry.scan is not set: the scan was not waited for"
 
 
 def registry_access(registry: Any, tree: Path) -> Access:

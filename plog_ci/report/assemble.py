@@ -12,12 +12,14 @@ from plog_ci.analysis.compare_table import render_text
 from plog_ci.analysis.comparison import Comparison
 from plog_ci.analysis.findings import Finding
 from plog_ci.analysis.gates import Verdict
+from plog_ci.build.harbor_scan import ImageFacts
 from plog_ci.config import Config
 from plog_ci.config.paths import resolve_inside
 from plog_ci.gitrepo import GitRepo
 from plog_ci.openapi.changelog import render as render_changes
 from plog_ci.plan import Plan
 from plog_ci.report.exchanges import exchange_sections
+from plog_ci.report.image_scan import image_section
 from plog_ci.report.markdown import ReportData, render_markdown, write_report
 from plog_ci.results import LoadResult, OperationStats
 from plog_ci.templating import md_escape
@@ -87,8 +89,10 @@ def write_run_report(
     findings: Sequence[Finding],
     comparisons: Sequence[Comparison] | None,
     home: Path,
+    image: ImageFacts | None = None,
 ) -> Report:
-    """Render the markdown report and write it where ``report.dir`` says (atomically)."""
+    """Render the markdown report and write it where ``report.dir`` says (atomically);
+    ``image``: the head's pushed image and its scan, when it was pushed."""
     config = plan.config
     line = headline(verdict, result.total)
     operations = config.load.operations
@@ -134,6 +138,7 @@ def write_run_report(
             baseline_stats=baseline.stats,
             findings=tuple(findings),
             comparison_table=render_text(comparisons) if comparisons else "",
+            image_section=image_section(image),
         )
     )
     path = write_report(markdown, report_dir(config, plan.git, home), plan.head_sha, facts.run_id)

@@ -12,6 +12,9 @@ Shapes (JSON):
                  compared with
 ``result``       ``{duration_s, planned_s, aborted, setup_requests, setup: [...],
                  selected: [operations], script_hash, k6_exit_code}``
+``image``        ``build.harbor_scan.ImageFacts.to_json``: the head's pushed image by
+                 digest and its Harbor scan (counts, scanner, outcome, reason, link);
+                 only when the image was pushed
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from plog_ci.ab.baseline import Baseline
 from plog_ci.analysis.compare_table import to_json_data
 from plog_ci.analysis.comparison import Comparison, StatsSettings
+from plog_ci.build.harbor_scan import ImageFacts
 from plog_ci.plan import Plan
 from plog_ci.results import LoadResult
 
@@ -34,6 +38,7 @@ def run_documents(
     comparisons: Sequence[Comparison] | None,
     settings: StatsSettings | None,
     selected: Sequence[str],
+    image: ImageFacts | None = None,
 ) -> dict[str, Any]:
     """The documents of one run (see the module doc), by name."""
     docs: dict[str, Any] = {}
@@ -60,4 +65,6 @@ def run_documents(
         "script_hash": result.script_hash,
         "k6_exit_code": result.k6_exit_code,
     }
+    if image is not None:
+        docs["image"] = image.to_json()
     return docs

@@ -48,6 +48,7 @@ class ReportData:
     warnings: tuple[str, ...] = ()  # what the script could not send as the spec says
     warnings_left: int = 0  # warnings not shown
     run_url: str | None = None  # the run's dashboard page (plog_ci.dashboard_link)
+    image_section: str = ""  # the pushed image and its scan (plog_ci.report.image_scan)
 
 
 def render_markdown(data: ReportData) -> str:

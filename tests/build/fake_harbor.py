@@ -39,10 +39,12 @@ def load_harbor_spec() -> Spec:
 
 @dataclass
 class Artifact:
-    """An artifact's scan overviews, one per GET (the last repeats): None is no scan."""
+    """An artifact's scan overviews, one per GET (the last repeats): None is no scan.
+    ``after_scan``: the overviews from the moment a scan is asked for (None: unchanged)."""
 
     overviews: list[dict[str, Any] | None] = field(default_factory=lambda: [None])
     reads: int = 0
+    after_scan: list[dict[str, Any] | None] | None = None
 
 
 class FakeHarbor:
@@ -213,6 +215,8 @@ class FakeHarbor:
             return self.answer(op, 200, self._artifact(key, artifact, request.url.params))
         if op.operation_id == "scanArtifact":
             self.scans_started.append(key)
+            if artifact.after_scan is not None:
+                artifact.overviews, artifact.reads = list(artifact.after_scan), 0
             return self.answer(op, 202)
         raise self._violation(f"the fake does not implement {op.key}")
 

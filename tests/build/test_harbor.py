@@ -109,7 +109,7 @@ def test_scan_summary_of_a_repository_with_a_slash(harbor: FakeHarbor) -> None:
     with _client(harbor) as client:
         summary = client.artifact_scan("team", "app/api", DIGEST)
     assert summary == ScanSummary(
-        "Success", {"critical": 1, "high": 2, "low": 5}, 8, 1, "Critical", "Trivy"
+        "Success", {"critical": 1, "high": 2, "low": 5}, 8, 1, "Critical", "Trivy", 1
     )
     assert scan_verdict(summary, "critical").outcome == "fail"
     assert scan_verdict(summary, "critical").reason == (
