@@ -41,6 +41,7 @@ from plog_ci.analysis.gates import Verdict
 from plog_ci.analysis.relative_gates import evaluate_with_comparisons, metrics_for
 from plog_ci.analysis.setup_findings import setup_findings
 from plog_ci.analysis.stats import compare_runs
+from plog_ci.build.harbor_scan import scan_gated
 from plog_ci.config import Config
 from plog_ci.dashboard_link import run_url
 from plog_ci.deploy import setup
@@ -342,6 +343,12 @@ def judge_stage(run: Run) -> None:
 
 def report_stage(run: Run) -> None:
     store, run_id = run.recorded()
+    image = run.measured.image
+    # The head image's Harbor scan is one more gate (plog_ci.build.harbor_scan).
+    gated = scan_gated(run.verdict, image)
+    if gated is not run.verdict:
+        run.verdict = gated
+        store.save_gate_outcomes(run_id, gated.outcome_rows())
     documents = run_documents(
         run.plan,
         run.measured.result,
@@ -349,6 +356,7 @@ def report_stage(run: Run) -> None:
         run.comparisons,
         run.settings,
         run.measured.script.operations,
+        image,
     )
     save_documents(store, run_id, documents)
     facts = RunFacts(
@@ -370,6 +378,7 @@ def report_stage(run: Run) -> None:
         run.findings,
         run.comparisons,
         run.home,
+        image,
     )
 
 
