@@ -3,23 +3,32 @@
 Commit 1 is the petstore example as is (baseline). Commit 2 slows one
 handler (a full table scan plus an extra round trip per request) and adds an
 operation. PLog must say PASS for the first and FAIL, with the reason, for
-the second.
+the second. As processes by default; ``target="podman"`` builds, pushes and runs
+each commit's image instead (``plog_ci.demo_podman`` prepares what that needs).
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from plog_ci.errors import InputError
 from plog_ci.gitrepo import git
+
+if TYPE_CHECKING:
+    from plog_ci.demo_podman import PodmanDemo
 
 EXAMPLE = "petstore"
 DASHBOARD_PORT = 8787  # plog serve's default port
+TARGETS = ("process", "podman")
 _FILES = ("app.py", "openapi.yaml", "plog.yml")
 
 _FAST_LOOKUP = (
@@ -84,13 +93,16 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
-def build_repo(root: Path) -> tuple[Path, str, str]:
-    """The demo repository with its two commits: (path, baseline sha, regression sha)."""
+def build_repo(root: Path, podman: PodmanDemo | None = None) -> tuple[Path, str, str]:
+    """The demo repository with its two commits: (path, baseline sha, regression sha).
+    ``podman``: its plog.yml (deploy.target podman) and the Containerfile instead."""
     repo = root / "petstore"
     repo.mkdir(parents=True)
     git(("init", "--quiet", "--initial-branch=main", str(repo)), cwd=root)
-    for name in _FILES:
+    for name in _FILES + (podman.extra_files if podman else ()):
         shutil.copy2(example_dir() / name, repo / name)
+    if podman is not None:
+        (repo / "plog.yml").write_text(podman.plog_yml, encoding="utf-8")
     (repo / ".gitignore").write_text("plog-reports/\n__pycache__/\n", encoding="utf-8")
     baseline = _commit(repo, "Petstore API: list, show and create pets")
     app = repo / "app.py"
@@ -137,18 +149,50 @@ def print_dashboard(home: Path, out: Console, *, serving: str | None) -> None:
         out.print("  (serving until Ctrl-C)", markup=False)
 
 
+@contextlib.contextmanager
+def _target(
+    root: Path, target: str, base_image: str | None, registry: str | None, out: Console
+) -> Iterator[PodmanDemo | None]:
+    if target == "process":
+        if base_image is not None or registry is not None:
+            raise InputError("--base-image and --registry go with --target podman")
+        yield None
+        return
+    from plog_ci.demo_podman import prepared
+
+    with prepared(root, example_dir(), base_image=base_image, registry=registry, out=out) as made:
+        yield made
+
+
 def run_demo(
-    workdir: Path | None, *, console: Console, out: Console, serving: str | None = None
+    workdir: Path | None,
+    *,
+    console: Console,
+    out: Console,
+    serving: str | None = None,
+    target: str = "process",
+    base_image: str | None = None,
+    registry: str | None = None,
 ) -> int:
     """Two pushes to a bare repository with PLog's hooks; the worker gates each.
-    ``serving``: the dashboard's base URL when the caller serves it afterwards."""
-    from plog_ci.hook_install import install_hooks
-    from plog_ci.worker import run_worker_until_idle
-
+    ``serving``: the dashboard's base URL when the caller serves it afterwards.
+    ``target``: process, or podman (each commit's image built from ``base_image``,
+    pushed to ``registry``; see ``plog_ci.demo_podman``). Raises PlogError
+    (InputError, DependencyError) when the podman target cannot be prepared."""
     root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="plog-demo-"))
     root.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    work, baseline, regression = build_repo(root)
+    with _target(root, target, base_image, registry, out) as podman:
+        return _gate_two_commits(root, started, podman, out, serving)
+
+
+def _gate_two_commits(
+    root: Path, started: float, podman: PodmanDemo | None, out: Console, serving: str | None
+) -> int:
+    from plog_ci.hook_install import install_hooks
+    from plog_ci.worker import run_worker_until_idle
+
+    work, baseline, regression = build_repo(root, podman)
     home = demo_home(root)
     server = root / "server.git"
     git(("init", "--quiet", "--bare", "--initial-branch=main", str(server)), cwd=root)
@@ -180,7 +224,8 @@ def run_demo(
         out.print(f"  {line}", markup=False, soft_wrap=True)
     out.print(f"\n  git --git-dir={server} log --notes=plog", markup=False)
     out.print(f"  git --git-dir={server} show plog-reports:  (markdown reports)", markup=False)
-    out.print(f"\ndemo finished in {elapsed:.0f} s; state: {home}", markup=False)
+    how = " with containers (podman)" if podman else ""
+    out.print(f"\ndemo finished in {elapsed:.0f} s{how}; state: {home}", markup=False)
     print_dashboard(home, out, serving=serving)
     notes = [
         git(

@@ -30,11 +30,46 @@ from plog_ci.commands._output import err_console, out_console
     show_default=True,
     help="The dashboard's port with --serve (0: any free port).",
 )
-def demo(workdir: Path | None, serve: bool, port: int) -> None:
+@click.option(
+    "--target",
+    type=click.Choice(["process", "podman"]),
+    default="process",
+    show_default=True,
+    help="Run each commit as processes, or build its image with buildah, push it to a "
+    "registry and run it by digest with podman (root; packages podman buildah skopeo "
+    "runc catatonit).",
+)
+@click.option(
+    "--base-image",
+    metavar="IMAGE",
+    default=None,
+    help="With --target podman: the Containerfile's BASE, an image with python3 and Flask "
+    "(default: python:3.11-slim, pulled when absent).",
+)
+@click.option(
+    "--registry",
+    metavar="URL",
+    default=None,
+    help="With --target podman: the registry to push to, anonymously (host:port, http:// "
+    "without TLS; 'none': keep the images local). Default: Debian's docker-registry "
+    "started on a free loopback port for the demo.",
+)
+def demo(
+    workdir: Path | None,
+    serve: bool,
+    port: int,
+    target: str,
+    base_image: str | None,
+    registry: str | None,
+) -> None:
     """Build a throwaway repo from examples/petstore and gate two commits; print where
     the dashboard shows them (or, with --serve, serve it)."""
-    from plog_ci.demo import demo_home, run_demo
+    from functools import partial
 
+    from plog_ci.demo import demo_home
+    from plog_ci.demo import run_demo as run_any
+
+    run_demo = partial(run_any, target=target, base_image=base_image, registry=registry)
     root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="plog-demo-"))
     if not serve:
         sys.exit(run_demo(root, console=err_console(), out=out_console()))
