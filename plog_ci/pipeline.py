@@ -38,10 +38,10 @@ from plog_ci.analysis.comparison import COMPARED_METRICS, Comparison, StatsSetti
 from plog_ci.analysis.container_findings import Limits, container_findings
 from plog_ci.analysis.findings import Finding, ResourceSummary, latency_findings, resource_findings
 from plog_ci.analysis.gates import Verdict
+from plog_ci.analysis.image_gate import scan_gated
 from plog_ci.analysis.relative_gates import evaluate_with_comparisons, metrics_for
 from plog_ci.analysis.setup_findings import setup_findings
 from plog_ci.analysis.stats import compare_runs
-from plog_ci.build.harbor_scan import scan_gated
 from plog_ci.config import Config
 from plog_ci.dashboard_link import run_url
 from plog_ci.deploy import setup
@@ -338,17 +338,14 @@ def judge_stage(run: Run) -> None:
     )
     if result.aborted is not None:
         run.verdict = aborted_verdict(run.verdict, result.aborted, result.duration_s)
+    # The head image's Harbor scan is one more gate (plog_ci.analysis.image_gate).
+    run.verdict = scan_gated(run.verdict, measured.image)
     store.save_gate_outcomes(run_id, run.verdict.outcome_rows())
 
 
 def report_stage(run: Run) -> None:
     store, run_id = run.recorded()
     image = run.measured.image
-    # The head image's Harbor scan is one more gate (plog_ci.build.harbor_scan).
-    gated = scan_gated(run.verdict, image)
-    if gated is not run.verdict:
-        run.verdict = gated
-        store.save_gate_outcomes(run_id, gated.outcome_rows())
     documents = run_documents(
         run.plan,
         run.measured.result,

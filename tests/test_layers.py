@@ -29,7 +29,16 @@ PACKAGE = "plog_ci"
 # Top to bottom. "plog_ci" itself (the package's __init__: the version) matches
 # only itself; every other entry matches the module and everything under it.
 LAYERS: list[tuple[str, list[str]]] = [
-    ("entry points", ["plog_ci.__main__", "plog_ci.cli", "plog_ci.commands", "plog_ci.demo"]),
+    (
+        "entry points",
+        [
+            "plog_ci.__main__",
+            "plog_ci.cli",
+            "plog_ci.commands",
+            "plog_ci.demo",
+            "plog_ci.demo_podman",
+        ],
+    ),
     (
         "services",
         [

@@ -12,8 +12,9 @@ Decisions, so that the report and the status can say them plainly:
   ``Error`` or ``Stopped``): a gate does not pass on what nobody saw. With
   ``fail_on: none`` both are reported and nothing fails.
 - A failed gate does not stop the run: the service is still measured, and the
-  scan's outcome joins the gates (``scan_gated``), so the run ends ``fail`` with
-  the scan's reason, as for any failing gate, and its report shows the counts.
+  scan's outcome joins the gates (``plog_ci.analysis.image_gate.scan_gated``), so
+  the run ends ``fail`` with the scan's reason, as for any failing gate, and its
+  report shows the counts.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from plog_ci.analysis.gates import GateOutcome, Verdict
 from plog_ci.build.errors import RegistryAuthError, RegistryError
 from plog_ci.build.harbor import (
     SEVERITIES,
@@ -35,7 +35,6 @@ from plog_ci.build.harbor import (
 )
 from plog_ci.build.registry import Access
 from plog_ci.config.deploy import RegistryConfig
-from plog_ci.gate_grammar import Gate
 
 
 @dataclass(frozen=True)
@@ -221,27 +220,3 @@ def span(seconds: float) -> str:
         return f"{seconds:g}s"
     minutes, rest = divmod(int(seconds), 60)
     return f"{minutes}m{rest}s" if rest else f"{minutes}m"
-
-
-SCAN_GATE_METRIC = "vulnerabilities"
-
-
-def scan_gated(verdict: Verdict, image: ImageFacts | None) -> Verdict:
-    """``verdict`` with the head image's scan gate among its outcomes (a key gate:
-    failed, it makes the run ``fail`` with the scan's reason first). Unchanged
-    without a scan, or with ``fail_on: none``."""
-    scan = image.scan if image is not None else None
-    if scan is None or scan.outcome == "report":
-        return verdict
-    gate = Gate(
-        f"image scan: nothing at {scan.fail_on} or above", SCAN_GATE_METRIC, "<", 1.0, key=True
-    )
-    passed = scan.outcome == "pass"
-    detail = scan.reason if not passed else f"{counts_text(scan.counts)} ({scan.scanner or '?'})"
-    value = None if scan.hits is None else float(scan.hits)
-    outcome = GateOutcome(gate, "*", value, passed, detail)
-    outcomes = (*verdict.outcomes, outcome)
-    if passed:
-        return Verdict(verdict.status, outcomes, verdict.reason)
-    reason = scan.reason if verdict.status != "fail" else f"{scan.reason}; {verdict.reason}"
-    return Verdict("fail", outcomes, reason)

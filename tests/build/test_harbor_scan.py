@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from plog_ci.analysis.gates import GateOutcome, Verdict
+from plog_ci.analysis.image_gate import scan_gated
 from plog_ci.build.errors import RegistryAuthError, RegistryError
 from plog_ci.build.harbor import HarborClient, ScanSummary, summary_of
 from plog_ci.build.harbor_scan import (
@@ -18,7 +19,6 @@ from plog_ci.build.harbor_scan import (
     await_scan,
     check_project,
     judge_scan,
-    scan_gated,
     span,
 )
 from plog_ci.config.deploy import RegistryConfig, ScanConfig
