@@ -126,6 +126,26 @@ SUITE = (
         note="about 10 minutes for --examples 100000",
     ),
     Benchmark(
+        "container_overhead",
+        "plog run's wall time with deploy.target podman vs process on the example, "
+        "interleaved; an unchanged tree's rebuild",
+        quick=False,
+        note="about 5 minutes; needs podman, buildah, k6",
+    ),
+    Benchmark(
+        "container_verdicts",
+        "A/A interleaved comparisons of two podman deploys of the same tree: false regressions",
+        quick=False,
+        note="about 7 minutes for 10 trials; needs podman, buildah, k6",
+    ),
+    Benchmark(
+        "container_leaks",
+        "plog runs with podman SIGKILLed during build, push and load: containers, build "
+        "leftovers, auth files and folders left after the next run reaps",
+        quick=False,
+        note="about 10 minutes; needs podman, buildah, docker-registry, k6",
+    ),
+    Benchmark(
         "verdict_quality",
         "false regressions and detections through the real pipeline (docs/statistics.md)",
         quick=False,

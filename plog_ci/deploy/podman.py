@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import Any
 
 from plog_ci import proc
+from plog_ci.build.image import reap_builds
 from plog_ci.deploy.cgroup import CgroupSampler
 from plog_ci.deploy.containers import Containers
 from plog_ci.deploy.health import wait_for_health
@@ -381,7 +382,11 @@ def reap_containers(
     """Remove every container and pod with ``label`` (``key=value``, e.g. ``home_label``)
     whose owner process is dead (owner labels, this host). Containers without owner
     labels (or another host's) go only when ``older_than_s`` is given and they are older.
-    Returns the ids removed. Containers of a living owner are left alone."""
+    Returns the ids removed. Containers of a living owner are left alone.
+
+    What killed builds on this store left (``build.image.reap_builds``: working
+    containers, a RUN step still running) goes too; those ids are logged, not returned
+    (they belong to no label)."""
     rows = json.loads(
         tools.podman("ps", "-a", "--filter", f"label={label}", "--format", "json").stdout or "[]"
     )
@@ -394,4 +399,5 @@ def reap_containers(
     pods = _orphans(json.loads(pods_out or "[]") or [], older_than_s)
     if pods:
         tools.podman("pod", "rm", "-f", "-i", *pods, check=False, timeout=120)
+    reap_builds(tools)
     return containers + pods
