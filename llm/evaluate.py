@@ -2,6 +2,8 @@
 
     python -m llm.evaluate --adapter adapter/ --data heldout.jsonl
     python -m llm.evaluate --base openai/gpt-oss-20b --data heldout.jsonl   # no adapter
+    python -m llm.evaluate --adapter adapter/ --data heldout.jsonl \
+        --out with.json --with-base without.json     # both, the weights loaded once
 
 For each held-out pair of ``llm.dataset`` the model answers the prompt (greedy);
 the answer's JSON is read (for gpt-oss, harmony's final channel) and grounded with
@@ -14,7 +16,8 @@ the answer's JSON is read (for gpt-oss, harmony's final channel) and grounded wi
 - ``dropped``: dropped claims by reason; ``ungrounded_numbers``: numbers in the kept
   claims that the bundle does not hold (0 unless grounding is broken).
 
-Prints one summary line and, with ``--out``, writes the figures as JSON.
+Prints one summary line per model (JSON) and, with ``--out``, writes the figures and
+the answers as JSON.
 """
 
 from __future__ import annotations
@@ -169,27 +172,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=1024)
     parser.add_argument("--batch-size", type=int, default=8, help="prompts generated together")
     parser.add_argument("--out", type=Path, help="write the figures (and answers) as JSON")
+    parser.add_argument(
+        "--with-base",
+        type=Path,
+        metavar="OUT",
+        help="with --adapter: evaluate the base alone first (the adapter disabled) into OUT",
+    )
     parser.add_argument("--device", help="cuda, cpu (default: cuda when present)")
     args = parser.parse_args(argv)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     rows = read_jsonl(args.data)[: args.limit]
-    started = time.monotonic()
     try:
         tokenizer, model, base = load_model(args.base, args.adapter, device)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    tally, answers = evaluate(tokenizer, model, rows, args.max_new_tokens, args.batch_size)
-    figures = {
-        "base": base,
-        "adapter": str(args.adapter) if args.adapter else None,
-        **tally.to_json(),
-        "seconds": round(time.monotonic() - started, 1),
-    }
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({**figures, "answers": answers}, indent=1) + "\n")
-    print(json.dumps(figures, sort_keys=True))
+    runs: list[tuple[str | None, Path | None]] = []
+    if args.with_base is not None and args.adapter is not None:
+        runs.append((None, args.with_base))
+    runs.append((str(args.adapter) if args.adapter else None, args.out))
+    for adapter, out in runs:
+        started = time.monotonic()
+        if adapter is None and args.adapter is not None:
+            with model.disable_adapter():  # the same weights without the adapter
+                tally, answers = evaluate(
+                    tokenizer, model, rows, args.max_new_tokens, args.batch_size
+                )
+        else:
+            tally, answers = evaluate(tokenizer, model, rows, args.max_new_tokens, args.batch_size)
+        figures = {
+            "base": base,
+            "adapter": adapter,
+            **tally.to_json(),
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps({**figures, "answers": answers}, indent=1) + "\n")
+        print(json.dumps(figures, sort_keys=True), flush=True)
     return 0
 
 

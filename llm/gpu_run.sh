@@ -4,7 +4,8 @@
 # without the adapter (share of claims kept, share of causes matching the injected
 # fault, dropped claims by reason). Prints both summaries; files go to $OUT.
 #
-#   bash llm/gpu_run.sh                       # defaults sized for about 10 minutes on one H100/H200
+#   bash llm/gpu_run.sh                       # every stage (sized for ~10 min on one H200)
+#   STAGES="data train" bash llm/gpu_run.sh; STAGES="eval summary" bash llm/gpu_run.sh
 #   MODEL=/models/gpt-oss-20b STEPS=120 bash llm/gpu_run.sh
 #   TINY=1 TRAIN_N=6 HELDOUT_N=2 STEPS=2 MAX_NEW=16 bash llm/gpu_run.sh   # the script's own check, CPU
 #
@@ -18,13 +19,14 @@ set -euo pipefail
 
 MODEL=${MODEL:-openai/gpt-oss-20b}
 OUT=${OUT:-/tmp/plog-llm-gpu}
+STAGES=${STAGES:-data train eval summary}
 TRAIN_N=${TRAIN_N:-200}       # synthetic training runs (seed 1)
-HELDOUT_N=${HELDOUT_N:-20}    # held-out runs (seed 2: other runs)
-STEPS=${STEPS:-40}            # optimizer steps
+HELDOUT_N=${HELDOUT_N:-10}    # held-out runs (seed 2: other runs)
+STEPS=${STEPS:-24}            # optimizer steps
 ACCUM=${ACCUM:-4}             # pairs per step
 RANK=${RANK:-16}
 LR=${LR:-2e-4}
-MAX_NEW=${MAX_NEW:-1024}      # answer tokens, harmony analysis included
+MAX_NEW=${MAX_NEW:-768}       # answer tokens, harmony analysis (effort low) included
 BATCH=${BATCH:-10}            # held-out prompts generated together
 PY=${PY:-python}
 TINY=${TINY:-}                # 1: the tiny CPU model of llm.tiny, to check this script
@@ -45,6 +47,7 @@ PY
 }
 fi
 
+stage() { [[ " $STAGES " == *" $1 "* ]]; }
 start=$(date +%s)
 budget=()
 base=(--base "$MODEL")
@@ -52,16 +55,23 @@ if [[ -n "$TINY" ]]; then
   budget=(--budget-tokens 300)
   base=(--tiny)
 fi
-"$PY" -m llm.dataset --synthetic "$TRAIN_N" --seed 1 "${budget[@]}" --out "$OUT/train.jsonl"
-"$PY" -m llm.dataset --synthetic "$HELDOUT_N" --seed 2 "${budget[@]}" --out "$OUT/heldout.jsonl"
-"$PY" -m llm.train "${base[@]}" --data "$OUT/train.jsonl" --out "$OUT/adapter" \
-  --max-steps "$STEPS" --grad-accum "$ACCUM" --rank "$RANK" --alpha $((RANK * 2)) --lr "$LR" \
-  --gradient-checkpointing
+if stage data; then
+  "$PY" -m llm.dataset --synthetic "$TRAIN_N" --seed 1 "${budget[@]}" --out "$OUT/train.jsonl"
+  "$PY" -m llm.dataset --synthetic "$HELDOUT_N" --seed 2 "${budget[@]}" --out "$OUT/heldout.jsonl"
+fi
+if stage train; then
+  "$PY" -m llm.train "${base[@]}" --data "$OUT/train.jsonl" --out "$OUT/adapter" \
+    --max-steps "$STEPS" --grad-accum "$ACCUM" --rank "$RANK" --alpha $((RANK * 2)) --lr "$LR" \
+    --gradient-checkpointing
+fi
 [[ -n "$TINY" ]] && MODEL="$OUT/adapter/base"
-"$PY" -m llm.evaluate --base "$MODEL" --data "$OUT/heldout.jsonl" \
-  --max-new-tokens "$MAX_NEW" --batch-size "$BATCH" --out "$OUT/eval-base.json" | tee "$OUT/base.line"
-"$PY" -m llm.evaluate --adapter "$OUT/adapter" --base "$MODEL" --data "$OUT/heldout.jsonl" \
-  --max-new-tokens "$MAX_NEW" --batch-size "$BATCH" --out "$OUT/eval-adapter.json" | tee "$OUT/adapter.line"
+if stage eval; then
+  # one load of the weights: the base alone (adapter disabled), then with the adapter
+  "$PY" -m llm.evaluate --adapter "$OUT/adapter" --base "$MODEL" --data "$OUT/heldout.jsonl" \
+    --max-new-tokens "$MAX_NEW" --batch-size "$BATCH" \
+    --with-base "$OUT/eval-base.json" --out "$OUT/eval-adapter.json"
+fi
+stage summary || exit 0
 
 "$PY" - "$OUT" <<'PY'
 import json, sys

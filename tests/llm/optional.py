@@ -18,4 +18,4 @@ def require(module: str) -> ModuleType:
         message = f"{module} is not installed (pip install -e '.[llm]'): {exc}"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
-        pytest.skip(message)
+        pytest.skip(message, allow_module_level=True)

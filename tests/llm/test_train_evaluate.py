@@ -78,11 +78,23 @@ def test_evaluation_reports_figures_of_the_tiny_adapter(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     data, out, _ = trained
-    report = tmp_path / "eval.json"
+    report, without = tmp_path / "eval.json", tmp_path / "base.json"
     args = ["--adapter", str(out), "--data", str(data), "--max-new-tokens", "16"]
-    assert evaluate.main([*args, "--batch-size", "2", "--out", str(report)]) == 0
-    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    figures = json.loads(report.read_text())
+    args += ["--batch-size", "2", "--out", str(report), "--with-base", str(without)]
+    assert evaluate.main(args) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    assert [x["adapter"] for x in lines] == [None, str(out)]
+    line, figures = lines[-1], json.loads(report.read_text())
+    # the base figures come from the same weights with the adapter disabled: the plain
+    # base model answers the same, token for token
+    tokenizer = AutoTokenizer.from_pretrained(out / "base")
+    plain = AutoModelForCausalLM.from_pretrained(out / "base")
+    rows = read_jsonl(data)
+    expected = []
+    for start in (0, 2):
+        chunk = [r["messages"][:2] for r in rows[start : start + 2]]
+        expected += evaluate.generate(tokenizer, plain, chunk, 16)
+    assert [a["answer"] for a in json.loads(without.read_text())["answers"]] == expected
     assert figures["runs"] == line["runs"] == 4
     assert figures["adapter"] == str(out) and figures["base"] == str((out / "base").resolve())
     for key in ("kept_share", "cause_match_share", "dropped", "unparsed", "ungrounded_numbers"):
