@@ -125,9 +125,19 @@ def test_hostile_values_stay_single_arguments() -> None:
     assert "--api-key" not in args
 
 
-def test_a_bad_adapter_source_fails_the_render() -> None:
-    with pytest.raises(Exception, match=r"adapter\.source is pvc or image"):
-        render({"adapter": {"source": "s3"}})
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"adapter": {"source": "s3"}},
+        {"gpus": "two"},
+        {"nodeselector": {"gpu": "h200"}},  # a typo is an error, not a silent default
+        {"adapter": {"maxRank": 12}},  # vLLM's ranks
+        {"model": {"gpuMemoryUtilization": 1.5}},
+    ],
+)
+def test_bad_values_fail_the_render(values: dict[str, Any]) -> None:
+    with pytest.raises(helm.HelmError, match=r"schema|adapter"):
+        render(values)
 
 
 def test_the_serve_script_refuses_a_missing_adapter(tmp_path: Path) -> None:
