@@ -1,16 +1,16 @@
 """What the report model reads and writes: the chat messages of one run.
 
-The system prompt states the rule of ``plog_ci.report.grounding`` in words the model
-can follow; the user message is the bundle's ``prompt_text`` (one JSON item a line:
-text from specs and services stays quoted data); the answer is the claims JSON of
-``CLAIMS_SCHEMA``. Training pairs and the evaluation use the same messages, so
-what the adapter learns is what it is asked at serving time.
+The prompt is the report's own (``plog_ci.report.narrative.messages``: its system
+prompt with the rules, the bundle as quoted ``<evidence>`` data), so the adapter
+learns exactly what it is asked at serving time; in a checkout without the
+narrative client, the same rules in ``SYSTEM_PROMPT`` and the bundle's prompt text.
+The answer is the claims JSON of ``CLAIMS_SCHEMA``, compact.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from plog_ci.report.evidence import Bundle
@@ -34,13 +34,29 @@ SYSTEM_PROMPT = (
 Message = dict[str, str]
 
 
-def chat_messages(bundle: Bundle, answer: Mapping[str, Any] | None = None) -> list[Message]:
-    """``[system, user]`` for ``bundle``, plus the assistant's ``answer`` (the claims
-    JSON, compact) when given: a training pair."""
-    messages = [
+def _report_messages() -> Callable[[Bundle], list[Message]] | None:
+    try:
+        from plog_ci.report.narrative import messages
+    except ImportError:
+        return None
+    return messages
+
+
+def prompt_messages(bundle: Bundle) -> list[Message]:
+    """``[system, user]`` for ``bundle``, as the report sends them."""
+    report = _report_messages()
+    if report is not None:
+        return [dict(m) for m in report(bundle)]
+    return [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": bundle.prompt_text()},
     ]
+
+
+def chat_messages(bundle: Bundle, answer: Mapping[str, Any] | None = None) -> list[Message]:
+    """``prompt_messages``, plus the assistant's ``answer`` (the claims JSON) when
+    given: a training pair."""
+    messages = prompt_messages(bundle)
     if answer is not None:
         messages.append({"role": "assistant", "content": answer_text(answer)})
     return messages
