@@ -10,7 +10,8 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet 'torch==2.13.0+cpu'
+	$(BIN)/python -m pip install --quiet -e '.[dev,llm]'
 	touch $(STAMP)
 
 # Debian packages that the server-backed tests start (InfluxDB, VictoriaMetrics).
@@ -21,8 +22,8 @@ demo: $(STAMP)
 	$(BIN)/plog demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check plog_ci tests testing bench examples
-	$(BIN)/ruff format --check plog_ci tests testing bench examples
+	$(BIN)/ruff check plog_ci tests testing bench examples llm
+	$(BIN)/ruff format --check plog_ci tests testing bench examples llm
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -53,5 +54,5 @@ clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
 format: $(STAMP)
-	$(BIN)/ruff format plog_ci tests testing bench examples
-	$(BIN)/ruff check --fix plog_ci tests testing bench examples
+	$(BIN)/ruff format plog_ci tests testing bench examples llm
+	$(BIN)/ruff check --fix plog_ci tests testing bench examples llm
