@@ -122,6 +122,7 @@ class Timed:
     returncode: int
     run_id: int | None
     status: str
+    tail: str = ""  # the output's end when it ended in error (exit other than 0 and 1)
 
 
 def timed_plog_run(
@@ -134,7 +135,8 @@ def timed_plog_run(
     code = child.wait()
     seconds = time.perf_counter() - started
     run_id, status = newest_run(Path(env["PLOG_HOME"]))
-    return Timed(seconds, code, run_id, status)
+    tail = "" if code in (0, 1) else log.read_text(errors="replace")[-3000:]
+    return Timed(seconds, code, run_id, status, tail)
 
 
 def newest_run(home: Path) -> tuple[int | None, str]:

@@ -11,8 +11,10 @@ run side by side. ``--kills`` of them (chosen at random, ``--seed``) are SIGKILL
 during a phase, the phases spread over build, push and load (``--phases``): when
 ``plog run`` has that child (buildah; podman push or pull; k6) the kill comes after
 a random delay within the phase's window, and is recorded with the phase still seen
-at that moment (a phase missed moves to the next run). Then one more ``plog run``
-(which reaps) and the count, every one of which must be zero:
+at that moment (a phase missed moves to the next run). Each kill is followed by a
+count of what it left (``left``; every ``plog run`` reaps at its start, so the next
+run removes it). After the last run: a count (``before_reap``), one more ``plog
+run`` (which reaps) and the count again, every one of which must be zero:
 
 - containers, pods and networks with PLog's label for this state directory
   (``podman ps -a``, ``pod ps``, ``network ls`` with PLog's container config);
@@ -154,12 +156,19 @@ def main(argv: Sequence[str] | None = None) -> None:
                         row = kill_during(repo, env, log, pending[0], rng)
                         if row["killed"]:
                             pending.pop(0)
+                            # What this kill left, before the next run reaps it.
+                            left = leftovers(tools, home, ptmp, builds_before)
+                            row["left"] = {k: len(v) for k, v in left.items() if v}
                     else:
                         t = timed_plog_run(repo, env, log)
                         row = {"killed": False, "exit": t.returncode, "status": t.status}
+                        if t.tail:
+                            row["output_tail"] = t.tail
                     row["run"] = index
                     runs.append(row)
                     print(json.dumps(row), flush=True)
+                # Every plog run reaps at its start: this is what the last runs left.
+                before_reap = leftovers(tools, home, ptmp, builds_before)
                 final = timed_plog_run(repo, env, tmp / "final.log")
                 print(f"final run (reaps): exit {final.returncode}, {final.status}", flush=True)
                 found = leftovers(tools, home, ptmp, builds_before)
@@ -179,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "kills_by_phase": {p: sum(r.get("phase_at_kill") == p for r in runs) for p in PHASES},
         "final_exit": final.returncode,
         "statuses": closed,
+        "before_reap": before_reap,
         "leftovers": found,
         "leftover_count": sum(len(v) for v in found.values()),
     }
@@ -205,9 +215,12 @@ def render(result: dict[str, Any]) -> str:
         f"{len(result['runs'])} runs, {len(kills)} SIGKILLed (by phase at the kill: "
         + ", ".join(f"{p} {n}" for p, n in result["kills_by_phase"].items())
         + f"; missed {result['kills_missed']}); runs by status: {result['statuses']}",
-        "left after the next run reaped:",
+        "left by the killed runs, and after the next run reaped:",
     ]
-    lines += [f"  {what}: {len(ids)}" for what, ids in result["leftovers"].items()]
+    lines += [
+        f"  {what}: {len(result['before_reap'].get(what, []))} -> {len(ids)}"
+        for what, ids in result["leftovers"].items()
+    ]
     lines.append(
         f"total {result['leftover_count']}; bar (zero): {'met' if result['bar_met'] else 'NOT met'}"
     )

@@ -97,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     runs.append(
                         {"round": round_no, "target": target, "seconds": t.seconds,
                          "exit": t.returncode, "status": t.status}
+                        | ({"output_tail": t.tail} if t.tail else {})
                     )  # fmt: skip
                     print(f"round {round_no} {target}: {t.seconds:.2f} s ({t.status})", flush=True)
             rebuilds = _rebuilds(tools, repos["podman"], args.rebuilds, tmp / "rebuild.log")
