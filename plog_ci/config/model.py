@@ -143,8 +143,24 @@ class CompareConfig:
 
 
 @dataclass(frozen=True)
+class AiConfig:
+    """``report.ai``: an OpenAI-compatible server that narrates the evidence
+    (``plog_ci.report.narrative``). The key is read from the environment variable
+    named ``api_key_env``, never written in plog.yml."""
+
+    url: str  # the API's base URL, e.g. http://127.0.0.1:8000/v1
+    model: str  # the served model, e.g. openai/gpt-oss-20b
+    adapter: str = ""  # a LoRA adapter the server serves by this name (vLLM --lora-modules)
+    timeout_s: float = 60.0  # the whole request, connection to last byte
+    max_tokens: int = 1024
+    api_key_env: str = ""  # name of the variable, never the key
+    evidence_tokens: int = 3000  # the evidence bundle's budget
+
+
+@dataclass(frozen=True)
 class ReportConfig:
     dir: str = "plog-reports"
+    ai: AiConfig | None = None  # no narrative without it
 
 
 @dataclass(frozen=True)

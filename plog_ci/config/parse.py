@@ -38,6 +38,7 @@ from plog_ci.config.paths import HINT as PATH_HINT
 from plog_ci.config.paths import path_problem
 from plog_ci.config.placeholders import find as find_placeholders
 from plog_ci.config.problems import Problems, check_schema
+from plog_ci.config.report_ai import parse_ai
 from plog_ci.errors import ConfigError, PlogError
 from plog_ci.gate_grammar import Gate, parse_gate
 
@@ -416,6 +417,7 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
     report = plain.get("report", {})
     if "dir" in report:
         _check_path(["report", "dir"], report["dir"], problems, no_git=True)
+    ai = parse_ai(report.get("ai"), problems)
     gates = _gates(plain.get("gates", []), problems)
     influx = _influx(plain.get("influx"), problems)
     compare = _compare(plain.get("compare", {}), problems)
@@ -462,7 +464,7 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
         gates=gates,
         compare=compare,
         allow_forks=bool(plain.get("allow_forks", False)),
-        report=ReportConfig(**plain.get("report", {})),
+        report=ReportConfig(report.get("dir", ReportConfig.dir), ai),
         influx=influx,
         deploy=deploy,
         source=filename,

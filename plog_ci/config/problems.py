@@ -122,6 +122,11 @@ def _report_schema_error(problems: Problems, error: ValidationError) -> None:
                     f"never put secrets in plog.yml: write '{key}_env: NAME' and set the "
                     "environment variable NAME in CI"
                 )
+            if path == ["report", "ai"] and key in ("api_key", "key", "token"):
+                hint = (
+                    "never put secrets in plog.yml: write 'api_key_env: NAME' and set the "
+                    "environment variable NAME where PLog runs"
+                )
             problems.add([*path, key], f"unknown key '{key}'", hint, at_key=True)
         return
     if error.validator == "oneOf":
