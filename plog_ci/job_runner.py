@@ -12,17 +12,21 @@ the configured API URL.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from plog_ci import gitrepo
+from plog_ci.dashboard_link import run_url
 from plog_ci.errors import DependencyError, InputError, PlogError
-from plog_ci.forge import Forge
+from plog_ci.forge import Forge, Report
 from plog_ci.forge.sources import GITHUB_API, SourcePolicy, api_url_allowed
 from plog_ci.jobs import Job, JobSpec
 from plog_ci.proc import ProcessError
+
+log = logging.getLogger("plog.worker")
 
 
 class Outcome(Protocol):
@@ -160,10 +164,21 @@ def forks_allowed(repo: Path, base: str | None) -> bool:
 
 
 def pipeline_runner(
-    job: Job, home: Path, *, sources: SourcePolicy | None = None, dashboard_url: str | None = None
+    job: Job,
+    home: Path,
+    *,
+    sources: SourcePolicy | None = None,
+    dashboard_url: str | None = None,
+    forge_factory: ForgeFactory | None = None,
 ) -> Outcome:
     """Run the real pipeline (imported late: the worker starts without it);
-    ``dashboard_url``: the dashboard's base URL, for the report's link to the run."""
+    ``dashboard_url``: the dashboard's base URL, for the report's link to the run.
+
+    With ``report.ai`` the verdict is posted here first (``forge_factory``'s forge,
+    default ``default_forge``; with no pull request number, so a REST forge posts
+    the status alone), then the narrative is requested, bounded by its timeout: the
+    outcome returned carries the report with the AI analysis, which the worker
+    posts (status again, and the pull request's comment or the git note)."""
     spec = job.spec
     repo = local_repo(job, home, sources=sources)
     if spec.fork and not forks_allowed(repo, spec.base):
@@ -184,8 +199,46 @@ def pipeline_runner(
         allow_secrets=spec.allow_secrets and not spec.fork,
         dashboard_url=dashboard_url,
     )
-    outcome: Outcome = run(request)
-    return outcome
+    outcome = run(request)
+    if getattr(outcome, "narration", None) is None:  # a stand-in run may return less
+        return outcome
+    factory = forge_factory or (lambda j: default_forge(j, sources=sources))
+    post_verdict_first(job, outcome, factory, dashboard_url)
+    from plog_ci.report.narration import narrate
+
+    narrated: Outcome = narrate(outcome)
+    return narrated
+
+
+def post_verdict_first(
+    job: Job, outcome: Outcome, forge_factory: ForgeFactory, dashboard_url: str | None
+) -> None:
+    """Post the final status before anything that may take long (the narrative);
+    a failure is logged: the worker posts the verdict again after the job."""
+    base = dashboard_url.rstrip("/") if dashboard_url else None
+    target = run_url(base, getattr(outcome, "run_id", None)) or (
+        f"{base}/jobs/{job.id}" if base else None
+    )
+    report = Report(
+        result=outcome.status,
+        profile=outcome.profile,
+        summary=outcome.summary,
+        markdown=outcome.report_markdown,
+        head=job.spec.head,
+        target_url=target,
+        branch=job.spec.branch,
+        pr_number=None,  # the comment waits for the narrative
+        job_id=job.id,
+    )
+    try:
+        forge = forge_factory(job)
+        forge.publish(report)
+    except Exception as exc:  # the worker's own publish retries it
+        log.warning("job %s: could not post the verdict before the narrative: %s", job.id, exc)
+        return
+    close = getattr(forge, "close", None)
+    if callable(close):
+        close()
 
 
 def profile_from_config(job: Job, home: Path, *, sources: SourcePolicy | None = None) -> str:

@@ -5,7 +5,9 @@ the module owning that work and leaves what it produced on the ``Run``:
 
 plan (config, specs, diff, selection) → record the run (store row, live-series
 sinks) → measure (deploy, k6, resources) → keep the measurement → baseline →
-compare → judge (findings, gates) → report → finish (final status, sinks).
+compare → judge (findings, gates) → report (and the evidence bundle) → finish
+(final status, sinks). The AI narrative comes after the verdict is posted, outside
+``run()`` (``RunOutcome.narration``, ``plog_ci.report.narration.narrate``).
 
 A new stage (build, deploy, AI narration) is one more entry; what it must undo
 it registers on ``Run.teardown``, which is closed when the run ends, however it
@@ -55,6 +57,7 @@ from plog_ci.plan import Plan, make_plan
 from plog_ci.progress import StageProgress
 from plog_ci.report.assemble import Report, RunFacts, write_run_report
 from plog_ci.report.documents import run_documents
+from plog_ci.report.narration import PendingNarrative, evidence_bundle
 from plog_ci.runner.environment import environment_fingerprint
 from plog_ci.series import SeriesFanout
 from plog_ci.store.details import PENDING_GATE, SeriesWriter
@@ -90,6 +93,8 @@ class RunOutcome:
     report_path: Path | None
     report_markdown: str
     retry: bool = False  # an environmental fault (StateError): the queue runs the job again
+    # With report.ai: the narrative to request once the verdict is posted (report.narration)
+    narration: PendingNarrative | None = None
 
 
 class Run:
@@ -124,6 +129,7 @@ class Run:
         self.progress: ProgressWriter | None = None  # the stage, for the dashboard
         self.settings: StatsSettings | None = None
         self.outcome: RunOutcome | None = None
+        self.narration: PendingNarrative | None = None
 
     def recorded(self) -> tuple[ResultsStore, int]:
         """The store and the run's id (a stage after ``record_run``)."""
@@ -150,6 +156,7 @@ class Run:
             report.path if report else None,
             report.markdown if report else "",
             retry,
+            self.narration,
         )
 
 
@@ -355,6 +362,11 @@ def report_stage(run: Run) -> None:
         run.measured.script.operations,
         image,
     )
+    # The evidence bundle is kept always; narrated after the verdict with report.ai.
+    judged = (run.verdict, run.comparisons, run.findings)
+    environment = store.get_run(run_id).environment or {}
+    bundle = evidence_bundle(run_id, run.plan, run.measured, run.baseline, judged, environment)
+    documents["evidence"] = bundle.to_json()
     save_documents(store, run_id, documents)
     facts = RunFacts(
         run_id,
@@ -377,6 +389,9 @@ def report_stage(run: Run) -> None:
         run.home,
         image,
     )
+    ai = run.plan.config.report.ai
+    if ai is not None:
+        run.narration = PendingNarrative(ai, bundle, run.report, run.home, run_id)
 
 
 def finish_stage(run: Run) -> None:

@@ -64,6 +64,12 @@ def run_cmd(
         console=err_console(),
     )
     print_outcome(outcome, base_url)
+    if outcome.narration is not None:  # after the verdict: the narrative costs the gate nothing
+        from plog_ci.report.narration import describe, narrated
+
+        outcome, narrative = narrated(outcome)
+        if narrative is not None:
+            out_console().print(describe(narrative), markup=False, highlight=False)
     sys.exit(outcome.exit_code)
 
 

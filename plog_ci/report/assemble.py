@@ -4,7 +4,7 @@ and where the file goes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from plog_ci.ab.baseline import Baseline
@@ -30,6 +30,19 @@ class Report:
     headline: str  # the verdict's reason and the run's numbers, one line
     markdown: str
     path: Path
+    # What the markdown was rendered from: a later section is added by rendering it again.
+    data: ReportData | None = field(default=None, compare=False, repr=False)
+
+
+def with_ai_section(report: Report, section: str) -> Report:
+    """The report rendered again with ``section`` (markdown, already escaped) under
+    the findings, and re-written where it was (atomically)."""
+    if report.data is None:
+        raise ValueError("a report without its data cannot be rendered again")
+    data = replace(report.data, ai_section=section)
+    markdown = render_markdown(data)
+    path = write_report(markdown, report.path.parent, data.head_sha, data.run_id)
+    return Report(report.headline, markdown, path, data)
 
 
 def headline(verdict: Verdict, total: OperationStats) -> str:
@@ -96,53 +109,50 @@ def write_run_report(
     config = plan.config
     line = headline(verdict, result.total)
     operations = config.load.operations
-    markdown = render_markdown(
-        ReportData(
-            repo=plan.git.path.name,
-            head_sha=plan.head_sha,
-            base_sha=plan.base_sha,
-            branch=facts.branch,
-            run_id=facts.run_id,
-            run_url=facts.run_url,
-            profile=facts.profile,
-            duration_s=result.duration_s,
-            aborted=result.aborted,
-            exchange_sections=exchange_sections(result.exchanges),
-            planned_s=config.load.duration_s,
-            setup=result.setup,
-            warnings=facts.warnings[:WARNINGS_SHOWN],
-            warnings_left=max(0, len(facts.warnings) - WARNINGS_SHOWN),
-            readers=readers(facts.feeds),
-            rate=config.load.rate,
-            status=verdict.status,
-            headline=line,
-            outcomes=verdict.outcomes,
-            # Most failing first, then slowest: what needs a look leads the table.
-            stats=tuple(
-                sorted(
-                    result.operations.values(), key=lambda s: (-s.error_rate, -s.p95, s.operation)
-                )
-            ),
-            total=result.total,
-            diff_markdown=_changes(plan),
-            selected=facts.script_operations,
-            selector=operations if isinstance(operations, str) else ", ".join(operations),
-            script_hash=result.script_hash,
-            startup_s=facts.startup_s,
-            baseline_source=baseline.source,
-            # The base's spec could not be loaded: say so, not which stored runs were tried.
-            baseline_note=(
-                plan.base_warning if plan.base_warning and baseline.source == "none" else None
-            )
-            or baseline.note,
-            baseline_stats=baseline.stats,
-            findings=tuple(findings),
-            comparison_table=render_text(comparisons) if comparisons else "",
-            image_section=image_section(image),
+    data = ReportData(
+        repo=plan.git.path.name,
+        head_sha=plan.head_sha,
+        base_sha=plan.base_sha,
+        branch=facts.branch,
+        run_id=facts.run_id,
+        run_url=facts.run_url,
+        profile=facts.profile,
+        duration_s=result.duration_s,
+        aborted=result.aborted,
+        exchange_sections=exchange_sections(result.exchanges),
+        planned_s=config.load.duration_s,
+        setup=result.setup,
+        warnings=facts.warnings[:WARNINGS_SHOWN],
+        warnings_left=max(0, len(facts.warnings) - WARNINGS_SHOWN),
+        readers=readers(facts.feeds),
+        rate=config.load.rate,
+        status=verdict.status,
+        headline=line,
+        outcomes=verdict.outcomes,
+        # Most failing first, then slowest: what needs a look leads the table.
+        stats=tuple(
+            sorted(result.operations.values(), key=lambda s: (-s.error_rate, -s.p95, s.operation))
+        ),
+        total=result.total,
+        diff_markdown=_changes(plan),
+        selected=facts.script_operations,
+        selector=operations if isinstance(operations, str) else ", ".join(operations),
+        script_hash=result.script_hash,
+        startup_s=facts.startup_s,
+        baseline_source=baseline.source,
+        # The base's spec could not be loaded: say so, not which stored runs were tried.
+        baseline_note=(
+            plan.base_warning if plan.base_warning and baseline.source == "none" else None
         )
+        or baseline.note,
+        baseline_stats=baseline.stats,
+        findings=tuple(findings),
+        comparison_table=render_text(comparisons) if comparisons else "",
+        image_section=image_section(image),
     )
+    markdown = render_markdown(data)
     path = write_report(markdown, report_dir(config, plan.git, home), plan.head_sha, facts.run_id)
-    return Report(line, markdown, path)
+    return Report(line, markdown, path, data)
 
 
 def _changes(plan: Plan) -> str:

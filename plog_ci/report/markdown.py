@@ -49,6 +49,7 @@ class ReportData:
     warnings_left: int = 0  # warnings not shown
     run_url: str | None = None  # the run's dashboard page (plog_ci.dashboard_link)
     image_section: str = ""  # the pushed image and its scan (plog_ci.report.image_scan)
+    ai_section: str = ""  # the AI analysis, once narrated (report.narration)
 
 
 def render_markdown(data: ReportData) -> str:
