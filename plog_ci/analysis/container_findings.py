@@ -77,8 +77,8 @@ def throttling_correlation(
     samples: Sequence[ContainerSample], p95_by_second: Sequence[tuple[float, float]]
 ) -> tuple[float, float, int] | None:
     """Spearman's rho between each second's throttled share and its p95 (ms), its
-    two-sided p-value, and the number of seconds paired; None with fewer than MIN_SECONDS seconds or when either
-    side is constant (no rank order to correlate)."""
+    two-sided p-value, and the number of seconds paired; None with fewer than
+    MIN_SECONDS seconds or when either side is constant (no rank order)."""
     shares = throttled_by_second(samples)
     pairs = [(shares[int(s)], p95) for s, p95 in p95_by_second if int(s) in shares]
     if len(pairs) < MIN_SECONDS:
