@@ -25,39 +25,13 @@ from testing.container_tools import base_image, containers, registry
 from testing.harbor_front import HarborFront, harbor_front
 from testing.k6_tools import need_k6
 from testing.paths import EXAMPLE
+from testing.podman_config import podman_plog_yml
 from testing.repos import commit_files
 from tests.build.fake_harbor import Artifact, FakeHarbor, load_harbor_spec, scan_report
 
 pytestmark = pytest.mark.slow
 
 VAR = "PLOG_TEST_HARBOR_PASSWORD"
-PODMAN_YML = """\
-version: 1
-service:
-  run: python app.py --port {{port}}
-  health: /health
-  startup_timeout: 30s
-openapi: openapi.yaml
-deploy:
-  target: podman
-  build:
-    args: {{BASE: "{base}"}}
-  resources: {{cpus: 1, memory: 256Mi}}
-  registry:
-    url: {url}
-    kind: harbor
-    repository: team/petstore
-    username: {username}
-    password_env: {var}
-{extra}load:
-  rate: 10
-  vus: 4
-  duration: 2s
-  operations: ["GET /pets", "GET /health"]
-gates:
-  - p95 < 2s
-  - error_rate < 1%
-"""
 
 
 @dataclass
@@ -133,9 +107,15 @@ def run_with(
         extra = "    ca_file: ca.pem\n" if harbor.ca else ""
         if scan:
             extra += f"    scan: {scan}\n"
-        files["plog.yml"] = PODMAN_YML.format(
-            base=base, url=harbor.front.url, username=harbor.fake.username, var=VAR, extra=extra
+        registry_yml = (
+            "  registry:\n"
+            f"    url: {harbor.front.url}\n"
+            "    kind: harbor\n"
+            "    repository: team/petstore\n"
+            f"    username: {harbor.fake.username}\n"
+            f"    password_env: {VAR}\n"
         )
+        files["plog.yml"] = podman_plog_yml(base, registry=registry_yml + extra)
         if harbor.ca:
             files["ca.pem"] = harbor.ca
         commit_files(repo, files, "petstore in a container, pushed to Harbor")

@@ -16,32 +16,13 @@ from plog_ci.store.sqlite import open_store
 from testing.container_tools import base_image, containers
 from testing.k6_tools import need_k6
 from testing.paths import EXAMPLE
+from testing.podman_config import podman_plog_yml
 from testing.repos import commit_files
 
 pytestmark = pytest.mark.slow
 
 # A fifth of a core, and every GET /pets spins 20 ms: twice what the quota allows at
 # 20 requests a second.
-PLOG_YML = """\
-version: 1
-service:
-  run: python app.py --port {{port}}
-  health: /health
-  startup_timeout: 60s
-openapi: openapi.yaml
-deploy:
-  target: podman
-  build:
-    args: {{BASE: "{base}"}}
-  resources: {{cpus: 0.2, memory: 256Mi}}
-load:
-  rate: 20
-  vus: 20
-  duration: 10s
-  operations: ["GET /pets"]
-gates:
-  - error_rate < 50%
-"""
 KNOB = 'SLOW_OPERATION = ""\nSLOWDOWN = 0.0\nNORMAL_MS = 0.0\nSLOW_KIND = "sleep"\n'
 SPIN = 'SLOW_OPERATION = "GET /pets"\nSLOWDOWN = 1.0\nNORMAL_MS = 20.0\nSLOW_KIND = "cpu"\n'
 
@@ -64,7 +45,16 @@ def test_a_container_held_by_its_cpu_limit_is_named_throttled(
             "app.py": app.replace(KNOB, SPIN),
             "openapi.yaml": (EXAMPLE / "openapi.yaml").read_text(encoding="utf-8"),
             "Containerfile": (EXAMPLE / "Containerfile").read_text(encoding="utf-8"),
-            "plog.yml": PLOG_YML.format(base=base_image(tools)),
+            "plog.yml": podman_plog_yml(
+                base_image(tools),
+                resources="{cpus: 0.2, memory: 256Mi}",
+                rate=20,
+                vus=20,
+                duration="10s",
+                operations='["GET /pets"]',
+                gates=["error_rate < 50%"],
+                startup="60s",
+            ),
         },
         "a service that spins past its CPU quota",
     )

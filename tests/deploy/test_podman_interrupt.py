@@ -32,30 +32,11 @@ from plog_ci.store.sqlite import open_store
 from testing.container_tools import base_image, containers
 from testing.k6_tools import need_k6
 from testing.paths import EXAMPLE, ROOT
+from testing.podman_config import podman_plog_yml
 from testing.repos import commit_files
 
 pytestmark = pytest.mark.slow
 
-PLOG_YML = """\
-version: 1
-service:
-  run: python app.py --port {{port}}
-  health: /health
-  startup_timeout: 30s
-openapi: openapi.yaml
-deploy:
-  target: podman
-  build:
-    args: {{BASE: "{base}"}}
-  resources: {{cpus: 1, memory: 256Mi}}
-load:
-  rate: 10
-  vus: 4
-  duration: {duration}
-  operations: ["GET /pets", "GET /health"]
-gates:
-  - p95 < 2s
-"""
 SLOW_STEP = "RUN sleep 120"  # a build step long enough to be killed in
 
 
@@ -76,7 +57,7 @@ def _repo(
     if slow:
         containerfile = containerfile.replace("WORKDIR /app", f"WORKDIR /app\n{SLOW_STEP}")
     files["Containerfile"] = containerfile
-    files["plog.yml"] = PLOG_YML.format(base=base_image(tools), duration=duration)
+    files["plog.yml"] = podman_plog_yml(base_image(tools), duration=duration, gates=["p95 < 2s"])
     commit_files(repo, files, "petstore in a container")
     return repo
 

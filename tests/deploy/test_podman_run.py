@@ -19,31 +19,10 @@ from plog_ci.store.sqlite import open_store
 from testing.container_tools import Containers, base_image, containers, registry
 from testing.k6_tools import need_k6
 from testing.paths import EXAMPLE
+from testing.podman_config import podman_plog_yml
 from testing.repos import commit_files
 
 pytestmark = pytest.mark.slow
-
-PODMAN_YML = """\
-version: 1
-service:
-  run: python app.py --port {{port}}
-  health: /health
-  startup_timeout: 30s
-openapi: openapi.yaml
-deploy:
-  target: podman
-  build:
-    args: {{BASE: "{base}"}}
-  resources: {{cpus: 1, memory: 256Mi}}
-{registry}load:
-  rate: 10
-  vus: 4
-  duration: 2s
-  operations: ["GET /pets", "GET /health"]
-gates:
-  - p95 < 2s
-  - error_rate < 1%
-"""
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +45,7 @@ def repo_with(
         }
         if containerfile is not None:
             files["Containerfile"] = containerfile
-        files["plog.yml"] = PODMAN_YML.format(base=base, registry=registry_yml)
+        files["plog.yml"] = podman_plog_yml(base, registry=registry_yml)
         commit_files(repo, files, "petstore in a container")
         return repo
 
