@@ -239,7 +239,8 @@ def render(summary: Mapping[str, Any]) -> str:
             f"numbers in narratives not in the bundle: {s['ungrounded_numbers']} (bar 0: {met})",
             f"claims written {s['claims_written']}: kept {s['claims_kept']}, dropped "
             f"{sum(s['claims_dropped'].values())} {s['claims_dropped']}",
-            f"numbers filled in from the bundle: {s['numbers_filled_from_bundle']}",
+            f"numbers in the kept claims (names, filled-in values): "
+            f"{s['numbers_filled_from_bundle']}",
             f"latency per narrative: median {lat['median']} s, p90 {lat['p90']} s, "
             f"max {lat['max']} s, total {lat['total']} s",
         ]

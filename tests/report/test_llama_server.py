@@ -11,8 +11,10 @@ dropped with reason ``literal-number``).
 
 from __future__ import annotations
 
+import importlib
 import json
 import socket
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,6 +29,7 @@ from plog_ci.config.model import AiConfig
 from plog_ci.report.evidence import Bundle, build_bundle
 from plog_ci.report.grounding import CLAIMS_SCHEMA, REFERENCE, ground, ungrounded_numbers
 from plog_ci.report.narrative import request_body, request_narrative
+from testing.container_tools import _require
 from testing.llama_server import LlamaServer, llama_server, require_local_server
 
 pytestmark = pytest.mark.timeout(1200)
@@ -117,6 +120,39 @@ def test_request_narrative_against_the_real_server_holds_no_ungrounded_number(
     for claim in narrative.claims:
         assert claim.evidence and all(e in bundle.by_id for e in claim.evidence)
         assert REFERENCE.search(claim.text) is None  # references filled in
+
+
+@pytest.mark.slow
+def test_a_lora_adapter_in_gguf_form_is_applied_and_the_grammar_still_holds(
+    tmp_path: Path, bundle: Bundle, raw_answer: Any
+) -> None:
+    gguf_lora = _optional("testing.gguf_lora")
+    lora = gguf_lora.write_random_lora(require_local_server(), tmp_path / "lora.gguf")
+    with llama_server(lora=f"{lora}:1.0") as server:
+        base = server.url.removesuffix("/v1")
+        adapters = httpx.get(f"{base}/lora-adapters", timeout=10).json()
+        assert [(a["path"], a["scale"]) for a in adapters] == [(str(lora), 1.0)]
+        narrative = request_narrative(_ai(server), bundle)
+        ai = _ai(server)
+        client = openai.OpenAI(base_url=ai.url, api_key="none", timeout=600, max_retries=0)
+        try:
+            response = client.chat.completions.create(**request_body(ai, bundle))
+        finally:
+            client.close()
+    answer = json.loads(response.choices[0].message.content or "")
+    jsonschema.validate(answer, CLAIMS_SCHEMA)
+    assert answer != raw_answer  # the adapter changed what the model writes
+    print(f"with the adapter: kept {len(narrative.claims)}, dropped {dict(narrative.dropped)}")
+    assert narrative.missing is None, narrative.missing
+    assert ungrounded_numbers(" ".join(c.text for c in narrative.claims), bundle) == []
+
+
+def _optional(module: str) -> Any:
+    """``module``, or a skip (a failure under CI=true) when a package it needs is missing."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        _require(False, f"{module} needs a package that is not installed: {exc}")
 
 
 @pytest.mark.slow
