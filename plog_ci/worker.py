@@ -140,16 +140,20 @@ class Worker:
         self.sources = sources if sources is not None else SourcePolicy.from_env()
         # The defaults get this worker's policy; injected functions are used as given.
         self.dashboard_url = dashboard_url.rstrip("/") if dashboard_url else None
+        self.forge_factory: ForgeFactory = forge_factory or functools.partial(
+            default_forge, sources=self.sources
+        )
         if runner is pipeline_runner:
+            # the runner posts the verdict before the narrative: with this worker's forge
             runner = functools.partial(
-                pipeline_runner, sources=self.sources, dashboard_url=self.dashboard_url
+                pipeline_runner,
+                sources=self.sources,
+                dashboard_url=self.dashboard_url,
+                forge_factory=self.forge_factory,
             )
         if profile_for is profile_from_config:
             profile_for = functools.partial(profile_from_config, sources=self.sources)
         self.runner = runner
-        self.forge_factory: ForgeFactory = forge_factory or functools.partial(
-            default_forge, sources=self.sources
-        )
         self.profile_for = profile_for
         self.lease_s = lease_s
         self.poll_s = poll_s
