@@ -4,7 +4,6 @@ published description (tests/data/harbor/swagger.yaml, Harbor v2.15.2, Apache-2.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,32 +18,13 @@ from plog_ci.build.harbor import (
 )
 from plog_ci.deploy.process import free_port
 from plog_ci.errors import DependencyError, ExitCode, InputError
-from plog_ci.openapi.model import Spec
-from tests.build.fake_harbor import Artifact, FakeHarbor, load_harbor_spec, scan_report
+from tests.build.conftest import PASSWORD, VAR, harbor_client
+from tests.build.fake_harbor import Artifact, FakeHarbor, scan_report
 
 DIGEST = "sha256:" + "ab" * 32
-PASSWORD = "canary-Xy12-harbor"
-VAR = "PLOG_TEST_HARBOR_PASSWORD"
 
 
-@pytest.fixture(scope="module")
-def spec() -> Spec:
-    return load_harbor_spec()
-
-
-@pytest.fixture
-def harbor(spec: Spec) -> Iterator[FakeHarbor]:
-    fake = FakeHarbor(spec, "robot$plog", PASSWORD)
-    fake.projects.add("team")
-    yield fake
-    assert fake.violations == []
-
-
-def _client(fake: FakeHarbor, password: str = PASSWORD) -> HarborClient:
-    return HarborClient(
-        "https://harbor.example.com/", username="robot$plog", password=password,
-        password_env=VAR, transport=fake.transport(),
-    )  # fmt: skip
+_client = harbor_client
 
 
 class Clock:

@@ -5,14 +5,13 @@ gate among the verdict's, and the report's "Image" section (Harbor's strings as 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 
 from plog_ci.analysis.gates import GateOutcome, Verdict
 from plog_ci.analysis.image_gate import scan_gated
 from plog_ci.build.errors import RegistryAuthError, RegistryError
-from plog_ci.build.harbor import HarborClient, ScanSummary, summary_of
+from plog_ci.build.harbor import ScanSummary, summary_of
 from plog_ci.build.harbor_scan import (
     ImageFacts,
     ScanOutcome,
@@ -23,41 +22,21 @@ from plog_ci.build.harbor_scan import (
 )
 from plog_ci.config.deploy import RegistryConfig, ScanConfig
 from plog_ci.gate_grammar import Gate
-from plog_ci.openapi.model import Spec
 from plog_ci.report.image_scan import image_section
+from tests.build.conftest import HARBOR_URL, PASSWORD, VAR, harbor_client
 from tests.build.fake_harbor import (
     REPORT_MIME,
     Artifact,
     FakeHarbor,
-    load_harbor_spec,
     scan_report,
 )
 from tests.build.test_harbor import Clock
 
 DIGEST = "sha256:" + "cd" * 32
-PASSWORD = "canary-Qz98-harbor-scan"
-VAR = "PLOG_TEST_HARBOR_PASSWORD"
-URL = "https://harbor.example.com"
+URL = HARBOR_URL
 
 
-@pytest.fixture(scope="module")
-def spec() -> Spec:
-    return load_harbor_spec()
-
-
-@pytest.fixture
-def harbor(spec: Spec) -> Iterator[FakeHarbor]:
-    fake = FakeHarbor(spec, "robot$plog", PASSWORD)
-    fake.projects.add("team")
-    yield fake
-    assert fake.violations == []
-
-
-def _client(fake: FakeHarbor, password: str = PASSWORD) -> HarborClient:
-    return HarborClient(
-        URL, username="robot$plog", password=password, password_env=VAR,
-        transport=fake.transport(),
-    )  # fmt: skip
+_client = harbor_client
 
 
 def _registry(wait_s: float = 120.0, fail_on: str = "critical") -> RegistryConfig:
