@@ -172,6 +172,15 @@ def _report_schema_error(problems: Problems, error: ValidationError) -> None:
             "write e.g. 500ms, 30s, 2m or 1m30s",
         )
         return
+    if error.validator == "pattern" and path and str(path[-1]).endswith("_env"):
+        # The value may be a secret pasted in place of a name: never quote it.
+        problems.add(
+            path,
+            "is not the name of an environment variable",
+            "write the variable's name (letters, digits and _, e.g. MY_SERVICE_TOKEN), not its "
+            "value, and set that variable where PLog runs",
+        )
+        return
     if error.validator == "pattern" and error.validator_value == "^[A-Za-z]+ /":
         problems.add(
             path,

@@ -25,18 +25,7 @@ def parse_ai(raw: dict[str, Any] | None, problems: Problems) -> AiConfig | None:
     if raw is None:
         return None
     where = ["report", "ai"]
-    parts = urlsplit(raw["url"])
-    if not parts.hostname:
-        problems.add(
-            [*where, "url"], f"{raw['url']!r} names no host", "e.g. http://127.0.0.1:8000/v1"
-        )
-    if parts.username or parts.password:
-        problems.add(
-            [*where, "url"],
-            "the URL carries credentials",
-            "never put secrets in plog.yml: write 'api_key_env: NAME' and set the "
-            "environment variable NAME where PLog runs",
-        )
+    _check_url(str(raw["url"]), [*where, "url"], problems)
     try:
         timeout = parse_duration(str(raw.get("timeout", DEFAULT_TIMEOUT)))
     except ValueError as exc:
@@ -51,3 +40,27 @@ def parse_ai(raw: dict[str, Any] | None, problems: Problems) -> AiConfig | None:
     keys = ("url", "model", "adapter", "max_tokens", "api_key_env", "evidence_tokens")
     fields: dict[str, Any] = {k: raw[k] for k in keys if k in raw}
     return AiConfig(**fields, timeout_s=timeout)
+
+
+def _check_url(url: str, key: list[str | int], problems: Problems) -> None:
+    """A host, a port in range, no credentials; the URL is quoted in a message only
+    when it carries no credentials (they would be a secret in the output)."""
+    example = "e.g. http://127.0.0.1:8000/v1"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        problems.add(key, f"not a URL ({exc})", example)
+        return
+    if parts.username or parts.password or "@" in parts.netloc:
+        problems.add(
+            key,
+            "the URL carries credentials",
+            "never put secrets in plog.yml: write 'api_key_env: NAME' and set the "
+            "environment variable NAME where PLog runs",
+        )
+        return
+    if not parts.hostname:
+        problems.add(key, f"{url!r} names no host", example)
+    elif any(c.isspace() or ord(c) < 32 for c in url):
+        problems.add(key, "the URL holds spaces or control characters", example)

@@ -9,10 +9,13 @@ claim only if:
   ``unknown-evidence``);
 - every reference names an item and one of its facts (``unknown-reference``), and
   the item is among the claim's evidence (``uncited-reference``);
-- outside references its text has no digit at all (``literal-number``), except in
-  the bundle's own names: an operation (``GET /v2/pets``), a metric (``p95``);
-- its text is at most ``MAX_CLAIM_CHARS`` long (``too-long``) and its kind is one of
-  ``KINDS`` (``bad-kind``).
+- outside references its text has no numeric character at all, in any script
+  (``literal-number``: ``950``, ``٩٥٠``, ``９９``, ``½``, ``⑤``), except in the bundle's own
+  names: an operation (``GET /v2/pets``), a metric (``p95``);
+- every reference has a value (``empty-reference``: a NaN became null);
+- its text is at most ``MAX_CLAIM_CHARS`` long as written and twice that once filled
+  (``too-long``), it cites at most ``MAX_EVIDENCE`` items (``too-much-evidence``), and
+  its kind is one of ``KINDS`` (``bad-kind``).
 
 Kept claims have their references replaced by the bundle's values, written as the
 bundle writes them (``format_fact``), so the narrative holds no number that is not
@@ -64,7 +67,6 @@ CLAIMS_SCHEMA: dict[str, Any] = {
 }
 
 REFERENCE = re.compile(r"\{(e[0-9]{1,4})\.([A-Za-z_][A-Za-z0-9_]{0,63})\}")
-NUMBER = re.compile(r"[0-9]")
 NUMBERS = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _METRIC_NAMES = re.compile(r"\bp(?:50|90|95|99)(?:_ms)?\b", re.IGNORECASE)
 
@@ -104,7 +106,8 @@ def format_fact(value: Fact) -> str:
 def _names(bundle: Bundle) -> list[str]:
     """Strings of the bundle that may hold digits in a claim's text: its subjects
     (operations), longest first so that a longer name is removed whole."""
-    return sorted({i.subject for i in bundle.items if NUMBER.search(i.subject)}, key=len)[::-1]
+    with_digits = {i.subject for i in bundle.items if any(c.isnumeric() for c in i.subject)}
+    return sorted(with_digits, key=len)[::-1]
 
 
 def _judge(raw: Mapping[str, Any], bundle: Bundle, names: Sequence[str]) -> Claim | str:
@@ -115,9 +118,13 @@ def _judge(raw: Mapping[str, Any], bundle: Bundle, names: Sequence[str]) -> Clai
         return "bad-kind"
     if len(text) > MAX_CLAIM_CHARS:
         return "too-long"
-    cited = tuple(dict.fromkeys(e for e in evidence if isinstance(e, str)))
+    if not all(isinstance(e, str) for e in evidence):
+        return "malformed"
+    cited = tuple(dict.fromkeys(evidence))
     if not cited:
         return "no-evidence"
+    if len(cited) > MAX_EVIDENCE:
+        return "too-much-evidence"
     if any(e not in bundle.by_id for e in cited):
         return "unknown-evidence"
     for item_id, name in REFERENCE.findall(text):
@@ -126,16 +133,21 @@ def _judge(raw: Mapping[str, Any], bundle: Bundle, names: Sequence[str]) -> Clai
             return "unknown-reference"
         if item_id not in cited:
             return "uncited-reference"
+        if item.facts[name] is None:
+            return "empty-reference"
     bare = REFERENCE.sub("", text)
     for name in names:
         bare = bare.replace(name, "")
-    if NUMBER.search(_METRIC_NAMES.sub("", bare)):
+    if any(c.isnumeric() for c in _METRIC_NAMES.sub("", bare)):
         return "literal-number"
 
     def fill(match: re.Match[str]) -> str:
         return format_fact(bundle.by_id[match.group(1)].facts[match.group(2)])
 
-    return Claim(REFERENCE.sub(fill, text).strip(), str(kind), cited)
+    filled = REFERENCE.sub(fill, text).strip()
+    if len(filled) > 2 * MAX_CLAIM_CHARS:
+        return "too-long"
+    return Claim(filled, str(kind), cited)
 
 
 def ground(answer: Any, bundle: Bundle) -> Grounded:
@@ -163,4 +175,6 @@ def ungrounded_numbers(text: str, bundle: Bundle) -> list[str]:
     prompt text): the grounding bar's measure. Empty for a grounded narrative."""
     known = set(NUMBERS.findall(bundle.prompt_text()))
     known |= {n.lstrip("+-") for n in known}
-    return [n for n in NUMBERS.findall(text) if n not in known and n.lstrip("+-") not in known]
+    found = [n for n in NUMBERS.findall(text) if n not in known and n.lstrip("+-") not in known]
+    # Numerals of other scripts (٩٥٠, ９９, ½, ⑤): the bundle writes none
+    return found + [c for c in text if c.isnumeric() and not c.isascii()]

@@ -134,6 +134,8 @@ def _answer(ai: AiConfig, key: str | None, bundle: Bundle) -> Narrative:
     finally:
         client.close()
     base = Narrative(ai.model, ai.adapter)
+    if not hasattr(response, "choices"):  # the client hands back a body it could not read
+        return _missing(base, "the server's answer is not a chat completion (not JSON)")
     if not response.choices:
         return _missing(base, "the answer has no choices")
     choice = response.choices[0]

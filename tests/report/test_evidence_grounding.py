@@ -163,3 +163,45 @@ def test_a_malformed_answer_keeps_nothing() -> None:
     many = {"claims": [{"text": "x", "evidence": ["e1"], "kind": "impact"}] * 20}
     assert ground(many, bundle).dropped == {"over-limit": 8}
     assert CLAIMS_SCHEMA["properties"]["claims"]["maxItems"] == 12
+
+
+def test_numerals_of_any_script_are_literal_numbers() -> None:
+    # Found by a new user: [0-9] let Arabic-Indic and fullwidth digits through.
+    bundle = build_bundle(evidence())
+    claims = [
+        {"text": text, "evidence": ["e3"], "kind": "impact"}
+        for text in ("p95 rose by ٩٥٠ ms", "now ９９９ ms", "½ of it", "step ⑤", "{e３.p95_ms}")
+    ]
+    assert ground({"claims": claims}, bundle).dropped == {"literal-number": 5}
+    assert ungrounded_numbers("p95 rose by ٩٥٠ ms", bundle) == ["٩", "٥", "٠"]
+
+
+def test_limits_hold_after_the_references_are_filled() -> None:
+    bundle = build_bundle(evidence())
+    long_text = " ".join(["{e1.reason}"] * 30)
+    ids = [i.id for i in bundle.items][:9]
+    answer = {
+        "claims": [
+            {"text": long_text, "evidence": ["e1"], "kind": "impact"},
+            {"text": "many", "evidence": ids * 100, "kind": "impact"},
+            {"text": "junk", "evidence": [1, None, "e1"], "kind": "impact"},
+        ]
+    }
+    assert len(ids) == 9
+    assert ground(answer, bundle).dropped == {
+        "malformed": 1,
+        "too-long": 1,
+        "too-much-evidence": 1,
+    }
+
+
+def test_a_reference_to_a_missing_value_is_dropped() -> None:
+    nan = evidence()
+    stats = dict(nan.stats)
+    stats["GET /nan"] = stats[SLOW].__class__(
+        "GET /nan", 5, 0, 1.0, 1.0, 1.0, 1.0, 1.0, float("nan"), 1.0, 1.0
+    )
+    bundle = build_bundle(RunEvidence(**{**nan.__dict__, "stats": stats}))
+    (item,) = [i for i in bundle.items if i.subject == "GET /nan"]
+    claim = {"text": f"p95 is {{{item.id}.p95_ms}}", "evidence": [item.id], "kind": "impact"}
+    assert ground({"claims": [claim]}, bundle).dropped == {"empty-reference": 1}
