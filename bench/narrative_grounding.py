@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._containers import commit, petstore_repo, plog_env, plog_yml, timed_plog_run
+from bench.verdict_quality import slowed_app
 from llm import local_server
 from llm.faults import FAULTS, synthetic_run
 from llm.stored import rebuild_evidence
@@ -89,21 +90,9 @@ class Case:
 
 def _app_with(fault: str) -> str:
     app = (EXAMPLE / "app.py").read_text(encoding="utf-8")
-    knobs = {
-        "slowdown-sleep": (f'"{SLOWED}"', "3.0", "sleep"),
-        "slowdown-cpu": (f'"{SLOWED}"', "3.0", "cpu"),
-    }
+    knobs = {"slowdown-sleep": "sleep", "slowdown-cpu": "cpu"}
     if fault in knobs:
-        op, factor, kind = knobs[fault]
-        for old, new in (
-            ('SLOW_OPERATION = ""', f"SLOW_OPERATION = {op}"),
-            ("SLOWDOWN = 0.0", f"SLOWDOWN = {factor}"),
-            ("NORMAL_MS = 0.0", f"NORMAL_MS = {NORMAL_MS}"),
-            ('SLOW_KIND = "sleep"', f'SLOW_KIND = "{kind}"'),
-        ):
-            if old not in app:
-                raise SystemExit(f"examples/petstore/app.py no longer has the knob {old!r}")
-            app = app.replace(old, new, 1)
+        app = slowed_app(app, 3.0, NORMAL_MS, knobs[fault])
     elif fault == "errors":
         end = "    return app\n"
         if app.count(end) != 1:

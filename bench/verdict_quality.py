@@ -131,7 +131,9 @@ def _git(repo: Path, *args: str) -> str:
     return proc.run(("git", *args), cwd=repo, env=env).stdout.strip()
 
 
-def _slow(app: str, factor: float, normal_ms: float, kind: str = "sleep") -> str:
+def slowed_app(app: str, factor: float, normal_ms: float, kind: str = "sleep") -> str:
+    """The example's app.py with SLOWED slowed ``factor`` x ``normal_ms`` by ``kind``
+    (its knob lines; bench/narrative_grounding.py uses it too)."""
     for old, new in (
         ('SLOW_OPERATION = ""', f'SLOW_OPERATION = "{SLOWED}"'),
         ("SLOWDOWN = 0.0", f"SLOWDOWN = {factor}"),
@@ -165,7 +167,7 @@ def build_repo(root: Path, mode: str, args: argparse.Namespace, normal_ms: float
     )
     commits: dict[str, str] = {}
     for name, factor in SCENARIOS.items():
-        text = _slow(app, factor, normal_ms, args.slowdown) if factor else app
+        text = slowed_app(app, factor, normal_ms, args.slowdown) if factor else app
         (repo / "app.py").write_text(text, encoding="utf-8")
         _git(repo, "add", "--all")
         _git(repo, "commit", "--quiet", "--allow-empty", "-m", f"petstore {name}")
