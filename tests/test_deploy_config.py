@@ -6,6 +6,7 @@ rule's edge."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 from plog_ci.cli import cli
 from plog_ci.config import parse_config
 from plog_ci.config.deploy import BuildConfig, DeployConfig
+from plog_ci.config.helm import HelmConfig
 from plog_ci.config.model import RegistryConfig, ResourcesConfig, ScanConfig
 from plog_ci.config.registry_address import repository_problem, url_problem
 from plog_ci.config.sizes import format_size, parse_size
@@ -223,10 +225,61 @@ def _podman(section: str) -> str:
     return HEAD + "deploy:\n  target: podman\n" + section
 
 
-def test_helm_is_refused_with_its_issue() -> None:
+HELM = """\
+deploy:
+  target: helm
+  registry: {url: registry.example.com, repository: team/petstore}
+  helm:
+    chart: deploy/chart
+    values: {replicaCount: 2, env: {GREETING: "$(rm -rf /) ${HOME}"}}
+    values_files: [deploy/values-ci.yaml, deploy/values-perf.yaml]
+    set: {resources.limits.cpu: 500m, autoscaling.enabled: true, replicaCount: 3}
+    timeout: 2m
+    ttl: 2h
+    port: 80
+    service: petstore
+    url: "http://{node_port}.example:{node_port}"
+    image_values: {repository: app.image.name, digest: app.image.digest}
+"""
+
+
+def test_helm_section_parses_to_the_exact_dataclasses() -> None:
+    deploy = parse_config((HEAD + HELM).encode()).deploy
+    assert deploy.target == "helm"
+    assert deploy.build == BuildConfig()  # the image is built as for podman
+    assert deploy.registry is not None and deploy.registry.repository == "team/petstore"
+    assert deploy.helm == HelmConfig(
+        chart="deploy/chart",
+        values=json.dumps(
+            {"env": {"GREETING": "$(rm -rf /) ${HOME}"}, "replicaCount": 2}, sort_keys=True
+        ),
+        values_files=("deploy/values-ci.yaml", "deploy/values-perf.yaml"),
+        set=(
+            ("resources.limits.cpu", "500m"),
+            ("autoscaling.enabled", "true"),
+            ("replicaCount", "3"),
+        ),
+        timeout_s=120.0,
+        ttl_s=7200.0,
+        port=80,
+        service="petstore",
+        url="http://{node_port}.example:{node_port}",
+        image_values=("app.image.name", "app.image.digest"),
+    )
+    assert deploy.helm.values_dict()["env"]["GREETING"] == "$(rm -rf /) ${HOME}"
+
+
+def test_helm_defaults() -> None:
+    text = HEAD + "deploy:\n  target: helm\n  registry: {url: r.example, repository: a/b}\n"
+    helm = parse_config(text.encode()).deploy.helm
+    assert helm == HelmConfig()
+    assert helm.url == "http://{service}.{namespace}.svc.cluster.local:{port}"
+    assert (helm.chart, helm.timeout_s, helm.ttl_s, helm.port) == (None, 300.0, 21600.0, 8080)
+
+
+def test_helm_needs_a_registry() -> None:
     line = _one_error(HEAD + "deploy: {target: helm}\n")
-    assert line.startswith("plog.yml:4:18: deploy.target: 'helm' is not supported yet (issue 21)")
-    assert "use target: podman" in line
+    assert line.startswith("plog.yml:4:18: deploy.target: target helm needs deploy.registry")
 
 
 def test_unknown_target_lists_the_values() -> None:
@@ -381,9 +434,12 @@ def test_username_refuses_a_colon() -> None:
 def test_process_target_refuses_container_keys() -> None:
     errors = _errors(HEAD + "deploy:\n  container_port: 80\n  resources: {cpus: 1}\n")
     assert errors == [
-        f"plog.yml:{n}:3: deploy.{key}: '{key}' applies to target podman only (the target is "
-        "process) (hint: add 'target: podman' under deploy, or remove the key)"
-        for n, key in ((5, "container_port"), (6, "resources"))
+        "plog.yml:5:3: deploy.container_port: 'container_port' applies to target podman or "
+        "helm only (the target is process) (hint: add 'target: podman' under deploy, or "
+        "remove the key)",
+        "plog.yml:6:3: deploy.resources: 'resources' applies to target podman only (the target "
+        "is process) (hint: with helm, give the chart its resources in deploy.helm.values (e.g. "
+        "resources: {limits: {cpu: '1'}}), or remove the key)",
     ]
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from plog_ci.config.durations import parse_duration
+from plog_ci.config.helm import HelmConfig, parse_helm
 from plog_ci.config.paths import HINT as PATH_HINT
 from plog_ci.config.paths import path_problem
 from plog_ci.config.problems import Problems
@@ -21,9 +22,9 @@ from plog_ci.config.sizes import HINT as SIZE_HINT
 from plog_ci.config.sizes import parse_size
 from plog_ci.errors import ConfigError
 
-TARGETS = ("process", "podman")
-# Targets the schema names so that plog.yml can say which issue brings them.
-LATER_TARGETS = {"helm": 21}
+TARGETS = ("process", "podman", "helm")
+# Targets that build an image and so take build and registry.
+IMAGE_TARGETS = ("podman", "helm")
 REGISTRY_KINDS = ("oci", "harbor")
 FAIL_ON = ("critical", "high", "medium", "low", "none")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -111,15 +112,18 @@ class ResourcesConfig:
 
 @dataclass(frozen=True)
 class DeployConfig:
-    """``deploy``: ``target`` process (``service.run`` from the exported tree) or
+    """``deploy``: ``target`` process (``service.run`` from the exported tree),
     podman (an image built with ``build``, pushed to ``registry`` when set, run
-    with ``container_port`` published on 127.0.0.1 and ``PORT`` set to it)."""
+    with ``container_port`` published on 127.0.0.1 and ``PORT`` set to it) or
+    helm (the image built and pushed to ``registry``, installed by ``helm``'s chart
+    into a namespace per job; ``container_port`` goes to PLog's generic chart)."""
 
-    target: str = "process"  # process | podman
+    target: str = "process"  # process | podman | helm
     container_port: int = 8080
-    build: BuildConfig | None = None  # BuildConfig() for podman when not written
-    registry: RegistryConfig | None = None  # None: the image stays local
+    build: BuildConfig | None = None  # BuildConfig() for podman and helm when not written
+    registry: RegistryConfig | None = None  # None: the image stays local (podman only)
     resources: ResourcesConfig | None = None
+    helm: HelmConfig | None = None  # target helm only (HelmConfig() when not written)
 
 
 def take_secrets(plain: Any, problems: Problems) -> int:
@@ -142,27 +146,33 @@ def take_secrets(plain: Any, problems: Problems) -> int:
     return len(found)
 
 
-def _only_podman(raw: dict[str, Any], target: str, problems: Problems) -> None:
-    for key in ("container_port", "build", "registry", "resources"):
-        if key in raw:
-            problems.add(
-                ["deploy", key],
-                f"'{key}' applies to target podman only (the target is {target})",
-                "add 'target: podman' under deploy, or remove the key",
-                at_key=True,
-            )
-
-
 def _target(raw: dict[str, Any], problems: Problems) -> str:
     target = str(raw.get("target", "process"))
-    if target in LATER_TARGETS:
+    own: dict[str, tuple[str, str]] = {
+        "container_port": ("podman or helm", "add 'target: podman' under deploy"),
+        "build": ("podman or helm", "add 'target: podman' under deploy"),
+        "registry": ("podman or helm", "add 'target: podman' under deploy"),
+        "resources": (
+            "podman",
+            "with helm, give the chart its resources in deploy.helm.values "
+            "(e.g. resources: {limits: {cpu: '1'}})",
+        ),
+        "helm": ("helm", "add 'target: helm' under deploy"),
+    }
+    for key, (targets, hint) in own.items():
+        if key in raw and target not in targets.split(" or "):
+            problems.add(
+                ["deploy", key],
+                f"'{key}' applies to target {targets} only (the target is {target})",
+                f"{hint}, or remove the key",
+                at_key=True,
+            )
+    if target == "helm" and "registry" not in raw:
         problems.add(
             ["deploy", "target"],
-            f"{target!r} is not supported yet (issue {LATER_TARGETS[target]})",
-            "use target: podman, or process (the default)",
+            "target helm needs deploy.registry: the cluster pulls the image from it",
+            "add deploy.registry with the url and repository your cluster can pull from",
         )
-    elif target == "process":
-        _only_podman(raw, target, problems)
     return target
 
 
@@ -323,10 +333,12 @@ def parse_deploy(raw: dict[str, Any] | None, problems: Problems) -> DeployConfig
     build = raw.get("build")
     registry = raw.get("registry")
     resources = raw.get("resources")
+    helm = raw.get("helm")
     return DeployConfig(
         target=target,
         container_port=_container_port(raw, problems),
-        build=_build(build or {}, problems) if target == "podman" or build else None,
+        build=_build(build or {}, problems) if target in IMAGE_TARGETS or build else None,
         registry=_registry(registry, problems) if registry is not None else None,
         resources=_resources(resources, problems) if resources is not None else None,
+        helm=parse_helm(helm or {}, problems) if target == "helm" or helm else None,
     )

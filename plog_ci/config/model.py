@@ -124,6 +124,7 @@ class LoadConfig:
     allow_hosts: tuple[str, ...] = ()  # extra hosts the load may target
     setup_resources: int = 5  # resources each producer creates before the load
     cleanup: bool = True  # delete what setup created, when the API has a DELETE
+    runners: int = 1  # k6 execution segments (local processes, or TestRun pods with helm)
 
     def __post_init__(self) -> None:
         _check_hosts("load.allow_hosts", self.allow_hosts)
@@ -183,6 +184,15 @@ class InfluxConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """``metrics``: the cluster's Prometheus (cAdvisor, kube-state-metrics); a bearer
+    token is read from the environment variable named ``token_env``."""
+
+    prometheus: str  # base URL, before /api/v1
+    token_env: str = ""  # name of the variable, never the token
+
+
+@dataclass(frozen=True)
 class Config:
     service: ServiceConfig
     openapi: OpenAPIConfig
@@ -193,6 +203,7 @@ class Config:
     allow_forks: bool = False
     influx: InfluxConfig | None = None
     deploy: DeployConfig = field(default_factory=DeployConfig)
+    metrics: MetricsConfig | None = None
     version: int = 1
     source: str = "plog.yml"
     digest: str = ""  # sha256 of the file, for idempotency keys and run fingerprints

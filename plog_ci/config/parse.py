@@ -18,6 +18,7 @@ from plog_ci.config import shell_syntax
 from plog_ci.config.deploy import parse_deploy, take_secrets
 from plog_ci.config.durations import format_duration, parse_duration
 from plog_ci.config.hosts import forbidden
+from plog_ci.config.metrics import parse_metrics
 from plog_ci.config.model import (
     HARD_MAX_DURATION_S,
     AuthConfig,
@@ -422,6 +423,7 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
     influx = _influx(plain.get("influx"), problems)
     compare = _compare(plain.get("compare", {}), problems)
     deploy = parse_deploy(plain.get("deploy"), problems)
+    metrics = parse_metrics(plain.get("metrics"), problems)
     problems.raise_if_any()
 
     openapi = (
@@ -460,6 +462,7 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
             allow_hosts=tuple(load.get("allow_hosts", ())),
             setup_resources=load.get("setup_resources", 5),
             cleanup=load.get("cleanup", True),
+            runners=load.get("runners", 1),
         ),
         gates=gates,
         compare=compare,
@@ -467,6 +470,7 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
         report=ReportConfig(report.get("dir", ReportConfig.dir), ai),
         influx=influx,
         deploy=deploy,
+        metrics=metrics,
         source=filename,
         digest=hashlib.sha256(raw_bytes).hexdigest(),
     )

@@ -9,12 +9,13 @@ plog.yml: ``api_key_env`` names the environment variable that holds it.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from plog_ci.config.durations import parse_duration
 from plog_ci.config.model import AiConfig
 from plog_ci.config.problems import Problems
+from plog_ci.config.urls import check_url
 
+EXAMPLE_URL = "http://127.0.0.1:8000/v1"
 DEFAULT_TIMEOUT = "60s"
 MAX_TIMEOUT_S = 600.0
 
@@ -25,7 +26,9 @@ def parse_ai(raw: dict[str, Any] | None, problems: Problems) -> AiConfig | None:
     if raw is None:
         return None
     where = ["report", "ai"]
-    _check_url(str(raw["url"]), [*where, "url"], problems)
+    check_url(
+        str(raw["url"]), [*where, "url"], problems, example=EXAMPLE_URL, key_name="api_key_env"
+    )
     try:
         timeout = parse_duration(str(raw.get("timeout", DEFAULT_TIMEOUT)))
     except ValueError as exc:
@@ -40,27 +43,3 @@ def parse_ai(raw: dict[str, Any] | None, problems: Problems) -> AiConfig | None:
     keys = ("url", "model", "adapter", "max_tokens", "api_key_env", "evidence_tokens")
     fields: dict[str, Any] = {k: raw[k] for k in keys if k in raw}
     return AiConfig(**fields, timeout_s=timeout)
-
-
-def _check_url(url: str, key: list[str | int], problems: Problems) -> None:
-    """A host, a port in range, no credentials; the URL is quoted in a message only
-    when it carries no credentials (they would be a secret in the output)."""
-    example = "e.g. http://127.0.0.1:8000/v1"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
-    except ValueError as exc:
-        problems.add(key, f"not a URL ({exc})", example)
-        return
-    if parts.username or parts.password or "@" in parts.netloc:
-        problems.add(
-            key,
-            "the URL carries credentials",
-            "never put secrets in plog.yml: write 'api_key_env: NAME' and set the "
-            "environment variable NAME where PLog runs",
-        )
-        return
-    if not parts.hostname:
-        problems.add(key, f"{url!r} names no host", example)
-    elif any(c.isspace() or ord(c) < 32 for c in url):
-        problems.add(key, "the URL holds spaces or control characters", example)
