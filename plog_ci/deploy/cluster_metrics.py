@@ -218,8 +218,10 @@ def read_release(
     """Eight range queries (cAdvisor and kube-state-metrics) over ``[start, end]``,
     one step before it as the counters' origin. Raises MetricsError; NoSeries when
     cAdvisor has no series for the pods (kube-state-metrics missing is a note)."""
-    if not (step_s > 0 and end > start):
-        raise ValueError(f"read_release: window {start}..{end}, step {step_s}")
+    if not step_s > 0:
+        raise ValueError(f"read_release: step {step_s}")
+    if not end > start:
+        raise MetricsError(f"the load window {start:.0f}..{end:.0f} is empty: no resources to read")
     origin = math.floor(start / step_s) * step_s - step_s
     steps = [round(origin + k * step_s, 3) for k in range(int((end - origin) // step_s) + 1)]
     m = f"{selector.matchers()},{CONTAINERS}"

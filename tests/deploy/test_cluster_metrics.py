@@ -215,6 +215,8 @@ def test_prometheus_down_is_a_note_naming_the_url_without_credentials() -> None:
     assert "hunter2" not in note
     assert time.monotonic() - began < 10
     assert resources_or_note(None, PodSelector.release(REC.NS, HEAD), 0, 1) == (None, None)
+    empty = resources_or_note(settings, PodSelector.release(REC.NS, HEAD), 1.0e9, 1.0e9)
+    assert empty[0] is None and "window" in str(empty[1])
 
 
 def test_a_wrong_token_is_a_401_and_never_shown(
