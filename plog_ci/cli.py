@@ -17,6 +17,7 @@ import click
 
 from plog_ci import __version__
 from plog_ci.commands import (
+    cluster,
     compare,
     demo,
     diff,
@@ -55,6 +56,7 @@ for _command in (
     hook_impl.hook_impl,
     worker.worker,
     serve.serve,
+    cluster.cluster,
 ):
     cli.add_command(_command)
 

@@ -8,7 +8,11 @@ runs is what was pushed: the pulled image must be the built one), then run by
 ``deploy.podman.ContainerService`` on a loopback port with ``deploy.resources`` (both
 sides alike). With ``deploy.registry.kind: harbor`` the project is checked before the
 push and the head's image scan awaited and judged after it (``build.harbor_scan``).
-Both targets give the measurement the same surface: ``base_url``,
+``helm``: the image is built and pushed as for podman (``build_and_push``; a registry
+is required: the cluster pulls it by digest), then installed as release ``head`` or
+``base`` in the job's namespace (``deploy.helm.start_helm_side``: the namespace is
+shared by both sides and deleted with the last one's teardown).
+All targets give the measurement the same surface: ``base_url``,
 ``wait_healthy()``, and a resource sampler (``sampler_for``).
 """
 
@@ -25,11 +29,12 @@ from typing import Any, Protocol
 from plog_ci import proc
 from plog_ci.build.harbor_scan import ImageFacts, await_scan, check_project, harbor_client
 from plog_ci.build.image import build_image, image_labels
-from plog_ci.build.registry import Access, pull_by_digest, push, registry_host
+from plog_ci.build.registry import Access, PushedImage, pull_by_digest, push, registry_host
 from plog_ci.config import Config
+from plog_ci.config.deploy import BuildConfig
 from plog_ci.config.model import ServiceConfig
 from plog_ci.deploy.cgroup import ContainerSample, oom_killed
-from plog_ci.deploy.containers import containers
+from plog_ci.deploy.containers import Containers, containers
 from plog_ci.deploy.containers import missing as containers_missing
 from plog_ci.deploy.podman import ContainerService, home_label, reap_containers
 from plog_ci.deploy.process import Replicas
@@ -56,7 +61,8 @@ class Sampler(Protocol):
 class Where:
     """What a side's deployment needs besides the config: the commit, the run, the
     state directory (its containers carry its label for the reaper), the workdir
-    for logs, the repository's name for the image's labels."""
+    for logs, the repository's name for the image's labels, and the pull request
+    (None: a push) for the helm target's namespace name."""
 
     commit: str
     side: str  # "head" | "base"
@@ -64,6 +70,7 @@ class Where:
     home: Path
     workdir: Path
     repository: str
+    pr_number: int | None = None  # the helm target names the job's namespace after it
 
 
 def start_side(
@@ -85,57 +92,34 @@ def start_side(
     (the failing build step, a refused password's variable, a missing Harbor
     project: then before anything is pushed)."""
     log = where.workdir / f"{where.side}.log"
-    if config.deploy.target != "podman":
+    if config.deploy.target not in ("podman", "helm"):
         return stack.enter_context(Replicas(service, tree, log, replicas, inherit_env=inherit_env))
     deploy = config.deploy
-    build = deploy.build
-    assert build is not None  # the config gives podman a default build
     tools = containers()
-    stage(f"Building the {where.side} image ({where.commit[:12]})")
-    built = build_image(
-        tools,
-        tree,
-        containerfile=build.containerfile,
-        context=build.context,
-        args=dict(build.args),
-        target=build.target,
-        tag=f"localhost/plog/{_image_name(where.repository)}:{where.commit[:12]}",
-        labels=image_labels(repository=where.repository, commit=where.commit),
-        log_path=where.workdir / f"{where.side}-build.log",
-        timeout_s=BUILD_TIMEOUT_S,
-    )
-    image = built.id
-    if deploy.registry is not None:
-        registry = deploy.registry
-        access = registry_access(registry, tree)
-        with ExitStack() as harbor_stack:
-            harbor = None
-            if registry.kind == "harbor":
-                harbor = harbor_stack.enter_context(harbor_client(registry, access))
-                stage(f"Checking the project in Harbor at {access.host}")
-                check_project(harbor, registry)
-            stage(f"Pushing the {where.side} image to {access.host}")
-            pushed = push(
-                tools,
-                built.id,
-                access=access,
-                repository=registry.repository,
-                tag=where.commit,
-                log_path=where.workdir / f"{where.side}-push.log",
-            )
-            facts = ImageFacts(pushed.reference, pushed.digest, registry.kind)
-            # Only the head is judged: the gate is about the commit under test.
-            if harbor is not None and registry.scan is not None and where.side == "head":
-                stage(f"Waiting for Harbor's scan of the head image ({registry.scan.wait_s:g} s)")
-                facts = replace(facts, scan=await_scan(harbor, registry, pushed.digest))
-            else:
-                facts = replace(facts, note=_no_scan(registry, where.side))
-        on_image(facts)
+    built = build_and_push(config, tree, where, tools=tools, stage=stage, on_image=on_image)
+    if deploy.target == "helm":
+        from plog_ci.deploy.helm import start_helm_side
+
+        assert deploy.helm is not None and built.pushed is not None  # the config requires both
+        assert deploy.registry is not None
+        return start_helm_side(
+            deploy.helm,
+            service,
+            tree,
+            where,
+            stack,
+            image_repository=deploy.registry.image,
+            image_digest=built.pushed.digest,
+            container_port=deploy.container_port,
+            stage=stage,
+        )
+    image = built.image_id
+    if built.pushed is not None and built.access is not None:
         # Run what the registry holds: pulled by its digest, and checked to be the build.
         image = pull_by_digest(
             tools,
-            pushed.reference,
-            access=access,
+            built.pushed.reference,
+            access=built.access,
             log_path=where.workdir / f"{where.side}-push.log",
         )
     stage(f"Starting the {where.side} container")
@@ -158,9 +142,78 @@ def start_side(
             labels={label_key: label_value, "plog.run": str(where.run_id), "plog.side": where.side},
             name=f"plog-{where.run_id}-{where.side}-{os.getpid()}",
             log_path=log,
-            expect_image_id=built.id,
+            expect_image_id=built.image_id,
         )
     )
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """The side's image: ``image_id`` (local, ``sha256:...``), and when
+    ``deploy.registry`` is set, where it was pushed (``pushed``) with the ``access``
+    used."""
+
+    image_id: str
+    pushed: PushedImage | None = None
+    access: Access | None = None
+
+
+def build_and_push(
+    config: Config,
+    tree: Path,
+    where: Where,
+    *,
+    tools: Containers,
+    stage: Callable[[str], None],
+    on_image: Callable[[ImageFacts], None],
+) -> BuiltImage:
+    """Build the tree's image (``deploy.build``) and push it to ``deploy.registry``
+    when set (Harbor: the project checked first, the head's scan awaited after);
+    the pushed image goes to ``on_image``. Raises BuildError, RegistryError,
+    InputError (a password variable not set), DependencyError."""
+    deploy = config.deploy
+    build = deploy.build or BuildConfig()
+    stage(f"Building the {where.side} image ({where.commit[:12]})")
+    built = build_image(
+        tools,
+        tree,
+        containerfile=build.containerfile,
+        context=build.context,
+        args=dict(build.args),
+        target=build.target,
+        tag=f"localhost/plog/{_image_name(where.repository)}:{where.commit[:12]}",
+        labels=image_labels(repository=where.repository, commit=where.commit),
+        log_path=where.workdir / f"{where.side}-build.log",
+        timeout_s=BUILD_TIMEOUT_S,
+    )
+    registry = deploy.registry
+    if registry is None:
+        return BuiltImage(built.id)
+    access = registry_access(registry, tree)
+    with ExitStack() as harbor_stack:
+        harbor = None
+        if registry.kind == "harbor":
+            harbor = harbor_stack.enter_context(harbor_client(registry, access))
+            stage(f"Checking the project in Harbor at {access.host}")
+            check_project(harbor, registry)
+        stage(f"Pushing the {where.side} image to {access.host}")
+        pushed = push(
+            tools,
+            built.id,
+            access=access,
+            repository=registry.repository,
+            tag=where.commit,
+            log_path=where.workdir / f"{where.side}-push.log",
+        )
+        facts = ImageFacts(pushed.reference, pushed.digest, registry.kind)
+        # Only the head is judged: the gate is about the commit under test.
+        if harbor is not None and registry.scan is not None and where.side == "head":
+            stage(f"Waiting for Harbor's scan of the head image ({registry.scan.wait_s:g} s)")
+            facts = replace(facts, scan=await_scan(harbor, registry, pushed.digest))
+        else:
+            facts = replace(facts, note=_no_scan(registry, where.side))
+    on_image(facts)
+    return BuiltImage(built.id, pushed, access)
 
 
 def _no_scan(registry: Any, side: str) -> str:
@@ -199,8 +252,11 @@ def registry_access(registry: Any, tree: Path) -> Access:
 
 
 def sampler_for(side: Side, stack: ExitStack) -> Sampler:
-    """The side's resource sampler, started: its container's cgroup, or its processes."""
-    if isinstance(side, ContainerService):
+    """The side's resource sampler, started: its container's cgroup, or its processes;
+    none for a Helm release (its pods' resources come from the cluster's Prometheus)."""
+    from plog_ci.deploy.helm import HelmSide
+
+    if isinstance(side, ContainerService | HelmSide):
         made: AbstractContextManager[Any] = side.sampler()
     else:
         assert isinstance(side, Replicas)
