@@ -2,7 +2,8 @@
 
 k6-operator runs ``parallelism`` pods, each with its own execution segment,
 but cannot merge their histograms or judge gates on the whole; PLog's
-capture can when the pods push to it (``capture_url``). The schema PLog
+capture can when the pods push to it (``capture_url``): then the pods run with
+``--no-thresholds`` and PLog judges the merged result (``runner.testrun``). The schema PLog
 checks against is an excerpt of k6-operator's CRD (see the JSON file's
 ``$comment``), validated strictly: unknown fields are errors, as with
 ``kubectl apply --validate=strict``.
@@ -95,7 +96,8 @@ def testrun_manifests(
     arguments = "--no-color"
     if capture_url:
         env += [{"name": k, "value": v} for k, v in sorted(capture_env(capture_url).items())]
-        arguments += f" --out {OUTPUT}"
+        # PLog judges the merged result it captures; no pod judges its own share.
+        arguments += f" --out {OUTPUT} --no-thresholds"
     for secret_name in script.secret_env:
         env.append(
             {

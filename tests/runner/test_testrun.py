@@ -1,0 +1,238 @@
+"""In-cluster load: PLog's TestRun against the fake cluster, with k6-operator played for real.
+
+The fake API server (testing.fake_kube) checks every request against the Kubernetes
+OpenAPI description and k6-operator's CRD and plays the TestRun's stages; its
+``on_testrun`` hook here plays k6-operator's runners: it reads the TestRun as PLog
+wrote it (parallelism, the script from the ConfigMap, the runner env: BASE_URL and
+the capture's remote-write URL, the arguments) and starts that many real k6
+processes with the operator's own command fragments (``--execution-segment=``,
+``--tag instance_id=<i>``), pushing to PLog's capture. Deleting the TestRun stops
+them, as the operator's garbage-collected Jobs would.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from kubernetes import client, config
+
+from plog_ci import proc
+from plog_ci.analysis.gates import evaluate
+from plog_ci.errors import ConfigError, InternalError
+from plog_ci.gate_grammar import parse_gate
+from plog_ci.runner.merged_gates import CATASTROPHIC
+from plog_ci.runner.testrun import (
+    KubeTestRunApi,
+    capture_listen,
+    capture_push_url,
+    run_testrun,
+)
+from testing.fake_kube import FakeCluster
+from testing.k6_tools import need_k6
+from tests.runner.test_merged_gates import _script, _verdict, segment_server
+
+NS = "plog-pets-pr-7"
+
+
+def _fragments(index: int, total: int) -> list[str]:
+    """k6-operator's segmentation.NewCommandFragments (index from 1)."""
+    parts = ["0", *(f"{i}/{total}" for i in range(1, total)), "1"]
+
+    def part(i: int) -> str:
+        return "0" if i == 0 else "1" if i == total else f"{i}/{total}"
+
+    return [
+        f"--execution-segment={part(index - 1)}:{part(index)}",
+        f"--execution-segment-sequence={','.join(parts)}",
+    ]
+
+
+class Operator:
+    """Plays k6-operator's runners for the fake cluster's TestRuns."""
+
+    def __init__(self, cluster: FakeCluster, workdir: Path) -> None:
+        self.cluster, self.workdir = cluster, workdir
+        self.seen: list[dict[str, Any]] = []
+        self.stopped_by_delete = threading.Event()
+        self.pids: list[int] = []
+
+    def __call__(self, testrun: dict[str, Any]) -> bool:
+        self.seen.append(testrun)
+        meta, spec = testrun["metadata"], testrun["spec"]
+        namespace, name = meta["namespace"], meta["name"]
+        source = spec["script"]["configMap"]
+        config_map = self.cluster.get("ConfigMap", namespace, source["name"])
+        assert config_map is not None, "the ConfigMap must exist before the TestRun"
+        folder = self.workdir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        script = folder / source["file"]
+        script.write_text(config_map["data"][source["file"]], encoding="utf-8")
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(folder)}
+        for item in spec["runner"]["env"]:
+            assert "valueFrom" not in item, item  # no secrets in these tests
+            env[item["name"]] = item["value"]
+        total = int(spec["parallelism"])
+        processes = []
+        for index in range(1, total + 1):
+            argv = [
+                need_k6(),
+                "run",
+                "--quiet",
+                *_fragments(index, total),
+                *spec["arguments"].split(),
+                str(script),
+                "--address=",  # the operator's 0.0.0.0:6565: one per pod, not per machine
+                "--tag",
+                f"instance_id={index}",
+                "--tag",
+                f"testrun_name={name}",
+            ]
+            processes.append(proc.Process(argv, env=env, log_path=folder / f"k6-{index}.log"))
+        self.pids = [p.pid for p in processes]
+        try:
+            while any(p.poll() is None for p in processes):
+                if self.cluster.get("TestRun", namespace, name) is None:
+                    self.stopped_by_delete.set()
+                    return True
+                time.sleep(0.2)
+            return all(p.poll() == 0 for p in processes)
+        finally:
+            for p in processes:
+                p.stop(grace=3.0)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    need_k6()
+    with FakeCluster(tmp_path / "kube") as fake:
+        api_client = config.new_client_from_config(str(fake.kubeconfig))
+        client.CoreV1Api(api_client).create_namespace(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}
+        )
+        operator = Operator(fake, tmp_path / "pods")
+        fake.on_testrun(operator)
+        yield fake, KubeTestRunApi(api_client), operator
+        api_client.close()
+
+
+def _left(fake: FakeCluster) -> list[str]:
+    kinds = ("TestRun", "ConfigMap")
+    return [f"{k}/{o['metadata']['name']}" for k in kinds for o in fake.objects(k, NS)]
+
+
+@pytest.mark.slow
+def test_testrun_is_judged_once_on_the_merged_result(cluster, tmp_path):
+    fake, api, operator = cluster
+    gates = (parse_gate("p95 < 250ms"),)
+
+    def behave(segment: str, n: int) -> tuple[int, float]:
+        return 200, 0.5 if segment == "0:1/4" and n % 8 == 0 else 0.0
+
+    with segment_server(behave) as (url, seen):
+        script = _script(url, rate=48, duration_s=4, vus=4)
+        run = run_testrun(
+            api, script, namespace=NS, name="plog-load", runners=4, base_url=url, timeout_s=90
+        )
+    (testrun,) = operator.seen
+    assert testrun["spec"]["parallelism"] == 4
+    assert "--no-thresholds" in testrun["spec"]["arguments"].split()
+    env = {e["name"]: e.get("value") for e in testrun["spec"]["runner"]["env"]}
+    assert env["BASE_URL"] == url and env["K6_PROMETHEUS_RW_SERVER_URL"].endswith("/write/cluster")
+    # Each pod kept apart by its instance_id, and merged exactly.
+    assert [r.runner for r in run.runners] == ["1", "2", "3", "4"]
+    assert sum(r.requests for r in run.runners) == run.result.total.count == sum(seen.values())
+    alone = {r.runner: _verdict(gates, r.alone) for r in run.runners}
+    assert alone == {"1": "fail", "2": "pass", "3": "pass", "4": "pass"}, run.runners
+    assert evaluate(gates, run.result.operations, run.result.total).status == "pass"
+    assert run.result.aborted is None and run.runners[0].cpu_percent is None
+    assert _left(fake) == [] and fake.errors == []
+
+
+@pytest.mark.slow
+def test_abort_on_the_whole_deletes_the_testrun_and_stops_every_pod(cluster, tmp_path):
+    fake, api, operator = cluster
+
+    def behave(segment: str, n: int) -> tuple[int, float]:
+        return (200 if segment == "3/4:1" else 500), 0.0
+
+    started = time.monotonic()
+    with segment_server(behave) as (url, _):
+        script = _script(url, rate=20, duration_s=30, vus=4)
+        run = run_testrun(
+            api,
+            script,
+            namespace=NS,
+            name="plog-abort",
+            runners=4,
+            base_url=url,
+            timeout_s=90,
+            abort_gates=(CATASTROPHIC,),
+        )
+    assert run.result.aborted is not None and "merged result of 4 runners" in run.result.aborted
+    assert run.result.k6_exit_code == 99 and time.monotonic() - started < 25
+    assert operator.stopped_by_delete.wait(10)
+    deadline = time.monotonic() + 10
+    while any(psutil.pid_exists(p) for p in operator.pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(psutil.pid_exists(p) for p in operator.pids)
+    assert _left(fake) == [] and fake.errors == []
+
+
+@pytest.mark.slow
+def test_stage_error_is_reported_and_cleaned_up(cluster, tmp_path):
+    fake, api, _ = cluster
+    fake.on_testrun(lambda testrun: False)  # the runners failed
+    with segment_server(lambda s, n: (200, 0.0)) as (url, _):
+        script = _script(url, rate=4, duration_s=2, vus=1)
+        with pytest.raises(
+            InternalError, match=r"TestRun plog-pets-pr-7/plog-bad ended in stage error"
+        ):
+            run_testrun(
+                api, script, namespace=NS, name="plog-bad", runners=2, base_url=url, timeout_s=30
+            )
+    assert _left(fake) == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_deletes_the_testrun_and_its_script(cluster, tmp_path):
+    fake, api, operator = cluster
+
+    def interrupt(elapsed: float) -> None:
+        if elapsed > 1.5:
+            raise KeyboardInterrupt
+
+    with segment_server(lambda s, n: (200, 0.0)) as (url, _):
+        script = _script(url, rate=10, duration_s=30, vus=2)
+        with pytest.raises(KeyboardInterrupt):
+            run_testrun(
+                api,
+                script,
+                namespace=NS,
+                name="plog-int",
+                runners=2,
+                base_url=url,
+                timeout_s=60,
+                on_tick=interrupt,
+            )
+    assert _left(fake) == []
+    assert operator.stopped_by_delete.wait(10)
+
+
+def test_capture_addresses_come_from_the_environment():
+    assert capture_listen({}) == ("127.0.0.1", 0)
+    assert capture_listen({"PLOG_CAPTURE_LISTEN": "0.0.0.0:9090"}) == ("0.0.0.0", 9090)
+    local = "http://127.0.0.1:41234/write/cluster"
+    assert capture_push_url(local, {}) == local
+    advertised = {"PLOG_CAPTURE_ADVERTISE": "http://plog-capture.plog.svc:9090/"}
+    assert capture_push_url(local, advertised) == "http://plog-capture.plog.svc:9090/write/cluster"
+    for bad in ("9090", "0.0.0.0:http", ":9090", "$(id):1"):
+        with pytest.raises(ConfigError, match="PLOG_CAPTURE_LISTEN"):
+            capture_listen({"PLOG_CAPTURE_LISTEN": bad})
+    for bad in ("plog-capture:9090", "ftp://x", "http://x/?a=$(id)", "--flag=x"):
+        with pytest.raises(ConfigError, match="PLOG_CAPTURE_ADVERTISE"):
+            capture_push_url(local, {"PLOG_CAPTURE_ADVERTISE": bad})
