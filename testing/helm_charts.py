@@ -9,6 +9,9 @@ kubernetes-validate ships. ``lint`` is ``helm lint``. Both raise the SDK's
 
 from __future__ import annotations
 
+import copy
+import functools
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,9 +68,19 @@ def render(
     """Render ``chart`` (a chart folder) with ``values`` as release ``name`` in
     ``namespace``; every manifest is validated against Kubernetes
     ``KUBERNETES_VERSION`` strictly. Raises HelmError (values, templates) or
-    kubernetes_validate's ValidationError (a manifest)."""
-    with helm.Chart.load(str(chart)) as loaded:
-        files: dict[str, str] = loaded.render(dict(values or {}), name=name, namespace=namespace)
+    kubernetes_validate's ValidationError (a manifest).
+
+    The same chart and values are rendered and validated once per process (the
+    validation, about 40 ms a manifest, is most of the cost); each call gets a copy."""
+    key = json.dumps(dict(values or {}), sort_keys=True)
+    return copy.deepcopy(_render(str(chart), key, name, namespace))
+
+
+@functools.lru_cache(maxsize=256)
+def _render(chart: str, values_json: str, name: str, namespace: str) -> Rendered:
+    values = json.loads(values_json)
+    with helm.Chart.load(chart) as loaded:
+        files: dict[str, str] = loaded.render(values, name=name, namespace=namespace)
     docs: list[dict[str, Any]] = []
     notes = ""
     for path in sorted(files):
@@ -78,9 +91,15 @@ def render(
             continue
         for doc in yaml.safe_load_all(files[path]):
             if doc:
-                kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+                _validate(json.dumps(doc, sort_keys=True))
                 docs.append(doc)
     return Rendered(tuple(docs), notes)
+
+
+@functools.lru_cache(maxsize=1024)
+def _validate(doc_json: str) -> None:
+    # many value sets share manifests (RBAC, volumes): each distinct one is checked once
+    kubernetes_validate.validate(json.loads(doc_json), KUBERNETES_VERSION, strict=True)
 
 
 def lint(chart: Path, values: Mapping[str, Any] | None = None) -> list[str]:

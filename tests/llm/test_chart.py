@@ -12,32 +12,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped]
 
 from tests.llm.optional import require
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "vllm"
 SERVE = ROOT / "llm" / "serve" / "serve.sh"
-KUBERNETES = "1.33"  # a supported minor of kubernetes-validate's schemas
 
 helm = require("helm_python")
-kubernetes_validate = require("kubernetes_validate")
+require("kubernetes_validate")
+
+from testing import helm_charts  # noqa: E402
 
 
 def render(values: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    """The chart's manifests by kind, each validated (strict: no unknown field)."""
-    with helm.Chart.load(str(CHART)) as chart:
-        files = chart.render(values or {}, name="plog-llm", namespace="plog")
-    out: dict[str, dict[str, Any]] = {}
-    for name, text in files.items():
-        if not name.endswith(".yaml"):
-            continue
-        for doc in yaml.safe_load_all(text):
-            if doc:
-                kubernetes_validate.validate(doc, KUBERNETES, strict=True)
-                out[doc["kind"]] = doc
-    return out
+    """The chart's manifests by kind, each validated against Kubernetes 1.33 (strict:
+    no unknown field)."""
+    rendered = helm_charts.render(CHART, values, name="plog-llm", namespace="plog")
+    return {doc["kind"]: doc for doc in rendered}
 
 
 def container(manifests: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -47,9 +39,7 @@ def container(manifests: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_the_chart_lints_clean() -> None:
-    result = helm.lint(str(CHART))
-    assert result["errors"] == []
-    assert [m for m in result["messages"] if m["severity"] > 1] == []  # info only (no icon)
+    assert helm_charts.lint(CHART) == []  # info only (no icon)
 
 
 def test_defaults_serve_gpt_oss_with_the_adapter_on_a_gpu_node() -> None:
