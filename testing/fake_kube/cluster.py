@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import threading
@@ -19,6 +20,7 @@ from testing.fake_kube.schema import strict
 from testing.fake_kube.server import KubeHTTPServer, Request
 from testing.fake_kube.spec import KubeSpec, Resource, builtin_doc
 from testing.fake_kube.store import Store
+from testing.fake_kube.tls import make_certificates
 from testing.paths import ROOT
 
 TESTRUN = Resource("k6.io", "v1alpha1", "TestRun", "testruns", True)
@@ -37,8 +39,9 @@ def testrun_schema() -> dict[str, Any]:
 class FakeCluster:
     """A Kubernetes API server on 127.0.0.1 (see the package docstring for a tour).
 
-    ``url`` the server (plain http), ``token`` the bearer token it accepts,
-    ``kubeconfig`` a kubeconfig file (in ``folder``) naming both, with context ``fake``.
+    ``url`` the server (https; ``certificates.ca`` the CA file clients trust),
+    ``token`` the bearer token it accepts, ``kubeconfig`` a kubeconfig file (in
+    ``folder``) naming all three, with context ``fake``.
     ``namespace_delete_delay`` seconds a deleted namespace stays Terminating.
     """
 
@@ -54,18 +57,18 @@ class FakeCluster:
         self._thread: threading.Thread | None = None
         self.url = ""
         self.kubeconfig = self.folder / "kubeconfig"
+        self.certificates = make_certificates(self.folder / "tls")
 
     def __enter__(self) -> FakeCluster:
         api = Api(self.registry, self.token, self.kubelet.pod_logs, "127.0.0.1")
-        self._server = KubeHTTPServer(api)
+        self._server = KubeHTTPServer(api, self.certificates.server_context())
         port = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"https://127.0.0.1:{port}"
         api.host = f"127.0.0.1:{port}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, daemon=True, name="fake-kube"
         )
         self._thread.start()
-        self.folder.mkdir(parents=True, exist_ok=True)
         self.kubeconfig.write_text(yaml.safe_dump(self.kubeconfig_doc()), encoding="utf-8")
         self.kubeconfig.chmod(0o600)
         return self
@@ -84,7 +87,17 @@ class FakeCluster:
         return {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+            "clusters": [
+                {
+                    "name": "fake",
+                    "cluster": {
+                        "server": self.url,
+                        "certificate-authority-data": base64.b64encode(
+                            self.certificates.ca.read_bytes()
+                        ).decode(),
+                    },
+                }
+            ],
             "users": [{"name": "fake", "user": {"token": self.token}}],
             "contexts": [
                 {

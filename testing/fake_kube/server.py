@@ -4,6 +4,7 @@ writes its answer (JSON, text, or a chunked watch stream), logging every request
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,16 +30,29 @@ class KubeHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: Api, tls: ssl.SSLContext) -> None:
         self.api = api
         self.log: list[Request] = []
         self.log_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
+        # the handshake runs in the request's thread: a stalled client never blocks accept()
+        self.socket = tls.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: KubeHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(30)
+
+    def handle(self) -> None:
+        try:
+            self.request.do_handshake()
+        except (ssl.SSLError, OSError):
+            return  # a client that gave up, or spoke plain http
+        super().handle()
 
     def _handle(self) -> None:
         parts = urlsplit(self.path)

@@ -5,6 +5,7 @@ that break it are refused as a real server refuses them."""
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -203,7 +204,8 @@ def test_requests_that_break_the_spec_are_refused(
     assert cluster.objects("Deployment", NS) == []
 
     headers = {"Authorization": f"Bearer {cluster.token}"}
-    with httpx.Client(base_url=cluster.url, headers=headers) as http:
+    ca = ssl.create_default_context(cafile=cluster.certificates.ca)
+    with httpx.Client(base_url=cluster.url, headers=headers, verify=ca) as http:
         assert (
             http.get("/api/v1/namespaces", headers={"Authorization": "Bearer nope"}).status_code
             == 401
