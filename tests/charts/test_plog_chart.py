@@ -431,3 +431,30 @@ def test_bad_values_fail_the_render_with_the_schema_error(
     with pytest.raises(HelmError, match="schema") as failed:
         chart(values)
     assert reason in str(failed.value)
+
+
+# The --set flags of the README's "Installing PLog on K3s", parsed as helm parses them.
+README_SETS = (
+    "image.repository=registry.example.com/team/plog",
+    "image.tag=0.1.0",
+    "secrets.existingSecret=plog-secrets",
+    "allow.repos={https://github.com/myorg/*}",
+    "dashboardUrl=https://plog.example.com",
+    "ingress.enabled=true",
+    "ingress.host=plog.example.com",
+    "ingress.className=traefik",
+)
+
+
+def test_the_readme_install_command_renders() -> None:
+    import helm_python as helm
+
+    values: dict[str, Any] = {}
+    for expression in README_SETS:
+        values = merged(values, helm.parse_set_string(expression))
+    rendered = render(CHART, values, name="plog", namespace="plog")
+    assert {"Deployment", "Ingress", "CronJob", "ValidatingAdmissionPolicy"} <= rendered.kinds()
+    worker = containers(rendered)["worker"]
+    assert env(worker)["PLOG_ALLOW_REPOS"] == "https://github.com/myorg/*"
+    assert env(worker)["PLOG_GITHUB_TOKEN"] == secret_ref("plog-secrets", "PLOG_GITHUB_TOKEN", True)
+    assert rendered.get("Ingress")["spec"]["ingressClassName"] == "traefik"
