@@ -20,6 +20,7 @@ from plog_ci import proc
 from plog_ci.ab.baseline import Baseline, paired_baseline
 from plog_ci.ab.duet import run_duet
 from plog_ci.ab.interleaved import interleaved_rounds, merge_side, round_order, run_scheduled
+from plog_ci.ab.runners import cluster_hosts, load_head
 from plog_ci.build.harbor_scan import ImageFacts
 from plog_ci.config.model import LoadConfig
 from plog_ci.deploy import isolation
@@ -30,7 +31,6 @@ from plog_ci.loadgen.script import Schedule, Script, generate
 from plog_ci.openapi.model import Spec
 from plog_ci.plan import Plan, config_at
 from plog_ci.results import LoadResult, OperationStats
-from plog_ci.runner.k6 import run_k6
 from plog_ci.series import SeriesFanout
 from plog_ci.store.sqlite import ResultsStore
 
@@ -243,7 +243,12 @@ def _head_alone(
     """The head alone; ``note`` says why there is no base beside it (or is empty)."""
     config, operations = plan.config, plan.selection.operations
     script = generate(
-        plan.head_spec, operations, config.load, gates=config.gates, data_root=head_tree
+        plan.head_spec,
+        operations,
+        config.load,
+        gates=config.gates,
+        data_root=head_tree,
+        allow_hosts=cluster_hosts(config, head),
     )
     warn_unsent(script, progress)
     extra_env, secrets = k6_secrets(script, recorder.allow_secrets)
@@ -251,15 +256,20 @@ def _head_alone(
         f"Load test: {len(operations)} operations, {config.load.duration_s:g} s",
         total=config.load.duration_s,
     )
-    result = run_k6(
+    # One k6, or load.runners of them judged once on the merged result (ab.runners).
+    result = load_head(
+        config,
         script,
+        head,
         under_base_path(head.base_url, plan.head_spec),
         workdir / "k6",
+        run_id=recorder.run_id,
         timeout_s=config.load.duration_s + K6_GRACE_S,
         on_tick=recorder.series.ticker(progress.advance_to),
         on_second=recorder.series.collect,
         extra_env=extra_env,
         secrets=secrets,
+        warn=progress.warn,
     )
     recorder.series.flush()
     return Load(script, result, Baseline("none", note=note))
