@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 
+from testing.fake_kube import openapi_v3, protobuf
 from testing.fake_kube import patch as patching
 from testing.fake_kube.objects import ApiError, discovery, not_found, success, version_info
 from testing.fake_kube.registry import Registry
@@ -21,7 +23,9 @@ from testing.fake_kube.spec import Match, Operation, Resource
 
 Logs = Callable[[str, str, str, bool], list[str]]  # (namespace, pod, container, previous)
 WATCH_DEFAULT_S = 1800.0
-SERIALIZERS = ("application/json", "application/yaml")
+_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")  # Go's time.Duration
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+SERIALIZERS = ("application/json", "application/yaml", PROTOBUF)
 # Go's strconv.ParseBool, which the server's query decoding uses
 _BOOLEANS = {v: "true" for v in ("1", "t", "T", "TRUE", "true", "True")} | {
     v: "false" for v in ("0", "f", "F", "FALSE", "false", "False")
@@ -31,7 +35,7 @@ _BOOLEANS = {v: "true" for v in ("1", "t", "T", "TRUE", "true", "True")} | {
 @dataclass
 class Reply:
     code: int
-    body: Any  # a JSON document, or str for text/plain
+    body: Any  # a JSON document, str for text/plain, or bytes already encoded
     content_type: str = "application/json"
     events: Iterator[dict[str, Any]] | None = None  # a watch stream instead of body
 
@@ -73,6 +77,8 @@ class Api:
         given = headers.get("authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
             raise ApiError(401, "Unauthorized", "Unauthorized")
+        if method == "GET" and (path == "/openapi/v3" or path.startswith("/openapi/v3/")):
+            return self._openapi(path, query)
         match = self.spec.match(method, path)
         if match is None:
             if self.spec.allows_path(path):
@@ -105,7 +111,7 @@ class Api:
         if op.action in ("update", "patch"):
             return self._update(match, params, headers, body)
         if op.action == "delete":
-            return Reply(200, self._delete(match, params, body))
+            return Reply(200, self._delete(match, params, headers, body))
         if op.action == "deletecollection":
             for obj in self._select(match, params):
                 self.registry.delete(
@@ -116,8 +122,22 @@ class Api:
             )
         raise ApiError(405, "MethodNotAllowed", f"action {op.action} is not served")
 
+    def _openapi(self, path: str, query: Mapping[str, str]) -> Reply:
+        if set(query) - {"hash", "timeout"}:
+            raise _bad(f"unknown query parameters {sorted(set(query) - {'hash', 'timeout'})}")
+        if path.rstrip("/") == "/openapi/v3":
+            return Reply(200, openapi_v3.index(self.spec))
+        data = openapi_v3.document(self.spec, path)
+        if data is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        return Reply(200, data)
+
     def _params(self, op: Operation, query: Mapping[str, str]) -> dict[str, str]:
         for name, value in query.items():
+            if name == "timeout":  # the server's own request timeout, on every path
+                if not _DURATION.match(value):
+                    raise _bad(f"invalid timeout {value!r}")
+                continue
             spec = op.params.get(name)
             if spec is None or spec.get("in") != "query":
                 raise _bad(f"unknown query parameter {name!r} for {op.method} {op.template}")
@@ -130,6 +150,7 @@ class Api:
         return {
             k: _BOOLEANS[v] if op.params[k].get("type") == "boolean" else v
             for k, v in query.items()
+            if k != "timeout"
         }
 
     def _ns(self, match: Match) -> str:
@@ -186,20 +207,36 @@ class Api:
         timeout = float(params.get("timeoutSeconds") or WATCH_DEFAULT_S)
         deadline = time.monotonic() + timeout
         since = params.get("resourceVersion", "")
+        # a watch-list (sendInitialEvents) ends its initial events with a bookmark
+        watch_list = params.get("sendInitialEvents") == "true"
+        if watch_list and (
+            params.get("resourceVersionMatch") != "NotOlderThan"
+            or params.get("allowWatchBookmarks") != "true"
+        ):
+            raise ApiError(
+                422,
+                "Invalid",
+                "sendInitialEvents requires resourceVersionMatch=NotOlderThan "
+                "and allowWatchBookmarks=true",
+            )
+        if since and not since.isdigit():
+            raise _bad(f"invalid resourceVersion {since!r}")
         initial: list[dict[str, Any]] = []
         with self.store.lock:
-            if since in ("", "0"):
+            if since in ("", "0") or watch_list:
                 initial = self._select(match, params)
                 rv = self.store.resource_version
             else:
-                if not since.isdigit():
-                    raise _bad(f"invalid resourceVersion {since!r}")
                 rv = int(since)
 
         def stream() -> Iterator[dict[str, Any]]:
             last = rv
             for obj in initial:
                 yield {"type": "ADDED", "object": self._typed(resource, obj)}
+            if watch_list:
+                end = {"k8s.io/initial-events-end": "true"}
+                mark = {"resourceVersion": str(rv), "annotations": end}
+                yield {"type": "BOOKMARK", "object": self._typed(resource, {"metadata": mark})}
             while time.monotonic() < deadline and not self.store.closed:
                 for change in self.store.changes_after(resource.key, namespace, last, deadline):
                     last = change.rv
@@ -212,6 +249,11 @@ class Api:
         ctype = headers.get("content-type", "application/json").split(";")[0].strip()
         # "*/*" in the spec means the server's serializers; the fake decodes JSON and YAML
         accepted = SERIALIZERS if "*/*" in op.consumes else op.consumes
+        if ctype == PROTOBUF and PROTOBUF in accepted:
+            try:
+                return protobuf.decode(body)
+            except protobuf.ProtobufError as err:
+                raise ApiError(415, "UnsupportedMediaType", str(err)) from None
         if ctype not in accepted or ctype.endswith(("protobuf", "cbor")):
             raise ApiError(
                 415,
@@ -345,11 +387,17 @@ class Api:
             stored = self.registry.replace(resource, new, status_only=op.subresource == "status")
         return Reply(200, self._typed(resource, stored))
 
-    def _delete(self, match: Match, params: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    def _delete(
+        self, match: Match, params: Mapping[str, str], headers: Mapping[str, str], body: bytes
+    ) -> dict[str, Any]:
         op, resource = match.op, match.op.resource
         assert resource is not None
-        options = json.loads(body) if body.strip() else {}
-        policy = params.get("propagationPolicy") or (options or {}).get("propagationPolicy")
+        options: Any = self._body(op, headers, body) if body.strip() else {}
+        found = self.spec.body_causes(op.body, options) if op.body and options else []
+        if found or not isinstance(options, dict):
+            text = ", ".join(c["message"] for c in found) or "not an object"
+            raise ApiError(422, "Invalid", f"DeleteOptions is invalid: {text}", causes=found)
+        policy = params.get("propagationPolicy") or options.get("propagationPolicy")
         if params.get("dryRun") == "All":
             return self._get(match)
         gone = self.registry.delete(

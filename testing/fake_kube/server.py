@@ -75,9 +75,12 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.events is not None:
             self._stream(reply.code, reply.events)
             return
-        data = (
-            reply.body.encode() if isinstance(reply.body, str) else json.dumps(reply.body).encode()
-        )
+        if isinstance(reply.body, bytes):
+            data = reply.body
+        elif isinstance(reply.body, str):
+            data = reply.body.encode()
+        else:
+            data = json.dumps(reply.body).encode()
         self.send_response(reply.code)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -98,7 +101,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # ssl.SSLError included
             pass  # the client stopped watching
         self.close_connection = True
 

@@ -124,9 +124,7 @@ class KubeSpec:
                 resource = Resource(gvk["group"], gvk["version"], gvk["kind"], plural, namespaced)
                 self.resources[resource.key] = resource
         body = next((p for p in params.values() if p.get("in") == "body"), None)
-        body_def = (
-            _ref_name(body["schema"]) if body and method in ("POST", "PUT", "PATCH") else None
-        )
+        body_def = _ref_name(body["schema"]) if body else None
         ok = op.get("responses", {}).get("200", {}).get("schema")
         self.operations.append(
             Operation(
@@ -166,6 +164,8 @@ class KubeSpec:
             like + "/{name}/status": item + "/status",
             "/apis/apps/v1/deployments": f"{prefix}/{resource.plural}",
         }
+        mapping["/apis/apps/"] = f"/apis/{resource.group}/"
+        mapping["/apis/apps/v1/"] = f"{prefix}/"
         for op in [o for o in self.operations if o.template in mapping]:
             template = mapping[op.template]
             self.operations.append(
@@ -173,7 +173,7 @@ class KubeSpec:
                     method=op.method,
                     template=template,
                     action=op.action,
-                    resource=resource,
+                    resource=resource if op.action != "discover" else None,
                     subresource=op.subresource,
                     params=op.params,
                     body=resource.key if op.body else None,
@@ -183,6 +183,10 @@ class KubeSpec:
                 )
             )
         self._sort()
+
+    @property
+    def custom_keys(self) -> frozenset[str]:
+        return frozenset(self._custom_schemas)
 
     def match(self, method: str, path: str) -> Match | None:
         for op in self.operations:
