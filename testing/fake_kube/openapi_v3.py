@@ -31,7 +31,9 @@ def _refs_to_v3(node: Any) -> Any:
 
 
 def _parameter(param: dict[str, Any]) -> dict[str, Any]:
-    out = {k: param[k] for k in ("name", "in", "required", "description") if k in param}
+    out: dict[str, Any] = {
+        k: param[k] for k in ("name", "in", "required", "description") if k in param
+    }
     out["schema"] = {k: param[k] for k in ("type", "uniqueItems") if k in param}
     return out
 
