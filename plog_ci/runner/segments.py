@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -32,8 +33,9 @@ from plog_ci import proc
 from plog_ci.errors import InputError, InternalError
 from plog_ci.gate_grammar import Gate
 from plog_ci.loadgen.script import Script
-from plog_ci.results import LoadResult, OperationStats, SeriesPoint
+from plog_ci.results import LoadResult, OperationStats, SeriesPoint, SetupTally
 from plog_ci.runner.capture import Capture, SeriesCallback, stats_from
+from plog_ci.runner.exchanges import KEPT, read_exchanges, read_setup
 from plog_ci.runner.histogram import merge
 from plog_ci.runner.k6 import (
     MEASURED_CODES,
@@ -233,6 +235,7 @@ def run_merged(
     processes: list[proc.Process] = []
     watch = AbortWatch(abort_gates, count)
     cpu: dict[str, float] = {}
+    secret_values: list[str] = list(secrets)
     capture = RunnerCapture(script.operations, on_second=on_second)
     with capture:
         started = time.monotonic()
@@ -248,6 +251,7 @@ def run_merged(
                     summary=None,
                     segment=(segment, sequence),
                     extra_args=(NO_THRESHOLDS,),
+                    console=workdir / f"console-{index}.log",
                 )
                 secret_values = [*secrets, *(env.get(n, "") for n in script.secret_env)]
                 processes.append(
@@ -288,10 +292,28 @@ def run_merged(
                     f"--- k6 output ---\n{processes[index].tail(30)}",
                     hint=f"the script is at {script_path}",
                 )
-        result = finish(capture, script, codes, elapsed, None, aborted)
+        exchanges, setup = _exchanges(workdir, count, tuple(v for v in secret_values if v))
+        result = finish(capture, script, codes, elapsed, None, aborted, exchanges, setup)
         cpu_percent = {k: v / elapsed * 100 for k, v in cpu.items()} if elapsed > 0 else {}
         runners = tallies(capture, segments, result.duration_s, cpu_percent)
         return MergedRun(result, runners)
+
+
+def _exchanges(
+    workdir: Path, count: int, secrets: tuple[str, ...]
+) -> tuple[dict[str, list[dict[str, Any]]], tuple[SetupTally, ...]]:
+    """The runners' failed exchanges, merged (``KEPT`` per operation), and what setup
+    made: every runner runs the script's setup, so the first runner's tally stands."""
+    merged: dict[str, list[dict[str, Any]]] = {}
+    setup: tuple[SetupTally, ...] = ()
+    for index in range(count):
+        console = workdir / f"console-{index}.log"
+        for op, items in read_exchanges(console, secrets).get("", {}).items():
+            kept = merged.setdefault(op, [])
+            kept.extend(items[: max(0, KEPT - len(kept))])
+        if index == 0:
+            setup = read_setup(console)
+    return merged, setup
 
 
 def _sample_cpu(processes: Sequence[proc.Process], seen: dict[str, float]) -> None:

@@ -202,6 +202,9 @@ def test_abort_gate_on_the_whole_stops_every_runner(tmp_path):
     healthy = next(r for r in run.runners if r.segment == "3/4:1")
     assert healthy.alone.failures == 0 and 0 < healthy.requests < 5 * 15
     assert result.total.error_rate > 0.5 and seen["3/4:1"] == healthy.requests
+    # The runners' failed exchanges are kept, merged, as for one k6 (3 per operation).
+    kept = result.exchanges["GET /pets"]
+    assert len(kept) == 3 and all("500" in str(item) for item in kept), kept
     # Every k6 process is gone.
     assert not [
         p
