@@ -42,6 +42,9 @@ PUSH_PATH = "cluster"
 ENDED = ("finished", "stopped")
 REQUEST_TIMEOUT_S = 30.0
 LOOPBACK_ANY = ("127.0.0.1", 0)
+# The k6 PLog's capture reads (its metric names, native histograms): not the operator's
+# default grafana/k6:latest.
+RUNNER_IMAGE = "grafana/k6:1.1.0"
 _HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|[0-9A-Fa-f:.]+)$")
 
 
@@ -195,7 +198,7 @@ def run_testrun(
     base_url: str,
     timeout_s: float,
     abort_gates: tuple[Gate, ...] = (CATASTROPHIC,),
-    image: str | None = None,
+    image: str = RUNNER_IMAGE,
     on_tick: Callable[[float], None] | None = None,
     on_second: Callable[[list[SeriesPoint]], None] | None = None,
     poll_s: float = 0.5,

@@ -141,6 +141,7 @@ def test_testrun_is_judged_once_on_the_merged_result(cluster, tmp_path):
     (testrun,) = operator.seen
     assert testrun["spec"]["parallelism"] == 4
     assert "--no-thresholds" in testrun["spec"]["arguments"].split()
+    assert testrun["spec"]["runner"]["image"] == "grafana/k6:1.1.0"
     env = {e["name"]: e.get("value") for e in testrun["spec"]["runner"]["env"]}
     assert env["BASE_URL"] == url and env["K6_PROMETHEUS_RW_SERVER_URL"].endswith("/write/cluster")
     # Each pod kept apart by its instance_id, and merged exactly.
@@ -221,6 +222,19 @@ def test_ctrl_c_deletes_the_testrun_and_its_script(cluster, tmp_path):
             )
     assert _left(fake) == []
     assert operator.stopped_by_delete.wait(10)
+
+
+@pytest.mark.slow
+def test_hard_cap_deletes_the_testrun_and_keeps_what_was_measured(cluster, tmp_path):
+    fake, api, operator = cluster
+    with segment_server(lambda s, n: (200, 0.0)) as (url, seen):
+        script = _script(url, rate=10, duration_s=60, vus=2)
+        run = run_testrun(
+            api, script, namespace=NS, name="plog-cap", runners=2, base_url=url, timeout_s=5
+        )
+    assert run.result.aborted is not None and "hard cap of 5s" in run.result.aborted
+    assert run.result.k6_exit_code == 105 and 0 < run.result.total.count <= sum(seen.values())
+    assert _left(fake) == [] and operator.stopped_by_delete.wait(10)
 
 
 def test_capture_addresses_come_from_the_environment():
