@@ -6,7 +6,6 @@ from __future__ import annotations
 import hmac
 import json
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,9 +19,10 @@ from testing.fake_kube.registry import Registry
 from testing.fake_kube.schema import drop_nulls
 from testing.fake_kube.selectors import SelectorError, field_selector, label_selector
 from testing.fake_kube.spec import Match, Operation, Resource
+from testing.fake_kube.watch import watch
 
+STATUS = "io.k8s.apimachinery.pkg.apis.meta.v1.Status"
 Logs = Callable[[str, str, str, bool], list[str]]  # (namespace, pod, container, previous)
-WATCH_DEFAULT_S = 1800.0
 _DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")  # Go's time.Duration
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 SERIALIZERS = ("application/json", "application/yaml", PROTOBUF)
@@ -38,6 +38,7 @@ class Reply:
     body: Any  # a JSON document, str for text/plain, or bytes already encoded
     content_type: str = "application/json"
     events: Iterator[dict[str, Any]] | None = None  # a watch stream instead of body
+    response: str | None = None  # the definition the body must match, if any
 
 
 def _bad(message: str) -> ApiError:
@@ -59,12 +60,21 @@ class Api:
         body: bytes,
     ) -> Reply:
         try:
-            return self._handle(method, path, query, headers, body)
+            reply = self._handle(method, path, query, headers, body)
         except ApiError as err:
-            return Reply(err.code, err.status())
+            reply = Reply(err.code, err.status(), response=STATUS)
         except Exception as err:  # a bug in the fake: answered as kube would, and kept
             self.internal_errors.append(f"{method} {path}: {err!r}")
             return Reply(500, ApiError(500, "InternalError", "fake API server error").status())
+        self._check_answer(method, path, reply)
+        return reply
+
+    def _check_answer(self, method: str, path: str, reply: Reply) -> None:
+        # the fake answers from the spec: an answer its definition refuses is the fake's bug
+        if reply.response and isinstance(reply.body, dict):
+            found = self.spec.body_causes(reply.response, reply.body)
+            if found:
+                self.internal_errors.append(f"{method} {path} answered off-spec: {found}")
 
     def _handle(
         self,
@@ -88,7 +98,18 @@ class Api:
                     "the server does not allow this method on the requested resource",
                 )
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        params = self._params(match.op, query)
+        reply = self._act(match, path, self._params(match.op, query), headers, body)
+        reply.response = reply.response or match.op.response
+        return reply
+
+    def _act(
+        self,
+        match: Match,
+        path: str,
+        params: dict[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> Reply:
         op = match.op
         if op.action == "version":
             return Reply(200, version_info())
@@ -204,46 +225,9 @@ class Api:
         assert resource is not None
         keep = self._predicate(resource, params)
         namespace = match.path.get("namespace")
-        timeout = float(params.get("timeoutSeconds") or WATCH_DEFAULT_S)
-        deadline = time.monotonic() + timeout
-        since = params.get("resourceVersion", "")
-        # a watch-list (sendInitialEvents) ends its initial events with a bookmark
-        watch_list = params.get("sendInitialEvents") == "true"
-        if watch_list and (
-            params.get("resourceVersionMatch") != "NotOlderThan"
-            or params.get("allowWatchBookmarks") != "true"
-        ):
-            raise ApiError(
-                422,
-                "Invalid",
-                "sendInitialEvents requires resourceVersionMatch=NotOlderThan "
-                "and allowWatchBookmarks=true",
-            )
-        if since and not since.isdigit():
-            raise _bad(f"invalid resourceVersion {since!r}")
-        initial: list[dict[str, Any]] = []
-        with self.store.lock:
-            if since in ("", "0") or watch_list:
-                initial = self._select(match, params)
-                rv = self.store.resource_version
-            else:
-                rv = int(since)
-
-        def stream() -> Iterator[dict[str, Any]]:
-            last = rv
-            for obj in initial:
-                yield {"type": "ADDED", "object": self._typed(resource, obj)}
-            if watch_list:
-                end = {"k8s.io/initial-events-end": "true"}
-                mark = {"resourceVersion": str(rv), "annotations": end}
-                yield {"type": "BOOKMARK", "object": self._typed(resource, {"metadata": mark})}
-            while time.monotonic() < deadline and not self.store.closed:
-                for change in self.store.changes_after(resource.key, namespace, last, deadline):
-                    last = change.rv
-                    if keep(change.obj):
-                        yield {"type": change.type, "object": self._typed(resource, change.obj)}
-
-        return stream()
+        return watch(
+            self.store, resource, namespace, params, lambda: self._select(match, params), keep
+        )
 
     def _body(self, op: Operation, headers: Mapping[str, str], body: bytes) -> Any:
         ctype = headers.get("content-type", "application/json").split(";")[0].strip()
