@@ -302,3 +302,50 @@ def test_watch_streams_changes_and_honours_timeout(
         seen.append((event["type"], event["object"].metadata.name))
     assert seen == [("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "a")]
     assert 0.9 < time.monotonic() - started < 3
+
+
+def test_label_selectors_and_patches_behave_as_the_servers(
+    cluster: FakeCluster, api: client.ApiClient
+) -> None:
+    core = client.CoreV1Api(api)
+    for name, labels in [("a", {"tier": "web", "env": "pr"}), ("b", {"tier": "db"}), ("c", {})]:
+        make_namespace(core, name, **labels)
+
+    def listed(selector: str) -> list[str]:
+        found = core.list_namespace(label_selector=selector).items
+        return [n.metadata.name for n in found]
+
+    assert listed("tier in (web,db)") == ["a", "b"]
+    assert listed("tier notin (web),app.kubernetes.io/managed-by=plog") == ["b", "c"]
+    assert listed("!tier") == ["c"] and listed("env") == ["a"] and listed("tier!=db") == ["a", "c"]
+    with pytest.raises(client.ApiException) as bad:
+        listed("tier in web")
+    assert bad.value.status == 400
+
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "m"}, "data": {"k": "1"}}
+    core.create_namespaced_config_map("a", body)
+    # a list body is a JSON patch; a test that fails refuses the whole patch
+    core.patch_namespaced_config_map("m", "a", [{"op": "add", "path": "/data/j", "value": "2"}])
+    with pytest.raises(client.ApiException) as failed:
+        core.patch_namespaced_config_map(
+            "m", "a", [{"op": "test", "path": "/data/k", "value": "9"}]
+        )
+    assert failed.value.status == 422
+    # server-side apply needs a field manager, and keeps what the server set
+    ca = ssl.create_default_context(cafile=cluster.certificates.ca)
+    headers = {
+        "Authorization": f"Bearer {cluster.token}",
+        "Content-Type": "application/apply-patch+yaml",
+    }
+    applied = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: m}\ndata: {k: '3'}\n"
+    url = f"{cluster.url}/api/v1/namespaces/a/configmaps/m"
+    with httpx.Client(headers=headers, verify=ca) as http:
+        assert http.patch(url, content=applied).status_code == 400
+        answer = http.patch(url, content=applied, params={"fieldManager": "plog"}).json()
+    assert answer["data"] == {"k": "3"} and answer["metadata"]["uid"]
+    # a stale resourceVersion conflicts
+    stale = core.read_namespaced_config_map("m", "a")
+    core.replace_namespaced_config_map("m", "a", stale)
+    with pytest.raises(client.ApiException) as conflict:
+        core.replace_namespaced_config_map("m", "a", stale)
+    assert conflict.value.status == 409 and status_of(conflict.value)["reason"] == "Conflict"
