@@ -22,6 +22,8 @@ bodies strictly against the definition (unknown fields too) -> 422 Invalid with
 fields under fieldValidation=Strict); the bearer token (401). Objects get uid,
 resourceVersion, creationTimestamp, generation; errors are kube Status objects
 (AlreadyExists 409, NotFound 404, Conflict 409, Forbidden 403 in a terminating namespace).
+Helm's SDK works against it: discovery, OpenAPI v3 (converted from the same swagger),
+protobuf bodies of Secrets (release storage), server-side apply, watch-list waits.
 
 Control plane: a Deployment gets a ReplicaSet and pods (``<rs>-<hash>``, template labels
 plus pod-template-hash); ``Rollout(outcome)`` decides their end: "ready" (Deployment
@@ -31,7 +33,10 @@ lastState, BackOff event, ``logs``), "never_ready" (Unhealthy readiness events).
 TestRun goes initialization -> initialized -> created (N runner pods) -> started ->
 ``on_testrun(hook)`` -> finished | error. Deleting a namespace: Terminating for
 ``namespace_delete_delay`` s, then it and its content are gone; deleting an owner
-removes what it owns.
+removes what it owns. The cluster starts with the namespaces default, kube-system,
+kube-public and kube-node-lease. Not simulated: a deleted pod is not replaced, HPAs do not
+scale, Services get no endpoints; ``url`` is https with a throwaway CA
+(``certificates.ca``), since client-go sends bearer tokens only over TLS.
 """
 
 from testing.fake_kube.cluster import FakeCluster

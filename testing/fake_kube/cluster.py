@@ -23,6 +23,7 @@ from testing.fake_kube.store import Store
 from testing.fake_kube.tls import make_certificates
 from testing.paths import ROOT
 
+SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
 TESTRUN = Resource("k6.io", "v1alpha1", "TestRun", "testruns", True)
 STATUS_SCHEMA = ROOT / "tests" / "data" / "kubernetes" / "k6.io_testruns_status.json"
 
@@ -53,6 +54,9 @@ class FakeCluster:
         self.store = Store()
         self.registry = Registry(self.spec, self.store, namespace_delete_delay)
         self.kubelet = Kubelet(self.registry)
+        namespaces = self.spec.resource_for("v1/namespaces")
+        for name in SYSTEM_NAMESPACES:
+            self.registry.create(namespaces, "", {"metadata": {"name": name}})
         self._server: KubeHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -118,8 +122,10 @@ class FakeCluster:
         self.kubelet.on_ready = hook
 
     def on_testrun(self, hook: TestRunHook | None) -> None:
-        """Play k6-operator: ``hook(testrun)`` runs once the TestRun is ``started``;
-        it returns False (or raises) for stage ``error``, else the stage is ``finished``."""
+        """Play k6-operator: ``hook(testrun)`` runs (on its own thread) once the TestRun
+        is ``started``; it returns False for stage ``error``, else the stage is
+        ``finished``. A hook that raises also gives ``error``, and lands in ``errors``.
+        A hook that runs long can poll ``get("TestRun", ns, name)`` to see a delete."""
         self.kubelet.on_testrun = hook
 
     # -- what tests read -------------------------------------------------------------

@@ -16,7 +16,8 @@ from testing.fake_kube.api import Api
 
 @dataclass(frozen=True)
 class Request:
-    """One request as the fake saw it (no headers: the token stays out of logs)."""
+    """One request as the fake saw it: no headers (the token stays out), and a Secret's
+    body replaced by ``b"<secret>"`` (read the stored Secret instead)."""
 
     method: str
     path: str
@@ -69,7 +70,7 @@ class _Handler(BaseHTTPRequestHandler):
                     query,
                     headers.get("content-type", ""),
                     reply.code,
-                    body,
+                    b"<secret>" if "/secrets" in parts.path else body,
                 )
             )
         if reply.events is not None:
