@@ -70,7 +70,7 @@ class FakeCluster:
         self.url = f"https://127.0.0.1:{port}"
         api.host = f"127.0.0.1:{port}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, daemon=True, name="fake-kube"
+            target=self._server.serve_forever, args=(0.05,), daemon=True, name="fake-kube"
         )
         self._thread.start()
         self.kubeconfig.write_text(yaml.safe_dump(self.kubeconfig_doc()), encoding="utf-8")
