@@ -286,6 +286,7 @@ class Kubelet:
             raise ApiError(404, "NotFound", f"testrun {name} is gone")
         run = dict(run, apiVersion="k6.io/v1alpha1", kind="TestRun")
         status = dict(run.get("status", {}), stage=stage)
+        status["conditions"] = _testrun_conditions(status.get("conditions", []), stage)
         return dict(
             self._set_status(TESTRUNS, run, status), apiVersion="k6.io/v1alpha1", kind="TestRun"
         )
@@ -331,6 +332,38 @@ class Kubelet:
                     pod_status(current, "failed" if ok is False else "succeeded", index),
                 )
         self._stage(namespace, name, "error" if ok is False else "finished")
+
+
+def _testrun_conditions(conditions: list[dict[str, Any]], stage: str) -> list[dict[str, Any]]:
+    """k6-operator's conditions for ``stage`` (a plain, non-cloud run): reason
+    ``<Type><Status>`` once set, TestRunPreparation/TestRunTypeUnknown before."""
+    stamp = now()
+    by_type = {c["type"]: c for c in conditions}
+
+    def put(kind: str, status: str, reason: str = "") -> None:
+        old = by_type.get(kind)
+        if old is None or old["status"] != status:
+            by_type[kind] = {
+                "type": kind,
+                "status": status,
+                "reason": reason or f"{kind}{status}",
+                "message": "",
+                "lastTransitionTime": stamp,
+            }
+
+    if stage == "initialization":
+        put("CloudTestRun", "Unknown", "TestRunTypeUnknown")
+        put("TestRunRunning", "Unknown", "TestRunPreparation")
+        put("TeardownExecuted", "False")
+        put("CloudTestRunAborted", "False")
+        put("CloudPLZTestRun", "False")
+    elif stage == "initialized":
+        put("CloudTestRun", "False")
+    elif stage == "started":
+        put("TestRunRunning", "True")
+    elif stage in ("finished", "error", "stopped"):
+        put("TestRunRunning", "False")
+    return list(by_type.values())
 
 
 def _counts(status: dict[str, Any]) -> dict[str, Any]:

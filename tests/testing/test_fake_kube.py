@@ -234,8 +234,9 @@ def test_testruns_through_custom_objects_play_k6_operator(
 
     def play(run: dict[str, Any]) -> bool:
         played.append(run["spec"]["parallelism"])
-        assert len(cluster.objects("Pod", NS)) == run["spec"]["parallelism"]
-        return True
+        runners = cluster.objects("Pod", NS)
+        assert [p["metadata"]["labels"]["k6_cr"] for p in runners] == [run["metadata"]["name"]] * 3
+        return bool(run["metadata"]["name"] != "broken")
 
     cluster.on_testrun(play)
     run: dict[str, Any] = {
@@ -247,15 +248,24 @@ def test_testruns_through_custom_objects_play_k6_operator(
             "script": {"configMap": {"name": "load-script", "file": "s.js"}},
         },
     }
+
+    def ended(name: str) -> dict[str, Any]:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            got: dict[str, Any] = custom.get_namespaced_custom_object(
+                "k6.io", "v1alpha1", NS, "testruns", name
+            )
+            if got.get("status", {}).get("stage") in ("finished", "error"):
+                return got
+            time.sleep(0.02)
+        raise AssertionError(f"TestRun {name} did not end")
+
     created = custom.create_namespaced_custom_object("k6.io", "v1alpha1", NS, "testruns", run)
     assert created["metadata"]["uid"] and "status" not in created
-    deadline = time.monotonic() + 5
-    stage = ""
-    while stage != "finished" and time.monotonic() < deadline:
-        got = custom.get_namespaced_custom_object("k6.io", "v1alpha1", NS, "testruns", "load")
-        stage = got.get("status", {}).get("stage", "")
-        time.sleep(0.02)
-    assert stage == "finished" and played == [3]
+    done = ended("load")
+    assert done["status"]["stage"] == "finished" and played == [3]
+    running = {c["type"]: c["status"] for c in done["status"]["conditions"]}["TestRunRunning"]
+    assert running == "False"
     listed = custom.list_namespaced_custom_object(
         "k6.io", "v1alpha1", NS, "testruns", label_selector="plog.dev/job=1"
     )
@@ -270,6 +280,12 @@ def test_testruns_through_custom_objects_play_k6_operator(
     assert "spec.paralelism" in {c["field"] for c in status_of(unknown.value)["details"]["causes"]}
     custom.delete_namespaced_custom_object("k6.io", "v1alpha1", NS, "testruns", "load")
     assert cluster.objects("TestRun", NS) == [] and cluster.objects("Pod", NS) == []
+    # a hook that says the load failed: stage error, runner pods Failed
+    custom.create_namespaced_custom_object(
+        "k6.io", "v1alpha1", NS, "testruns", dict(run, metadata={"name": "broken"})
+    )
+    assert ended("broken")["status"]["stage"] == "error"
+    assert {p["status"]["phase"] for p in cluster.objects("Pod", NS)} == {"Failed"}
 
 
 def test_watch_streams_changes_and_honours_timeout(
