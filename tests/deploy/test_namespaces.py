@@ -3,13 +3,20 @@ labels and expiry every one carries, and the reaper (against the fake cluster)."
 
 from __future__ import annotations
 
+import json
 import re
+import socket
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from plog_ci.deploy import namespaces
-from plog_ci.deploy.kube import Namespace
+from plog_ci.deploy.kube import Access, Cluster, Namespace, connect
+from plog_ci.errors import DependencyError
+from testing.fake_kube import FakeCluster
 
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -103,3 +110,120 @@ def test_expiry_is_read_from_the_label_else_the_annotation() -> None:
     assert namespaces.expires_at(_ns({"plog.dev/expires-unix": "-5"})) is None
     assert namespaces.expires_at(_ns({}, {"plog.dev/expires": "soon"})) is None
     assert namespaces.expires_at(_ns({})) is None
+
+
+# --- against the fake cluster ---------------------------------------------------------
+
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Iterator[FakeCluster]:
+    with FakeCluster(tmp_path / "kube", namespace_delete_delay=0.3) as cluster:
+        yield cluster
+        assert cluster.errors == []
+
+
+@pytest.fixture
+def api(fake: FakeCluster) -> Iterator[Cluster]:
+    with connect(Access(str(fake.kubeconfig), None)) as cluster:
+        yield cluster
+
+
+def _create(api: Cluster, name: str, labels: dict[str, str], expires: float | None) -> None:
+    notes = {}
+    if expires is not None:
+        labels = {**labels, namespaces.EXPIRES_LABEL: str(int(expires))}
+        notes = {namespaces.EXPIRES_ANNOTATION: namespaces.expiry(expires, 0).text}
+    assert api.create_namespace(name, labels, notes)
+
+
+def _names(fake: FakeCluster) -> set[str]:
+    return {ns["metadata"]["name"] for ns in fake.objects("Namespace")}
+
+
+PLOG = {namespaces.MANAGED_BY: "plog", namespaces.JOB_LABEL: "1"}
+
+
+def test_reaper_removes_expired_plog_namespaces_only(api: Cluster, fake: FakeCluster) -> None:
+    _create(api, "plog-old", PLOG, NOW - 1)
+    _create(api, "plog-just-now", PLOG, NOW)
+    _create(api, "plog-young", PLOG, NOW + 60)
+    _create(api, "plog-no-expiry", PLOG, None)
+    _create(api, "not-ours", {namespaces.MANAGED_BY: "helm"}, NOW - 1000)
+    _create(api, "unlabelled", {}, NOW - 1000)
+    _create(api, "plog-annotation-only", {namespaces.MANAGED_BY: "plog"}, None)
+    api.label_namespace("plog-annotation-only", {"other": "x"})
+    removed = namespaces.reap_namespaces(api, NOW)
+    assert removed == ["plog-just-now", "plog-old"]
+    terminating = {n.name for n in api.namespaces("") if n.phase == "Terminating"}
+    assert terminating == {"plog-just-now", "plog-old"}
+    time.sleep(0.6)
+    assert _names(fake) >= {"plog-young", "plog-no-expiry", "not-ours", "unlabelled"}
+    assert not {"plog-old", "plog-just-now"} & _names(fake)
+    # The list was filtered by the server with PLog's label selector.
+    lists = [r for r in fake.requests if r.method == "GET" and r.path == "/api/v1/namespaces"]
+    assert lists and all(r.query.get("labelSelector") == namespaces.SELECTOR for r in lists[:1])
+
+
+def test_reaper_tolerates_races(api: Cluster, fake: FakeCluster) -> None:
+    _create(api, "plog-a", PLOG, NOW - 5)
+    _create(api, "plog-b", PLOG, NOW - 5)
+    assert api.delete_namespace("plog-a")  # another reaper got there first: Terminating
+    assert namespaces.reap_namespaces(api, NOW) == ["plog-b"]
+    assert api.delete_namespace("plog-b")  # deleting one terminating is fine
+    time.sleep(0.6)
+    assert not api.delete_namespace("plog-a")  # gone: fine
+    assert namespaces.reap_namespaces(api, NOW) == []
+
+
+def test_a_taken_name_gets_a_fresh_one_and_nothing_is_touched(
+    api: Cluster, fake: FakeCluster
+) -> None:
+    labels, notes = namespaces.namespace_metadata("7", "svc", 3, namespaces.expiry(NOW, 60))
+    assert namespaces.create_job_namespace(api, "plog-svc-pr-3", labels, notes) == "plog-svc-pr-3"
+    # The same job again (a retried step): its own namespace.
+    assert namespaces.create_job_namespace(api, "plog-svc-pr-3", labels, notes) == "plog-svc-pr-3"
+    other, _ = namespaces.namespace_metadata("8", "svc", 3, namespaces.expiry(NOW, 60))
+    fresh = namespaces.create_job_namespace(api, "plog-svc-pr-3", other, notes)
+    assert re.fullmatch(r"plog-svc-pr-3-[0-9a-f]{6}", fresh)
+    stored = fake.get("Namespace", "", "plog-svc-pr-3")
+    assert stored is not None and stored["metadata"]["labels"][namespaces.JOB_LABEL] == "7"
+
+
+def test_pull_request_closed_removes_its_namespaces(api: Cluster) -> None:
+    for job, pr, repo in (("1", 3, "svc"), ("2", 3, "svc"), ("3", 4, "svc"), ("4", 3, "other")):
+        labels, notes = namespaces.namespace_metadata(job, repo, pr, namespaces.expiry(NOW, 600))
+        namespaces.create_job_namespace(api, f"plog-{repo}-pr-{pr}", labels, notes)
+    removed = namespaces.reap_pull_request(api, "/srv/svc.git", 3)
+    assert len(removed) == 2 and all(n.startswith("plog-svc-pr-3") for n in removed)
+
+
+def test_refusals_are_dependency_errors_without_the_token(
+    fake: FakeCluster, tmp_path: Path
+) -> None:
+    doc = fake.kubeconfig_doc()
+    doc["users"][0]["user"]["token"] = "wrong-token-value"
+    config = tmp_path / "wrong"
+    config.write_text(json.dumps(doc))  # JSON is YAML
+    with connect(Access(str(config), None)) as api, pytest.raises(DependencyError) as info:
+        api.namespaces(namespaces.SELECTOR)
+    text = str(info.value)
+    assert "401" in text and "wrong-token-value" not in text and fake.token not in text
+    assert "grant it" in text
+
+
+def test_an_unreachable_cluster_is_a_dependency_error(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        f"clusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
+        "users: [{name: u, user: {token: t0ps3cr3t-value}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
+    )
+    with connect(Access(str(config), None)) as api, pytest.raises(DependencyError) as info:
+        namespaces.reap_namespaces(api, NOW)
+    assert "did not answer" in str(info.value) and "t0ps3cr3t" not in str(info.value)

@@ -1,0 +1,66 @@
+"""``plog cluster reap`` end to end: a real plog process against the fake cluster."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from plog_ci.deploy import namespaces
+from plog_ci.deploy.kube import Access, connect
+from plog_ci.errors import ExitCode
+from testing.fake_kube import FakeCluster
+
+
+def _plog(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("KUBE", "PLOG_KUBE"))}
+    return subprocess.run(
+        [sys.executable, "-m", "plog_ci", *args],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Iterator[FakeCluster]:
+    with FakeCluster(tmp_path / "kube") as cluster:
+        yield cluster
+        assert cluster.errors == []
+
+
+def test_reap_prints_what_it_removed(fake: FakeCluster, tmp_path: Path) -> None:
+    now = time.time()
+    with connect(Access(str(fake.kubeconfig), None)) as api:
+        for name, job, ends in (("plog-a-pr-1", "1", now - 10), ("plog-b-pr-2", "2", now + 600)):
+            labels, notes = namespaces.namespace_metadata(job, name, 1, namespaces.expiry(ends, 0))
+            assert api.create_namespace(name, labels, notes)
+        assert api.create_namespace("kube-public", {}, {})
+    env = {"KUBECONFIG": str(fake.kubeconfig), "HOME": str(tmp_path)}
+    done = _plog(env, "cluster", "reap")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["removed namespace plog-a-pr-1"]
+    again = _plog(env, "cluster", "reap")
+    assert again.returncode == 0 and again.stdout.strip() == "no expired PLog namespace"
+    assert fake.token not in done.stdout + done.stderr + again.stderr
+
+
+def test_no_cluster_access_is_a_clear_error(tmp_path: Path) -> None:
+    done = _plog({"HOME": str(tmp_path)}, "cluster", "reap")
+    assert done.returncode == ExitCode.MISSING_DEPENDENCY
+    assert "no Kubernetes cluster access is configured" in done.stderr
+    assert "KUBECONFIG" in done.stderr
+
+
+def test_an_unknown_context_is_a_clear_error(fake: FakeCluster, tmp_path: Path) -> None:
+    env = {"KUBECONFIG": str(fake.kubeconfig), "HOME": str(tmp_path), "PLOG_KUBE_CONTEXT": "$(id)"}
+    done = _plog(env, "cluster", "reap")
+    assert done.returncode == ExitCode.MISSING_DEPENDENCY
+    assert "cannot use the cluster's configuration" in done.stderr and "$(id)" in done.stderr
+    assert fake.token not in done.stderr
