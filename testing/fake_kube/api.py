@@ -25,6 +25,7 @@ STATUS = "io.k8s.apimachinery.pkg.apis.meta.v1.Status"
 Logs = Callable[[str, str, str, bool], list[str]]  # (namespace, pod, container, previous)
 _DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")  # Go's time.Duration
 PROTOBUF = "application/vnd.kubernetes.protobuf"
+MERGE_PATCHES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
 SERIALIZERS = ("application/json", "application/yaml", PROTOBUF)
 # Go's strconv.ParseBool, which the server's query decoding uses
 _BOOLEANS = {v: "true" for v in ("1", "t", "T", "TRUE", "true", "True")} | {
@@ -246,11 +247,11 @@ class Api:
                 f"include: {', '.join(accepted)}",
             )
         try:
-            if ctype.endswith("yaml"):
-                return drop_nulls(yaml.safe_load(body.decode()))
-            return drop_nulls(json.loads(body or b"null"))
+            decoded = yaml.safe_load(body.decode()) if ctype.endswith("yaml") else json.loads(body)
         except (ValueError, yaml.YAMLError) as err:
             raise _bad(f"the body of the request does not decode: {err}") from None
+        # null means "unset" in an object, but "delete" in a merge patch
+        return decoded if ctype in MERGE_PATCHES else drop_nulls(decoded)
 
     def _check(self, resource: Resource, op: Operation, obj: Any, name: str = "") -> None:
         if not isinstance(obj, dict):

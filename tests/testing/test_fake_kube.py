@@ -368,3 +368,12 @@ def test_label_selectors_and_patches_behave_as_the_servers(
     with pytest.raises(client.ApiException) as conflict:
         core.replace_namespaced_config_map("m", "a", stale)
     assert conflict.value.status == 409 and status_of(conflict.value)["reason"] == "Conflict"
+
+
+def test_merge_patches_delete_with_null(cluster: FakeCluster, api: client.ApiClient) -> None:
+    core = client.CoreV1Api(api)
+    meta = {"name": NS, "labels": {"keep": "1", "drop": "1"}}
+    core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": meta})
+    core.patch_namespace(NS, {"metadata": {"labels": {"drop": None}}})
+    labels = core.read_namespace(NS).metadata.labels
+    assert labels == {"keep": "1", "kubernetes.io/metadata.name": NS}
