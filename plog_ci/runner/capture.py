@@ -90,10 +90,14 @@ class Capture:
         where: dict[str, str] | None = None,
         followers: tuple[Capture, ...] = (),
         keep_deltas: bool = False,
+        listen: tuple[str, int] = ("127.0.0.1", 0),
     ) -> None:
         """``where``: only series with these label values; ``followers`` see every push
-        too; ``keep_deltas`` keeps each push's per-operation delta (see ``deltas``)."""
+        too; ``keep_deltas`` keeps each push's per-operation delta (see ``deltas``);
+        ``listen``: the (host, port) to bind, loopback on a free port unless in-cluster
+        runners must reach it (``PLOG_CAPTURE_LISTEN``)."""
         self.operations = operations
+        self.listen = listen
         self.where = where
         self.followers = followers
         # Per push (segment "0"): operation -> (histogram, requests, failures, errors).
@@ -138,7 +142,7 @@ class Capture:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(self.listen, Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="plog-capture", daemon=True

@@ -78,9 +78,13 @@ class RunnerCapture(Capture):
     k6's dropped iterations."""
 
     def __init__(
-        self, operations: tuple[str, ...], *, on_second: SeriesCallback | None = None
+        self,
+        operations: tuple[str, ...],
+        *,
+        on_second: SeriesCallback | None = None,
+        listen: tuple[str, int] = ("127.0.0.1", 0),
     ) -> None:
-        super().__init__(operations, on_second=on_second)
+        super().__init__(operations, on_second=on_second, listen=listen)
         # runner -> series labels -> latest cumulative dropped iterations
         self._dropped: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
 

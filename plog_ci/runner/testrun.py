@@ -41,7 +41,6 @@ ADVERTISE_ENV = "PLOG_CAPTURE_ADVERTISE"
 PUSH_PATH = "cluster"
 ENDED = ("finished", "stopped")
 REQUEST_TIMEOUT_S = 30.0
-LOOPBACK_ANY = ("127.0.0.1", 0)
 # The k6 PLog's capture reads (its metric names, native histograms): not the operator's
 # default grafana/k6:latest.
 RUNNER_IMAGE = "grafana/k6:1.1.0"
@@ -212,14 +211,7 @@ def run_testrun(
     """
     _, segments = segment_sequence(runners)
     watch = AbortWatch(abort_gates, runners)
-    if capture_listen() != LOOPBACK_ANY:
-        # runner.capture binds loopback only until it takes a listen address (issue 21
-        # request to the lead); pods reach a loopback capture only through a proxy.
-        raise ConfigError(
-            f"{LISTEN_ENV} is set, but the capture cannot bind another address yet",
-            hint=f"unset {LISTEN_ENV} and forward {ADVERTISE_ENV} to PLog's loopback capture",
-        )
-    capture = RunnerCapture(script.operations, on_second=on_second)
+    capture = RunnerCapture(script.operations, on_second=on_second, listen=capture_listen())
     with capture:
         push_url = capture_push_url(capture.url(PUSH_PATH))
         config_map, testrun = testrun_manifests(

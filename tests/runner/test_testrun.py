@@ -250,3 +250,18 @@ def test_capture_addresses_come_from_the_environment():
     for bad in ("plog-capture:9090", "ftp://x", "http://x/?a=$(id)", "--flag=x"):
         with pytest.raises(ConfigError, match="PLOG_CAPTURE_ADVERTISE"):
             capture_push_url(local, {"PLOG_CAPTURE_ADVERTISE": bad})
+
+
+def test_the_capture_binds_the_address_in_plog_capture_listen() -> None:
+    import socket
+
+    from plog_ci.runner.segments import RunnerCapture
+
+    with socket.socket() as probe:  # a free port, then bound by the capture itself
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    listen = capture_listen({"PLOG_CAPTURE_LISTEN": f"127.0.0.1:{port}"})
+    with RunnerCapture(("GET /x",), listen=listen) as capture:
+        assert capture.url("cluster") == f"http://127.0.0.1:{port}/write/cluster"
+    with RunnerCapture(("GET /x",)) as capture:  # unset: loopback, a free port
+        assert capture.url().startswith("http://127.0.0.1:")
