@@ -34,15 +34,14 @@ from rich.text import Text
 from plog_ci import proc, reaper
 from plog_ci.ab.baseline import Baseline, History, judge_sequentially, stored_baseline
 from plog_ci.ab.measure import Measurement, Recorder, measure
+from plog_ci.ab.run_findings import run_findings
 from plog_ci.analysis.aborted import aborted_verdict
 from plog_ci.analysis.compare_table import no_verdict_line
 from plog_ci.analysis.comparison import COMPARED_METRICS, Comparison, StatsSettings
-from plog_ci.analysis.container_findings import Limits, container_findings
-from plog_ci.analysis.findings import Finding, ResourceSummary, latency_findings, resource_findings
+from plog_ci.analysis.findings import Finding
 from plog_ci.analysis.gates import Verdict
 from plog_ci.analysis.image_gate import scan_gated
 from plog_ci.analysis.relative_gates import evaluate_with_comparisons, metrics_for
-from plog_ci.analysis.setup_findings import setup_findings
 from plog_ci.analysis.stats import compare_runs
 from plog_ci.config import Config
 from plog_ci.dashboard_link import run_url
@@ -315,30 +314,12 @@ def judge_stage(run: Run) -> None:
     """Findings (resources, latency) and the gates' verdict."""
     store, run_id = run.recorded()
     measured, result, baseline = run.measured, run.measured.result, run.baseline
-    resources = run.plan.config.deploy.resources
-    limits = Limits(resources.cpus, resources.memory_bytes) if resources else Limits()
-    run.findings = (
-        resource_findings(
-            ResourceSummary.of(measured.head_samples),
-            result.total,
-            ResourceSummary.of(measured.base_samples),
-            baseline.total,
-            cpu_limit=limits.cpus,
-        )
-        + container_findings(
-            measured.head_samples,
-            total_p95(store, run_id, "head" if measured.base_samples else ""),
-            limits,
-            measured.base_samples,
-        )
-        + latency_findings(result.operations, baseline.stats, run.comparisons)
+    p95 = total_p95(store, run_id, "head" if measured.base_samples else "")
+    run.findings, warnings = run_findings(
+        measured, baseline, run.comparisons, p95, run.plan.config.deploy.resources
     )
-    made = setup_findings(result.setup, measured.script.feeds)
-    for finding in made:  # a producer that made nothing explains its readers' errors
-        if finding.severity == "warning" and "producer" not in finding.data:
-            line = f"setup {finding.operation}: {finding.message}"
-            run.console.print(Text("warning: ", style="yellow") + Text(line))
-    run.findings += made
+    for line in warnings:
+        run.console.print(Text("warning: ", style="yellow") + Text(line))
     store.save_findings(run_id, [f.to_dict() for f in run.findings])
     run.verdict = evaluate_with_comparisons(
         run.plan.config.gates, result.operations, result.total, run.comparisons

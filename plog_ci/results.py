@@ -93,6 +93,9 @@ class LoadResult:
     exchanges: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # What each producer created before the load (all sides of the k6 process).
     setup: tuple[SetupTally, ...] = ()
+    # Why the load generator fell short of the planned rate (a runner's dropped
+    # iterations, its CPU), or None: the service's limit is not to be read from it.
+    load_limit: str | None = None
 
 
 @dataclass(frozen=True)

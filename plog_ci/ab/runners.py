@@ -12,6 +12,7 @@ generator's limit (``MergedRun.saturation``), never as the service's.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from plog_ci.config import Config
@@ -109,6 +110,7 @@ def load_head(
             on_second=on_second,
             secrets=secrets,
         )
-    if merged.saturation is not None:
-        warn(merged.saturation)
-    return merged.result
+    if merged.saturation is None:
+        return merged.result
+    warn(merged.saturation)
+    return replace(merged.result, load_limit=merged.saturation)
