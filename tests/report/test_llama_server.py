@@ -102,8 +102,11 @@ def test_the_answer_keeps_the_claims_schema_and_ground_drops_invented_numbers(
 
 @pytest.mark.slow
 def test_request_narrative_against_the_real_server_holds_no_ungrounded_number(
-    server: LlamaServer, bundle: Bundle, raw_answer: Any
+    server: LlamaServer, bundle: Bundle
 ) -> None:
+    # Each narrative costs about a minute of one core: the raw answer above and this
+    # one are the module's two on the plain model (sameness of two answers is not
+    # asserted: it would cost a third).
     narrative = request_narrative(_ai(server), bundle)
     print(
         f"kept {len(narrative.claims)}, dropped {dict(narrative.dropped)}, "
@@ -111,10 +114,6 @@ def test_request_narrative_against_the_real_server_holds_no_ungrounded_number(
     )
     assert narrative.missing is None, narrative.missing
     assert narrative.model == server.alias
-    # The same request (no prompt cache, temperature 0) gets the same answer, grounded.
-    expected = ground(raw_answer, bundle)
-    assert narrative.claims == expected.claims
-    assert dict(narrative.dropped) == dict(expected.dropped)
     text = " ".join(c.text for c in narrative.claims)
     assert ungrounded_numbers(text, bundle) == []
     for claim in narrative.claims:
@@ -132,7 +131,6 @@ def test_a_lora_adapter_in_gguf_form_is_applied_and_the_grammar_still_holds(
         base = server.url.removesuffix("/v1")
         adapters = httpx.get(f"{base}/lora-adapters", timeout=10).json()
         assert [(a["path"], a["scale"]) for a in adapters] == [(str(lora), 1.0)]
-        narrative = request_narrative(_ai(server), bundle)
         ai = _ai(server)
         client = openai.OpenAI(base_url=ai.url, api_key="none", timeout=600, max_retries=0)
         try:
@@ -142,9 +140,9 @@ def test_a_lora_adapter_in_gguf_form_is_applied_and_the_grammar_still_holds(
     answer = json.loads(response.choices[0].message.content or "")
     jsonschema.validate(answer, CLAIMS_SCHEMA)
     assert answer != raw_answer  # the adapter changed what the model writes
-    print(f"with the adapter: kept {len(narrative.claims)}, dropped {dict(narrative.dropped)}")
-    assert narrative.missing is None, narrative.missing
-    assert ungrounded_numbers(" ".join(c.text for c in narrative.claims), bundle) == []
+    grounded = ground(answer, bundle)
+    print(f"with the adapter: kept {len(grounded.claims)}, dropped {dict(grounded.dropped)}")
+    assert ungrounded_numbers(" ".join(c.text for c in grounded.claims), bundle) == []
 
 
 def _optional(module: str) -> Any:
