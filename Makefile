@@ -31,14 +31,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Both cores (pytest-xdist): most tests wait on load that runs for a set time, not on the
+# CPU. loadscope keeps a module's tests on one worker, so a module's server (llama.cpp,
+# Prometheus) starts once.
+XDIST := -n 2 --dist loadscope
+
 unit: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q $(XDIST)
 
 slow: $(STAMP)
-	$(BIN)/python -m pytest -m slow -q
+	$(BIN)/python -m pytest -m slow -q $(XDIST)
 
 test: $(STAMP) system-deps lint typecheck
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(XDIST)
 
 # The quick benchmarks, a few minutes in all. `python -m bench --list` names every
 # benchmark with its purpose; `python -m bench NAME [ARGS]` runs one.
