@@ -433,24 +433,30 @@ def test_bad_values_fail_the_render_with_the_schema_error(
     assert reason in str(failed.value)
 
 
-# The --set flags of the README's "Installing PLog on K3s", parsed as helm parses them.
-README_SETS = (
-    "image.repository=registry.example.com/team/plog",
-    "image.tag=0.1.0",
-    "secrets.existingSecret=plog-secrets",
-    "allow.repos={https://github.com/myorg/*}",
-    "dashboardUrl=https://plog.example.com",
-    "ingress.enabled=true",
-    "ingress.host=plog.example.com",
-    "ingress.className=traefik",
-)
+def readme_sets() -> list[str]:
+    """The --set flags of the README's "Installing PLog on K3s" command, as printed."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**Installing PLog on K3s**") :]
+    block = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert block is not None
+    command = next(c for c in block[1].split("\n\n") if "helm install plog" in c)
+    words = [w for w in shlex.split(command.replace("\\\n", " "), comments=True)]
+    install = words.index("helm")
+    assert words[install : install + 3] == ["helm", "install", "plog"]
+    return [words[i + 1] for i, w in enumerate(words) if w == "--set"]
 
 
 def test_the_readme_install_command_renders() -> None:
     import helm_python as helm
 
     values: dict[str, Any] = {}
-    for expression in README_SETS:
+    sets = readme_sets()
+    assert "secrets.existingSecret=plog-secrets" in sets and len(sets) == 8
+    for expression in sets:
         values = merged(values, helm.parse_set_string(expression))
     rendered = render(CHART, values, name="plog", namespace="plog")
     assert {"Deployment", "Ingress", "CronJob", "ValidatingAdmissionPolicy"} <= rendered.kinds()
