@@ -41,7 +41,8 @@ def test_reap_prints_what_it_removed(fake: FakeCluster, tmp_path: Path) -> None:
         for name, job, ends in (("plog-a-pr-1", "1", now - 10), ("plog-b-pr-2", "2", now + 600)):
             labels, notes = namespaces.namespace_metadata(job, name, 1, namespaces.expiry(ends, 0))
             assert api.create_namespace(name, labels, notes)
-        assert api.create_namespace("kube-public", {}, {})
+        # Not PLog's, though expired by the same label: kept.
+        assert api.create_namespace("team-a", {namespaces.EXPIRES_LABEL: "1"}, {})
     env = {"KUBECONFIG": str(fake.kubeconfig), "HOME": str(tmp_path)}
     done = _plog(env, "cluster", "reap")
     assert done.returncode == 0, done.stderr
@@ -49,6 +50,8 @@ def test_reap_prints_what_it_removed(fake: FakeCluster, tmp_path: Path) -> None:
     again = _plog(env, "cluster", "reap")
     assert again.returncode == 0 and again.stdout.strip() == "no expired PLog namespace"
     assert fake.token not in done.stdout + done.stderr + again.stderr
+    left = {ns["metadata"]["name"] for ns in fake.objects("Namespace")}
+    assert {"team-a", "plog-b-pr-2", "kube-system"} <= left
 
 
 def test_no_cluster_access_is_a_clear_error(tmp_path: Path) -> None:

@@ -19,20 +19,25 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from kubernetes.client import AppsV1Api
 
 from plog_ci import yamldoc
+from plog_ci.build.harbor_scan import ImageFacts
 from plog_ci.config.helm import HelmConfig
 from plog_ci.config.model import ServiceConfig
+from plog_ci.config.parse import parse_config
 from plog_ci.deploy import helm_values, namespaces
 from plog_ci.deploy.helm import HelmSide, start_helm_side
 from plog_ci.deploy.kube import Access, Cluster, connect
 from plog_ci.deploy.rollout import rollout_report
-from plog_ci.deploy.target import Where
+from plog_ci.deploy.target import Where, sampler_for, start_side
 from plog_ci.errors import ConfigError, ServiceError
 from plog_ci.redaction import register_secret
+from testing.container_tools import base_image, containers, registry
 from testing.fake_kube import FakeCluster, Rollout
+from testing.paths import EXAMPLE
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -500,3 +505,115 @@ def test_twenty_jobs_with_failures_and_kills_leave_no_plog_namespace(
     left = {ns["metadata"]["name"] for ns in fake.objects("Namespace")}
     assert "team-prod" in left and "default" in left and "kube-system" in left
     assert fake.errors == []
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("kube_env")
+def test_start_side_builds_pushes_and_installs_by_digest(
+    api: Cluster,
+    fake: FakeCluster,
+    services: _Services,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """target.start_side with deploy.target helm: the tree's image built and pushed as
+    for podman (a real registry), and the release runs exactly the pushed digest."""
+    tools = containers()
+    base = base_image(tools)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for name in ("app.py", "openapi.yaml", "Containerfile"):
+        (tree / name).write_text((EXAMPLE / name).read_text(encoding="utf-8"), encoding="utf-8")
+    with registry(tmp_path / "registry", tls=False) as reg:
+        monkeypatch.setenv("PLOG_TEST_REGISTRY_PASSWORD", reg.password)
+        config = parse_config(
+            "version: 1\nservice: {run: python app.py, health: /healthz}\n"
+            "openapi: openapi.yaml\n"
+            "deploy:\n  target: helm\n"
+            f"  build: {{args: {{BASE: '{base}'}}}}\n"
+            f"  registry: {{url: 'http://{reg.host}', repository: team/pet, "
+            f"username: {reg.username}, password_env: PLOG_TEST_REGISTRY_PASSWORD}}\n"
+            f"  helm: {{port: {services.port}, timeout: 20s, "
+            "url: 'http://127.0.0.1:{port}/{namespace}/{release}'}\n"
+        )
+        images: list[ImageFacts] = []
+        with ExitStack() as stack:
+            side = start_side(
+                config, config.service, tree, _where(tmp_path, 30, "head"), stack,
+                on_image=images.append,
+            )  # fmt: skip
+            assert isinstance(side, HelmSide)
+            side.wait_healthy()
+            [image] = images
+            assert image.reference == f"{reg.host}/team/pet@{image.digest}"
+            [deployment] = fake.objects("Deployment", "plog-pet-store-pr-7")
+            container = deployment["spec"]["template"]["spec"]["containers"][0]
+            assert container["image"] == image.reference
+            # The registry holds that very manifest.
+            got = httpx.head(
+                f"http://{reg.host}/v2/team/pet/manifests/{image.digest}",
+                auth=(reg.username, reg.password),
+                headers={"Accept": "application/vnd.oci.image.manifest.v1+json, "
+                         "application/vnd.docker.distribution.manifest.v2+json"},
+                timeout=10,
+            )  # fmt: skip
+            assert got.status_code == 200
+            assert sampler_for(side, stack).stop() == []
+    assert _plog_namespaces(api) == []
+
+
+@pytest.mark.usefixtures("kube_env")
+def test_node_port_is_read_from_the_service(
+    api: Cluster, fake: FakeCluster, services: _Services, tmp_path: Path
+) -> None:
+    url = "http://127.0.0.1:{port}/{namespace}/{release}?via={node_port}"
+    node_port = HelmConfig(
+        port=services.port, timeout_s=20, url=url,
+        set=(("service.type", "NodePort"), ("service.nodePort", "30080")),
+    )  # fmt: skip
+    with ExitStack() as stack:
+        side = _start(node_port, tmp_path, stack, 40, "head")
+        assert side.node_port == 30080 and side.base_url.endswith("?via=30080")
+    with pytest.raises(ServiceError, match=r"uses \{node_port\}.*type ClusterIP"):
+        with ExitStack() as stack:
+            _start(replace(node_port, set=()), tmp_path, stack, 41, "head")
+    assert _plog_namespaces(api) == []
+
+
+@pytest.mark.usefixtures("kube_env")
+def test_the_job_role_is_bound_in_the_namespace(
+    api: Cluster, fake: FakeCluster, services: _Services, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("PLOG_KUBE_JOB_ROLE", "plog-job")
+    monkeypatch.setenv("PLOG_KUBE_SERVICE_ACCOUNT", "plog-worker")
+    monkeypatch.setenv("PLOG_KUBE_SERVICE_ACCOUNT_NAMESPACE", "plog")
+    with ExitStack() as stack:
+        _start(_helm(services.port), tmp_path, stack, 50, "head")
+        [binding] = fake.objects("RoleBinding", "plog-pet-store-pr-7")
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "plog-job",
+        }  # fmt: skip
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "plog-worker", "namespace": "plog"}
+        ]
+    assert _plog_namespaces(api) == []
+
+
+@pytest.mark.usefixtures("kube_env")
+def test_no_health_answer_is_a_service_error_with_the_pods(
+    api: Cluster, services: _Services, tmp_path: Path
+) -> None:
+    helm = HelmConfig(port=services.port, timeout_s=20, url="http://127.0.0.1:{port}/nope")
+    service = ServiceConfig(run="unused", health=HEALTH, startup_timeout_s=1)
+    with ExitStack() as stack:
+        side = start_helm_side(
+            helm, service, tmp_path, _where(tmp_path, 60, "head"), stack,
+            image_repository="reg.example/team/pet", image_digest=DIGEST,
+        )  # fmt: skip
+        with pytest.raises(ServiceError) as info:
+            side.wait_healthy()
+    text = str(info.value)
+    assert f"did not answer http://127.0.0.1:{services.port}/nope{HEALTH}" in text
+    assert "HTTP 503" in text and "container service: ready" in text
+    assert _plog_namespaces(api) == []
