@@ -10,7 +10,7 @@ caller's ExitStack: uninstall, then leave the namespace, on every way out
 pods' reasons, their Warning events and their last log lines (``rollout``).
 
 Releases go through the Helm v4 SDK (``helm_python``, no binary); ``HELM_CLIENT``
-makes the client for a namespace (tests swap it for a fake's).
+makes the client for a namespace; the job's namespace is ``job_namespace``'s.
 """
 
 from __future__ import annotations
@@ -27,17 +27,20 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from plog_ci.config.helm import HelmConfig
-from plog_ci.deploy import kube, namespaces
+from plog_ci.config.model import ServiceConfig
+from plog_ci.deploy import kube
 from plog_ci.deploy.health import wait_for_health
 from plog_ci.deploy.helm_values import (
     chart_path,
+    check_values,
     fill,
     release_values,
     template_fields,
 )
+from plog_ci.deploy.job_namespace import Connect, JobWhere, enter_job, leave_job
 from plog_ci.deploy.resources import Sample
 from plog_ci.deploy.rollout import rollout_report
-from plog_ci.errors import ConfigError, PlogError, ServiceError
+from plog_ci.errors import ConfigError, DependencyError, PlogError, ServiceError
 from plog_ci.redaction import redact
 
 UNINSTALL_TIMEOUT_S = 60
@@ -80,6 +83,17 @@ def helm_client(access: kube.Access, namespace: str) -> HelmClient:
 
 
 HELM_CLIENT: Callable[[kube.Access, str], HelmClient] = helm_client
+
+
+def _chart_errors() -> tuple[type[Exception], ...]:
+    import helm_python
+
+    return (
+        helm_python.HelmChartLoadError,
+        helm_python.HelmChartInvalidError,
+        helm_python.HelmRenderError,
+        helm_python.HelmValuesError,
+    )
 
 
 def _new_context() -> Any:
@@ -160,18 +174,39 @@ class HelmRelease:
                 )
             )
         except helm_python.HelmError as exc:
-            detail = redact(str(exc).strip())[:1500]
-            try:
-                report = rollout_report(self.cluster, self.namespace, self.name)
-            except PlogError as why:  # the cluster went away too: say so, keep Helm's error
-                report = f"(the pods could not be read: {why.message})"
+            raise self._failed(exc) from None
+
+    def _failed(self, exc: Exception) -> PlogError:
+        """Helm's error as PLog's, the release uninstalled first: an unreachable
+        cluster (DependencyError), a chart that does not render with these values, or
+        a rollout that failed or timed out (ServiceError with the pods' state)."""
+        import helm_python
+
+        detail = redact(str(exc).strip())[:1500]
+        where = f"release {self.name} in namespace {self.namespace}"
+        if isinstance(exc, helm_python.HelmKubeError):
             self.uninstall()
-            raise ServiceError(
-                f"release {self.name} in namespace {self.namespace} did not roll out within "
-                f"{self.timeout_s:g}s: {detail}\n{report}",
-                hint="see the reasons, events and log lines above; deploy.helm.timeout "
-                "bounds the wait",
-            ) from None
+            return DependencyError(
+                f"Helm could not reach the cluster for {where}: {detail}",
+                hint="check KUBECONFIG / PLOG_KUBE_CONTEXT and that the cluster is up",
+            )
+        if isinstance(exc, _chart_errors()):
+            self.uninstall()
+            return ServiceError(
+                f"{where}: the chart {self.chart.name} does not install with these values: "
+                f"{detail}",
+                hint="check deploy.helm.values, values_files and set against the chart's "
+                "values (and its values.schema.json)",
+            )
+        try:
+            report = rollout_report(self.cluster, self.namespace, self.name)
+        except PlogError as why:  # the cluster went away too: say so, keep Helm's error
+            report = f"(the pods could not be read: {why.message})"
+        self.uninstall()
+        return ServiceError(
+            f"{where} did not roll out within {self.timeout_s:g}s: {detail}\n{report}",
+            hint="see the reasons, events and log lines above; deploy.helm.timeout bounds the wait",
+        )
 
     def uninstall(self) -> None:
         """Remove the release; a failure is logged (deleting the namespace removes
@@ -225,83 +260,11 @@ class HelmSide:
         yield EmptySampler()
 
 
-# --- the job's namespace, shared by its sides ------------------------------------------
-
-
-@dataclass
-class _Job:
-    access: kube.Access
-    cluster: kube.Cluster
-    namespace: str
-    sides: int
-
-
-_JOBS: dict[tuple[str, int], _Job] = {}
-_JOBS_LOCK = threading.Lock()
-Connect = Callable[[kube.Access], kube.Cluster]
-
-
-def _enter_job(
-    key: tuple[str, int], where: Any, ttl_s: float, connect: Connect, now: float
-) -> _Job:
-    """The job's namespace, created by its first side."""
-    with _JOBS_LOCK:
-        job = _JOBS.get(key)
-        if job is not None:
-            job.sides += 1
-            return job
-        access = kube.access_from_env()
-        cluster = connect(access)
-        try:
-            name = namespaces.namespace_name(where.repository, where.pr_number, where.commit)
-            labels, notes = namespaces.namespace_metadata(
-                str(where.run_id), where.repository, where.pr_number, namespaces.expiry(now, ttl_s)
-            )
-            created = namespaces.create_job_namespace(cluster, name, labels, notes)
-        except BaseException:
-            cluster.close()
-            raise
-        try:
-            if access.job_role is not None:
-                role = access.job_role
-                cluster.bind_cluster_role(
-                    created, "plog-job", role.role, role.account, role.account_namespace
-                )
-        except BaseException:
-            _delete_namespace(cluster, created)
-            raise
-        job = _JOBS[key] = _Job(access, cluster, created, 1)
-        return job
-
-
-def _leave_job(key: tuple[str, int]) -> None:
-    """One side less; the last one deletes the namespace (everything in it goes)."""
-    with _JOBS_LOCK:
-        job = _JOBS.get(key)
-        if job is None:
-            return
-        job.sides -= 1
-        if job.sides > 0:
-            return
-        del _JOBS[key]
-    _delete_namespace(job.cluster, job.namespace)
-
-
-def _delete_namespace(cluster: kube.Cluster, namespace: str) -> None:
-    try:
-        cluster.delete_namespace(namespace)
-    except PlogError as exc:  # it expires: the reaper removes it later
-        _log.warning("deleting namespace %s: %s (its expiry label lets the reaper remove it)",
-                     namespace, exc.message)  # fmt: skip
-    finally:
-        cluster.close()
-
-
 def start_helm_side(
     helm: HelmConfig,
-    service: Any,
+    service: ServiceConfig,
     tree: Path,
-    where: Any,
+    where: JobWhere,
     stack: ExitStack,
     *,
     image_repository: str,
@@ -321,11 +284,11 @@ def start_helm_side(
         helm, tree, image_repository=image_repository, image_digest=image_digest,
         health=service.health, container_port=container_port,
     )  # fmt: skip
+    check_values(chart, values)  # before anything is created
     url = helm.url
-    template_fields(url, "deploy.helm.url")  # before anything is created
-    key = (str(where.home), int(where.run_id))
-    job = _enter_job(key, where, helm.ttl_s, connect, clock())
-    stack.callback(_leave_job, key)
+    template_fields(url, "deploy.helm.url")
+    job = enter_job(where, helm.ttl_s, connect, clock())
+    stack.callback(leave_job, where)
     client = HELM_CLIENT(job.access, job.namespace)
     stack.callback(client.close)
     release = HelmRelease(client, job.cluster, job.namespace, where.side, chart, values,

@@ -49,6 +49,24 @@ def chart_path(helm: HelmConfig, tree: Path) -> Path:
     return path
 
 
+def check_values(chart: Path, values: dict[str, Any]) -> None:
+    """Load ``chart`` and check ``values`` against its values.schema.json (when it has
+    one), before anything is created. Raises ConfigError (at deploy.helm) with Helm's
+    words: the chart does not load, or which value the schema refuses."""
+    import helm_python
+
+    try:
+        with helm_python.Chart.load(chart) as loaded:
+            loaded.validate_schema(values)
+    except helm_python.HelmError as exc:
+        raise ConfigError(
+            f"plog.yml: deploy.helm: the chart {chart.name} refuses these values: "
+            f"{str(exc).strip()[:1500]}",
+            hint="check deploy.helm.values, values_files and set against the chart's values "
+            "(and its values.schema.json)",
+        ) from None
+
+
 def merge(into: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     """``extra`` merged into ``into`` (in place, returned): maps key by key, else replaced."""
     for key, value in extra.items():

@@ -617,3 +617,16 @@ def test_no_health_answer_is_a_service_error_with_the_pods(
     assert f"did not answer http://127.0.0.1:{services.port}/nope{HEALTH}" in text
     assert "HTTP 503" in text and "container service: ready" in text
     assert _plog_namespaces(api) == []
+
+
+@pytest.mark.usefixtures("kube_env")
+def test_values_the_chart_refuses_are_said_so_and_leave_nothing(
+    api: Cluster, services: _Services, tmp_path: Path
+) -> None:
+    helm = _helm(services.port, set=(("replicaCount", "$(id)"),))
+    with pytest.raises(ConfigError) as info, ExitStack() as stack:
+        _start(helm, tmp_path, stack, 70, "head")
+    text = str(info.value)
+    assert "deploy.helm: the chart service refuses these values" in text
+    assert "replicaCount" in text and "values.schema.json" in text
+    assert api.namespaces(namespaces.SELECTOR) == []  # none was ever created
