@@ -34,6 +34,13 @@ SUITE = (
         quick=True,
     ),
     Benchmark(
+        "sequential_level",
+        "sequential comparisons: A/A false alarms over 10,000 sequences of 60 looks, and "
+        "rounds until a decision at quiet and busy noise",
+        quick=True,
+        note="about 1 minute",
+    ),
+    Benchmark(
         "openapi_diff",
         "load + diff of two ~4 MB specs of ~500 operations: wall time and peak RSS",
         quick=True,
