@@ -45,10 +45,10 @@ DECISIONS = ("regression", "within", "undecided", "no-verdict")
 # The per-round metrics a sequence can follow; the error rate is a count per round
 # (mostly zeros), so it stays with the fixed test on the pooled counts.
 SEQUENTIAL_METRICS = ("p50", "p95", "p99", "rps")
-# No decision before this many usable rounds. The level holds from the second round
-# even for Cauchy rounds (bench/sequential_level.py), and at alpha/m = 0.005 the
-# boundary cannot exclude anything before round 7 anyway; 8 keeps the first rounds
-# (warm-up, a runner settling) from deciding alone.
+# No decision before this many usable rounds. The level holds from the second round,
+# heavy tails too (bench/sequential_level.py), and at alpha/m = 0.005 the boundary
+# cannot exclude anything before round 8 anyway (round 7 at 0.01, 6 at 0.05); 8
+# keeps the first rounds (warm-up, a runner settling) from deciding alone.
 MIN_ROUNDS = 8
 
 
@@ -144,7 +144,10 @@ def paired_log_ratios(
         for m in metrics:
             va = a.throughput() if m == "rps" else np.asarray(getattr(a, f"block_{m}s"))
             vb = b.throughput() if m == "rps" else np.asarray(getattr(b, f"block_{m}s"))
-            d, lost = log_ratios(list(va[:n]), list(vb[:n]))
+            d: tuple[float, ...] = ()
+            lost = n  # samples that kept no values of this metric: nothing to pair
+            if va.size >= n and vb.size >= n:
+                d, lost = log_ratios(list(va[:n]), list(vb[:n]))
             ratios[(operation, m)], dropped[(operation, m)] = d, lost
     return ratios, dropped
 

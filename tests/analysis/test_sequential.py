@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -212,5 +214,17 @@ def test_paired_log_ratios_from_interleaved_blocks() -> None:
     assert ratios[("GET /pets", "p95")] == pytest.approx((math.log(1.2), math.log(1.5)))
     assert lost[("GET /pets", "p95")] == 1
     assert ratios[("GET /pets", "rps")] == pytest.approx((0.0, math.log(1.5)))
+    bare = OperationSamples("GET /pets", counts=(100, 0, 100))
+    ratios, lost = paired_log_ratios({"GET /pets": bare}, {"GET /pets": head}, ("p99",))
+    assert ratios[("GET /pets", "p99")] == () and lost[("GET /pets", "p99")] == 3
     with pytest.raises(ValueError):
         paired_log_ratios({}, {}, ("error_rate",))
+
+
+def test_the_docs_example_runs_and_prints_what_the_page_shows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "sequential.md").read_text("utf-8")
+    code, shown = re.findall(r"```python\n(.*?)```\n\nprints\n\n```\n(.*?)```", doc, re.S)[0]
+    exec(compile(code, "docs/sequential.md", "exec"), {})
+    assert capsys.readouterr().out == shown
