@@ -142,6 +142,13 @@ def access_from_env(env: Mapping[str, str] | None = None) -> Access:
     raise DependencyError("no Kubernetes cluster access is configured", hint=_HINT)
 
 
+def access_configured(env: Mapping[str, str] | None = None) -> bool:
+    """Whether the environment names a cluster at all (see ``access_from_env``)."""
+    env = os.environ if env is None else env
+    default = Path(env.get("HOME") or Path.home()) / ".kube" / "config"
+    return bool(env.get("KUBECONFIG") or env.get("KUBERNETES_SERVICE_HOST")) or default.is_file()
+
+
 def connect(access: Access | None = None) -> Cluster:
     """A ``Cluster`` for ``access`` (default: ``access_from_env()``). Raises
     DependencyError when the kubeconfig cannot be read or names no usable context."""

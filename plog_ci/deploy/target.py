@@ -287,6 +287,20 @@ def reap_leftover_containers(home: Path) -> list[str]:
     return reap_containers(containers(), home_label(home))
 
 
+def reap_expired_namespaces(now: float | None = None) -> list[str]:
+    """Delete the expired namespaces of PLog's Helm jobs (``namespaces.reap_namespaces``)
+    on the cluster the installation names; nothing when it names none. Returns the
+    names removed. Raises DependencyError when the cluster refuses or does not answer."""
+    import time
+
+    from plog_ci.deploy import kube, namespaces
+
+    if not kube.access_configured():
+        return []
+    with kube.connect() as api:
+        return namespaces.reap_namespaces(api, time.time() if now is None else now)
+
+
 def _image_name(repository: str) -> str:
     """A repository's name as an image name component (lowercase, [a-z0-9._-])."""
     name = re.sub(r"[^a-z0-9._-]+", "-", Path(repository).name.lower()).strip("._-")

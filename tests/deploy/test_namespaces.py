@@ -15,6 +15,7 @@ import pytest
 
 from plog_ci.deploy import namespaces
 from plog_ci.deploy.kube import Access, Cluster, Namespace, connect
+from plog_ci.deploy.target import reap_expired_namespaces
 from plog_ci.errors import DependencyError
 from testing.fake_kube import FakeCluster
 
@@ -227,3 +228,16 @@ def test_an_unreachable_cluster_is_a_dependency_error(tmp_path: Path) -> None:
     with connect(Access(str(config), None)) as api, pytest.raises(DependencyError) as info:
         namespaces.reap_namespaces(api, NOW)
     assert "did not answer" in str(info.value) and "t0ps3cr3t" not in str(info.value)
+
+
+def test_the_workers_reaper_needs_no_cluster_and_reaps_one(
+    fake: FakeCluster, api: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "PLOG_KUBE_JOB_ROLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert reap_expired_namespaces(NOW) == []  # no cluster configured: nothing to do
+    _create(api, "plog-old", PLOG, NOW - 1)
+    _create(api, "plog-young", PLOG, NOW + 1)
+    monkeypatch.setenv("KUBECONFIG", str(fake.kubeconfig))
+    assert reap_expired_namespaces(NOW) == ["plog-old"]
