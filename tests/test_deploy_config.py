@@ -17,7 +17,7 @@ from plog_ci.cli import cli
 from plog_ci.config import parse_config
 from plog_ci.config.deploy import BuildConfig, DeployConfig
 from plog_ci.config.helm import HelmConfig
-from plog_ci.config.model import RegistryConfig, ResourcesConfig, ScanConfig
+from plog_ci.config.model import MetricsConfig, RegistryConfig, ResourcesConfig, ScanConfig
 from plog_ci.config.registry_address import repository_problem, url_problem
 from plog_ci.config.sizes import format_size, parse_size
 from plog_ci.errors import ConfigError
@@ -469,3 +469,16 @@ def test_plog_validate_reports_the_deploy_rules(tmp_path: Path) -> None:
     assert done.exit_code == 2
     assert "plog.yml:6:19: deploy.container_port: 0 is not a port" in done.output
     assert "deploy.registry.password: unknown key 'password'" in done.output
+
+
+def test_metrics_and_runners_parse() -> None:
+    text = HEAD + "load: {runners: 4}\nmetrics: {prometheus: 'http://prom:9090/', token_env: T}\n"
+    config = parse_config(text.encode())
+    assert config.load.runners == 4
+    assert config.metrics == MetricsConfig(prometheus="http://prom:9090", token_env="T")
+    bare = parse_config((HEAD + "metrics: {prometheus: http://prom:9090}\n").encode())
+    assert bare.metrics == MetricsConfig("http://prom:9090", None)
+    assert (
+        parse_config(HEAD.encode()).metrics is None
+        and parse_config(HEAD.encode()).load.runners == 1
+    )

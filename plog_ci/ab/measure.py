@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Protocol
 
 from plog_ci import proc
 from plog_ci.ab.baseline import Baseline, paired_baseline
+from plog_ci.ab.cluster_resources import ClusterResources, after_load, cluster_samples
 from plog_ci.ab.duet import run_duet
 from plog_ci.ab.interleaved import interleaved_rounds, merge_side, round_order, run_scheduled
 from plog_ci.ab.runners import cluster_hosts, load_head
@@ -70,6 +72,8 @@ class Measurement:
     head_samples: list[Sample]
     base_samples: list[Sample] = field(default_factory=list)
     image: ImageFacts | None = None
+    # Helm releases: their pods' resources from the cluster's Prometheus (``metrics``).
+    cluster: ClusterResources | None = None
 
 
 @dataclass(frozen=True)
@@ -169,12 +173,21 @@ def measure(plan: Plan, recorder: Recorder, progress: Progress) -> Measurement:
             except PlogError as exc:
                 note = f"the base could not be deployed ({exc.message.splitlines()[0]})"
         head_sampler = sampler_for(head, stack)
+        started = time.time()
         if base is None:
             load = _head_alone(plan, recorder, head, workdir, head_tree, progress, note)
             head_samples = head_sampler.stop()
             check_after_load(head, head_samples)
+            cluster = after_load(config, {"head": head}, started, progress.stage)
+            head_samples = cluster_samples(cluster, "head", head_samples)
             return Measurement(
-                load.script, load.result, load.baseline, startup_s, head_samples, image=image
+                load.script,
+                load.result,
+                load.baseline,
+                startup_s,
+                head_samples,
+                image=image,
+                cluster=cluster,
             )
         base_sampler = sampler_for(base, stack)
         session = _Sides(plan, recorder, head, base, workdir, head_tree, progress)
@@ -184,8 +197,18 @@ def measure(plan: Plan, recorder: Recorder, progress: Progress) -> Measurement:
         head_samples, base_samples = head_sampler.stop(), base_sampler.stop()
         check_after_load(head, head_samples)
         check_after_load(base, base_samples)
+        cluster = after_load(config, {"head": head, "base": base}, started, progress.stage)
+        head_samples = cluster_samples(cluster, "head", head_samples)
+        base_samples = cluster_samples(cluster, "base", base_samples)
         return Measurement(
-            load.script, load.result, load.baseline, startup_s, head_samples, base_samples, image
+            load.script,
+            load.result,
+            load.baseline,
+            startup_s,
+            head_samples,
+            base_samples,
+            image,
+            cluster,
         )
 
 

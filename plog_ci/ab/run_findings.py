@@ -14,6 +14,7 @@ from plog_ci.ab.measure import Measurement
 from plog_ci.analysis.comparison import Comparison
 from plog_ci.analysis.container_findings import Limits, container_findings
 from plog_ci.analysis.findings import Finding, ResourceSummary, latency_findings, resource_findings
+from plog_ci.analysis.pod_findings import pod_findings
 from plog_ci.analysis.setup_findings import setup_findings
 from plog_ci.config.deploy import ResourcesConfig
 
@@ -40,9 +41,7 @@ def run_findings(
             baseline.total,
             cpu_limit=limits.cpus,
         )
-        + container_findings(
-            measured.head_samples, head_p95_by_second, limits, measured.base_samples
-        )
+        + _container_findings(measured, head_p95_by_second, limits)
         + latency_findings(result.operations, baseline.stats, comparisons)
     )
     warnings: list[str] = []
@@ -56,3 +55,16 @@ def run_findings(
         # rate is lower than asked and the latency is the service's at that rate.
         findings.append(Finding("load-generator", result.load_limit, None, "warning"))
     return findings, warnings
+
+
+def _container_findings(
+    measured: Measurement, p95: Sequence[tuple[float, float]], limits: Limits
+) -> list[Finding]:
+    """The container's throttling and memory limit: podman's cgroup, or each pod of a
+    Helm release with the limits kube-state-metrics reports (not their sum, which would
+    say it twice), and what Prometheus could not give."""
+    cluster = measured.cluster
+    if cluster is None:
+        return container_findings(measured.head_samples, p95, limits, measured.base_samples)
+    found = pod_findings(cluster.head, p95, cluster.base) if cluster.head else []
+    return found + [Finding("cluster-metrics", note, None, "info") for note in cluster.notes]

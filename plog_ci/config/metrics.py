@@ -18,4 +18,4 @@ def parse_metrics(raw: dict[str, Any] | None, problems: Problems) -> MetricsConf
         return None
     url = str(raw["prometheus"])
     check_url(url, ["metrics", "prometheus"], problems, example=EXAMPLE_URL, key_name="token_env")
-    return MetricsConfig(prometheus=url.rstrip("/"), token_env=raw.get("token_env", ""))
+    return MetricsConfig(prometheus=url.rstrip("/"), token_env=raw.get("token_env"))

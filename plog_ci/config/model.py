@@ -189,7 +189,7 @@ class MetricsConfig:
     token is read from the environment variable named ``token_env``."""
 
     prometheus: str  # base URL, before /api/v1
-    token_env: str = ""  # name of the variable, never the token
+    token_env: str | None = None  # name of the variable, never the token
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import httpx
 import pytest
 
+from plog_ci.ab.cluster_resources import cluster_samples, read_cluster_resources
 from plog_ci.analysis.container_findings import throttled_by_second
 from plog_ci.analysis.pod_findings import pod_findings
+from plog_ci.config.model import MetricsConfig
 from plog_ci.deploy.cgroup import summarize
 from plog_ci.deploy.cluster_metrics import (
     PodSelector,
@@ -25,6 +27,8 @@ from plog_ci.deploy.cluster_metrics import (
     release_resources,
     resources_or_note,
 )
+from plog_ci.deploy.helm import HelmSide
+from plog_ci.deploy.kube import Pod
 from plog_ci.deploy.process import free_port
 from plog_ci.deploy.prometheus_api import (
     MetricsError,
@@ -256,3 +260,58 @@ def test_an_answer_that_is_not_prometheus_is_refused() -> None:
     with Prometheus("http://prom.test", transport=httpx.MockTransport(answer)) as api:
         with pytest.raises(PrometheusRefused, match="malformed"):
             api.query_range("vector(1)", 0, 60, 15)
+
+
+class _Pods:
+    """The Kubernetes API's answer for a release's pods (kube.Cluster.release_pods)."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+
+    def release_pods(self, namespace: str, release: str) -> list[Pod]:
+        assert namespace == REC.NS
+        return [Pod(name, "Running", ()) for name in self.names]
+
+
+def _side(names: list[str]) -> HelmSide:
+    release = SimpleNamespace(cluster=_Pods(names), namespace=REC.NS, name="head")
+    return HelmSide(release, "http://head-service:8080", "/health", 30.0, None)  # type: ignore[arg-type]
+
+
+def test_after_the_load_the_heads_pods_are_read_from_prometheus(prom: Live) -> None:
+    start, end = prom.window()
+    pods = ["head-service-5d8f7b9c6-thr7x", "head-service-5d8f7b9c6-mem4q"]
+    waited: list[float] = []
+    metrics = MetricsConfig(prometheus=prom.url)
+    got = read_cluster_resources(
+        metrics, {"head": _side(pods)}, start, end, settle_s=15.0, sleep=waited.append
+    )
+    assert got is not None and got.head is not None and got.notes == ()
+    assert waited == [15.0]  # the load's last seconds reach Prometheus with the next scrape
+    assert set(got.head.samples) == {(pod, "app") for pod in pods}
+    stored = cluster_samples(got, "head", [])
+    assert stored == got.head.total() and len(stored) == 21
+    kinds = [f.kind for f in pod_findings(got.head, _p95(prom))]
+    assert sorted(kinds) == ["cpu-throttling", "memory-limit"]
+    # Nothing to read: no metrics section, or a process side.
+    assert read_cluster_resources(None, {"head": _side(pods)}, start, end) is None
+
+
+def test_a_release_without_pods_or_prometheus_leaves_notes_not_errors(prom: Live) -> None:
+    start, end = prom.window()
+    none = read_cluster_resources(
+        MetricsConfig(prometheus=prom.url), {"head": _side([])}, start, end, sleep=lambda s: None
+    )
+    assert none is not None and none.head is None
+    assert none.notes == ("head: release head had no pods to read resources of",)
+    down = f"http://127.0.0.1:{free_port()}"
+    gone = read_cluster_resources(
+        MetricsConfig(prometheus=down),
+        {"head": _side(["head-service-5d8f7b9c6-thr7x"])},
+        start,
+        end,
+        sleep=lambda s: None,
+    )
+    assert gone is not None and gone.head is None and len(gone.notes) == 1
+    assert gone.notes[0].startswith("head: resources from Prometheus:") and down in gone.notes[0]
+    assert cluster_samples(gone, "head", []) == []
