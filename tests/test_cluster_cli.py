@@ -6,15 +6,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from plog_ci.deploy import namespaces
 from plog_ci.deploy.kube import Access, connect
 from plog_ci.errors import ExitCode
 from testing.fake_kube import FakeCluster
+from tests.deploy.helm_jobs import fake_fixture  # noqa: F401 - a fixture, used by its name
 
 
 def _plog(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -26,13 +24,6 @@ def _plog(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
     )
-
-
-@pytest.fixture
-def fake(tmp_path: Path) -> Iterator[FakeCluster]:
-    with FakeCluster(tmp_path / "kube") as cluster:
-        yield cluster
-        assert cluster.errors == []
 
 
 def test_reap_prints_what_it_removed(fake: FakeCluster, tmp_path: Path) -> None:
