@@ -198,6 +198,7 @@ def pipeline_runner(
         home=home,
         allow_secrets=spec.allow_secrets and not spec.fork,
         dashboard_url=dashboard_url,
+        repository=spec.forge_repo,
     )
     outcome = run(request)
     if getattr(outcome, "narration", None) is None:  # a stand-in run may return less

@@ -78,6 +78,9 @@ class RunRequest:
     home: Path | None = None
     allow_secrets: bool = True  # False for pull requests from forks
     dashboard_url: str | None = None  # the dashboard's base URL: the report links the run
+    # The repository's name where it labels things (the helm target's job namespace): a
+    # forge's owner/name; None: the repository folder's name.
+    repository: str | None = None
 
 
 @dataclass(frozen=True)
@@ -242,7 +245,10 @@ def record_run(run: Run) -> None:
 
 def measure_stage(run: Run) -> None:
     store, run_id = run.recorded()
-    recorder = Recorder(store, run_id, run.series, run.request.allow_secrets)
+    request = run.request
+    recorder = Recorder(
+        store, run_id, run.series, request.allow_secrets, request.pr_number, request.repository
+    )
     with (
         StageProgress(run.console, run.progress) as progress,
         setup.reporting(run.home, progress.stage),

@@ -58,6 +58,8 @@ class Recorder:
     run_id: int
     series: SeriesFanout
     allow_secrets: bool = True  # False for pull requests from forks
+    pr_number: int | None = None  # names the helm target's job namespace
+    repository: str | None = None  # a forge's owner/name; None: the repository folder's name
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,8 @@ def measure(plan: Plan, recorder: Recorder, progress: Progress) -> Measurement:
 
 def _where(plan: Plan, recorder: Recorder, workdir: Path, sha: str, side: str) -> Where:
     store = recorder.store.path
-    return Where(sha, side, recorder.run_id, store.parent, workdir, plan.git.path.resolve().name)
+    name = recorder.repository or plan.git.path.resolve().name
+    return Where(sha, side, recorder.run_id, store.parent, workdir, name, recorder.pr_number)
 
 
 def _start_base(
