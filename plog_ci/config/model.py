@@ -141,6 +141,10 @@ class CompareConfig:
     last_n: int = 5
     min_effect: float = 0.05  # fraction
     alpha: float = 0.01
+    # fixed: compare.blocks rounds over load.duration; adaptive (interleaved only): stop
+    # once every relative gate is decided, at most max_duration_s seconds per side.
+    length: str = "fixed"
+    max_duration_s: float | None = None  # None with length fixed
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from plog_ci import yamldoc
 from plog_ci.config import shell_syntax
+from plog_ci.config.compare_length import parse_compare_length
 from plog_ci.config.deploy import parse_deploy, take_secrets
 from plog_ci.config.durations import format_duration, parse_duration
 from plog_ci.config.hosts import forbidden
@@ -69,12 +70,13 @@ def _gates(raw: list[Any], problems: Problems) -> tuple[Gate, ...]:
 MIN_TURN_S = 0.05
 
 
-def _compare(raw: dict[str, Any], problems: Problems) -> CompareConfig:
+def _compare(raw: dict[str, Any], problems: Problems, length: dict[str, Any]) -> CompareConfig:
     fields: dict[str, Any] = {
         k: raw[k]
         for k in ("mode", "blocks", "replicas", "baseline", "branch", "last_n", "alpha")
         if k in raw
     }
+    fields.update(length)  # compare.length, compare.max_duration (config.compare_length)
     if "min_effect" in raw:
         fields["min_effect"] = float(str(raw["min_effect"]).rstrip("%")) / 100
     if "turn" in raw:
@@ -421,7 +423,9 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
     ai = parse_ai(report.get("ai"), problems)
     gates = _gates(plain.get("gates", []), problems)
     influx = _influx(plain.get("influx"), problems)
-    compare = _compare(plain.get("compare", {}), problems)
+    compare_raw = plain.get("compare", {})
+    length = parse_compare_length(compare_raw, duration, caps.duration_s, problems)
+    compare = _compare(compare_raw, problems, length)
     deploy = parse_deploy(plain.get("deploy"), problems)
     metrics = parse_metrics(plain.get("metrics"), problems)
     problems.raise_if_any()
