@@ -58,7 +58,7 @@ class JobSpec:
     branch: str | None = None
     base: str | None = None
     pr_number: int | None = None
-    kind: str = "push"  # push | pull_request
+    kind: str = "push"  # push | pull_request | teardown (a closed pull request)
     forge: str = "local"  # local | github | gitea
     forge_repo: str | None = None
     forge_url: str | None = None  # API base URL for github/gitea
@@ -77,6 +77,8 @@ class JobSpec:
 
     def idempotency_key(self) -> str:
         parts = [self.repo, self.head, self.config_hash or "-", str(self.pr_number or "-")]
+        if self.kind == "teardown":  # the same head as the PR's last run: another job
+            parts.append(self.kind)
         return hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
     def to_json(self) -> str:

@@ -50,7 +50,11 @@ from typing import Any
 
 from plog_ci import proc, reaper
 from plog_ci.dashboard_link import run_url
-from plog_ci.deploy.target import reap_leftover_containers
+from plog_ci.deploy.target import (
+    reap_expired_namespaces,
+    reap_leftover_containers,
+    reap_pull_request_namespaces,
+)
 from plog_ci.errors import InputError, PlogError, StateError
 from plog_ci.forge import Report
 from plog_ci.forge.sources import SourcePolicy
@@ -73,6 +77,9 @@ from plog_ci.queue import (
 )
 
 log = logging.getLogger("plog.worker")
+# How often a worker removes the expired job namespaces of the helm target (the
+# namespaces of jobs whose worker died before its teardown; ``deploy.helm.ttl``).
+NAMESPACE_REAP_EVERY_S = 300.0
 
 
 # -- the worker -------------------------------------------------------------
@@ -160,6 +167,7 @@ class Worker:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stopping = threading.Event()
         self.containers_reaped = False
+        self.namespaces_reaped_at: float | None = None
 
     def _target_url(self, job: Job) -> str | None:
         return f"{self.dashboard_url}/jobs/{job.id}" if self.dashboard_url else None
@@ -168,6 +176,10 @@ class Worker:
         """Post verdicts that were recorded but not posted yet. Returns how many were."""
         done = 0
         for job in self.queue.unpublished():
+            if job.spec.kind == "teardown":  # no run: nothing to post on the forge
+                self.queue.mark_published(job.id)
+                done += 1
+                continue
             data = job.outcome or {}
             report = _report(
                 job,
@@ -197,6 +209,13 @@ class Worker:
                 threading.Thread(
                     target=self._reap_containers, name="plog-reap-containers", daemon=True
                 ).start()
+            now = time.monotonic()
+            last = self.namespaces_reaped_at
+            if last is None or now - last >= NAMESPACE_REAP_EVERY_S:
+                self.namespaces_reaped_at = now
+                threading.Thread(
+                    target=self._reap_namespaces, name="plog-reap-namespaces", daemon=True
+                ).start()
             return reaper.reap(self.home)
         except StateError as exc:
             log.error("could not reap what dead workers left: %s", exc.message)
@@ -216,6 +235,35 @@ class Worker:
             return
         if removed:
             log.info("removed %d container(s) that killed runs left", len(removed))
+
+    def _reap_namespaces(self) -> None:
+        """Expired job namespaces on the cluster the installation names (helm target);
+        on a thread: the cluster may be slow to answer, a job must not wait for it."""
+        try:
+            removed = reap_expired_namespaces()
+        except PlogError as exc:
+            log.warning("could not remove expired job namespaces: %s", exc.message)
+            return
+        except Exception:  # a safety net must not stop the worker
+            log.exception("removing expired job namespaces failed")
+            return
+        for name in removed:
+            log.info("removed expired job namespace %s", name)
+
+    def _teardown(self, job: Job) -> None:
+        """A closed pull request: remove its job namespaces. Nothing is posted (no run
+        took place); the job ends ``pass``, or ``error`` with the reason in the log."""
+        spec = job.spec
+        assert spec.pr_number is not None
+        try:
+            removed = reap_pull_request_namespaces(spec.forge_repo or spec.repo, spec.pr_number)
+            result, summary = "pass", f"pull request closed: removed {len(removed)} namespace(s)"
+        except PlogError as exc:
+            log.error("job %s: %s", job.id, exc.message)
+            result, summary = "error", f"pull request closed: {exc.message}"[:500]
+        log.info("job %s: %s", job.id, summary)
+        self.queue.finish(job.id, self.owner, result=result, summary=summary, outcome={})
+        self.publish_outbox()
 
     def run_once(self) -> bool:
         """One pass. True when a job was run or a verdict posted. ``StateError`` when
@@ -256,6 +304,9 @@ class Worker:
             self.publish_outbox()
 
     def _run(self, job: Job) -> None:
+        if job.spec.kind == "teardown" and job.spec.pr_number is not None:
+            self._teardown(job)
+            return
         if job.spec.clone_url:
             # Defence in depth: the intake checked it, but the job may predate that
             # check, or the configuration may have changed since.

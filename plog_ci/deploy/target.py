@@ -305,3 +305,15 @@ def _image_name(repository: str) -> str:
     """A repository's name as an image name component (lowercase, [a-z0-9._-])."""
     name = re.sub(r"[^a-z0-9._-]+", "-", Path(repository).name.lower()).strip("._-")
     return name or "service"
+
+
+def reap_pull_request_namespaces(repository: str, pr_number: int) -> list[str]:
+    """Delete the job namespaces of a closed pull request (``namespaces.reap_pull_request``;
+    ``repository`` as the job named it: a forge's owner/name) on the installation's
+    cluster; nothing when it names none. Raises DependencyError as the reaper does."""
+    from plog_ci.deploy import kube, namespaces
+
+    if not kube.access_configured():
+        return []
+    with kube.connect() as api:
+        return namespaces.reap_pull_request(api, repository, pr_number)

@@ -110,7 +110,7 @@ def from_pull_request(provider: str, data: Any, *, api_url: str | None) -> JobSp
     if not isinstance(data, dict):
         raise PayloadError("payload must be a JSON object")
     action = _str(data, "action")
-    if action not in PR_ACTIONS:
+    if action not in PR_ACTIONS and action != "closed":
         return Ignored(f"pull_request action {action!r} needs no run")
     number = _get(data, "number")
     if not isinstance(number, int) or isinstance(number, bool) or not 0 < number < 2**31:
@@ -123,12 +123,14 @@ def from_pull_request(provider: str, data: Any, *, api_url: str | None) -> JobSp
     head_repo = head_repo_obj.get("full_name") if isinstance(head_repo_obj, dict) else None
     fork = head_repo != base_repo  # a deleted fork (repo: null) counts as a fork
     return JobSpec(
+        # closed (merged or not): no run; the worker removes the PR's job namespaces
+        # (helm target) once what runs in its lane has ended, and pending runs go.
+        kind="teardown" if action == "closed" else "pull_request",
         repo=f"{provider}:{base_repo}",
         head=head,
         base=base,
         branch=_str(data, "pull_request", "head", "ref", raw_bytes=True),
         pr_number=number,
-        kind="pull_request",
         forge=provider,
         forge_repo=base_repo,
         forge_url=_api_url(provider, api_url),
