@@ -11,6 +11,7 @@ generator's limit (``MergedRun.saturation``), never as the service's.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -78,13 +79,9 @@ def load_head(
     if config.deploy.target == "helm":
         if not isinstance(head, HelmSide):
             raise ConfigError("load.runners with deploy.target helm needs a release to load")
-        if script.secret_env:
-            raise ConfigError(
-                "load.auth with load.runners > 1 on deploy.target helm is not supported yet",
-                hint="the runner pods would read the credentials from a Kubernetes Secret "
-                "PLog does not create yet: use load.runners: 1, or no load.auth",
-            )
         release = head.release
+        # A fork's pull request has them blanked (extra_env), as for a local k6.
+        credentials = {n: extra_env.get(n, os.environ.get(n, "")) for n in script.secret_env}
         merged = run_testrun(
             testrun_api(release.cluster),
             script,
@@ -96,6 +93,7 @@ def load_head(
             abort_gates=gates,
             on_tick=on_tick,
             on_second=on_second,
+            secret_env=credentials,
         )
     else:
         merged = run_merged(

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from plog_ci import proc
 from plog_ci.errors import ConfigError, DependencyError, InternalError
 from plog_ci.gate_grammar import Gate
 from plog_ci.loadgen.script import Script
@@ -63,6 +64,10 @@ class TestRunApi(Protocol):
     def get_testrun(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
     def delete_testrun(self, namespace: str, name: str) -> None: ...
+
+    def create_secret(self, namespace: str, body: Mapping[str, Any]) -> None: ...
+
+    def delete_secret(self, namespace: str, name: str) -> None: ...
 
 
 class KubeTestRunApi:
@@ -135,6 +140,22 @@ class KubeTestRunApi:
         )
         return dict(found) if isinstance(found, dict) else None
 
+    def create_secret(self, namespace: str, body: Mapping[str, Any]) -> None:
+        self._call(
+            "creating the load's credentials Secret",
+            self.core.create_namespaced_secret,
+            namespace,
+            dict(body),
+        )
+
+    def delete_secret(self, namespace: str, name: str) -> None:
+        self._call(
+            "deleting the load's credentials Secret",
+            self.core.delete_namespaced_secret,
+            name,
+            namespace,
+        )
+
     def delete_testrun(self, namespace: str, name: str) -> None:
         self._call(
             "deleting the TestRun",
@@ -201,6 +222,7 @@ def run_testrun(
     on_tick: Callable[[float], None] | None = None,
     on_second: Callable[[list[SeriesPoint]], None] | None = None,
     poll_s: float = 0.5,
+    secret_env: Mapping[str, str] | None = None,
 ) -> MergedRun:
     """Run ``script`` as a TestRun of ``runners`` pods in ``namespace``; the merged result.
 
@@ -208,6 +230,9 @@ def run_testrun(
     TestRun is deleted and the result says so (``aborted``). Raises InternalError
     when the TestRun ends in stage ``error`` (with k6-operator's conditions) or
     disappears from outside; the TestRun and ConfigMap are deleted in every case.
+    ``secret_env``: the values of the script's credential variables (``load.auth``),
+    put in the Secret ``<name>-auth`` the runner pods read them from (never in the
+    TestRun or the ConfigMap), deleted with them.
     """
     _, segments = segment_sequence(runners)
     watch = AbortWatch(abort_gates, runners)
@@ -227,7 +252,10 @@ def run_testrun(
         started: float | None = None
         aborted: str | None = None
         code = 0
+        secret = _auth_secret(script, name, namespace, secret_env or {})
         try:
+            if secret is not None:
+                api.create_secret(namespace, secret)
             api.create_config_map(namespace, config_map)
             api.create_testrun(namespace, testrun)
             while True:
@@ -266,7 +294,27 @@ def run_testrun(
             # Also on error and Ctrl-C: deleting the TestRun stops every runner pod.
             api.delete_testrun(namespace, name)
             api.delete_config_map(namespace, config_map["metadata"]["name"])
+            if secret is not None:
+                api.delete_secret(namespace, secret["metadata"]["name"])
         elapsed = time.monotonic() - (started if started is not None else created)
         result = finish(capture, script, [code], elapsed, None, aborted)
         # k6-operator numbers its runners from 1 (instance_id).
         return MergedRun(result, runner_tallies(capture, segments, result.duration_s, None, 1))
+
+
+def _auth_secret(
+    script: Script, name: str, namespace: str, values: Mapping[str, str]
+) -> dict[str, Any] | None:
+    """The Secret ``<name>-auth`` holding the script's credential variables (the names
+    ``operator.testrun_manifests`` refers to), or None when the script has none."""
+    if not script.secret_env:
+        return None
+    for value in values.values():
+        proc.register_secret(value)
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": f"{name}-auth", "namespace": namespace},
+        "type": "Opaque",
+        "stringData": {env: values.get(env, "") for env in script.secret_env},
+    }

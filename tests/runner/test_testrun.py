@@ -12,6 +12,8 @@ them, as the operator's garbage-collected Jobs would.
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
 from pathlib import Path
@@ -61,6 +63,17 @@ class Operator:
         self.stopped_by_delete = threading.Event()
         self.pids: list[int] = []
 
+    def _value(self, namespace: str, item: dict[str, Any]) -> str:
+        """An env item's value, a secretKeyRef read from the cluster as the kubelet does."""
+        if "valueFrom" not in item:
+            return str(item["value"])
+        ref = item["valueFrom"]["secretKeyRef"]
+        secret = self.cluster.get("Secret", namespace, ref["name"])
+        assert secret is not None, f"the Secret {ref['name']} must exist before the TestRun"
+        if ref["key"] in secret.get("stringData", {}):
+            return str(secret["stringData"][ref["key"]])
+        return base64.b64decode(secret["data"][ref["key"]]).decode()
+
     def __call__(self, testrun: dict[str, Any]) -> bool:
         self.seen.append(testrun)
         meta, spec = testrun["metadata"], testrun["spec"]
@@ -74,8 +87,7 @@ class Operator:
         script.write_text(config_map["data"][source["file"]], encoding="utf-8")
         env = {"PATH": "/usr/bin:/bin", "HOME": str(folder)}
         for item in spec["runner"]["env"]:
-            assert "valueFrom" not in item, item  # no secrets in these tests
-            env[item["name"]] = item["value"]
+            env[item["name"]] = self._value(namespace, item)
         total = int(spec["parallelism"])
         processes = []
         for index in range(1, total + 1):
@@ -265,3 +277,56 @@ def test_the_capture_binds_the_address_in_plog_capture_listen() -> None:
         assert capture.url("cluster") == f"http://127.0.0.1:{port}/write/cluster"
     with RunnerCapture(("GET /x",)) as capture:  # unset: loopback, a free port
         assert capture.url().startswith("http://127.0.0.1:")
+
+
+@pytest.mark.slow
+def test_load_auth_reaches_the_runner_pods_through_a_secret_and_only_there(cluster, tmp_path):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from plog_ci.config.model import AuthConfig, LoadConfig
+    from plog_ci.loadgen.script import generate
+    from testing.specs import load_any_spec
+    from tests.runner.test_merged_gates import ROOT
+
+    fake, api, operator = cluster
+    token = 'tok-4f1d"$(id)${HOME}'
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization", ""))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"[]")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        spec = load_any_spec(ROOT / "examples/petstore/openapi.yaml")
+        auth = AuthConfig(type="bearer", env="PETS_TOKEN", apply="always")
+        load = LoadConfig(rate=10, duration_s=3, vus=2, auth=auth)
+        script = generate(spec, [spec.operations["GET /pets"]], load, url)
+        assert script.secret_env == ("PETS_TOKEN",)
+        run = run_testrun(
+            api,
+            script,
+            namespace=NS,
+            name="plog-auth",
+            runners=2,
+            base_url=url,
+            timeout_s=60,
+            secret_env={"PETS_TOKEN": token},
+        )
+    finally:
+        server.shutdown()
+    assert run.result.total.count > 0 and seen and set(seen) == {f"Bearer {token}"}
+    # The token went through the Secret only: not the TestRun, not the ConfigMap.
+    assert token not in json.dumps(operator.seen)
+    assert _left(fake) == [] and fake.objects("Secret", NS) == []
+    assert fake.errors == []
