@@ -328,7 +328,7 @@ def judge_stage(run: Run) -> None:
         run.console.print(Text("warning: ", style="yellow") + Text(line))
     store.save_findings(run_id, [f.to_dict() for f in run.findings])
     run.verdict = evaluate_with_comparisons(
-        run.plan.config.gates, result.operations, result.total, run.comparisons
+        run.plan.config.gates, result.operations, result.total, run.comparisons, measured.sequential
     )
     if result.aborted is not None:
         run.verdict = aborted_verdict(run.verdict, result.aborted, result.duration_s)

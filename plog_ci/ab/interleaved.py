@@ -20,12 +20,55 @@ from plog_ci.results import LoadResult, OperationStats, SetupTally
 from plog_ci.runner.capture import Capture, SeriesCallback, stats_from
 from plog_ci.runner.histogram import Histogram
 from plog_ci.runner.histogram import merge as merge_histograms
-from plog_ci.runner.k6 import finish, run_both_sides
+from plog_ci.runner.k6 import HardCapReached, finish, run_both_sides
 
 SIDES = ("base", "head")
 ROUND_TAG = "plog_round"  # a schedule's requests: which round they belong to
 # Interleaved blocks shorter than this measure mostly warm-up.
 MIN_BLOCK_S = 1.0
+# What ``on_round`` gets: side -> the completed rounds' per-operation statistics.
+RoundStats = dict[str, list[dict[str, OperationStats]]]
+
+
+class StoppedEarly(HardCapReached):
+    """Raised from the k6 wait's tick when ``on_round`` asks to stop: the wait stops k6
+    (SIGTERM, its outputs flush) and keeps what it measured, as at its hard cap; the
+    run then reports the completed rounds, not an aborted test (issue 22)."""
+
+    def __init__(self, rounds: int) -> None:
+        super().__init__(0.0)
+        self.rounds = rounds
+
+
+class _RoundWatch:
+    """Which rounds are complete while k6 runs, from the block captures: round i is
+    complete once round i+1 has requests on either side and a later push arrived (a
+    push carries every series' cumulative state, so round i's last requests are in)."""
+
+    def __init__(self, blocks: dict[str, list[Capture]], main: Capture, block_s: float) -> None:
+        self.blocks = blocks
+        self.main = main
+        self.block_s = block_s
+        self.started_push: dict[int, int] = {}  # round -> pushes when first seen started
+        self.stats: RoundStats = {side: [] for side in SIDES}
+
+    def _started(self, index: int) -> bool:
+        return any(
+            sum(c[0] for c in self.blocks[side][index].counts().values()) > 0 for side in SIDES
+        )
+
+    def complete(self) -> int:
+        """How many rounds are complete now; their statistics are in ``stats``."""
+        rounds = len(self.blocks[SIDES[0]])
+        nxt = len(self.stats[SIDES[0]]) + 1  # the round whose start completes the next one
+        while nxt < rounds and nxt not in self.started_push and self._started(nxt):
+            self.started_push[nxt] = self.main.pushes
+        done = len(self.stats[SIDES[0]])
+        while done + 1 in self.started_push and self.main.pushes > self.started_push[done + 1]:
+            for side in SIDES:
+                self.stats[side].append(self.blocks[side][done].stats(self.block_s)[0])
+            done += 1
+        return done
 
 
 @dataclass(frozen=True)
@@ -74,6 +117,10 @@ class InterleavedResult:
     exchanges: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     setup: tuple[SetupTally, ...] = ()  # what each producer made, per side
 
+    def round_stats(self) -> RoundStats:
+        """Side -> each round's per-operation statistics, in round order."""
+        return {side: [b.operations for b in self.blocks[side]] for side in SIDES}
+
 
 def round_order(rounds: int, seed: int) -> tuple[tuple[str, str], ...]:
     """Which side goes first in each round, drawn at random (seeded)."""
@@ -96,6 +143,7 @@ def run_scheduled(
     extra_env: dict[str, str] | None = None,
     secrets: tuple[str, ...] = (),
     on_side: Callable[[str], SeriesCallback] | None = None,
+    on_round: Callable[[RoundStats], bool] | None = None,
 ) -> InterleavedResult:
     """Interleaving inside one k6 process: ``script`` has a ``Schedule``.
 
@@ -108,6 +156,11 @@ def run_scheduled(
     ``on_side(side)``, when given, is the callback that gets that side's points at each
     push (the live line and the dashboard, ``SeriesFanout.watch``), from a capture of
     that side across its rounds, on the capture's thread.
+
+    ``on_round(stats)``, when given, is called on this thread after each completed round
+    (side -> per-round statistics of every completed round, in round order; the last
+    round is not seen: the caller judges the final blocks). True stops k6 then: the
+    result holds the completed rounds only, ``aborted`` None (a decision, not a fault).
     """
     if set(script.sides) != set(SIDES) or len(script.slots) < 2:
         raise InternalError("run_scheduled needs a script with a schedule (generate(schedule=))")
@@ -133,7 +186,24 @@ def run_scheduled(
         else ()
     )
     followers = tuple(c for side in SIDES for c in block_captures[side]) + watchers
+    stopped: list[int] = []
     with Capture(script.operations, followers=followers) as capture:
+        watch = _RoundWatch(block_captures, capture, script.block_s)
+        seen = 0
+
+        def tick(elapsed: float) -> None:
+            nonlocal seen
+            if on_tick is not None:
+                on_tick(elapsed)
+            if on_round is None or stopped:
+                return
+            done = watch.complete()
+            if done > seen:
+                seen = done
+                if on_round(watch.stats):
+                    stopped.append(done)
+                    raise StoppedEarly(done)
+
         ended = run_both_sides(
             script,
             urls,
@@ -141,15 +211,18 @@ def run_scheduled(
             workdir,
             timeout_s=timeout_s,
             extra_env=extra_env,
-            on_tick=on_tick,
+            on_tick=tick,
             summary=False,
             secrets=secrets,
         )
+    code, aborted = ended.code, ended.aborted
+    if stopped:  # stopped on purpose: keep the completed rounds, report no abort
+        rounds, code, aborted = stopped[0], 0, None
     block = replace(script, duration_s=script.block_s)
     blocks = {
         side: [
-            finish(c, block, [ended.code], script.block_s, None, ended.aborted)
-            for c in block_captures[side]
+            finish(c, block, [code], script.block_s, None, aborted)
+            for c in block_captures[side][:rounds]
         ]
         for side in SIDES
     }
@@ -227,3 +300,25 @@ def merge_side(
     else:
         total = approx_total
     return per_op, total, merged_hists
+
+
+def head_and_base(
+    outcome: InterleavedResult, script_hash: str
+) -> tuple[LoadResult, tuple[dict[str, OperationStats], OperationStats]]:
+    """The head's blocks merged into the run's result, and the base's per-operation
+    statistics and total merged alike."""
+    head_blocks = outcome.blocks["head"]
+    head_ops, head_total, head_hists = merge_side(head_blocks)
+    base_ops, base_total, _ = merge_side(outcome.blocks["base"])
+    result = LoadResult(
+        head_ops,
+        head_total,
+        sum(r.duration_s for r in head_blocks),
+        max((r.k6_exit_code for r in head_blocks), default=0),
+        script_hash,
+        histograms=head_hists,
+        aborted=next((r.aborted for r in head_blocks if r.aborted), None),
+        exchanges=outcome.exchanges.get("head", {}),
+        setup=outcome.setup,
+    )
+    return result, (base_ops, base_total)

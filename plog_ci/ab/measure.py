@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Protocol
 
 from plog_ci import proc
+from plog_ci.ab import adaptive
 from plog_ci.ab.baseline import Baseline, paired_baseline
 from plog_ci.ab.cluster_resources import ClusterResources, after_load, cluster_samples
 from plog_ci.ab.duet import run_duet
-from plog_ci.ab.interleaved import interleaved_rounds, merge_side, round_order, run_scheduled
+from plog_ci.ab.interleaved import head_and_base, round_order, run_scheduled
 from plog_ci.ab.runners import cluster_hosts, load_head
+from plog_ci.analysis.sequential_run import SequentialRun
 from plog_ci.build.harbor_scan import ImageFacts
 from plog_ci.config.model import LoadConfig
 from plog_ci.deploy import isolation
@@ -34,6 +36,7 @@ from plog_ci.openapi.model import Spec
 from plog_ci.plan import Plan, config_at
 from plog_ci.results import LoadResult, OperationStats
 from plog_ci.series import SeriesFanout
+from plog_ci.store.live import save_documents
 from plog_ci.store.sqlite import ResultsStore
 
 # Hard cap past the configured duration before k6 is killed.
@@ -76,6 +79,7 @@ class Measurement:
     image: ImageFacts | None = None
     # Helm releases: their pods' resources from the cluster's Prometheus (``metrics``).
     cluster: ClusterResources | None = None
+    sequential: SequentialRun | None = None  # compare.length adaptive (ab.adaptive)
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class Load:
     script: Script
     result: LoadResult
     baseline: Baseline
+    sequential: SequentialRun | None = None
 
 
 def stretched_load(load: LoadConfig, total_s: float) -> LoadConfig:
@@ -211,6 +216,7 @@ def measure(plan: Plan, recorder: Recorder, progress: Progress) -> Measurement:
             base_samples,
             image,
             cluster,
+            load.sequential,
         )
 
 
@@ -351,9 +357,13 @@ class _Sides:
 
     def interleave(self) -> Load:
         config, operations = self.plan.config, self.plan.selection.operations
-        schedule = interleaved_rounds(
-            config.load.duration_s, config.compare.blocks, config.compare.turn_s
+        store, run_id = self.recorder.store, self.recorder.run_id
+        planned = adaptive.plan(
+            config, self.on_base, lambda doc: save_documents(store, run_id, {"sequence": doc})
         )
+        schedule, monitor = planned.schedule, planned.monitor
+        if planned.note is not None:
+            self.progress.warn(planned.note)
         rounds, block_s, turns, total = (
             schedule.count,
             schedule.block_s,
@@ -380,7 +390,7 @@ class _Sides:
             self.progress.warn(stretched)
         self.progress.stage(
             f"Interleaved load test: {len(operations)} operations, base and head, "
-            f"{rounds} rounds of {block_s:g} s per side{turns_note}",
+            f"{'up to ' if monitor else ''}{rounds} rounds of {block_s:g} s per side{turns_note}",
             total=total,
         )
         series = self.recorder.series
@@ -395,29 +405,17 @@ class _Sides:
             extra_env=extra_env,
             secrets=secrets,
             on_side=series.watch,
+            on_round=monitor.look if monitor is not None else None,
         )
         series.flush()
-        head_blocks = outcome.blocks["head"]
-        head_ops, head_total, head_hists = merge_side(head_blocks)
-        base_ops, base_total, _ = merge_side(outcome.blocks["base"])
-        result = LoadResult(
-            head_ops,
-            head_total,
-            sum(r.duration_s for r in head_blocks),
-            max(r.k6_exit_code for r in head_blocks),
-            script.sha256,
-            histograms=head_hists,
-            aborted=next((r.aborted for r in head_blocks if r.aborted), None),
-            exchanges=outcome.exchanges.get("head", {}),
-            setup=outcome.setup,
-        )
-        baseline = self._paired(
-            "interleaved",
-            outcome.blocks,
-            (base_ops, base_total),
-            f", {rounds} interleaved rounds{turns_note}",
-        )
-        return Load(script, result, baseline)
+        rounds, (result, base) = len(outcome.order), head_and_base(outcome, script.sha256)
+        sequential = None
+        if monitor is not None:
+            sequential = monitor.close(outcome.round_stats())
+            turns_note += f" (adaptive: {sequential.line()})"
+        how = f", {rounds} interleaved rounds{turns_note}"
+        baseline = self._paired("interleaved", outcome.blocks, base, how)
+        return Load(script, result, baseline, sequential)
 
     def duet(self) -> Load:
         config, operations = self.plan.config, self.plan.selection.operations

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from plog_ci.analysis.comparison import COMPARED_METRICS, Comparison
 from plog_ci.analysis.gates import GateOutcome, Verdict, decide, evaluate
+from plog_ci.analysis.sequential_run import SequentialRun, followed
 from plog_ci.gate_grammar import Gate
 from plog_ci.results import OperationStats
 
@@ -162,12 +164,54 @@ def evaluate_relative(
     return tuple(outcomes)
 
 
+def sequential_outcomes(gates: Sequence[Gate], run: SequentialRun) -> tuple[GateOutcome, ...]:
+    """The relative gates an adaptive run followed, decided by their sequences
+    (regression: fails; within: passes; no verdict at the end: no verdict)."""
+    outcomes: list[GateOutcome] = []
+    for gate in gates:
+        if not followed(gate):
+            continue
+        mine = [
+            d for d in run.verdict.decisions if d.key[1] == gate.metric and d.key[2] == gate.label
+        ]
+        if not mine:
+            outcomes.append(
+                GateOutcome(gate, gate.operation or "*", None, None, "no sequence followed it")
+            )
+        for d in mine:
+            passed = {"regression": False, "within": True}.get(d.decision)
+            reason = d.reason if passed is not None else f"no verdict: {d.reason}"
+            numbers: dict[str, float | None] = {
+                "delta_pct": d.estimate_pct,
+                "ci_low_pct": d.low_pct,
+                "ci_high_pct": d.high_pct,
+                "threshold_pct": gate.threshold,
+                "rounds": float(d.rounds),
+            }
+            outcomes.append(
+                GateOutcome(
+                    gate, d.key[0], d.estimate_pct, passed, f"sequential: {reason}", numbers
+                )
+            )
+    return tuple(outcomes)
+
+
 def evaluate_with_comparisons(
     gates: Sequence[Gate],
     stats: Mapping[str, OperationStats],
     total: OperationStats,
     comparisons: Sequence[Comparison] | None,
+    sequential: SequentialRun | None = None,
 ) -> Verdict:
-    """Absolute gates on the run's own figures, relative gates on the comparisons."""
+    """Absolute gates on the run's own figures, relative gates on the comparisons.
+
+    ``sequential`` (an adaptive interleaved run, compare.length adaptive): the relative
+    gates on p50/p95/p99/rps are decided by their sequences instead, and the verdict's
+    reason leads with how long the test ran and why it stopped."""
     absolute = evaluate(tuple(g for g in gates if not g.relative), stats, total).outcomes
-    return decide((*absolute, *evaluate_relative(gates, comparisons)))
+    if sequential is None or not sequential.verdict.decisions:
+        return decide((*absolute, *evaluate_relative(gates, comparisons)))
+    fixed = evaluate_relative(tuple(g for g in gates if not followed(g)), comparisons)
+    verdict = decide((*absolute, *fixed, *sequential_outcomes(gates, sequential)))
+    line = sequential.line()
+    return replace(verdict, reason=f"{line}; {verdict.reason}" if verdict.reason else line)
