@@ -14,7 +14,9 @@ Routes (GET only, registered on the dashboard's blueprint):
 ``/runs/<id>/events``           the same seconds as they are written: ``event: points``
                                 (``id:`` the cursor, so a browser's reconnection resumes
                                 where it stood), ``event: progress``, and ``event: end``
-                                with the final status, after which the server closes
+                                with the final status, after which the server closes;
+                                ``event: sequence`` (an adaptive run's looks, the
+                                stored ``sequence`` document) whenever it changes
 ==============================  ==========================================================
 
 The stream polls the store (read-only, one connection per stream) every
@@ -29,6 +31,7 @@ id), and at most ``MAX_STREAMS`` run at once (more are answered 503 with
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -78,6 +81,14 @@ def _event(name: str, data: Any, event_id: str | None = None) -> str:
     return f"{head}event: {name}\ndata: {json.dumps(data, allow_nan=False)}\n\n"
 
 
+def _sequence(conn: sqlite3.Connection, run_id: int) -> str | None:
+    """The run's ``sequence`` document as stored (JSON text), or None."""
+    row = conn.execute(
+        "SELECT data FROM run_documents WHERE run_id = ? AND name = 'sequence'", (run_id,)
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
 class StreamSlots:
     """How many streams may run at once (a counting semaphore that never blocks)."""
 
@@ -113,6 +124,7 @@ def stream(
     yield f"retry: 1000\n: run {run_id}\n\n"
     started = last_sent = clock()
     last_progress: Any = None
+    last_sequence: str | None = None
     with read_only(store) as conn:
         if conn is None:
             yield _event("end", {"status": None, "reason": "no results store"})
@@ -123,6 +135,12 @@ def stream(
             if found.points:
                 cursor = found.cursor
                 yield _event("points", _points_json(found, status, None), str(cursor))
+                last_sent = clock()
+            sequence = _sequence(conn, run_id)
+            if sequence is not None and sequence != last_sequence:
+                # An adaptive run's looks (issue 22): the intervals narrowing round by round.
+                last_sequence = sequence
+                yield _event("sequence", json.loads(sequence))
                 last_sent = clock()
             stage = progress(conn, run_id)
             if stage != last_progress:

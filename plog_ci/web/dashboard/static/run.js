@@ -150,6 +150,37 @@ function main(root) {
     window.location.reload();
   }
 
+  // An adaptive comparison's looks (issue 22): one row per look, one [low, high] per
+  // sequence. Text only (textContent): operation names come from the spec.
+  function showSequence(doc) {
+    const section = document.getElementById("sequence");
+    if (!section || !doc) return;
+    section.hidden = false;
+    const pct = (v) => (typeof v === "number" ? `${v >= 0 ? "+" : ""}${v.toFixed(1)}%` : "–");
+    const cell = (tag, text, cls) => {
+      const el = document.createElement(tag);
+      el.textContent = text;
+      if (cls) el.className = cls;
+      return el;
+    };
+    const head = document.createElement("tr");
+    head.append(cell("th", "rounds", "num"), cell("th", "s per side", "num"));
+    for (const q of doc.sequences || []) head.append(cell("th", `${q.operation} ${q.metric} ${q.gate}`));
+    const rows = (doc.looks || []).map((look) => {
+      const tr = document.createElement("tr");
+      tr.append(cell("td", String(look.rounds), "num"), cell("td", Number(look.seconds).toFixed(1), "num"));
+      for (const [, lo, hi, decision] of look.intervals || []) {
+        const text = typeof lo === "number" && typeof hi === "number" ? `[${pct(lo)}, ${pct(hi)}]` : "–";
+        tr.append(cell("td", `${text} ${decision}`));
+      }
+      return tr;
+    });
+    section.querySelector("thead").replaceChildren(head);
+    section.querySelector("tbody").replaceChildren(...rows);
+    const line = document.getElementById("sequence-line");
+    if (line) line.textContent = doc.line || `looking after every round: ${rows.length} looks so far`;
+  }
+
   function openStream(mine) {
     const params = new URLSearchParams();
     if (op !== TOTAL) params.append("op", op);
@@ -164,6 +195,7 @@ function main(root) {
       draw();
     });
     source.addEventListener("progress", (event) => showProgress(JSON.parse(event.data)));
+    source.addEventListener("sequence", (event) => showSequence(JSON.parse(event.data)));
     source.addEventListener("end", (event) => end(JSON.parse(event.data).status));
     source.addEventListener("error", () => {
       // EventSource retries by itself after a dropped stream; a refused one (503,
