@@ -161,7 +161,12 @@ def build_repo(root: Path, mode: str, args: argparse.Namespace, normal_ms: float
             mode=mode,
             blocks=args.blocks,
             replicas=args.replicas,
-            turn=f"  turn: {args.turn}\n" if args.turn else "",
+            turn=(f"  turn: {args.turn}\n" if args.turn else "")
+            + (
+                f"  length: adaptive\n  max_duration: {args.max_duration}\n"
+                if args.length == "adaptive"
+                else ""
+            ),
         ),
         encoding="utf-8",
     )
@@ -569,6 +574,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=float,
         default=0.0,
         help=f"normal p95 of {SLOWED} in an A/A interleaved run beside the CPU hog (likewise)",
+    )
+    parser.add_argument(
+        "--length",
+        choices=("fixed", "adaptive"),
+        default="fixed",
+        help="compare.length (adaptive: interleaved only, issue 22)",
+    )
+    parser.add_argument(
+        "--max-duration", default="120s", help="compare.max_duration with --length adaptive"
     )
     parser.add_argument("--json", type=Path, default=Path("verdict_quality.json"))
     parser.add_argument(
