@@ -118,6 +118,28 @@ class Trial:
     block_p95_verdict: str = "-"
     run_id: int | None = None  # the head's run in the results store (--home)
     base_run_id: int | None = None  # sequential: the stored base run it was compared with
+    # Seconds of load per side the comparison ran (adaptive: where it stopped; issue 22).
+    length_s: float | None = None
+
+
+def load_length(home: Path, run_id: int | None) -> float | None:
+    """Seconds of load per side of a run: an adaptive run's ``sequence`` document, else
+    its stored result's duration; None without a run."""
+    if run_id is None:
+        return None
+    store = open_store(home)
+    try:
+        with store.transaction() as conn:
+            rows = conn.execute(
+                "SELECT name, data FROM run_documents WHERE run_id = ? AND name IN "
+                "('sequence', 'result')",
+                (run_id,),
+            ).fetchall()
+    finally:
+        store.close()
+    docs = {name: json.loads(data) for name, data in rows}
+    seconds = docs.get("sequence", {}).get("seconds", docs.get("result", {}).get("duration_s"))
+    return float(seconds) if isinstance(seconds, int | float) else None
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -164,7 +186,7 @@ def build_repo(root: Path, mode: str, args: argparse.Namespace, normal_ms: float
             turn=(f"  turn: {args.turn}\n" if args.turn else "")
             + (
                 f"  length: adaptive\n  max_duration: {args.max_duration}\n"
-                if args.length == "adaptive"
+                if getattr(args, "length", "fixed") == "adaptive" and mode == "interleaved"
                 else ""
             ),
         ),
@@ -363,6 +385,7 @@ def summarise(trials: Sequence[Trial]) -> list[dict[str, object]]:
                 hits = sum(1 for t in cell if t.verdict == "regression")
                 p50_hits = sum(1 for t in cell if t.p50_verdict == "regression")
                 deltas = [t.delta_pct for t in cell if t.delta_pct is not None]
+                lengths = [t.length_s for t in cell if t.length_s is not None]
                 rows.append(
                     {
                         "mode": mode,
@@ -374,6 +397,7 @@ def summarise(trials: Sequence[Trial]) -> list[dict[str, object]]:
                         "no_verdict": sum(1 for t in cell if t.verdict == "no-verdict"),
                         "errors": sum(1 for t in cell if t.verdict == "error"),
                         "median_delta_pct": statistics.median(deltas) if deltas else None,
+                        "median_length_s": statistics.median(lengths) if lengths else None,
                         "p50_regressions": p50_hits,
                         "p50_rate": p50_hits / len(cell),
                         "block_p95_regressions": (
@@ -399,10 +423,11 @@ def render(rows: Sequence[dict[str, object]]) -> str:
         "median p95 delta",
         "p50 flagged",
         "p95 per-block",
+        "median length",
     ]
     table = [head]
     for r in rows:
-        delta = r["median_delta_pct"]
+        delta, length = r["median_delta_pct"], r["median_length_s"]
         rate = r["rate"]
         assert isinstance(rate, float)
         table.append(
@@ -418,6 +443,7 @@ def render(rows: Sequence[dict[str, object]]) -> str:
                 "-" if delta is None else f"{float(str(delta)):+.1f}%",
                 f"{r['p50_regressions']}",
                 "-" if r["block_p95_regressions"] is None else str(r["block_p95_regressions"]),
+                "-" if length is None else f"{float(str(length)):.1f} s",
             ]
         )
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
@@ -427,7 +453,8 @@ def render(rows: Sequence[dict[str, object]]) -> str:
         f"slowed {SLOWED} for +25% (target >= 95%) and +10% (target >= 80%); gate '{GATE}'.\n"
         "p50 flagged: the same stored runs judged on p50 alone (diagnostic, as plog compare);\n"
         "p95 per-block: duet and interleaved p95 judged by the signed-rank test on per-block p95s "
-        "instead of the pooled test (diagnostic)"
+        "instead of the pooled test (diagnostic);\n"
+        "median length: seconds of load per side (adaptive: where the test stopped)"
     )
     return "\n".join(lines)
 
@@ -488,6 +515,11 @@ def _resumed(args: argparse.Namespace) -> list[Trial]:
         different.append("turn")
     if before.get("slowdown", "sleep") != args.slowdown:  # files before it slept
         different.append("slowdown")
+    length = getattr(args, "length", "fixed")  # namespaces from before issue 22: fixed
+    if before.get("length", "fixed") != length:
+        different.append("length")
+    if length == "adaptive" and before.get("max_duration") != args.max_duration:
+        different.append("max_duration")
     if before.get("hog", "alternate") != args.hog:
         different.append("hog")
     if different:
@@ -696,6 +728,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                 block_p95,
                                 run_id,
                                 base_id,
+                                load_length(home, run_id),
                             )
                         )
                         print(
