@@ -22,6 +22,9 @@ from testing.k6_tools import need_k6
 from testing.paths import EXAMPLE
 from testing.repos import commit_files, plog_run
 
+# Latencies of real load decide these tests: alone among load tests (tests/conftest.py).
+pytestmark = pytest.mark.timing
+
 OPS = ("GET /pets", "GET /pets/{petId}")
 
 

@@ -14,6 +14,9 @@ from plog_ci.store.sqlite import open_store
 from testing.k6_tools import need_k6
 from testing.repos import commit_files, plog_run
 
+# Latencies of real load decide these tests: alone among load tests (tests/conftest.py).
+pytestmark = pytest.mark.timing
+
 # Answers after DELAY seconds, many at a time (a thread each): the service keeps up,
 # the runners' few VUs cannot.
 APP = r"""

@@ -107,7 +107,12 @@ def test_what_pyyaml_must_decide_is_declined(text: str) -> None:
 
 
 def test_every_yaml_spec_in_the_test_data_parses_the_same() -> None:
-    files = sorted(p for p in DATA.rglob("*") if p.suffix in (".yaml", ".yml"))
+    # A Helm chart's templates are Go templates that render to YAML, not YAML.
+    files = sorted(
+        p
+        for p in DATA.rglob("*")
+        if p.suffix in (".yaml", ".yml") and not {"charts", "templates"} <= set(p.parts)
+    )
     assert len(files) > 20
     for path in files:
         data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")

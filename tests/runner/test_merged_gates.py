@@ -39,6 +39,9 @@ from testing.k6_tools import need_k6
 from testing.paths import ROOT
 from testing.specs import load_any_spec
 
+# Latencies of real load decide these tests: alone among load tests (tests/conftest.py).
+pytestmark = pytest.mark.timing
+
 Behave = Callable[[str, int], tuple[int, float]]  # (segment, its n-th request) -> status, delay
 
 

@@ -38,6 +38,9 @@ from testing.fake_kube import FakeCluster
 from testing.k6_tools import need_k6
 from tests.runner.test_merged_gates import _script, _verdict, segment_server
 
+# Latencies of real load decide these tests: alone among load tests (tests/conftest.py).
+pytestmark = pytest.mark.timing
+
 NS = "plog-pets-pr-7"
 
 
