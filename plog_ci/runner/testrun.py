@@ -29,7 +29,7 @@ from plog_ci.errors import ConfigError, DependencyError, InternalError
 from plog_ci.gate_grammar import Gate
 from plog_ci.loadgen.script import Script
 from plog_ci.results import SeriesPoint
-from plog_ci.runner.k6 import finish
+from plog_ci.runner.k6 import HardCapReached, finish
 from plog_ci.runner.merged_gates import CATASTROPHIC, AbortWatch
 from plog_ci.runner.operator import testrun_manifests
 from plog_ci.runner.segments import MergedRun, RunnerCapture, judge_each_second, segment_sequence
@@ -184,11 +184,18 @@ def capture_listen(env: Mapping[str, str] | None = None) -> tuple[str, int]:
 
 def capture_push_url(local_url: str, env: Mapping[str, str] | None = None) -> str:
     """The remote-write URL runner pods push to: ``PLOG_CAPTURE_ADVERTISE`` (a URL base)
-    with the capture's path, else the capture's own URL (``local_url``). Raises
-    ConfigError for an advertised value that is not an http(s) URL base."""
+    with the capture's path. Raises ConfigError when it is unset (a pod's 127.0.0.1
+    is the pod itself: the capture's own URL reaches no runner, and every request
+    would look lost) or not an http(s) URL base."""
     advertised = (os.environ if env is None else env).get(ADVERTISE_ENV, "").strip()
     if not advertised:
-        return local_url
+        raise ConfigError(
+            f"load.runners in the cluster: {ADVERTISE_ENV} is not set, so the runner pods "
+            "could not send their results to PLog's capture",
+            hint=f"set {LISTEN_ENV} (e.g. 0.0.0.0:9090) and {ADVERTISE_ENV} to the URL the "
+            "pods reach it at (PLog's chart sets both; outside the cluster: a NodePort or "
+            "an ingress in front of PLog's capture), or use load.runners: 1",
+        )
     parts = urlsplit(advertised)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
         raise ConfigError(
@@ -223,6 +230,8 @@ def run_testrun(
     on_second: Callable[[list[SeriesPoint]], None] | None = None,
     poll_s: float = 0.5,
     secret_env: Mapping[str, str] | None = None,
+    capture: RunnerCapture | None = None,
+    targets: Mapping[str, str] | None = None,
 ) -> MergedRun:
     """Run ``script`` as a TestRun of ``runners`` pods in ``namespace``; the merged result.
 
@@ -233,10 +242,17 @@ def run_testrun(
     ``secret_env``: the values of the script's credential variables (``load.auth``),
     put in the Secret ``<name>-auth`` the runner pods read them from (never in the
     TestRun or the ConfigMap), deleted with them.
+    ``capture``: the (unstarted) capture to push to, when the caller reads more from it
+    (a two-sided script's followers per side and round); built with ``capture_listen()``.
+    ``targets``: more environment variables naming URLs for the pods (a two-sided
+    script's side URLs, ``loadgen.script.side_urls``), each host in the allow-list.
+    ``on_tick`` raising ``HardCapReached`` (or a subclass: a decision to stop) deletes
+    the TestRun and keeps what was measured, as at the hard cap (code 105, ``aborted``).
     """
     _, segments = segment_sequence(runners)
     watch = AbortWatch(abort_gates, runners)
-    capture = RunnerCapture(script.operations, on_second=on_second, listen=capture_listen())
+    if capture is None:
+        capture = RunnerCapture(script.operations, on_second=on_second, listen=capture_listen())
     with capture:
         push_url = capture_push_url(capture.url(PUSH_PATH))
         config_map, testrun = testrun_manifests(
@@ -247,6 +263,7 @@ def run_testrun(
             namespace=namespace,
             capture_url=push_url,
             image=image,
+            targets=targets,
         )
         created = time.monotonic()
         started: float | None = None
@@ -284,7 +301,11 @@ def run_testrun(
                 if started is not None:
                     elapsed = now - started
                     if on_tick is not None:
-                        on_tick(elapsed)
+                        try:
+                            on_tick(elapsed)
+                        except HardCapReached as stop:
+                            aborted, code = stop.message, 105
+                            break
                     reason = judge_each_second(capture, watch, elapsed)
                     if reason is not None:
                         aborted, code = reason, 99
@@ -296,6 +317,14 @@ def run_testrun(
             api.delete_config_map(namespace, config_map["metadata"]["name"])
             if secret is not None:
                 api.delete_secret(namespace, secret["metadata"]["name"])
+        if capture.pushes == 0 and aborted is None:
+            # Not the service's fault: no runner's results arrived at all.
+            raise DependencyError(
+                f"the TestRun {namespace}/{name} ended but no runner pushed its results to "
+                f"PLog's capture at {push_url}",
+                hint=f"check that the runner pods reach {ADVERTISE_ENV} and that PLog's "
+                f"capture listens there ({LISTEN_ENV}); the runners' logs say what failed",
+            )
         elapsed = time.monotonic() - (started if started is not None else created)
         result = finish(capture, script, [code], elapsed, None, aborted)
         # k6-operator numbers its runners from 1 (instance_id).

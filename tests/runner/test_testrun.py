@@ -25,7 +25,8 @@ from kubernetes import client, config
 
 from plog_ci import proc
 from plog_ci.analysis.gates import evaluate
-from plog_ci.errors import ConfigError, InternalError
+from plog_ci.deploy.process import free_port
+from plog_ci.errors import ConfigError, DependencyError, InternalError
 from plog_ci.gate_grammar import parse_gate
 from plog_ci.runner.merged_gates import CATASTROPHIC
 from plog_ci.runner.testrun import (
@@ -122,8 +123,13 @@ class Operator:
 
 
 @pytest.fixture
-def cluster(tmp_path):
+def cluster(tmp_path, monkeypatch):
     need_k6()
+    # The capture where the stand-in runner pods (local k6) reach it, as PLog's chart
+    # sets these for a worker in the cluster.
+    port = free_port()
+    monkeypatch.setenv("PLOG_CAPTURE_LISTEN", f"127.0.0.1:{port}")
+    monkeypatch.setenv("PLOG_CAPTURE_ADVERTISE", f"http://127.0.0.1:{port}")
     with FakeCluster(tmp_path / "kube") as fake:
         api_client = config.new_client_from_config(str(fake.kubeconfig))
         client.CoreV1Api(api_client).create_namespace(
@@ -256,7 +262,9 @@ def test_capture_addresses_come_from_the_environment():
     assert capture_listen({}) == ("127.0.0.1", 0)
     assert capture_listen({"PLOG_CAPTURE_LISTEN": "0.0.0.0:9090"}) == ("0.0.0.0", 9090)
     local = "http://127.0.0.1:41234/write/cluster"
-    assert capture_push_url(local, {}) == local
+    with pytest.raises(ConfigError, match="PLOG_CAPTURE_ADVERTISE is not set") as unset:
+        capture_push_url(local, {})  # a pod's loopback is the pod: it would reach nothing
+    assert "PLOG_CAPTURE_LISTEN" in str(unset.value.hint)
     advertised = {"PLOG_CAPTURE_ADVERTISE": "http://plog-capture.plog.svc:9090/"}
     assert capture_push_url(local, advertised) == "http://plog-capture.plog.svc:9090/write/cluster"
     for bad in ("9090", "0.0.0.0:http", ":9090", "$(id):1"):
@@ -333,3 +341,19 @@ def test_load_auth_reaches_the_runner_pods_through_a_secret_and_only_there(clust
     assert token not in json.dumps(operator.seen)
     assert _left(fake) == [] and fake.objects("Secret", NS) == []
     assert fake.errors == []
+
+
+@pytest.mark.slow
+def test_runners_whose_results_never_arrive_are_no_verdict_on_the_service(cluster, monkeypatch):
+    fake, api, _operator = cluster
+    # Advertised where nothing listens: the runners run, their pushes are lost.
+    monkeypatch.setenv("PLOG_CAPTURE_ADVERTISE", f"http://127.0.0.1:{free_port()}")
+    with segment_server(lambda s, n: (200, 0.0)) as (url, seen):
+        script = _script(url, rate=10, duration_s=3, vus=2)
+        with pytest.raises(DependencyError, match="no runner pushed its results") as lost:
+            run_testrun(
+                api, script, namespace=NS, name="plog-lost", runners=2, base_url=url, timeout_s=60
+            )
+    assert sum(seen.values()) > 0  # the service answered: the fault is not its
+    assert "PLOG_CAPTURE_ADVERTISE" in str(lost.value.hint)
+    assert _left(fake) == []
