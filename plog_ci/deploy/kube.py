@@ -30,6 +30,8 @@ ACCOUNT_ENV = "PLOG_KUBE_SERVICE_ACCOUNT"
 ACCOUNT_NAMESPACE_ENV = "PLOG_KUBE_SERVICE_ACCOUNT_NAMESPACE"
 REQUEST_TIMEOUT_S = 30.0
 INSTANCE_LABEL = "app.kubernetes.io/instance"  # Helm's convention for a release's objects
+# What Helm itself writes on every object of a release, whatever the chart's labels.
+RELEASE_ANNOTATION = "meta.helm.sh/release-name"
 _HINT = (
     "set KUBECONFIG to a kubeconfig file (PLOG_KUBE_CONTEXT picks its context), or run "
     "PLog in a pod whose service account may do this (PLog's chart grants it)"
@@ -290,14 +292,38 @@ class Cluster:
     # --- a release's pods -----------------------------------------------------
 
     def release_pods(self, namespace: str, release: str) -> list[Pod]:
-        """The pods Helm's release ``release`` made (label app.kubernetes.io/instance)."""
-        got = self._call(
-            f"listing the pods of release {release}",
-            self.core.list_namespaced_pod,
-            namespace,
-            label_selector=f"{INSTANCE_LABEL}={release}",
-        )
-        return [_pod(item) for item in got.items or []]
+        """The pods of release ``release``: those its Deployments and StatefulSets
+        select (Helm annotates them with the release's name, whatever the chart's own
+        labels), else those labelled app.kubernetes.io/instance."""
+        from kubernetes import client as k8s
+
+        apps = k8s.AppsV1Api(self.api_client)
+        selectors: list[str] = []
+        for kind, lister in (
+            ("Deployments", apps.list_namespaced_deployment),
+            ("StatefulSets", apps.list_namespaced_stateful_set),
+        ):
+            # 403: the chart's kinds need no StatefulSets (PLog's job role grants the
+            # generic chart's kinds; rbac.extraJobRules adds others).
+            got = self._call(
+                f"listing the {kind} of release {release}", lister, namespace, ok={403: None}
+            )
+            for item in (got.items or []) if got is not None else []:
+                labels = (item.spec.selector.match_labels or {}) if item.spec.selector else {}
+                if _of_release(item.metadata, release) and labels:
+                    selectors.append(",".join(f"{k}={v}" for k, v in sorted(labels.items())))
+        pods: dict[str, Pod] = {}
+        for selector in selectors or [f"{INSTANCE_LABEL}={release}"]:
+            got = self._call(
+                f"listing the pods of release {release}",
+                self.core.list_namespaced_pod,
+                namespace,
+                label_selector=selector,
+            )
+            for item in got.items or []:
+                pod = _pod(item)
+                pods[pod.name] = pod
+        return [pods[name] for name in sorted(pods)]
 
     def pod_events(self, namespace: str, pod: str) -> list[Event]:
         """The events about ``pod``, oldest first."""
@@ -328,14 +354,14 @@ class Cluster:
         return redact(str(text or ""))
 
     def release_services(self, namespace: str, release: str) -> list[Service]:
-        """The Services of release ``release`` (label app.kubernetes.io/instance)."""
+        """The Services of release ``release``: Helm's release annotation, or the label
+        app.kubernetes.io/instance (the job's namespace holds only PLog's releases)."""
         got = self._call(
             f"listing the Services of release {release}",
             self.core.list_namespaced_service,
             namespace,
-            label_selector=f"{INSTANCE_LABEL}={release}",
         )
-        return [_service(item) for item in got.items or []]
+        return [_service(item) for item in got.items or [] if _of_release(item.metadata, release)]
 
     def service(self, namespace: str, name: str) -> Service | None:
         """The Service ``name``, or None when there is none."""
@@ -419,3 +445,12 @@ def _service(item: Any) -> Service:
         for p in item.spec.ports or []
     )
     return Service(str(item.metadata.name), str(item.spec.type or "ClusterIP"), ports)
+
+
+def _of_release(metadata: Any, release: str) -> bool:
+    """Whether an object belongs to Helm release ``release``."""
+    annotations = metadata.annotations or {}
+    labels = metadata.labels or {}
+    return bool(
+        annotations.get(RELEASE_ANNOTATION) == release or labels.get(INSTANCE_LABEL) == release
+    )

@@ -33,7 +33,11 @@ RESOURCES: dict[str, dict[str, tuple[str, ...]]] = {
         "endpoints": (),
         "persistentvolumeclaims": (),
     },
-    "apps/v1": {"deployments": ("status",), "replicasets": ("status",)},
+    "apps/v1": {
+        "deployments": ("status",),
+        "replicasets": ("status",),
+        "statefulsets": ("status",),
+    },
     "autoscaling/v2": {"horizontalpodautoscalers": ("status",)},
     "batch/v1": {"jobs": ("status",), "cronjobs": ("status",)},
     "networking.k8s.io/v1": {"ingresses": ("status",)},
