@@ -58,3 +58,13 @@ def test_an_unknown_context_is_a_clear_error(fake: FakeCluster, tmp_path: Path) 
     assert done.returncode == ExitCode.MISSING_DEPENDENCY
     assert "cannot use the cluster's configuration" in done.stderr and "$(id)" in done.stderr
     assert fake.token not in done.stderr
+
+
+def test_a_malformed_kubeconfig_is_a_clear_error_not_a_crash(tmp_path: Path) -> None:
+    for index, text in enumerate(("garbage: [", "hello", "- a", "clusters: 7")):
+        path = tmp_path / f"kubeconfig-{index}"
+        path.write_text(text, encoding="utf-8")
+        done = _plog({"KUBECONFIG": str(path), "HOME": str(tmp_path)}, "cluster", "reap")
+        assert done.returncode == ExitCode.MISSING_DEPENDENCY, (text, done.stderr)
+        assert "cannot use the cluster's configuration" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr and "bug in PLog" not in done.stderr

@@ -2,9 +2,10 @@
 
 ``HelmConfig`` is frozen (``Config.deploy.helm``); ``parse_helm`` reads the section
 after the JSON schema has passed and places every problem at its key. The values
-pass through to Helm as written (``values`` like a values file inline,
-``values_files`` like ``helm -f``, ``set`` like ``helm --set``, in that order);
-PLog then sets the built image (by digest) at ``image_values``.
+pass through to Helm as written (``values_files`` like ``helm -f``, then ``values``
+inline, then ``set`` like ``helm --set``: later ones win, as Argo CD's inline values
+win over its value files); PLog then sets the built image (by digest) at
+``image_values``.
 """
 
 from __future__ import annotations
@@ -36,12 +37,13 @@ class HelmConfig:
     """``deploy.helm``. ``chart``: a chart directory in the repository (None: PLog's
     generic service chart, ``charts/service``); ``values``: inline values (a JSON
     string of a mapping, so the dataclass stays hashable; read it with
-    ``values_dict``); ``values_files``: repository paths merged in order;
+    ``values_dict``), applied after ``values_files`` (repository paths merged in order);
     ``set``: (path, value) pairs applied last, as ``helm --set path=value``;
     ``timeout_s``: the rollout wait (seconds); ``ttl_s``: how long the job's
     namespace may outlive a job that never tore it down (the reaper's expiry);
-    ``port``: the Service port to reach; ``service``: the Service's name (None: the
-    release's full name); ``url``: how PLog and k6 reach a release, a template of
+    ``port``: the Service port to reach; ``service``: the Service's name, which may
+    hold ``{release}`` (None: the release's only Service, or the one on ``port``);
+    ``url``: how PLog and k6 reach a release, a template of
     ``{service} {namespace} {port} {node_port} {release}``; ``image_values``: the
     values paths that get the built image's repository and ``sha256:`` digest."""
 
@@ -62,9 +64,12 @@ class HelmConfig:
 
 
 def url_problem(template: str) -> str | None:
-    """Why ``template`` is not a usable ``deploy.helm.url``, or None."""
+    """Why ``template`` is not a usable ``deploy.helm.url``, or None (a URL with
+    credentials is not quoted: they would be a secret in the output)."""
     if not template.startswith(("http://", "https://")):
         return f"{template!r} does not start with http:// or https://"
+    if "@" in template.split("://", 1)[1].split("/", 1)[0]:
+        return "the URL carries credentials; the service is reached without them"
     try:
         parts = list(string.Formatter().parse(template))
     except ValueError as exc:
@@ -105,6 +110,12 @@ def parse_helm(raw: dict[str, Any], problems: Problems) -> HelmConfig:
                 at_key=True,
             )
         text = str(value).lower() if isinstance(value, bool) else str(value)
+        if re.search(r"(?<!\\),", text):
+            problems.add(
+                [*where, "set", key],
+                "the value holds a comma, which helm --set reads as the start of another key",
+                "escape it as \\, or give the value in deploy.helm.values instead",
+            )
         pairs.append((key, text))
     timeout = _duration(raw, "timeout", 300.0, where, problems)
     if not 1 <= timeout <= MAX_TIMEOUT_S:
@@ -117,11 +128,12 @@ def parse_helm(raw: dict[str, Any], problems: Problems) -> HelmConfig:
             "longer than the longest job, e.g. ttl: 6h",
         )
     service = raw.get("service")
-    if service is not None and not _DNS_LABEL.fullmatch(service):
+    if service is not None and not _DNS_LABEL.fullmatch(service.replace("{release}", "head")):
         problems.add(
             [*where, "service"],
-            f"{service!r} is not a Service name (a DNS label: a-z, 0-9, '-')",
-            "the name of the chart's Service, e.g. petstore",
+            f"{service!r} is not a Service name (a DNS label: a-z, 0-9, '-'; "
+            "{release} stands for the release, head or base)",
+            "the name of the chart's Service, e.g. petstore or {release}-web",
         )
     url = raw.get("url", DEFAULT_URL)
     url_issue = url_problem(url)

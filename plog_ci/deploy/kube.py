@@ -170,7 +170,9 @@ def connect(access: Access | None = None) -> Cluster:
                 client_configuration=configuration,
                 persist_config=False,
             )
-    except (k8s_config.ConfigException, OSError, ValueError) as exc:
+    # A malformed file makes the library raise whatever its parser met (a YAML error,
+    # a str where a mapping was expected): all mean the same to the user.
+    except Exception as exc:
         raise DependencyError(
             f"cannot use the cluster's configuration ({access.describe()}): {redact(str(exc))}",
             hint=_HINT,
