@@ -23,19 +23,20 @@ from pathlib import Path
 
 import numpy as np
 
+from plog_ci.ab.runners import Runners
 from plog_ci.errors import InternalError
 from plog_ci.loadgen.script import SIDE_TAG, Script
 from plog_ci.results import LoadResult, OperationStats, SeriesPoint
 from plog_ci.runner.capture import (
     PUSH_INTERVAL_S,
-    Capture,
     Delta,
     SeriesCallback,
     stats_from,
     sum_status,
 )
 from plog_ci.runner.histogram import Histogram, merge
-from plog_ci.runner.k6 import finish, run_both_sides
+from plog_ci.runner.k6 import finish
+from plog_ci.runner.segments import PooledCapture, RunnerTally
 
 SIDES = ("base", "head")
 
@@ -44,6 +45,7 @@ SIDES = ("base", "head")
 class DuetResult:
     runs: dict[str, LoadResult]  # side -> the whole run of that side
     blocks: dict[str, list[LoadResult]]  # side -> blocks; block i of both sides: the same seconds
+    runners: tuple[RunnerTally, ...] = ()  # load.runners > 1: each runner's tally
 
 
 def run_duet(
@@ -58,11 +60,21 @@ def run_duet(
     extra_env: dict[str, str] | None = None,
     secrets: Sequence[str] = (),
     on_side: Callable[[str], SeriesCallback] | None = None,
+    runners: Runners | None = None,
 ) -> DuetResult:
     """Run a duet ``script`` against ``urls`` (base and head); ``on_second`` gets the
-    head's points (the run's series), ``on_side(side)`` each side's (the live line)."""
+    head's points (the run's series), ``on_side(side)`` each side's (the live line).
+
+    ``runners`` (``ab.runners.runners_for``): N execution segments (local or a TestRun)
+    pushing to one capture; each side's capture pools them, so a push's delta is one
+    runner's second and both sides' deltas of a push stay paired. None: one local k6
+    on ``urls`` with ``timeout_s``, ``extra_env`` and ``secrets``."""
     if set(script.sides) != set(SIDES):
         raise InternalError("run_duet needs a duet script (generate(..., duet_base=...))")
+    if runners is None:
+        runners = Runners(
+            script, urls, workdir, timeout_s, extra_env=extra_env or {}, secrets=secrets
+        )
     watch = {side: on_side(side) for side in SIDES} if on_side is not None else {}
 
     def head_points(points: list[SeriesPoint]) -> None:
@@ -71,63 +83,58 @@ def run_duet(
         if "head" in watch:
             watch["head"](points)
 
-    base_capture = Capture(
+    # The sides' captures follow the run's capture: every push reaches both, in step.
+    base_capture = PooledCapture(
         script.operations, where={SIDE_TAG: "base"}, keep_deltas=True, on_second=watch.get("base")
     )
-    with Capture(
-        script.operations,
-        on_second=head_points,
-        where={SIDE_TAG: "head"},
-        followers=(base_capture,),
-        keep_deltas=True,
-    ) as capture:
-        ended = run_both_sides(
+    head_capture = PooledCapture(
+        script.operations, where={SIDE_TAG: "head"}, keep_deltas=True, on_second=head_points
+    )
+    capture = runners.capture(followers=(head_capture, base_capture))
+    loaded = runners.run(capture, on_tick=on_tick, summary=runners.count <= 1)
+    ended = loaded.ended
+    runs = {
+        "head": finish(
+            head_capture,
             script,
-            urls,
-            capture,
-            workdir,
-            timeout_s=timeout_s,
-            extra_env=extra_env,
-            on_tick=on_tick,
-            summary=True,
-            secrets=secrets,
-        )
-        runs = {
-            "head": finish(
-                capture,
-                script,
-                [ended.code],
-                ended.elapsed,
-                ended.summary_path,
-                ended.aborted,
-                ended.exchanges.get("head", {}),
-                ended.setup,  # both sides' tallies: the report shows them side by side
-            ),
-            "base": finish(
-                base_capture,
-                script,
-                [ended.code],
-                ended.elapsed,
-                None,
-                ended.aborted,
-                ended.exchanges.get("base", {}),
-            ),
-        }
+            [ended.code],
+            ended.elapsed,
+            ended.summary_path,
+            ended.aborted,
+            ended.exchanges.get("head", {}),
+            ended.setup,  # both sides' tallies: the report shows them side by side
+        ),
+        "base": finish(
+            base_capture,
+            script,
+            [ended.code],
+            ended.elapsed,
+            None,
+            ended.aborted,
+            ended.exchanges.get("base", {}),
+        ),
+    }
     code = ended.code
-    assert capture.deltas is not None and base_capture.deltas is not None
+    assert head_capture.deltas is not None and base_capture.deltas is not None
     blocks = pair_blocks(
-        {"base": list(base_capture.deltas), "head": list(capture.deltas)},
+        {"base": list(base_capture.deltas), "head": list(head_capture.deltas)},
         rounds,
         script,
         code,
+        runners.count,
     )
-    return DuetResult(runs, blocks)
+    return DuetResult(runs, blocks, loaded.runners)
 
 
 def pair_blocks(
-    deltas: dict[str, list[dict[str, Delta]]], rounds: int, script: Script, code: int
+    deltas: dict[str, list[dict[str, Delta]]],
+    rounds: int,
+    script: Script,
+    code: int,
+    runners: int = 1,
 ) -> dict[str, list[LoadResult]]:
-    """Group adjacent pushes into at most ``rounds`` blocks holding about equal requests.
+    """Group adjacent pushes into at most ``rounds`` blocks holding about equal requests;
+    ``runners`` push once a second each, so a block of n pushes lasts n / runners s.
 
     Grouping by requests rather than by pushes folds the partial seconds at the
     start and end of the load into their neighbours, and no request is left out:
@@ -146,13 +153,13 @@ def pair_blocks(
     group = np.minimum((middle / weights.sum() * rounds).astype(int), rounds - 1)
     groups = [busy[group == g] for g in np.unique(group)]
     return {
-        side: [_block([deltas[side][int(i)] for i in g], script, code) for g in groups]
+        side: [_block([deltas[side][int(i)] for i in g], script, code, runners) for g in groups]
         for side in SIDES
     }
 
 
-def _block(pushes: list[dict[str, Delta]], script: Script, code: int) -> LoadResult:
-    duration = len(pushes) * PUSH_INTERVAL_S
+def _block(pushes: list[dict[str, Delta]], script: Script, code: int, runners: int) -> LoadResult:
+    duration = len(pushes) * PUSH_INTERVAL_S / max(1, runners)
     per_op: dict[str, OperationStats] = {}
     hists: dict[str, Histogram] = {}
     for op in script.operations:

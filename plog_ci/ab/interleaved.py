@@ -14,13 +14,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from plog_ci.ab.runners import Runners
 from plog_ci.errors import InternalError
 from plog_ci.loadgen.script import SIDE_TAG, Script
 from plog_ci.results import LoadResult, OperationStats, SetupTally
 from plog_ci.runner.capture import Capture, SeriesCallback, stats_from
 from plog_ci.runner.histogram import Histogram
 from plog_ci.runner.histogram import merge as merge_histograms
-from plog_ci.runner.k6 import HardCapReached, finish, run_both_sides
+from plog_ci.runner.k6 import HardCapReached, finish
+from plog_ci.runner.segments import RunnerCapture, RunnerTally
 
 SIDES = ("base", "head")
 ROUND_TAG = "plog_round"  # a schedule's requests: which round they belong to
@@ -42,15 +44,24 @@ class StoppedEarly(HardCapReached):
 
 class _RoundWatch:
     """Which rounds are complete while k6 runs, from the block captures: round i is
-    complete once round i+1 has requests on either side and a later push arrived (a
-    push carries every series' cumulative state, so round i's last requests are in)."""
+    complete once round i+1 has requests on either side and every runner pushed again
+    since (a push carries every series' cumulative state, so round i's last requests
+    are in, from each of the ``runners``)."""
 
-    def __init__(self, blocks: dict[str, list[Capture]], main: Capture, block_s: float) -> None:
+    def __init__(
+        self, blocks: dict[str, list[Capture]], main: RunnerCapture, block_s: float, runners: int
+    ) -> None:
         self.blocks = blocks
         self.main = main
         self.block_s = block_s
-        self.started_push: dict[int, int] = {}  # round -> pushes when first seen started
+        self.runners = runners
+        # round -> each runner's pushes when the round was first seen started
+        self.started_push: dict[int, dict[str, int]] = {}
         self.stats: RoundStats = {side: [] for side in SIDES}
+
+    def _pushed_since(self, before: dict[str, int]) -> bool:
+        now = self.main.runner_pushes()
+        return len(now) >= self.runners and all(n > before.get(r, 0) for r, n in now.items())
 
     def _started(self, index: int) -> bool:
         return any(
@@ -62,9 +73,9 @@ class _RoundWatch:
         rounds = len(self.blocks[SIDES[0]])
         nxt = len(self.stats[SIDES[0]]) + 1  # the round whose start completes the next one
         while nxt < rounds and nxt not in self.started_push and self._started(nxt):
-            self.started_push[nxt] = self.main.pushes
+            self.started_push[nxt] = self.main.runner_pushes()
         done = len(self.stats[SIDES[0]])
-        while done + 1 in self.started_push and self.main.pushes > self.started_push[done + 1]:
+        while done + 1 in self.started_push and self._pushed_since(self.started_push[done + 1]):
             for side in SIDES:
                 self.stats[side].append(self.blocks[side][done].stats(self.block_s)[0])
             done += 1
@@ -116,6 +127,7 @@ class InterleavedResult:
     # failed exchanges (plog_ci.runner.exchanges): side -> operation -> exchanges
     exchanges: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     setup: tuple[SetupTally, ...] = ()  # what each producer made, per side
+    runners: tuple[RunnerTally, ...] = ()  # load.runners > 1: each runner's tally
 
     def round_stats(self) -> RoundStats:
         """Side -> each round's per-operation statistics, in round order."""
@@ -144,6 +156,7 @@ def run_scheduled(
     secrets: tuple[str, ...] = (),
     on_side: Callable[[str], SeriesCallback] | None = None,
     on_round: Callable[[RoundStats], bool] | None = None,
+    runners: Runners | None = None,
 ) -> InterleavedResult:
     """Interleaving inside one k6 process: ``script`` has a ``Schedule``.
 
@@ -161,7 +174,16 @@ def run_scheduled(
     (side -> per-round statistics of every completed round, in round order; the last
     round is not seen: the caller judges the final blocks). True stops k6 then: the
     result holds the completed rounds only, ``aborted`` None (a decision, not a fault).
+
+    ``runners`` (``ab.runners.runners_for``): the same schedule as N execution segments
+    (local processes or a TestRun) pushing to one capture; the per-side and per-round
+    captures merge them exactly, and stopping stops every runner. None: one local k6
+    on ``urls`` with ``timeout_s``, ``extra_env`` and ``secrets``.
     """
+    if runners is None:
+        runners = Runners(
+            script, urls, workdir, timeout_s, extra_env=extra_env or {}, secrets=secrets
+        )
     if set(script.sides) != set(SIDES) or len(script.slots) < 2:
         raise InternalError("run_scheduled needs a script with a schedule (generate(schedule=))")
     per_round = script.per_round
@@ -187,34 +209,25 @@ def run_scheduled(
     )
     followers = tuple(c for side in SIDES for c in block_captures[side]) + watchers
     stopped: list[int] = []
-    with Capture(script.operations, followers=followers) as capture:
-        watch = _RoundWatch(block_captures, capture, script.block_s)
-        seen = 0
+    capture = runners.capture(followers=followers)
+    watch = _RoundWatch(block_captures, capture, script.block_s, runners.count)
+    seen = 0
 
-        def tick(elapsed: float) -> None:
-            nonlocal seen
-            if on_tick is not None:
-                on_tick(elapsed)
-            if on_round is None or stopped:
-                return
-            done = watch.complete()
-            if done > seen:
-                seen = done
-                if on_round(watch.stats):
-                    stopped.append(done)
-                    raise StoppedEarly(done)
+    def tick(elapsed: float) -> None:
+        nonlocal seen
+        if on_tick is not None:
+            on_tick(elapsed)
+        if on_round is None or stopped:
+            return
+        done = watch.complete()
+        if done > seen:
+            seen = done
+            if on_round(watch.stats):
+                stopped.append(done)
+                raise StoppedEarly(done)
 
-        ended = run_both_sides(
-            script,
-            urls,
-            capture,
-            workdir,
-            timeout_s=timeout_s,
-            extra_env=extra_env,
-            on_tick=tick,
-            summary=False,
-            secrets=secrets,
-        )
+    loaded = runners.run(capture, on_tick=tick, summary=False)
+    ended = loaded.ended
     code, aborted = ended.code, ended.aborted
     if stopped:  # stopped on purpose: keep the completed rounds, report no abort
         rounds, code, aborted = stopped[0], 0, None
@@ -229,7 +242,7 @@ def run_scheduled(
     order = tuple(
         (script.slots[per_round * i], script.slots[per_round * i + 1]) for i in range(rounds)
     )
-    return InterleavedResult(blocks, order, ended.exchanges, ended.setup)
+    return InterleavedResult(blocks, order, ended.exchanges, ended.setup, loaded.runners)
 
 
 def _weighted(values: list[tuple[float, int]]) -> float:

@@ -23,7 +23,7 @@ from plog_ci.ab.baseline import Baseline, paired_baseline
 from plog_ci.ab.cluster_resources import ClusterResources, after_load, cluster_samples
 from plog_ci.ab.duet import run_duet
 from plog_ci.ab.interleaved import head_and_base, round_order, run_scheduled
-from plog_ci.ab.runners import cluster_hosts, load_head
+from plog_ci.ab.runners import Runners, cluster_hosts, load_head, runners_for, with_limit
 from plog_ci.analysis.sequential_run import SequentialRun
 from plog_ci.build.harbor_scan import ImageFacts
 from plog_ci.config.model import LoadConfig
@@ -335,6 +335,13 @@ class _Sides:
             "head": under_base_path(self.head.base_url, self.plan.head_spec),
         }
 
+    def _runners(self, script: Script, timeout_s: float) -> Runners:
+        """load.runners for both sides (ab.runners: one k6, segments or a TestRun)."""
+        env, keep = k6_secrets(script, self.recorder.allow_secrets)
+        where, run_id = self.workdir / "k6", self.recorder.run_id
+        return runners_for(self.plan.config, script, self.urls, self.head, where, run_id=run_id,
+                           timeout_s=timeout_s, extra_env=env, secrets=keep)  # fmt: skip
+
     def _paired(
         self,
         kind: str,
@@ -378,12 +385,12 @@ class _Sides:
             stretched_load(config.load, total),
             gates=config.gates,
             data_root=self.head_tree,
+            allow_hosts=cluster_hosts(config, self.head, self.base),
             schedule=Schedule(
                 tuple(side for pair in order for side in pair), self.on_base, per_round=2 * turns
             ),
         )
         warn_unsent(script, self.progress)
-        extra_env, secrets = k6_secrets(script, self.recorder.allow_secrets)
         turns_note = f" in turns of {block_s / turns:.3g} s" if turns > 1 else ""
         stretched = schedule.stretch_line()
         if stretched is not None:
@@ -402,13 +409,13 @@ class _Sides:
             self.workdir / "k6",
             timeout_s=total + K6_GRACE_S,
             on_tick=series.ticker(self.progress.advance_to),
-            extra_env=extra_env,
-            secrets=secrets,
             on_side=series.watch,
             on_round=monitor.look if monitor is not None else None,
+            runners=self._runners(script, total + K6_GRACE_S),
         )
         series.flush()
         rounds, (result, base) = len(outcome.order), head_and_base(outcome, script.sha256)
+        result = with_limit(result, outcome.runners, self.progress.warn)
         sequential = None
         if monitor is not None:
             sequential = monitor.close(outcome.round_stats())
@@ -425,10 +432,10 @@ class _Sides:
             config.load,
             gates=config.gates,
             data_root=self.head_tree,
+            allow_hosts=cluster_hosts(config, self.head, self.base),
             duet_base=self.on_base,
         )
         warn_unsent(script, self.progress)
-        extra_env, secrets = k6_secrets(script, self.recorder.allow_secrets)
         series = self.recorder.series
         self.progress.stage(
             f"Duet load test: {len(operations)} operations, base and head at once, "
@@ -444,9 +451,8 @@ class _Sides:
             timeout_s=script.duration_s + K6_GRACE_S,
             on_tick=series.ticker(self.progress.advance_to),
             on_second=series.collect,
-            extra_env=extra_env,
-            secrets=secrets,
             on_side=series.watch,
+            runners=self._runners(script, script.duration_s + K6_GRACE_S),
         )
         series.flush()
         how = (
@@ -454,4 +460,5 @@ class _Sides:
         )
         base = outcome.runs["base"]
         baseline = self._paired("duet", outcome.blocks, (base.operations, base.total), how)
-        return Load(script, outcome.runs["head"], baseline)
+        result = with_limit(outcome.runs["head"], outcome.runners, self.progress.warn)
+        return Load(script, result, baseline)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -73,25 +74,32 @@ def testrun_manifests(
     namespace: str | None = None,
     capture_url: str | None = None,
     image: str | None = None,
+    targets: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """A ConfigMap holding the script and a TestRun that runs it in ``parallelism`` pods."""
+    """A ConfigMap holding the script and a TestRun that runs it in ``parallelism`` pods.
+
+    ``targets``: more environment variables naming URLs for the pods (a two-sided
+    script's side URLs); like ``base_url``, each host must be in the script's
+    allow-list. Raises InputError for a bad name, parallelism or host."""
     if not _DNS_LABEL.match(name):
         raise InputError(f"TestRun name {name!r} is not a DNS label (a-z, 0-9, '-')")
     if not 1 <= parallelism <= 1000:
         raise InputError(f"parallelism {parallelism} is not between 1 and 1000")
-    host = (urlsplit(base_url).hostname or "").lower()
-    if script.allow_hosts and host not in script.allow_hosts:
-        raise InputError(
-            f"TestRun target host {host!r} is not in the script's allow-list "
-            f"({', '.join(script.allow_hosts)})",
-            hint="generate the script with --allow-host for the in-cluster service name",
-        )
+    for url in (base_url, *(targets or {}).values()):
+        host = (urlsplit(url).hostname or "").lower()
+        if script.allow_hosts and host not in script.allow_hosts:
+            raise InputError(
+                f"TestRun target host {host!r} is not in the script's allow-list "
+                f"({', '.join(script.allow_hosts)})",
+                hint="generate the script with --allow-host for the in-cluster service name",
+            )
     meta: dict[str, Any] = {"name": name}
     if namespace:
         meta["namespace"] = namespace
     env: list[dict[str, Any]] = [
         {"name": "BASE_URL", "value": base_url},
         {"name": "K6_NO_USAGE_REPORT", "value": "true"},
+        *({"name": k, "value": v} for k, v in sorted((targets or {}).items())),
     ]
     arguments = "--no-color"
     if capture_url:

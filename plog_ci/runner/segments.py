@@ -22,10 +22,9 @@ import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import psutil
 
@@ -35,11 +34,12 @@ from plog_ci.gate_grammar import Gate
 from plog_ci.loadgen.script import Script
 from plog_ci.results import LoadResult, OperationStats, SeriesPoint, SetupTally
 from plog_ci.runner.capture import Capture, SeriesCallback, stats_from
-from plog_ci.runner.exchanges import KEPT, read_exchanges, read_setup
+from plog_ci.runner.exchanges import KEPT, Exchanges, read_exchanges, read_setup
 from plog_ci.runner.histogram import merge
 from plog_ci.runner.k6 import (
     MEASURED_CODES,
     HardCapReached,
+    K6Exit,
     base_env,
     capture_env,
     check_target,
@@ -75,7 +75,8 @@ def segment_sequence(count: int) -> tuple[str, list[str]]:
 class RunnerCapture(Capture):
     """A capture that keeps each runner apart: by push path, or by k6-operator's
     ``instance_id`` label when one path takes every pod; and counts, per runner,
-    k6's dropped iterations."""
+    k6's dropped iterations and its pushes. ``where``/``followers``/``keep_deltas``
+    as for ``Capture``."""
 
     def __init__(
         self,
@@ -83,10 +84,15 @@ class RunnerCapture(Capture):
         *,
         on_second: SeriesCallback | None = None,
         listen: tuple[str, int] = ("127.0.0.1", 0),
+        where: dict[str, str] | None = None,
+        followers: tuple[Capture, ...] = (),
     ) -> None:
-        super().__init__(operations, on_second=on_second, listen=listen)
+        super().__init__(
+            operations, on_second=on_second, listen=listen, where=where, followers=followers
+        )
         # runner -> series labels -> latest cumulative dropped iterations
         self._dropped: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+        self._runner_pushes: dict[str, int] = {}
 
     def _take(self, segment: str, series: list[Series]) -> None:
         by_runner: dict[str, list[Series]] = {}
@@ -101,6 +107,13 @@ class RunnerCapture(Capture):
                             self._dropped.setdefault(runner, {})[key] = value
         for runner, items in sorted(by_runner.items()):
             super()._take(runner, items)
+            with self._lock:
+                self._runner_pushes[runner] = self._runner_pushes.get(runner, 0) + 1
+
+    def runner_pushes(self) -> dict[str, int]:
+        """Pushes received so far from each runner that pushed (runner -> count)."""
+        with self._lock:
+            return dict(self._runner_pushes)
 
     def dropped(self) -> dict[str, int]:
         """Iterations each runner dropped so far (runners that pushed any, else absent)."""
@@ -120,6 +133,22 @@ class RunnerCapture(Capture):
                 failed = sum(round(reqs[op][1]) for op in self.operations if op in reqs)
                 out[runner] = stats_from("*", merged, (count, failed, {}), duration_s)
         return out
+
+
+class PooledCapture(Capture):
+    """A capture (``where``, ``keep_deltas``...) that holds every runner's series in one
+    state, each series labelled with its runner: a push's delta is that runner's
+    increment, so ``deltas`` covers every runner (a plain ``Capture`` keeps them for
+    path "0" only). One push a second per runner: N deltas a second."""
+
+    def _take(self, segment: str, series: list[Series]) -> None:
+        tagged = [
+            item
+            if RUNNER_LABEL in item.labels
+            else replace(item, labels={**item.labels, RUNNER_LABEL: segment})
+            for item in series
+        ]
+        super()._take("0", tagged)
 
 
 @dataclass(frozen=True)
@@ -144,26 +173,31 @@ class MergedRun:
 
     @property
     def saturation(self) -> str | None:
-        """The load generator's limit, in a sentence, when any runner dropped iterations."""
-        short = sorted(
-            (r for r in self.runners if r.dropped_iterations > 0),
-            key=lambda r: -r.dropped_iterations,
-        )
-        if not short:
-            return None
-        total = sum(r.dropped_iterations for r in short)
-        parts = "; ".join(
-            f"runner {r.runner} (segment {r.segment}) dropped {r.dropped_iterations} "
-            f"and sent {r.requests}"
-            + (f", its k6 at {r.cpu_percent:.0f}% of a core" if r.cpu_percent is not None else "")
-            for r in short
-        )
-        return (
-            f"the load generator could not keep the planned rate: {total} iterations "
-            f"were dropped by {len(short)} of {len(self.runners)} runners ({parts}); "
-            "k6 had no free VU when they were due, so the rate measured is the runners' "
-            "limit, not the service's (raise load.vus or load.runners)"
-        )
+        """The load generator's limit, in a sentence (``saturation_line``)."""
+        return saturation_line(self.runners)
+
+
+def saturation_line(runners: Sequence[RunnerTally]) -> str | None:
+    """The load generator's limit, in a sentence, when any runner dropped iterations."""
+    short = sorted(
+        (r for r in runners if r.dropped_iterations > 0),
+        key=lambda r: -r.dropped_iterations,
+    )
+    if not short:
+        return None
+    total = sum(r.dropped_iterations for r in short)
+    parts = "; ".join(
+        f"runner {r.runner} (segment {r.segment}) dropped {r.dropped_iterations} "
+        f"and sent {r.requests}"
+        + (f", its k6 at {r.cpu_percent:.0f}% of a core" if r.cpu_percent is not None else "")
+        for r in short
+    )
+    return (
+        f"the load generator could not keep the planned rate: {total} iterations "
+        f"were dropped by {len(short)} of {len(runners)} runners ({parts}); "
+        "k6 had no free VU when they were due, so the rate measured is the runners' "
+        "limit, not the service's (raise load.vus or load.runners)"
+    )
 
 
 def tallies(
@@ -230,91 +264,138 @@ def run_merged(
     ``aborted`` with the reason. Raises InternalError when a process fails (exit
     code other than 0, 99, 105), with its log's tail.
     """
+    pin = check_target(base_url, script)
+    capture = RunnerCapture(script.operations, on_second=on_second)
+    with capture:
+        ended, cpu_percent = run_segments_captured(
+            script,
+            base_url,
+            capture,
+            workdir,
+            count,
+            timeout_s=timeout_s,
+            abort_gates=abort_gates,
+            extra_env={**pin, **(extra_env or {})},
+            on_tick=on_tick,
+            secrets=secrets,
+        )
+        result = finish(
+            capture,
+            script,
+            [ended.code],
+            ended.elapsed,
+            None,
+            ended.aborted,
+            ended.exchanges.get("", {}),
+            ended.setup,
+        )
+        _, segments = segment_sequence(count)
+        return MergedRun(result, tallies(capture, segments, result.duration_s, cpu_percent))
+
+
+def run_segments_captured(
+    script: Script,
+    base_url: str,
+    capture: RunnerCapture,
+    workdir: Path,
+    count: int,
+    *,
+    timeout_s: float,
+    abort_gates: tuple[Gate, ...] = (CATASTROPHIC,),
+    extra_env: dict[str, str] | None = None,
+    on_tick: Callable[[float], None] | None = None,
+    secrets: Sequence[str] = (),
+) -> tuple[K6Exit, dict[str, float]]:
+    """``count`` local k6 segment processes of ``script`` pushing to ``capture`` (started;
+    targets already checked, their pin in ``extra_env``): how they ended, as one k6
+    (``K6Exit``: code 99 and ``aborted`` when an abort gate failed on the merged
+    state, 105 past ``timeout_s`` or when ``on_tick`` raised ``HardCapReached``, whose
+    subclasses stop every runner on purpose), and each runner's CPU (percent of a core,
+    by segment index). Raises InternalError when a process fails, with its log's tail.
+    """
     k6 = find_k6()
     workdir.mkdir(parents=True, exist_ok=True)
     script_path = workdir / "script.js"
     script_path.write_text(script.text, encoding="utf-8")
-    pin = check_target(base_url, script)
     sequence, segments = segment_sequence(count)
     processes: list[proc.Process] = []
     watch = AbortWatch(abort_gates, count)
     cpu: dict[str, float] = {}
     secret_values: list[str] = list(secrets)
-    capture = RunnerCapture(script.operations, on_second=on_second)
-    with capture:
-        started = time.monotonic()
-        try:
-            for index, segment in enumerate(segments):
-                url = capture.url(str(index))
-                env = base_env(base_url, {**pin, **(extra_env or {})})
-                env.update(capture_env(url))
-                argv = k6_argv(
-                    k6,
-                    script_path,
-                    capture_url=url,
-                    summary=None,
-                    segment=(segment, sequence),
-                    extra_args=(NO_THRESHOLDS,),
-                    console=workdir / f"console-{index}.log",
+    started = time.monotonic()
+    try:
+        for index, segment in enumerate(segments):
+            url = capture.url(str(index))
+            env = base_env(base_url, extra_env)
+            env.update(capture_env(url))
+            argv = k6_argv(
+                k6,
+                script_path,
+                capture_url=url,
+                summary=None,
+                segment=(segment, sequence),
+                extra_args=(NO_THRESHOLDS,),
+                console=workdir / f"console-{index}.log",
+            )
+            secret_values = [*secrets, *(env.get(n, "") for n in script.secret_env)]
+            processes.append(
+                proc.Process(
+                    argv,
+                    cwd=workdir,
+                    env=env,
+                    log_path=workdir / f"k6-{index}.log",
+                    secrets=secret_values,
                 )
-                secret_values = [*secrets, *(env.get(n, "") for n in script.secret_env)]
-                processes.append(
-                    proc.Process(
-                        argv,
-                        cwd=workdir,
-                        env=env,
-                        log_path=workdir / f"k6-{index}.log",
-                        secrets=secret_values,
-                    )
-                )
-        except BaseException:
-            for process in processes:
-                process.stop(grace=1.0)
-            raise
+            )
+    except BaseException:
+        for process in processes:
+            process.stop(grace=1.0)
+        raise
 
-        def tick(elapsed: float) -> None:
-            _sample_cpu(processes, cpu)
-            if on_tick is not None:
-                on_tick(elapsed)
-            reason = judge_each_second(capture, watch, elapsed)
-            if reason is not None:
-                raise _MergedAbort(reason)
+    def tick(elapsed: float) -> None:
+        _sample_cpu(processes, cpu)
+        if on_tick is not None:
+            on_tick(elapsed)
+        reason = judge_each_second(capture, watch, elapsed)
+        if reason is not None:
+            raise _MergedAbort(reason)
 
-        aborted: str | None = None
-        try:
-            codes = wait_all(processes, timeout_s, tick)
-        except _MergedAbort as stop:  # wait_all stopped every process on the way out
-            aborted, codes = stop.reason, [99] * count
-        except HardCapReached as exc:
-            aborted = f"{exc.message}: the service kept requests waiting past the end of the test"
-            codes = [105] * count
-        elapsed = time.monotonic() - started
-        for index, code in enumerate(codes):
-            if code not in MEASURED_CODES:
-                raise InternalError(
-                    f"k6 segment {segments[index]} exited with code {code}\n"
-                    f"--- k6 output ---\n{processes[index].tail(30)}",
-                    hint=f"the script is at {script_path}",
-                )
-        exchanges, setup = _exchanges(workdir, count, tuple(v for v in secret_values if v))
-        result = finish(capture, script, codes, elapsed, None, aborted, exchanges, setup)
-        cpu_percent = {k: v / elapsed * 100 for k, v in cpu.items()} if elapsed > 0 else {}
-        runners = tallies(capture, segments, result.duration_s, cpu_percent)
-        return MergedRun(result, runners)
+    aborted: str | None = None
+    try:
+        codes = wait_all(processes, timeout_s, tick)
+    except _MergedAbort as stop:  # wait_all stopped every process on the way out
+        aborted, codes = stop.reason, [99] * count
+    except HardCapReached as exc:
+        aborted = f"{exc.message}: the service kept requests waiting past the end of the test"
+        codes = [105] * count
+    elapsed = time.monotonic() - started
+    for index, code in enumerate(codes):
+        if code not in MEASURED_CODES:
+            raise InternalError(
+                f"k6 segment {segments[index]} exited with code {code}\n"
+                f"--- k6 output ---\n{processes[index].tail(30)}",
+                hint=f"the script is at {script_path}",
+            )
+    exchanges, setup = _exchanges(workdir, count, tuple(v for v in secret_values if v))
+    cpu_percent = {k: v / elapsed * 100 for k, v in cpu.items()} if elapsed > 0 else {}
+    code = next((c for c in codes if c != 0), 0)
+    return K6Exit(code, elapsed, None, aborted, exchanges, setup), cpu_percent
 
 
 def _exchanges(
     workdir: Path, count: int, secrets: tuple[str, ...]
-) -> tuple[dict[str, list[dict[str, Any]]], tuple[SetupTally, ...]]:
-    """The runners' failed exchanges, merged (``KEPT`` per operation), and what setup
-    made: every runner runs the script's setup, so the first runner's tally stands."""
-    merged: dict[str, list[dict[str, Any]]] = {}
+) -> tuple[Exchanges, tuple[SetupTally, ...]]:
+    """The runners' failed exchanges, merged per side and operation (``KEPT`` each), and
+    what setup made: every runner runs the script's setup, so the first runner's tally
+    stands."""
+    merged: Exchanges = {}
     setup: tuple[SetupTally, ...] = ()
     for index in range(count):
         console = workdir / f"console-{index}.log"
-        for op, items in read_exchanges(console, secrets).get("", {}).items():
-            kept = merged.setdefault(op, [])
-            kept.extend(items[: max(0, KEPT - len(kept))])
+        for side, by_op in read_exchanges(console, secrets).items():
+            for op, items in by_op.items():
+                kept = merged.setdefault(side, {}).setdefault(op, [])
+                kept.extend(items[: max(0, KEPT - len(kept))])
         if index == 0:
             setup = read_setup(console)
     return merged, setup
