@@ -97,11 +97,18 @@ def test_two_runners_measure_the_whole_rate_and_pass(
         (run,) = store.runs()
         record = store.get_run(run.id)
         stats = store.operation_stats(run.id)
+        series = store.series(run.id, "GET /items")
     finally:
         store.close()
     assert record.status == "pass"
     # 20/s for 4 s from two segments of one test: about 80 requests, not 2 x 80.
     assert 60 <= stats["GET /items"].count <= 90, stats["GET /items"]
+    # One point per second for both runners together: about 20/s, not 10/s twice as
+    # many seconds (each runner's push was a point of its own).
+    seconds = [p.second for p in series]
+    assert len(seconds) == len(set(seconds)) and len(seconds) <= 6, seconds
+    assert sum(p.count for p in series) == stats["GET /items"].count
+    assert max(p.count for p in series) >= 15, [p.count for p in series]
     assert "load-generator" not in [f["kind"] for f in _findings(plog_home)]
 
 

@@ -201,7 +201,12 @@ def run_scheduled(
     # drifted ahead of the clock).
     watchers = (
         tuple(
-            Capture(script.operations, where={SIDE_TAG: side}, on_second=on_side(side))
+            Capture(
+                script.operations,
+                where={SIDE_TAG: side},
+                on_second=on_side(side),
+                merge_seconds=runners.count > 1,
+            )
             for side in SIDES
         )
         if on_side is not None

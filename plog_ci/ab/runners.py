@@ -108,6 +108,8 @@ class Runners:
             listen=listen,
             where=where,
             followers=followers,
+            # N runners' pushes: one live point per second (runner.second_merge)
+            merge_seconds=self.count > 1,
         )
 
     def run(

@@ -36,6 +36,7 @@ from typing import Any
 from plog_ci.results import TOTAL, OperationStats, SeriesPoint
 from plog_ci.runner.histogram import Histogram, merge
 from plog_ci.runner.remote_write import MAX_BODY, DecodeError, Series, decode_write_request
+from plog_ci.runner.second_merge import SecondMerger
 
 DURATION = "k6_http_req_duration_seconds"
 REQS = "k6_http_reqs_total"
@@ -91,11 +92,14 @@ class Capture:
         followers: tuple[Capture, ...] = (),
         keep_deltas: bool = False,
         listen: tuple[str, int] = ("127.0.0.1", 0),
+        merge_seconds: bool = False,
     ) -> None:
         """``where``: only series with these label values; ``followers`` see every push
         too; ``keep_deltas`` keeps each push's per-operation delta (see ``deltas``);
         ``listen``: the (host, port) to bind, loopback on a free port unless in-cluster
-        runners must reach it (``PLOG_CAPTURE_LISTEN``)."""
+        runners must reach it (``PLOG_CAPTURE_LISTEN``); ``merge_seconds``: N execution
+        segments push, so ``on_second`` gets one point per operation and whole second,
+        merged across them (``second_merge``), instead of each push's own."""
         self.operations = operations
         self.listen = listen
         self.where = where
@@ -111,6 +115,7 @@ class Capture:
         self.bad_pushes = 0
         self.callback_error: str | None = None
         self._segments: dict[str, _Segment] = {}
+        self._merger = SecondMerger(operations) if merge_seconds else None
         self._lock = threading.Lock()
         self._ingest_lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -154,6 +159,10 @@ class Capture:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        if self._merger is not None:
+            with self._lock:
+                held = self._merger.drain()
+            self._hand_on(held)
 
     def url(self, segment: str = "0") -> str:
         assert self._server is not None, "start() the capture first"
@@ -186,6 +195,11 @@ class Capture:
             points = self._points(segment, state)
             self.pushes += 1
             self.points.extend(p for p in points if p.operation != TOTAL)
+            if self._merger is not None:
+                points = self._merger.ready()
+        self._hand_on(points)
+
+    def _hand_on(self, points: list[SeriesPoint]) -> None:
         if points and self.on_second is not None:
             try:
                 self.on_second(points)
@@ -275,6 +289,8 @@ class Capture:
                 )
             )
             deltas[op] = Delta(delta, requests, round(failures - prev_failures), errors)
+            if self._merger is not None:
+                self._merger.add_point(segment, out[-1], delta)
             if hist is not None:
                 state.prev_hist[op] = hist
             state.prev_reqs[op] = (count, failures, dict(by_status))

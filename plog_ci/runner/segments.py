@@ -86,9 +86,15 @@ class RunnerCapture(Capture):
         listen: tuple[str, int] = ("127.0.0.1", 0),
         where: dict[str, str] | None = None,
         followers: tuple[Capture, ...] = (),
+        merge_seconds: bool = True,
     ) -> None:
         super().__init__(
-            operations, on_second=on_second, listen=listen, where=where, followers=followers
+            operations,
+            on_second=on_second,
+            listen=listen,
+            where=where,
+            followers=followers,
+            merge_seconds=merge_seconds,
         )
         # runner -> series labels -> latest cumulative dropped iterations
         self._dropped: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
