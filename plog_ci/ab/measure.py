@@ -1,9 +1,10 @@
 """Measure a plan: deploy the head (and the base beside it), run k6, sample resources.
 
 Side by side (``compare.mode`` interleaved or duet, with a base that has the spec and
-at least one picked operation): both sides are deployed on loopback and loaded in
-one k6 process, interleaved in random turns or at once (duet), and the paired
-blocks make the baseline. Otherwise the head alone is loaded and the live series
+at least one picked operation): both sides are deployed (on loopback, or as two Helm
+releases) and loaded by one k6 process, or ``load.runners`` execution segments of the
+same script, interleaved in random turns or at once (duet), and the paired blocks
+make the baseline. Otherwise the head alone is loaded and the live series
 streams to the sinks; the baseline is looked up later among stored runs.
 """
 
