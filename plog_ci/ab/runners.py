@@ -29,7 +29,7 @@ from plog_ci.gate_grammar import Gate
 from plog_ci.loadgen.script import Script, host_of, side_urls
 from plog_ci.results import LoadResult, SeriesPoint
 from plog_ci.runner.capture import Capture, SeriesCallback
-from plog_ci.runner.k6 import K6Exit, check_target, finish, run_captured
+from plog_ci.runner.k6 import K6Exit, check_target, finish_exit, run_captured
 from plog_ci.runner.merged_gates import CATASTROPHIC, abort_gates
 from plog_ci.runner.segments import (
     RunnerCapture,
@@ -267,14 +267,5 @@ def load_head(
     capture = runners.capture(on_second=on_second)
     loaded = runners.run(capture, on_tick=on_tick, summary=runners.count <= 1)
     ended = loaded.ended
-    result = finish(
-        capture,
-        script,
-        [ended.code],
-        ended.elapsed,
-        ended.summary_path,
-        ended.aborted,
-        ended.exchanges.get("", {}),
-        ended.setup,
-    )
+    result = finish_exit(capture, script, ended)
     return with_limit(result, loaded.runners, warn)

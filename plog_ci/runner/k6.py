@@ -286,16 +286,7 @@ def run_k6(
             summary=summary,
             secrets=secrets,
         )
-        return finish(
-            capture,
-            script,
-            [ended.code],
-            ended.elapsed,
-            ended.summary_path,
-            ended.aborted,
-            ended.exchanges.get("", {}),
-            ended.setup,
-        )
+        return finish_exit(capture, script, ended)
 
 
 def run_both_sides(
@@ -418,6 +409,20 @@ def run_captured(
         aborted_reason(code, process.tail(200)),
         read_exchanges(console, tuple(secret_values)),
         read_setup(console),
+    )
+
+
+def finish_exit(capture: Capture, script: Script, ended: K6Exit) -> LoadResult:
+    """``finish`` for one ``K6Exit`` (one k6, or N segments that ended together)."""
+    return finish(
+        capture,
+        script,
+        [ended.code],
+        ended.elapsed,
+        ended.summary_path,
+        ended.aborted,
+        ended.exchanges.get("", {}),
+        ended.setup,
     )
 
 

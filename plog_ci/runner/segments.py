@@ -44,7 +44,7 @@ from plog_ci.runner.k6 import (
     capture_env,
     check_target,
     find_k6,
-    finish,
+    finish_exit,
     k6_argv,
     wait_all,
 )
@@ -285,16 +285,7 @@ def run_merged(
             on_tick=on_tick,
             secrets=secrets,
         )
-        result = finish(
-            capture,
-            script,
-            [ended.code],
-            ended.elapsed,
-            None,
-            ended.aborted,
-            ended.exchanges.get("", {}),
-            ended.setup,
-        )
+        result = finish_exit(capture, script, replace(ended, summary_path=None))
         _, segments = segment_sequence(count)
         return MergedRun(result, tallies(capture, segments, result.duration_s, cpu_percent))
 
