@@ -96,6 +96,10 @@ def test_relative_gate_without_baseline_gives_no_verdict_never_fail() -> None:
     verdict = evaluate((parse_gate("p95 <= +10%"), parse_gate("p95 < 1s")), ops, stats("*", 10))
     assert verdict.status == "pass"
     assert verdict.outcomes[0].passed is None
+    # Passing, but not "all gates held": the undecided gate is named (a new user's finding).
+    assert verdict.reason == "no gate failed; gate p95 <= +10% gave no verdict on the whole run"
+    held = evaluate((parse_gate("p95 < 1s"),), ops, stats("*", 10))
+    assert (held.status, held.reason) == ("pass", "all gates held")
 
 
 def test_throughput_gate_reads_the_total() -> None:

@@ -199,4 +199,15 @@ def decide(outcomes: Sequence[GateOutcome]) -> Verdict:
         )
     if outcomes and all(o.passed is None for o in outcomes):
         return Verdict("no-verdict", tuple(outcomes), "no gate could be evaluated")
+    undecided = [o for o in outcomes if o.passed is None]
+    if undecided:
+        # Passing, but not "all held": say which gate could not be judged.
+        o = undecided[0]
+        more = f" (and {len(undecided) - 1} more)" if len(undecided) > 1 else ""
+        where = "the whole run" if o.operation == "*" else o.operation
+        return Verdict(
+            "pass",
+            tuple(outcomes),
+            f"no gate failed; gate {o.gate.label} gave no verdict on {where}{more}",
+        )
     return Verdict("pass", tuple(outcomes), "all gates held")
