@@ -265,3 +265,9 @@ def to_plain(node: Any) -> Any:
     if isinstance(node, str):
         return str(node)
     return node
+
+
+def scalar_text(value: Any) -> str:
+    """A YAML scalar as the text a user wrote for a string value: ``true``/``false``
+    for booleans (YAML's spelling, not Python's ``True``), else ``str(value)``."""
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -21,6 +21,7 @@ from plog_ci.config.registry_address import repository_problem, url_problem
 from plog_ci.config.sizes import HINT as SIZE_HINT
 from plog_ci.config.sizes import parse_size
 from plog_ci.errors import ConfigError
+from plog_ci.yamldoc import scalar_text
 
 TARGETS = ("process", "podman", "helm")
 # Targets that build an image and so take build and registry.
@@ -203,7 +204,7 @@ def _build(raw: dict[str, Any], problems: Problems) -> BuildConfig:
                 "letters, digits and _, not starting with a digit, e.g. PYTHON_VERSION",
                 at_key=True,
             )
-        text = str(value).lower() if isinstance(value, bool) else str(value)
+        text = scalar_text(value)
         if "\x00" in text:
             problems.add([*where, "args", name], "contains a NUL byte", "remove it")
         args.append((name, text))

@@ -20,6 +20,7 @@ from plog_ci.config.durations import parse_duration
 from plog_ci.config.paths import HINT as PATH_HINT
 from plog_ci.config.paths import path_problem
 from plog_ci.config.problems import Problems
+from plog_ci.yamldoc import scalar_text
 
 DEFAULT_URL = "http://{service}.{namespace}.svc.cluster.local:{port}"
 URL_FIELDS = ("service", "namespace", "port", "node_port", "release")
@@ -109,7 +110,7 @@ def parse_helm(raw: dict[str, Any], problems: Problems) -> HelmConfig:
                 "names joined by dots, e.g. resources.limits.cpu (as helm --set writes them)",
                 at_key=True,
             )
-        text = str(value).lower() if isinstance(value, bool) else str(value)
+        text = scalar_text(value)
         if re.search(r"(?<!\\),", text):
             problems.add(
                 [*where, "set", key],

@@ -441,10 +441,7 @@ def parse_config(data: str | bytes, filename: str = "plog.yml") -> Config:
             run=service["run"],
             port=service.get("port", 0),
             health=service.get("health", "/"),
-            env=tuple(
-                (k, str(v).lower() if isinstance(v, bool) else str(v))
-                for k, v in service.get("env", {}).items()
-            ),
+            env=tuple((k, yamldoc.scalar_text(v)) for k, v in service.get("env", {}).items()),
             workdir=workdir,
             startup_timeout_s=startup,
             setup=setup,
