@@ -87,6 +87,7 @@ def power(
     max_rounds: int,
     alpha: float,
     gate_pct: float,
+    beta: float | None = None,
 ) -> dict[str, float]:
     keys = ("slowed", "unchanged")
     limits = {k: Limit(gate_pct) for k in keys}
@@ -101,7 +102,7 @@ def power(
         # The pipeline calls decide after every round. Decisions are sticky and
         # decided_at is the first prefix that decided, so one call on all the rounds
         # gives the round where should_stop first says yes; checked on that prefix.
-        full = decide({k: d[k].tolist() for k in keys}, limits, alpha=alpha, rule=rule)
+        full = decide({k: d[k].tolist() for k in keys}, limits, alpha=alpha, rule=rule, beta=beta)
         at = {x.key: x.decided_at for x in full.decisions}
         regressions = [a for x in full.decisions if x.decision == "regression" for a in [at[x.key]]]
         if regressions:
@@ -110,7 +111,9 @@ def power(
             stop = max(a for a in at.values() if a is not None)
         else:
             stop = max_rounds
-        v = decide({k: d[k][:stop].tolist() for k in keys}, limits, alpha=alpha, rule=rule)
+        v = decide(
+            {k: d[k][:stop].tolist() for k in keys}, limits, alpha=alpha, rule=rule, beta=beta
+        )
         if not should_stop(v, max_rounds)[0]:
             raise AssertionError(f"should_stop disagrees at round {stop}")
         lengths.append(stop)
@@ -161,16 +164,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{args.power_sequences} tests per row; rounds of {ROUND_S:g} s per side"
     )
     print(
-        "noise  effect  rule         regression  within  undecided  median rounds  "
+        "noise  effect  rule         beta  regression  within  undecided  median rounds  "
         "(s per side)  fixed 20 rounds"
+    )
+    # beta None: "within" at the regression's level (alpha/m); 0.2: compare.beta's default.
+    variants: tuple[tuple[Rule, float | None], ...] = (
+        ("beyond", None),
+        ("significant", None),
+        ("significant", 0.2),
     )
     for sd in (0.10, 0.25):
         for effect in (0.0, 5.0, 10.0, 20.0, 38.0):
-            for rule in ("beyond", "significant"):
+            for rule, beta in variants:
                 rng = np.random.default_rng([args.seed, int(sd * 100), int(effect)])
-                r = power(rng, effect, sd, rule, args.power_sequences, args.max_rounds, 0.01, 5.0)
+                r = power(
+                    rng, effect, sd, rule, args.power_sequences, args.max_rounds, 0.01, 5.0, beta
+                )
                 print(
-                    f"{sd:<5g}  +{effect:<5g}  {rule:11s}  {r['regression']:10.3f}  "
+                    f"{sd:<5g}  +{effect:<5g}  {rule:11s}  {beta or '-':>4}  "
+                    f"{r['regression']:10.3f}  "
                     f"{r['within']:6.3f}  {r['undecided']:9.3f}  {r['median_rounds']:13g}  "
                     f"{r['median_rounds'] * ROUND_S:12g}  {r['fixed20']:15.3f}",
                     flush=True,

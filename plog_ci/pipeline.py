@@ -42,6 +42,7 @@ from plog_ci.analysis.findings import Finding
 from plog_ci.analysis.gates import Verdict
 from plog_ci.analysis.image_gate import scan_gated
 from plog_ci.analysis.relative_gates import evaluate_with_comparisons, metrics_for
+from plog_ci.analysis.sequential_run import nothing_followed
 from plog_ci.analysis.stats import compare_runs
 from plog_ci.config import Config
 from plog_ci.dashboard_link import run_url
@@ -311,9 +312,19 @@ def compare_stage(run: Run) -> None:
     run.comparisons = compare_runs(
         baseline.old_samples, baseline.new_samples, settings, baseline.run_level
     )
-    why = no_verdict_line(run.comparisons)
+    adaptive = run.measured.sequential is not None
+    why = no_verdict_line(run.comparisons, remedies=not adaptive)
     if why is not None:  # the report's comparison table opens with the same line
-        run.console.print(Text(f"compared with {baseline.note}: {why}"))
+        what = "fixed tests for reference" if adaptive else "compared"
+        run.console.print(Text(f"{what} with {baseline.note}: {why}"))
+
+
+def _adaptive_notes(run: Run) -> tuple[str, ...]:
+    """The report's warning when compare.length adaptive had nothing to follow."""
+    if run.measured.sequential is not None:
+        return ()
+    note = nothing_followed(run.plan.config.compare.length, run.plan.config.gates)
+    return () if note is None else (note,)
 
 
 def judge_stage(run: Run) -> None:
@@ -363,7 +374,7 @@ def report_stage(run: Run) -> None:
         run.measured.startup_s,
         run.measured.script.operations,
         run.measured.script.feeds,
-        run.measured.script.warnings,
+        (*run.measured.script.warnings, *_adaptive_notes(run)),
     )
     run.report = write_run_report(
         run.plan,
@@ -375,6 +386,7 @@ def report_stage(run: Run) -> None:
         run.comparisons,
         run.home,
         image,
+        run.measured.sequential,
     )
     ai = run.plan.config.report.ai
     if ai is not None:

@@ -38,3 +38,10 @@ def test_hostile_values_are_named_not_run(hostile: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(text, "plog.yml")
     assert hostile in info.value.message
+
+
+def test_beta_defaults_to_power_80_and_is_read_when_written() -> None:
+    text = HEAD + b"compare: {length: adaptive}\n"
+    assert parse_config(text, "plog.yml").compare.beta == 0.2
+    text = HEAD + b"compare: {length: adaptive, beta: 0.05}\n"
+    assert parse_config(text, "plog.yml").compare.beta == 0.05

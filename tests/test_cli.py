@@ -47,6 +47,25 @@ def test_validate_reports_every_problem_with_position(tmp_path: Path) -> None:
     assert f"{bad}:6:18: load.duration" in result.stderr
 
 
+def test_validate_warns_when_adaptive_has_no_relative_gate_to_follow(tmp_path: Path) -> None:
+    (tmp_path / "openapi.yaml").write_bytes((EXAMPLE / "openapi.yaml").read_bytes())
+    yml = (EXAMPLE / "plog.yml").read_text(encoding="utf-8")
+    only_absolute = yml.replace("  - p95 <= +20%", "  - rps >= 1").replace(
+        "report:", "compare:\n  length: adaptive\nreport:"
+    )
+    (tmp_path / "plog.yml").write_text(only_absolute, encoding="utf-8")
+    result = plog("validate", str(tmp_path / "plog.yml"))
+    assert result.returncode == 0, result.stderr
+    assert "warning: compare.length adaptive: no relative gate on p50, p95, p99 or rps" in (
+        result.stderr
+    )
+    assert "e.g. 'p95 <= +10%', or set length: fixed" in result.stderr
+    with_gate = yml.replace("report:", "compare:\n  length: adaptive\nreport:")
+    (tmp_path / "plog.yml").write_text(with_gate, encoding="utf-8")
+    result = plog("validate", str(tmp_path / "plog.yml"))
+    assert result.returncode == 0 and "warning" not in result.stderr, result.stderr
+
+
 def test_validate_missing_file(tmp_path: Path) -> None:
     result = plog("validate", str(tmp_path / "plog.yml"))
     assert result.returncode == 2

@@ -98,7 +98,11 @@ def test_adaptive_with_two_runners_decides_early_and_stops_both(
     code, text, argv = _run(new_repo, plog_home, tmp_path, yml)
     assert _segments(argv) == ["0:1/2", "1/2:1"], argv
     assert code != 0, text
-    found = re.search(r"decided after (\d+) s: GET /pets \+\d+% \[\+\d+%, \+\d+%\]", text)
+    found = re.search(
+        r"(?:decided|stopped) after (\d+) s(?: on a regression)?: "
+        r"GET /pets \+\d+% \[\+\d+%, \+\d+%\]",
+        text,
+    )
     assert found is not None, text
     assert 8 <= int(found[1]) < 16
     assert "aborted" not in text.lower() and "stopped the test early" not in text

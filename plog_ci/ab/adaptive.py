@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from plog_ci.ab.interleaved import Rounds, interleaved_rounds
-from plog_ci.analysis.sequential_run import Monitor, family
+from plog_ci.analysis.sequential_run import NOTHING_FOLLOWED, Monitor, family
 from plog_ci.config import Config
 
 
@@ -47,8 +47,9 @@ def plan(
         return AdaptivePlan(
             fixed,
             None,
-            "compare.length adaptive: no relative gate on p50, p95, p99 or rps to decide "
-            "round by round; the comparison runs its fixed length",
+            NOTHING_FOLLOWED + " (no relative gate names an operation the base has)"
+            if any(g.relative for g in config.gates)
+            else NOTHING_FOLLOWED,
         )
     longest = compare.max_duration_s or 4 * config.load.duration_s
     count = max(compare.blocks, math.floor(longest / fixed.block_s + 1e-9))
@@ -61,6 +62,7 @@ def plan(
         target_rounds=compare.blocks,
         max_rounds=count,
         block_s=fixed.block_s,
+        beta=compare.beta,
         on_look=on_look,
     )
     return AdaptivePlan(schedule, monitor)

@@ -82,7 +82,7 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def no_verdict_line(comparisons: Sequence[Comparison]) -> str | None:
+def no_verdict_line(comparisons: Sequence[Comparison], *, remedies: bool = True) -> str | None:
     """Why the comparisons without a verdict have none, in one line; None if all have one.
 
     E.g. ``no verdict for 8 of 8 comparisons: p95 on 4 operations, 2 blocks per side
@@ -90,6 +90,8 @@ def no_verdict_line(comparisons: Sequence[Comparison]) -> str | None:
     side (the test needs 100); for a verdict: more blocks (compare.blocks, at least 6),
     more requests (a longer load.duration or a higher load.rate)``. The numbers are
     the comparisons' own (``n_old``, ``n_new`` and their reasons), grouped by reason.
+    ``remedies`` False leaves out "for a verdict: ..." (an adaptive run's fixed tests
+    are for reference; more blocks is not the way to its verdict).
     """
     missing = [c for c in comparisons if c.verdict == "no-verdict"]
     if not missing:
@@ -105,7 +107,7 @@ def no_verdict_line(comparisons: Sequence[Comparison]) -> str | None:
         else:
             kind = c.reason.split(":")[0]
         groups.setdefault(kind, []).append(c)
-    parts, remedies = [], []
+    parts, fixes = [], []
     for kind, rows in groups.items():
         metrics = ", ".join(
             _TITLES.get(m, m).removesuffix(" latency")
@@ -116,13 +118,13 @@ def no_verdict_line(comparisons: Sequence[Comparison]) -> str | None:
         need = _NEED.search(rows[0].reason)
         if kind == "blocks" and need:
             parts.append(f"{what}, {_spread(sizes)} blocks per side (the test needs {need[1]})")
-            remedies.append(f"more blocks (compare.blocks, at least {need[1]})")
+            fixes.append(f"more blocks (compare.blocks, at least {need[1]})")
         elif kind == "requests" and need:
             parts.append(
                 f"{what}, {_spread(sizes)} requests per operation and side "
                 f"(the test needs {need[1]})"
             )
-            remedies.append("more requests (a longer load.duration or a higher load.rate)")
+            fixes.append("more requests (a longer load.duration or a higher load.rate)")
         elif kind == "significance":
             found = _SIGNIFICANCE.search(rows[0].reason)
             assert found is not None
@@ -130,23 +132,30 @@ def no_verdict_line(comparisons: Sequence[Comparison]) -> str | None:
                 f"{what}, {_spread(sizes)} blocks per side cannot reach significance at "
                 f"{found[1]} over {found[2]} tests"
             )
-            remedies.append("more blocks (compare.blocks, or a longer load.duration)")
+            fixes.append("more blocks (compare.blocks, or a longer load.duration)")
         else:
             parts.append(f"{what}: {_safe(kind)}")
     line = f"no verdict for {len(missing)} of {_count(len(comparisons), 'comparison')}: "
     line += "; ".join(parts)
-    if remedies:
-        line += "; for a verdict: " + ", ".join(dict.fromkeys(remedies))
+    if fixes and remedies:
+        line += "; for a verdict: " + ", ".join(dict.fromkeys(fixes))
     return line
 
 
-def render_text(comparisons: Sequence[Comparison], settings: StatsSettings | None = None) -> str:
+def render_text(
+    comparisons: Sequence[Comparison],
+    settings: StatsSettings | None = None,
+    *,
+    secondary: str | None = None,
+) -> str:
     """The table as plain text, ending with a newline (led by ``no_verdict_line``
-    when a row has no verdict)."""
+    when a row has no verdict). ``secondary``: a line saying that these fixed tests
+    are for reference (an adaptive run, whose sequences decided its relative gates);
+    it leads the table, and the no-verdict line then names no remedy."""
     settings = settings or StatsSettings()
     confidence = f"{(1 - settings.alpha) * 100:g}%"
-    lines: list[str] = []
-    why = no_verdict_line(comparisons)
+    lines: list[str] = [secondary, ""] if secondary else []
+    why = no_verdict_line(comparisons, remedies=secondary is None)
     if why is not None:
         lines += [why, ""]
     notes: list[str] = []

@@ -17,6 +17,12 @@ change below it is ever claimed):
   estimate beyond tau; "within" as above. Its false regressions are bounded against
   "no change", not against the threshold.
 
+"Within" may use a second CS at its own level ``beta`` (a miss, calling a change
+beyond the gate within it, is the type II error: Wald's sequential test has the two
+error rates alpha and beta; beta 0.2 is the 80% power of sample-size tables). At
+alpha/m an unchanged commit needs about three times the rounds to be called within
+a tight gate (docs/sequential.md).
+
 A sequence is decided at the first prefix (of at least ``min_rounds`` rounds) where
 one holds, and stays decided. Family: every key of ``limits`` is one sequence;
 each CS is built at ``alpha / m`` (Bonferroni). Each CS covers its mean at every n
@@ -74,7 +80,10 @@ class SequenceDecision(Generic[K]):
     decided (None while undecided); ``rounds``: usable rounds now; ``dropped``: rounds
     left out (NaN, inf, or a ratio of non-positive values); ``estimate_pct``: the
     mean log ratio as a percent change; ``low_pct``/``high_pct``: the CS at level
-    ``alpha`` (the per-sequence share), percent, None while unbounded.
+    ``alpha`` (the per-sequence share), percent, None while unbounded;
+    ``within_bound_pct``: the bound in the breaking direction of the CS at level
+    ``beta`` that decides "within" (percent, signed like the change; None while
+    unbounded; equal to the matching end of the alpha CS when beta is alpha).
     """
 
     key: K
@@ -88,6 +97,8 @@ class SequenceDecision(Generic[K]):
     high_pct: float | None
     threshold_pct: float
     alpha: float
+    beta: float | None = None
+    within_bound_pct: float | None = None
 
     @property
     def decided(self) -> bool:
@@ -187,6 +198,8 @@ def _decide_one(
     min_effect_pct: float,
     min_rounds: int,
     rule: Rule,
+    beta: float | None = None,
+    c_beta: float | None = None,
 ) -> SequenceDecision[K]:
     values = np.asarray(d, dtype=float)
     finite = values[np.isfinite(values)]
@@ -203,6 +216,7 @@ def _decide_one(
         est: float = math.nan,
         lo: float = -math.inf,
         hi: float = math.inf,
+        bound: float = math.inf,
     ) -> SequenceDecision[K]:
         return SequenceDecision(
             key,
@@ -216,6 +230,8 @@ def _decide_one(
             _pct(hi),
             limit.threshold_pct,
             alpha,
+            beta,
+            _pct(sign * bound) if math.isfinite(bound) else None,
         )
 
     if finite.size == 0:
@@ -243,7 +259,13 @@ def _decide_one(
         breaks = s_lo > tau
     else:
         breaks = (s_lo > 0) & (s_mean > tau)
-    holds = s_hi < tau
+    # "Within" on the bound in the breaking direction of the CS at level beta.
+    if beta is None or c_beta is None or beta == alpha:
+        w_hi = s_hi
+    else:
+        _, lo_b, hi_b = _intervals(finite, beta, c_beta)
+        w_hi = hi_b if sign > 0 else -lo_b
+    holds = w_hi < tau
     usable = np.arange(1, finite.size + 1) >= min_rounds
     first = np.flatnonzero((breaks | holds) & usable)
     gate = f"{'<=' if limit.upward else '>='} {limit.threshold_pct:+g}%"
@@ -254,18 +276,35 @@ def _decide_one(
             reason = "the intervals of successive rounds do not overlap"
             return make("undecided", reason, None, float(mean[-1]))
         reason = f"the interval still straddles {gate}"
-        return make("undecided", reason, None, float(mean[-1]), float(lo[-1]), float(hi[-1]))
+        return make(
+            "undecided",
+            reason,
+            None,
+            float(mean[-1]),
+            float(lo[-1]),
+            float(hi[-1]),
+            float(w_hi[-1]),
+        )
     at = int(first[0])
     decision = "regression" if breaks[at] else "within"
     ci = f"[{_pct(float(lo[at])):+.1f}%, {_pct(float(hi[at])):+.1f}%]"
     if decision == "regression":
         why = "beyond" if rule == "beyond" else "significant and its estimate beyond"
         reason = f"{_pct(float(mean[at])):+.1f}% {ci} is {why} {gate} after {at + 1} rounds"
-    else:
+    elif w_hi is s_hi:
         reason = f"{_pct(float(mean[at])):+.1f}% {ci} holds {gate} after {at + 1} rounds"
-    # Report the narrowest interval: now, unless the rounds since contradict it.
-    last = -1 if lo[-1] <= hi[-1] else at
-    return make(decision, reason, at + 1, float(mean[last]), float(lo[last]), float(hi[last]))
+    else:
+        bound = _pct(sign * float(w_hi[at]))
+        level = f"{(1 - (beta or 0)) * 100:g}%"
+        reason = (
+            f"{_pct(float(mean[at])):+.1f}% holds {gate} after {at + 1} rounds: "
+            f"at {'most' if sign > 0 else 'least'} {bound:+.1f}% ({level} confidence sequence)"
+        )
+    # A decided sequence keeps the figures it was decided on, so the verdict's line,
+    # the gate's row and the live view all show the same interval.
+    return make(
+        decision, reason, at + 1, float(mean[at]), float(lo[at]), float(hi[at]), float(w_hi[at])
+    )
 
 
 def decide(
@@ -277,6 +316,7 @@ def decide(
     min_rounds: int = MIN_ROUNDS,
     target_rounds: float = 20.0,
     rule: Rule = "beyond",
+    beta: float | None = None,
 ) -> SequentialVerdict[K]:
     """Decide every sequence of the family ``limits`` on the log ratios so far.
 
@@ -285,8 +325,11 @@ def decide(
     ``alpha``: family-wise level (``compare.alpha``), shared by Bonferroni among
     ``len(limits)`` sequences, a number fixed before the first look.
     ``target_rounds``: where the boundary is tightest (the planned rounds,
-    ``compare.blocks``). Deterministic. Raises ValueError on an alpha outside (0, 1),
-    a negative minimum effect, ``min_rounds`` < 2 or an unknown rule.
+    ``compare.blocks``). ``beta``: the level of each sequence's "within" decision
+    (``compare.beta``, the most often a change beyond a gate is called within it; not
+    shared: a miss is per gate); None: the alpha share, as for regressions.
+    Deterministic. Raises ValueError on an alpha or beta outside (0, 1), a negative
+    minimum effect, ``min_rounds`` < 2 or an unknown rule.
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha {alpha!r} must lie strictly between 0 and 1")
@@ -296,9 +339,12 @@ def decide(
         raise ValueError(f"min_rounds {min_rounds} must be at least 2")
     if rule not in ("beyond", "significant"):
         raise ValueError(f"unknown rule {rule!r}: beyond or significant")
+    if beta is not None and not 0 < beta < 1:
+        raise ValueError(f"beta {beta!r} must lie strictly between 0 and 1")
     family = max(1, len(limits))
     share = alpha / family
     c = mixture_precision(target_rounds, share)
+    c_beta = None if beta is None else mixture_precision(target_rounds, beta)
     decisions = tuple(
         _decide_one(
             key,
@@ -309,6 +355,8 @@ def decide(
             min_effect_pct=min_effect_pct,
             min_rounds=min_rounds,
             rule=rule,
+            beta=beta,
+            c_beta=c_beta,
         )
         for key, limit in limits.items()
     )

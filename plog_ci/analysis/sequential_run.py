@@ -16,7 +16,6 @@ an interval wholly below the threshold (docs/sequential.md, "Decisions").
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +67,20 @@ def followed(gate: Gate) -> bool:
     return gate.relative and gate.metric in SEQUENTIAL_METRICS
 
 
+# What `plog validate`, the run and its report say when nothing can be followed.
+NOTHING_FOLLOWED = (
+    "compare.length adaptive: no relative gate on p50, p95, p99 or rps to decide "
+    "round by round; the comparison runs its fixed length"
+)
+
+
+def nothing_followed(length: str, gates: Sequence[Gate]) -> str | None:
+    """:data:`NOTHING_FOLLOWED` when ``length`` is adaptive and no gate is followed."""
+    if length != "adaptive" or any(followed(g) for g in gates):
+        return None
+    return f"{NOTHING_FOLLOWED}; add one, e.g. 'p95 <= +10%', or set length: fixed"
+
+
 @dataclass(frozen=True)
 class Look:
     """The family after ``rounds`` completed rounds (``seconds`` of load per side)."""
@@ -100,8 +113,10 @@ class SequentialRun:
 
     def line(self) -> str:
         """The verdict's lead: how long the test ran, why it stopped, what it found."""
-        if self.early:
+        if self.early and all(d.decided for d in self.verdict.decisions):
             how = f"decided after {self.seconds:.0f} s"
+        elif self.early:  # a fail-level regression ends the run whatever the rest shows
+            how = f"stopped after {self.seconds:.0f} s on a regression"
         elif self.seconds >= self.max_seconds - 1e-6:
             how = f"ran the full {self.seconds:.0f} s"
         else:  # k6 ended before the schedule did (an abort): say how far it got
@@ -114,8 +129,10 @@ class SequentialRun:
             ci = f"[{_pct(d.low_pct)}, {_pct(d.high_pct)}]"
             if d.decision == "regression":
                 text = f"{name} {_pct(d.estimate_pct)} {ci}"
-            elif d.decision == "within" and d.low_pct is not None and d.high_pct is not None:
-                text = f"{name} within ±{math.ceil(max(abs(d.low_pct), abs(d.high_pct))):.0f}%"
+            elif d.decision == "within" and d.within_bound_pct is not None:
+                # An upper bound for a gate against increases, a lower one against drops.
+                most = "most" if d.within_bound_pct >= (d.estimate_pct or 0.0) else "least"
+                text = f"{name} within {d.threshold_pct:+g}% (at {most} {_pct(d.within_bound_pct)})"
             elif d.low_pct is not None:
                 text = f"{name} no verdict {ci}"
             else:
@@ -186,7 +203,8 @@ class Monitor:
     ``limits``/``decisive``: from :func:`family`; ``alpha``: compare.alpha (family-wise);
     ``min_effect_pct``: compare.min_effect in percent; ``target_rounds``: the planned
     rounds (compare.blocks); ``max_rounds``: the rounds max_duration holds;
-    ``block_s``: one side's block per round, seconds; ``on_look``: gets the
+    ``block_s``: one side's block per round, seconds; ``beta``: compare.beta, the
+    level of "within" decisions (None: the alpha share); ``on_look``: gets the
     ``sequence`` document after each look (the caller stores it for the live view).
     """
 
@@ -197,6 +215,7 @@ class Monitor:
     target_rounds: int
     max_rounds: int
     block_s: float
+    beta: float | None = None
     on_look: Callable[[dict[str, Any]], None] | None = None
     looks: list[Look] = field(default_factory=list)
     why: str = "no look yet"
@@ -219,6 +238,7 @@ class Monitor:
             min_effect_pct=self.min_effect_pct,
             target_rounds=self.target_rounds,
             rule=RULE,
+            beta=self.beta,
         )
 
     def look(self, rounds: Mapping[str, Sequence[Mapping[str, OperationStats]]]) -> bool:

@@ -49,4 +49,9 @@ def validate(path: Path) -> None:
         bind_operations(config, spec, text)
     except ConfigError as exc:
         _report(exc)
+    from plog_ci.analysis.sequential_run import nothing_followed
+
+    note = nothing_followed(config.compare.length, config.gates)
+    if note is not None:  # valid, but not what adaptive was asked for
+        click.echo(f"warning: {note}", err=True)
     click.echo(f"{path}: valid")

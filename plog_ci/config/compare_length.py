@@ -1,6 +1,6 @@
-"""plog.yml's ``compare.length`` and ``compare.max_duration`` (issue 22): how long an
-interleaved comparison runs, checked beyond the schema against the mode and the
-load's duration and caps."""
+"""plog.yml's ``compare.length``, ``compare.max_duration`` and ``compare.beta`` (issue
+22): how long an interleaved comparison runs and when it calls a gate held, checked
+beyond the schema against the mode and the load's duration and caps."""
 
 from __future__ import annotations
 
@@ -16,19 +16,22 @@ DEFAULT_FACTOR = 4.0
 def parse_compare_length(
     raw: dict[str, Any], duration_s: float, cap_s: float, problems: Problems
 ) -> dict[str, Any]:
-    """CompareConfig fields ``length`` ("fixed" | "adaptive") and ``max_duration_s``
-    (seconds per side; None with length fixed). ``duration_s``: load.duration;
-    ``cap_s``: load.caps.duration. Problems are added at the key that holds them."""
+    """CompareConfig fields ``length`` ("fixed" | "adaptive"), ``max_duration_s``
+    (seconds per side; None with length fixed) and ``beta`` (when given).
+    ``duration_s``: load.duration; ``cap_s``: load.caps.duration. Problems are added
+    at the key that holds them."""
     length = str(raw.get("length", "fixed"))
     mode = str(raw.get("mode", "interleaved"))
     if length != "adaptive":
-        if "max_duration" in raw:
-            problems.add(
-                ["compare", "max_duration"],
-                "only an adaptive comparison uses it (compare.length is fixed)",
-                "add 'length: adaptive' under compare, or remove max_duration",
-            )
+        for key in ("max_duration", "beta"):
+            if key in raw:
+                problems.add(
+                    ["compare", key],
+                    "only an adaptive comparison uses it (compare.length is fixed)",
+                    f"add 'length: adaptive' under compare, or remove {key}",
+                )
         return {"length": length, "max_duration_s": None}
+    beta = {"beta": float(raw["beta"])} if isinstance(raw.get("beta"), int | float) else {}
     if mode != "interleaved":
         problems.add(
             ["compare", "length"],
@@ -38,12 +41,16 @@ def parse_compare_length(
         )
     if "max_duration" not in raw:
         # The default never breaks the cap: it is cut to it.
-        return {"length": length, "max_duration_s": min(DEFAULT_FACTOR * duration_s, cap_s)}
+        return {
+            "length": length,
+            "max_duration_s": min(DEFAULT_FACTOR * duration_s, cap_s),
+            **beta,
+        }
     try:
         longest = parse_duration(str(raw["max_duration"]))
     except ValueError as exc:
         problems.add(["compare", "max_duration"], str(exc))
-        return {"length": length, "max_duration_s": None}
+        return {"length": length, "max_duration_s": None, **beta}
     written = repr(str(raw["max_duration"]))
     if longest < duration_s:
         problems.add(
@@ -59,4 +66,4 @@ def parse_compare_length(
             f"{written} is over load.caps.duration ({format_duration(cap_s)})",
             "shorten it or raise load.caps.duration",
         )
-    return {"length": length, "max_duration_s": longest}
+    return {"length": length, "max_duration_s": longest, **beta}

@@ -145,6 +145,8 @@ class CompareConfig:
     # once every relative gate is decided, at most max_duration_s seconds per side.
     length: str = "fixed"
     max_duration_s: float | None = None  # None with length fixed
+    # adaptive: the level of "within" decisions (a change beyond a gate called within it).
+    beta: float = 0.2
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from plog_ci.analysis.compare_table import render_text
 from plog_ci.analysis.comparison import Comparison
 from plog_ci.analysis.findings import Finding
 from plog_ci.analysis.gates import Verdict
+from plog_ci.analysis.sequential_run import SequentialRun
 from plog_ci.build.harbor_scan import ImageFacts
 from plog_ci.config import Config
 from plog_ci.config.paths import resolve_inside
@@ -103,9 +104,12 @@ def write_run_report(
     comparisons: Sequence[Comparison] | None,
     home: Path,
     image: ImageFacts | None = None,
+    sequential: SequentialRun | None = None,
 ) -> Report:
     """Render the markdown report and write it where ``report.dir`` says (atomically);
-    ``image``: the head's pushed image and its scan, when it was pushed."""
+    ``image``: the head's pushed image and its scan, when it was pushed;
+    ``sequential``: an adaptive run's sequences (its fixed tests are then shown for
+    reference)."""
     config = plan.config
     line = headline(verdict, result.total)
     operations = config.load.operations
@@ -147,12 +151,26 @@ def write_run_report(
         or baseline.note,
         baseline_stats=baseline.stats,
         findings=tuple(findings),
-        comparison_table=render_text(comparisons) if comparisons else "",
+        comparison_table=(
+            render_text(comparisons, secondary=secondary_note(sequential)) if comparisons else ""
+        ),
         image_section=image_section(image),
     )
     markdown = render_markdown(data)
     path = write_report(markdown, report_dir(config, plan.git, home), plan.head_sha, facts.run_id)
     return Report(line, markdown, path, data)
+
+
+def secondary_note(sequential: SequentialRun | None) -> str | None:
+    """The line that leads an adaptive run's fixed tests, or None for a fixed run."""
+    if sequential is None or not sequential.verdict.decisions:
+        return None
+    metrics = ", ".join(sorted({d.key[1] for d in sequential.verdict.decisions}))
+    return (
+        f"For reference: fixed-length tests on the same {sequential.looks[-1].rounds} "
+        f"rounds. The confidence sequences decided the relative gates on {metrics} "
+        f"({sequential.line()}); these tests do not."
+    )
 
 
 def _changes(plan: Plan) -> str:

@@ -104,14 +104,62 @@ def test_no_regression_with_low_noise_is_decided_early_and_stops_the_test() -> N
 
 
 def test_the_interval_narrows_as_rounds_grow() -> None:
+    # +5% against a +5% gate stays undecided, so every look shows the interval now.
     d = rounds(11, 5.0, 0.1, 60)
     widths = []
     for n in range(MIN_ROUNDS, 61):
-        x = decide({KEY: d[:n]}, {KEY: Limit(50.0)}, alpha=0.01).decisions[0]
+        x = decide({KEY: d[:n]}, {KEY: Limit(5.0)}, alpha=0.01).decisions[0]
+        assert x.decision == "undecided"
         if x.low_pct is not None and x.high_pct is not None:
             widths.append(x.high_pct - x.low_pct)
     assert widths and all(b <= a + 1e-12 for a, b in itertools.pairwise(widths))
     assert widths[-1] < 0.5 * widths[0]
+
+
+def test_a_decided_sequence_keeps_the_figures_it_was_decided_on() -> None:
+    # The verdict line, the gate row and the live view show one interval.
+    d = rounds(11, 5.0, 0.1, 60)
+    first = decide({KEY: d[:20]}, {KEY: Limit(50.0)}, alpha=0.01).decisions[0]
+    later = decide({KEY: d}, {KEY: Limit(50.0)}, alpha=0.01).decisions[0]
+    assert first.decision == later.decision == "within"
+    assert first.decided_at == later.decided_at
+    at = later.decided_at
+    assert at is not None and later.rounds == 60
+    assert (later.estimate_pct, later.low_pct, later.high_pct) == (
+        first.estimate_pct,
+        first.low_pct,
+        first.high_pct,
+    )
+    assert f"after {at} rounds" in later.reason
+
+
+def test_beta_decides_within_sooner_and_rarely_misses_a_regression() -> None:
+    # Unchanged, noise 0.1 per round, gate +5%: at alpha only the CS at alpha decides.
+    hits_alpha, hits_beta, misses = 0, 0, 0
+    for seed in range(40):
+        aa = rounds(100 + seed, 0.0, 0.1, 40)
+        at_alpha = decide({KEY: aa}, {KEY: Limit(5.0)}, alpha=0.01).decisions[0]
+        at_beta = decide({KEY: aa}, {KEY: Limit(5.0)}, alpha=0.01, beta=0.2).decisions[0]
+        hits_alpha += at_alpha.decision == "within"
+        hits_beta += at_beta.decision == "within"
+        if at_beta.decision == "within":
+            assert at_beta.within_bound_pct is not None and at_beta.within_bound_pct < 5.0
+            assert "80% confidence sequence" in at_beta.reason
+        slow = rounds(200 + seed, 10.0, 0.1, 40)
+        misses += (
+            decide({KEY: slow}, {KEY: Limit(5.0)}, alpha=0.01, beta=0.2).decisions[0].decision
+            == "within"
+        )
+    assert hits_beta >= hits_alpha + 10
+    assert misses == 0
+
+
+def test_beta_is_checked_and_none_keeps_the_alpha_interval() -> None:
+    d = rounds(3, 0.0, 0.03, 30)
+    plain = decide({KEY: d}, {KEY: Limit(10.0)}, alpha=0.01).decisions[0]
+    assert plain.beta is None and plain.within_bound_pct == plain.high_pct
+    with pytest.raises(ValueError, match="beta"):
+        decide({KEY: d}, {KEY: Limit(10.0)}, alpha=0.01, beta=1.5)
 
 
 def test_bonferroni_splits_alpha_among_the_family() -> None:
