@@ -189,7 +189,8 @@ def _report_schema_error(problems: Problems, error: ValidationError) -> None:
         )
         return
     if error.validator == "type":
-        hint = _flow_mapping_hint(error.instance) if error.validator_value == "string" else None
+        string = error.validator_value == "string"
+        type_hint = _flow_mapping_hint(error.instance) if string else None
         if (
             isinstance(error.instance, int | float)
             and not isinstance(error.instance, bool)
@@ -197,12 +198,12 @@ def _report_schema_error(problems: Problems, error: ValidationError) -> None:
             and "a duration" in json.dumps(_subschema(path)).lower()
         ):
             # `max_duration: 120`: a bare number has no unit (k6's durations need one).
-            hint = f"a duration needs its unit: write e.g. {error.instance:g}s or 2m"
+            type_hint = f"a duration needs its unit: write e.g. {error.instance:g}s or 2m"
         problems.add(
             path,
             f"expected {error.validator_value}, got "
             f"{type(error.instance).__name__} {json.dumps(error.instance)[:60]}",
-            hint,
+            type_hint,
         )
         return
     problems.add(path, error.message)
