@@ -165,6 +165,13 @@ SUITE = (
         quick=False,
         note="hours at its defaults; make bench-verdict resumes the committed results",
     ),
+    Benchmark(
+        "adaptive_vs_fixed",
+        "an adaptive verdict_quality sitting re-judged by the fixed test on each run's first "
+        "compare.blocks rounds: both verdicts and lengths on the same runs",
+        quick=False,
+        note="seconds; needs a sitting's --json and --home (no load)",
+    ),
 )
 BY_NAME = {b.name: b for b in SUITE}
 
