@@ -66,6 +66,36 @@ def test_validate_warns_when_adaptive_has_no_relative_gate_to_follow(tmp_path: P
     assert result.returncode == 0 and "warning" not in result.stderr, result.stderr
 
 
+def test_validate_checks_the_helm_chart_and_values_files_in_the_tree(tmp_path: Path) -> None:
+    # They used to fail only at deploy, after the image was built and pushed.
+    (tmp_path / "openapi.yaml").write_bytes((EXAMPLE / "openapi.yaml").read_bytes())
+    yml = (
+        (EXAMPLE / "plog.yml")
+        .read_text(encoding="utf-8")
+        .replace(
+            "report:",
+            "deploy:\n  target: helm\n  registry: {url: registry.example.com, repository: a/b}\n"
+            "  helm:\n    chart: deploy/chart\n    values_files: [deploy/values-ci.yaml]\nreport:",
+        )
+    )
+    (tmp_path / "plog.yml").write_text(yml, encoding="utf-8")
+    result = plog("validate", str(tmp_path / "plog.yml"))
+    assert result.returncode == 2
+    assert "deploy.helm.chart: 'deploy/chart' has no Chart.yaml" in result.stderr
+    chart = tmp_path / "deploy" / "chart"
+    chart.mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: svc\nversion: 0.1.0\n")
+    result = plog("validate", str(tmp_path / "plog.yml"))
+    assert result.returncode == 2
+    assert "deploy.helm.values_files[0]: 'deploy/values-ci.yaml' is not a file" in result.stderr
+    (tmp_path / "deploy" / "values-ci.yaml").write_text("- not a map\n")
+    result = plog("validate", str(tmp_path / "plog.yml"))
+    assert result.returncode == 2 and "is not a map of values" in result.stderr
+    (tmp_path / "deploy" / "values-ci.yaml").write_text("replicaCount: 2\n")
+    result = plog("validate", str(tmp_path / "plog.yml"))
+    assert result.returncode == 0, result.stderr
+
+
 def test_validate_missing_file(tmp_path: Path) -> None:
     result = plog("validate", str(tmp_path / "plog.yml"))
     assert result.returncode == 2

@@ -49,6 +49,17 @@ def validate(path: Path) -> None:
         bind_operations(config, spec, text)
     except ConfigError as exc:
         _report(exc)
+    helm = config.deploy.helm if config.deploy.target == "helm" else None
+    if helm is not None:
+        # What a deploy reads from the tree, checked here rather than after the build.
+        from plog_ci.deploy.helm_values import chart_path, load_values_file
+
+        try:
+            chart_path(helm, root)
+            for index, name in enumerate(helm.values_files):
+                load_values_file(root, name, index)
+        except ConfigError as exc:
+            _report(exc)
     from plog_ci.analysis.sequential_run import nothing_followed
 
     note = nothing_followed(config.compare.length, config.gates)
