@@ -132,7 +132,8 @@ class SequentialRun:
             elif d.decision == "within" and d.within_bound_pct is not None:
                 # An upper bound for a gate against increases, a lower one against drops.
                 most = "most" if d.within_bound_pct >= (d.estimate_pct or 0.0) else "least"
-                text = f"{name} within {d.threshold_pct:+g}% (at {most} {_pct(d.within_bound_pct)})"
+                bound = f"{d.within_bound_pct:+.1f}%"  # +4.96% is not "at most +5%"
+                text = f"{name} within {d.threshold_pct:+g}% (at {most} {bound})"
             elif d.low_pct is not None:
                 text = f"{name} no verdict {ci}"
             else:
