@@ -17,6 +17,7 @@ import pytest
 from plog_ci.analysis.relative_gates import evaluate_with_comparisons
 from plog_ci.analysis.sequential_run import Monitor, family
 from plog_ci.gate_grammar import parse_gate
+from plog_ci.report.assemble import secondary_note
 from plog_ci.results import OperationStats
 from testing.k6_tools import need_k6
 from testing.paths import EXAMPLE
@@ -79,7 +80,7 @@ def test_a_large_slowdown_stops_at_the_minimum_rounds_and_fails_its_gate() -> No
     assert verdict.status == "fail" and verdict.reason.startswith(line + "; gate p95 <= +10%")
     failed = [o for o in verdict.outcomes if o.passed is False]
     assert [o.operation for o in failed] == ["GET /pets/{petId}"]
-    assert failed[0].detail.startswith("sequential: ")
+    assert failed[0].detail.startswith("adaptive: ")
 
 
 def test_no_change_is_decided_within_or_given_no_verdict_at_the_end() -> None:
@@ -107,6 +108,21 @@ def test_the_line_at_max_duration_says_no_verdict_where_it_straddles() -> None:
     run = monitor.close(rounds)
     assert not run.early and run.line().startswith("ran the full 15 s: ")
     assert "no verdict [" in run.line()
+    assert run.line().endswith(
+        "(for a verdict: less noise per round (a higher load.rate, compare.replicas) "
+        "or a longer compare.max_duration)"
+    )
+    # The gate's row says "no verdict" once, and names the adaptive test.
+    gates = (parse_gate("p95 <= +5%"),)
+    verdict = evaluate_with_comparisons(gates, {}, _stats("*", 3.0), None, run)
+    details = [o.detail for o in verdict.outcomes if o.passed is None]
+    assert details and all(d.startswith("adaptive: no verdict after 10 rounds") for d in details)
+    # A fixed run's comparison table leads with its remedies; an adaptive run's with
+    # a line saying the sequences judge the gates, and no "more blocks".
+    note = secondary_note(run)
+    assert note is not None and "judged by the adaptive test's confidence sequences" in note
+    assert "decided" not in note.split("(")[0]
+    assert secondary_note(None) is None
 
 
 def test_without_a_relative_gate_there_is_no_family() -> None:

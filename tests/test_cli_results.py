@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from plog_ci.cli import cli
 from plog_ci.results import OperationStats, SeriesPoint
+from plog_ci.store.live import save_documents
 from plog_ci.store.sqlite import ResultsStore, open_store
 
 OPS = ("GET /pets", "GET /pets/{petId}")
@@ -107,6 +108,27 @@ def test_compare_one_interleaved_run_pairs_base_and_head(store: ResultsStore, ho
     assert {c["test"] for c in data["comparisons"] if c["metric"] == "p95"} == {"wilcoxon"} or all(
         "wilcoxon" in c["test"] for c in data["comparisons"] if c["metric"] == "p95"
     )
+
+
+def test_compare_an_adaptive_run_leads_with_its_sequential_verdict(
+    store: ResultsStore, home: Path
+) -> None:
+    # Stopped after 4 rounds: the fixed tests on them have no verdict, and must not
+    # tell the user to add blocks, since the adaptive test decided.
+    run_id = _run(store, "/r", "a" * 40)
+    _blocks(store, run_id, "base", 20.0, 4, seed=3)
+    _blocks(store, run_id, "head", 28.0, 4, seed=4)
+    _finish(store, run_id, 28.0, "fail")
+    code, out, _ = invoke("compare", str(run_id), "--home", str(home))
+    assert code == 0 and "for a verdict: more blocks" in out  # a plain interleaved run
+    line = "decided after 6 s: GET /pets +40% [+12%, +71%]"
+    save_documents(store, run_id, {"sequence": {"final": True, "line": line, "seconds": 6.0}})
+    code, out, err = invoke("compare", str(run_id), "--home", str(home))
+    assert code == 0, err
+    assert f"adaptive run: {line}\nFor reference: fixed-length tests on the same rounds" in out
+    assert "more blocks" not in out
+    code, out, err = invoke("compare", str(run_id), "--format", "json", "--home", str(home))
+    assert json.loads(out)["adaptive"] == {"line": line, "seconds": 6.0}
 
 
 def test_compare_from_series_and_summary_only(store: ResultsStore, home: Path) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from plog_ci.ab.runners import Runners
+from plog_ci.config.compare_length import MIN_BLOCK_S
 from plog_ci.errors import InternalError
 from plog_ci.loadgen.script import SIDE_TAG, Script
 from plog_ci.results import LoadResult, OperationStats, SetupTally
@@ -26,8 +27,6 @@ from plog_ci.runner.segments import RunnerCapture, RunnerTally
 
 SIDES = ("base", "head")
 ROUND_TAG = "plog_round"  # a schedule's requests: which round they belong to
-# Interleaved blocks shorter than this measure mostly warm-up.
-MIN_BLOCK_S = 1.0
 # What ``on_round`` gets: side -> the completed rounds' per-operation statistics.
 RoundStats = dict[str, list[dict[str, OperationStats]]]
 

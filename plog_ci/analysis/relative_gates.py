@@ -180,7 +180,9 @@ def sequential_outcomes(gates: Sequence[Gate], run: SequentialRun) -> tuple[Gate
             )
         for d in mine:
             passed = {"regression": False, "within": True}.get(d.decision)
-            reason = d.reason if passed is not None else f"no verdict: {d.reason}"
+            reason = d.reason
+            if passed is None and not reason.startswith("no verdict"):
+                reason = f"no verdict: {reason}"
             numbers: dict[str, float | None] = {
                 "delta_pct": d.estimate_pct,
                 "ci_low_pct": d.low_pct,
@@ -189,9 +191,7 @@ def sequential_outcomes(gates: Sequence[Gate], run: SequentialRun) -> tuple[Gate
                 "rounds": float(d.rounds),
             }
             outcomes.append(
-                GateOutcome(
-                    gate, d.key[0], d.estimate_pct, passed, f"sequential: {reason}", numbers
-                )
+                GateOutcome(gate, d.key[0], d.estimate_pct, passed, f"adaptive: {reason}", numbers)
             )
     return tuple(outcomes)
 

@@ -44,6 +44,7 @@ from numpy.typing import NDArray
 
 from plog_ci.analysis.samples import OperationSamples
 from plog_ci.analysis.sequential_bounds import mixture_precision, t_mixture_radius
+from plog_ci.config.compare_length import MIN_ROUNDS
 
 K = TypeVar("K", bound=Hashable)
 Rule = Literal["beyond", "significant"]
@@ -51,11 +52,11 @@ DECISIONS = ("regression", "within", "undecided", "no-verdict")
 # The per-round metrics a sequence can follow; the error rate is a count per round
 # (mostly zeros), so it stays with the fixed test on the pooled counts.
 SEQUENTIAL_METRICS = ("p50", "p95", "p99", "rps")
-# No decision before this many usable rounds. The level holds from the second round,
-# heavy tails too (bench/sequential_level.py), and at alpha/m = 0.005 the boundary
-# cannot exclude anything before round 8 anyway (round 7 at 0.01, 6 at 0.05); 8
-# keeps the first rounds (warm-up, a runner settling) from deciding alone.
-MIN_ROUNDS = 8
+# No decision before MIN_ROUNDS usable rounds (8, config.compare_length, where plog.yml
+# is checked against it). The level holds from the second round, heavy tails too
+# (bench/sequential_level.py), and at alpha/m = 0.005 the boundary cannot exclude
+# anything before round 8 anyway (round 7 at 0.01, 6 at 0.05); 8 keeps the first
+# rounds (warm-up, a runner settling) from deciding alone.
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,10 @@ from plog_ci.results import OperationStats
 Key = tuple[str, str, str]
 RULE: Rule = "significant"
 SHOWN = 3  # sequences named in the verdict's line; the rest are counted
+NO_VERDICT_HINT = (
+    "for a verdict: less noise per round (a higher load.rate, compare.replicas) "
+    "or a longer compare.max_duration"
+)
 
 
 def family(gates: Sequence[Gate], operations: Sequence[str]) -> tuple[dict[Key, Limit], set[Key]]:
@@ -143,6 +147,9 @@ class SequentialRun:
         shown = "; ".join(parts[:SHOWN])
         if len(parts) > SHOWN:
             shown += f"; and {len(parts) - SHOWN} more"
+        if not self.early and any(not d.decided for d in self.verdict.decisions):
+            # The interval was still too wide: the noise per round, or too few rounds.
+            shown += f" ({NO_VERDICT_HINT})"
         return f"{how}: {shown}" if shown else how
 
     def to_json(self) -> dict[str, Any]:

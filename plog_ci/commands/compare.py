@@ -63,7 +63,9 @@ def compare_command(
         run_level_samples,
         run_samples,
     )
+    from plog_ci.store.live import load_document
 
+    adaptive: dict[str, Any] | None = None
     try:
         store = open_existing_store(home)
         try:
@@ -71,6 +73,9 @@ def compare_command(
             if run_b is None:
                 old, new = interleaved_sides(store, run_a)
                 paired = True
+                sequence = load_document(store, run_a, "sequence")
+                if isinstance(sequence, dict) and sequence.get("final"):
+                    adaptive = sequence
             else:
                 old, new = run_samples(store, run_a), run_samples(store, run_b)
                 paired = False
@@ -92,11 +97,22 @@ def compare_command(
     except PlogError as exc:
         fail(exc)
         return
+    # An adaptive run's relative gates were judged by its confidence sequences: say
+    # so first; these fixed tests are then for reference and name no remedy.
+    line = str(adaptive.get("line", "")) if adaptive is not None else ""
     if fmt == "json":
         data = to_json_data(comparisons, settings)
         data["old"], data["new"] = _side(old), _side(new)
+        if adaptive is not None:
+            data["adaptive"] = {"line": line, "seconds": adaptive.get("seconds")}
         click.echo(json.dumps(data, indent=2, sort_keys=True))
         return
     what = "base blocks against head blocks, paired" if paired else "unpaired"
     click.echo(f"old: {old.describe()}\nnew: {new.describe()}\n({what})\n")
-    click.echo(render_text(comparisons, settings), nl=False)
+    secondary = (
+        f"adaptive run: {line}\nFor reference: fixed-length tests on the same rounds; the "
+        "run's relative gates were judged by the adaptive test's confidence sequences."
+        if adaptive is not None
+        else None
+    )
+    click.echo(render_text(comparisons, settings, secondary=secondary), nl=False)

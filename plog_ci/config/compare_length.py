@@ -4,6 +4,7 @@ beyond the schema against the mode and the load's duration and caps."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from plog_ci.config.durations import format_duration, parse_duration
@@ -11,6 +12,11 @@ from plog_ci.config.problems import Problems
 
 # compare.max_duration when unset: four times the planned length (load.duration).
 DEFAULT_FACTOR = 4.0
+# Interleaved blocks shorter than this measure mostly warm-up (ab.interleaved).
+MIN_BLOCK_S = 1.0
+# No sequential decision before this many rounds (analysis.sequential, which says why):
+# a max_duration that holds fewer could never decide anything.
+MIN_ROUNDS = 8
 
 
 def parse_compare_length(
@@ -28,7 +34,9 @@ def parse_compare_length(
                 problems.add(
                     ["compare", key],
                     "only an adaptive comparison uses it (compare.length is fixed)",
-                    f"add 'length: adaptive' under compare, or remove {key}",
+                    f"add 'length: adaptive' under compare, or remove {key}"
+                    if mode == "interleaved"
+                    else f"remove {key}: adaptive needs mode interleaved (mode is {mode})",
                 )
         return {"length": length, "max_duration_s": None}
     beta = {"beta": float(raw["beta"])} if isinstance(raw.get("beta"), int | float) else {}
@@ -41,11 +49,9 @@ def parse_compare_length(
         )
     if "max_duration" not in raw:
         # The default never breaks the cap: it is cut to it.
-        return {
-            "length": length,
-            "max_duration_s": min(DEFAULT_FACTOR * duration_s, cap_s),
-            **beta,
-        }
+        longest = min(DEFAULT_FACTOR * duration_s, cap_s)
+        _check_rounds(raw, duration_s, longest, problems)
+        return {"length": length, "max_duration_s": longest, **beta}
     try:
         longest = parse_duration(str(raw["max_duration"]))
     except ValueError as exc:
@@ -66,4 +72,30 @@ def parse_compare_length(
             f"{written} is over load.caps.duration ({format_duration(cap_s)})",
             "shorten it or raise load.caps.duration",
         )
+    else:
+        _check_rounds(raw, duration_s, longest, problems)
     return {"length": length, "max_duration_s": longest, **beta}
+
+
+def _check_rounds(
+    raw: dict[str, Any], duration_s: float, longest: float, problems: Problems
+) -> None:
+    """A problem when ``longest`` seconds per side hold fewer rounds than a decision
+    needs: the test would run to no verdict whatever it measured. The rounds keep the
+    fixed run's block (load.duration / compare.blocks, at least MIN_BLOCK_S)."""
+    blocks = raw.get("blocks", 20)
+    if not isinstance(blocks, int) or blocks < 1 or duration_s <= 0:
+        return  # the schema or load.duration reports it
+    block_s = max(MIN_BLOCK_S, duration_s / blocks)
+    rounds = max(blocks, math.floor(longest / block_s + 1e-9))
+    if rounds >= MIN_ROUNDS:
+        return
+    written = "max_duration" in raw
+    what = repr(str(raw["max_duration"])) if written else f"max_duration {format_duration(longest)}"
+    problems.add(
+        ["compare", "max_duration" if written else "length"],
+        f"{what} holds {rounds} rounds of {block_s:g} s per side; an adaptive test "
+        f"decides nothing before {MIN_ROUNDS}",
+        f"use max_duration: {format_duration(MIN_ROUNDS * block_s)} or more "
+        "(or more compare.blocks for shorter rounds)",
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
@@ -194,6 +195,7 @@ def _report_schema_error(problems: Problems, error: ValidationError) -> None:
         if (
             isinstance(error.instance, int | float)
             and not isinstance(error.instance, bool)
+            and math.isfinite(error.instance)
             and path
             and "a duration" in json.dumps(_subschema(path)).lower()
         ):
@@ -218,8 +220,22 @@ def _flow_mapping_hint(value: Any) -> str | None:
     return None
 
 
+def _non_finite(plain: Any, path: list[str | int], problems: Problems) -> None:
+    """YAML's .nan and .inf are floats a JSON schema's bounds cannot refuse (every
+    comparison with NaN is false): a problem at each, wherever it sits."""
+    if isinstance(plain, float) and not math.isfinite(plain):
+        problems.add(path, f"{plain} is not a number PLog can use", "write a finite number")
+    elif isinstance(plain, dict):
+        for key, value in plain.items():
+            _non_finite(value, [*path, str(key)], problems)
+    elif isinstance(plain, list):
+        for index, value in enumerate(plain):
+            _non_finite(value, [*path, index], problems)
+
+
 def check_schema(plain: Any, problems: Problems) -> None:
     """Add every way ``plain`` breaks the schema to ``problems``."""
+    _non_finite(plain, [], problems)
     if _quick_check(plain):
         return
     # Only an invalid file pays for jsonschema (~0.15 s to import), which lists

@@ -168,8 +168,8 @@ def secondary_note(sequential: SequentialRun | None) -> str | None:
     metrics = ", ".join(sorted({d.key[1] for d in sequential.verdict.decisions}))
     return (
         f"For reference: fixed-length tests on the same {sequential.looks[-1].rounds} "
-        f"rounds. The confidence sequences decided the relative gates on {metrics} "
-        f"({sequential.line()}); these tests do not."
+        f"rounds. The relative gates on {metrics} are judged by the adaptive test's "
+        f"confidence sequences ({sequential.line()}), not by these tests."
     )
 
 

@@ -174,6 +174,15 @@ def save_documents(store: _Store, run_id: int, documents: Mapping[str, Any]) -> 
         )
 
 
+def load_document(store: _Store, run_id: int, name: str) -> Any:
+    """The run's document ``name`` (see :func:`save_documents`), or None."""
+    with store.transaction() as conn:
+        row = conn.execute(
+            "SELECT data FROM run_documents WHERE run_id = ? AND name = ?", (run_id, name)
+        ).fetchone()
+    return None if row is None else json.loads(row[0])
+
+
 def _finite(value: Any) -> Any:
     """``value`` with NaN as None and infinities as ``"inf"``/``"-inf"`` (as
     ``Comparison.to_dict`` writes them): JSON that browsers' ``JSON.parse`` reads."""
