@@ -56,8 +56,9 @@ def test_validate_warns_when_adaptive_has_no_relative_gate_to_follow(tmp_path: P
     (tmp_path / "plog.yml").write_text(only_absolute, encoding="utf-8")
     result = plog("validate", str(tmp_path / "plog.yml"))
     assert result.returncode == 0, result.stderr
-    assert "warning: compare.length adaptive: no relative gate on p50, p95, p99 or rps" in (
-        result.stderr
+    assert (
+        f"{tmp_path / 'plog.yml'}:19:11: compare.length: warning: compare.length adaptive: "
+        "no relative gate on p50, p95, p99 or rps" in result.stderr
     )
     assert "e.g. 'p95 <= +10%', or set length: fixed" in result.stderr
     with_gate = yml.replace("report:", "compare:\n  length: adaptive\nreport:")

@@ -64,5 +64,8 @@ def validate(path: Path) -> None:
 
     note = nothing_followed(config.compare.length, config.gates)
     if note is not None:  # valid, but not what adaptive was asked for
-        click.echo(f"warning: {note}", err=True)
+        from plog_ci import yamldoc
+
+        at = yamldoc.position(yamldoc.load(text, str(file)), ["compare", "length"]) or (1, 1)
+        click.echo(f"{file}:{at[0]}:{at[1]}: compare.length: warning: {note}", err=True)
     click.echo(f"{path}: valid")
