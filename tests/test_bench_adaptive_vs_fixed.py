@@ -13,28 +13,13 @@ import pytest
 from bench.adaptive_vs_fixed import main, table
 from plog_ci.results import OperationStats
 from plog_ci.store.sqlite import open_store
+from testing.histograms import lognormal_histogram
 
 OP = "GET /pets"
 
 
 def _stats(p95: float) -> OperationStats:
     return OperationStats(OP, 60, 0, 40.0, 1.0, p95 / 2, p95 / 2, p95 * 0.9, p95, p95 * 1.2, p95)
-
-
-def _histogram(rng: np.random.Generator, median_s: float, n: int) -> dict[str, object]:
-    """A native histogram (schema 3, seconds) of n log-normal latencies."""
-    values = median_s * rng.lognormal(0.0, 0.3, n)
-    buckets: dict[str, float] = {}
-    for index in np.ceil(np.log(values) / math.log(2 ** (1 / 8))).astype(int):
-        buckets[str(index)] = buckets.get(str(index), 0.0) + 1.0
-    return {
-        "schema": 3,
-        "zero_threshold": 0.0,
-        "zero_count": 0.0,
-        "count": float(n),
-        "sum": float(values.sum()),
-        "buckets": buckets,
-    }
 
 
 def _interleaved_run(home: Path, slow_from: int, rounds: int) -> int:
@@ -57,7 +42,7 @@ def _interleaved_run(home: Path, slow_from: int, rounds: int) -> int:
             machine = math.exp(rng.normal(0, 0.05))
             for side in ("base", "head"):
                 factor = 1.6 if side == "head" and i >= slow_from else 1.0
-                hist = _histogram(rng, 0.004 * machine * factor, 60)
+                hist = lognormal_histogram(rng, 0.004 * machine * factor, 60)
                 store.save_block(run_id, side, i, {OP: _stats(8.0)}, {OP: hist})
         store.finish_run(run_id, "fail", {"status": "fail"}, None)
     finally:

@@ -14,6 +14,7 @@ from plog_ci.cli import cli
 from plog_ci.results import OperationStats, SeriesPoint
 from plog_ci.store.live import save_documents
 from plog_ci.store.sqlite import ResultsStore, open_store
+from testing.histograms import lognormal_histogram
 
 OPS = ("GET /pets", "GET /pets/{petId}")
 ENV = {"machine": "x86_64", "cpus": 2}
@@ -217,22 +218,6 @@ def test_history_bad_input(store: ResultsStore, home: Path, tmp_path: Path) -> N
     assert code == 2 and "no results database" in err
 
 
-def _histogram(rng: np.random.Generator, median_s: float, n: int) -> dict[str, object]:
-    """A native histogram (schema 3, seconds) of n log-normal latencies."""
-    values = median_s * rng.lognormal(0.0, 0.3, n)
-    buckets: dict[str, float] = {}
-    for index in np.ceil(np.log(values) / math.log(2 ** (1 / 8))).astype(int):
-        buckets[str(index)] = buckets.get(str(index), 0.0) + 1.0
-    return {
-        "schema": 3,
-        "zero_threshold": 0.0,
-        "zero_count": 0.0,
-        "count": float(n),
-        "sum": float(values.sum()),
-        "buckets": buckets,
-    }
-
-
 def test_compare_interleaved_blocks_with_histograms_tests_the_pooled_p95(
     store: ResultsStore, home: Path
 ) -> None:
@@ -241,7 +226,7 @@ def test_compare_interleaved_blocks_with_histograms_tests_the_pooled_p95(
     for i in range(20):
         machine = math.exp(rng.normal(0, 0.1))  # both blocks of a round share it
         for side, factor in (("base", 1.0), ("head", 1.25)):
-            hists = {op: _histogram(rng, 0.004 * machine * factor, 60) for op in OPS[:1]}
+            hists = {op: lognormal_histogram(rng, 0.004 * machine * factor, 60) for op in OPS[:1]}
             store.save_block(run_id, side, i, {OPS[0]: _stats(OPS[0], 8.0)}, hists)
     _finish(store, run_id, 8.0)
     code, out, err = invoke("compare", str(run_id), "--format", "json", "--home", str(home))
