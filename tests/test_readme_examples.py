@@ -76,13 +76,17 @@ def _used_keys(value: Any, prefix: str, schema_keys: set[str]) -> set[str]:
 
 def _service_repo(root: Path, config: str) -> Path:
     """The example service with ``config`` as its plog.yml, and the files the examples
-    name (an empty requirements.txt: its service needs nothing PLog lacks)."""
+    name (an empty requirements.txt: its service needs nothing PLog lacks; a chart and
+    a values file, PLog's own service chart standing in for the user's)."""
     root.mkdir(parents=True)
     for name in ("app.py", "openapi.yaml"):
         shutil.copy(EXAMPLE / name, root / name)
     (root / "requirements.txt").write_text("# the example needs nothing more\n")
     (root / "loadtest").mkdir()
     (root / "loadtest" / "pets.csv").write_text('body\n"{""name"": ""Max""}"\n')
+    # The Kubernetes example's chart and values file (plog validate reads them).
+    shutil.copytree(ROOT / "charts" / "service", root / "deploy" / "chart")
+    (root / "deploy" / "values-perf.yaml").write_text("replicaCount: 2\n")
     (root / "plog.yml").write_text(config)
     return root
 
