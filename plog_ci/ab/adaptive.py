@@ -10,7 +10,6 @@ round: the run keeps its fixed length (``plan`` returns no monitor and says so).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from plog_ci.ab.interleaved import Rounds, interleaved_rounds
 from plog_ci.analysis.sequential_run import NOTHING_FOLLOWED, Monitor, family
 from plog_ci.config import Config
+from plog_ci.config.compare_length import adaptive_rounds
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def plan(
             else NOTHING_FOLLOWED,
         )
     longest = compare.max_duration_s or 4 * config.load.duration_s
-    count = max(compare.blocks, math.floor(longest / fixed.block_s + 1e-9))
+    count = adaptive_rounds(compare.blocks, fixed.block_s, longest)
     schedule = Rounds(count, fixed.block_s, fixed.turns, count * fixed.block_s)
     monitor = Monitor(
         limits,

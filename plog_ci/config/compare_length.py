@@ -19,6 +19,12 @@ MIN_BLOCK_S = 1.0
 MIN_ROUNDS = 8
 
 
+def adaptive_rounds(blocks: int, block_s: float, longest_s: float) -> int:
+    """The rounds an adaptive run plans: as many ``block_s`` rounds as ``longest_s``
+    (compare.max_duration) holds, never fewer than the fixed run's ``blocks``."""
+    return max(blocks, math.floor(longest_s / block_s + 1e-9))
+
+
 def parse_compare_length(
     raw: dict[str, Any], duration_s: float, cap_s: float, problems: Problems
 ) -> dict[str, Any]:
@@ -87,7 +93,7 @@ def _check_rounds(
     if not isinstance(blocks, int) or blocks < 1 or duration_s <= 0:
         return  # the schema or load.duration reports it
     block_s = max(MIN_BLOCK_S, duration_s / blocks)
-    rounds = max(blocks, math.floor(longest / block_s + 1e-9))
+    rounds = adaptive_rounds(blocks, block_s, longest)
     if rounds >= MIN_ROUNDS:
         return
     written = "max_duration" in raw
