@@ -4,13 +4,12 @@ cores (pytest-xdist)."""
 
 from __future__ import annotations
 
-import fcntl
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from testing.load_lock import load_lock
 from testing.paths import EXAMPLE
 from testing.repos import FAST_PLOG_YML, commit_files, git
 
@@ -22,24 +21,26 @@ def plog_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+# Fixtures whose tests load the CPU without being ``slow`` (a page in Chromium).
+CPU_FIXTURES = frozenset({"tab"})
+
+
 @pytest.fixture(autouse=True)
 def _load_lock(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Under xdist, a ``timing`` test (its assertions read latencies of real load)
-    holds the run's lock exclusively and a ``slow`` test (real load, servers) holds it
-    shared: timing tests never share the machine with another load, the rest run
-    side by side. Serial runs take no lock."""
-    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    """A ``timing`` test (its assertions read latencies of real load) holds the lock
+    exclusively; a ``slow`` test or one using a CPU_FIXTURES fixture holds it shared.
+    Module-scoped heavy fixtures take it themselves (``load_lock(False)``): they are
+    set up before this one."""
     node = request.node
     exclusive = node.get_closest_marker("timing") is not None
-    if not run or not (exclusive or node.get_closest_marker("slow") is not None):
+    shared = node.get_closest_marker("slow") is not None or bool(
+        CPU_FIXTURES.intersection(request.fixturenames)
+    )
+    if not (exclusive or shared):
         yield
         return
-    with open(Path("/tmp") / f"plog-pytest-{run}.lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with load_lock(exclusive):
+        yield
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import pytest
 from llm.dataset import main as dataset_main
 from llm.dataset import read_jsonl
 from plog_ci.report.evidence import Bundle
+from testing.load_lock import load_lock
 from tests.llm.optional import require
 
 torch = require("torch")
@@ -35,7 +36,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[
     args = ["--tiny", "--data", str(data), "--out", str(out), "--max-steps", "8"]
     args += ["--batch-size", "4", "--grad-accum", "1", "--lr", "1e-2", "--rank", "8"]
     args += ["--target-modules", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"]
-    assert train.main(args) == 0
+    with load_lock(exclusive=False):  # training takes the CPU: not beside a timing test
+        assert train.main(args) == 0
     log = json.loads((out / "train_log.json").read_text())
     return data, out, log
 
