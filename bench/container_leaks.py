@@ -174,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 found = leftovers(tools, home, ptmp, builds_before)
                 closed = _statuses(home)
             finally:
-                remove_images(tools, ["localhost/plog/petstore-leaks:", f"{reg.host}/team/"])
+                remove_images(tools, ["localhost/plog/petstore-leaks", f"{reg.host}/team/*"])
     result = {
         "settings": {
             "runs": args.runs,

@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     print(f"round {round_no} {target}: {t.seconds:.2f} s ({t.status})", flush=True)
             rebuilds = _rebuilds(tools, repos["podman"], args.rebuilds, tmp / "rebuild.log")
         finally:
-            remove_images(tools, ["localhost/plog/petstore-podman:"])
+            remove_images(tools, ["localhost/plog/petstore-podman"])
     result = summarise(runs, rebuilds, args)
     print(render(result))
     if args.json:

@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 trials.append(trial)
                 print(render_trial(trial), flush=True)
         finally:
-            remove_images(tools, ["localhost/plog/petstore-aa:"])
+            remove_images(tools, ["localhost/plog/petstore-aa"])
     result = summarise(trials, args)
     print(render(result))
     if args.json:
