@@ -15,14 +15,23 @@ from pathlib import Path
 def load_lock(exclusive: bool) -> Iterator[None]:
     """Under xdist, the run's lock: held exclusively by a ``timing`` test, shared by
     whatever else loads the CPU (real load, servers, Chromium, training), so timing
-    tests never share the machine with another load. Serial runs take no lock."""
+    tests never share the machine with another load. Serial runs take no lock.
+
+    flock has no queue: shared holders that overlap would starve an exclusive
+    waiter. So a turnstile goes first: an exclusive waiter holds it until it has the
+    lock, and a newcomer of either kind passes it before taking the lock."""
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
     if not run:
         yield
         return
-    with open(Path("/tmp") / f"plog-pytest-{run}.lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+    base = Path("/tmp") / f"plog-pytest-{run}"
+    with open(f"{base}.lock", "a") as lock, open(f"{base}.turnstile", "a") as turnstile:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
         try:
             yield
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            fcntl.flock(lock, fcntl.LOCK_UN)
