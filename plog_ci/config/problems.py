@@ -189,6 +189,26 @@ def _report_schema_error(problems: Problems, error: ValidationError) -> None:
             "write 'METHOD /path' as in the spec, e.g. 'GET /pets/{petId}'",
         )
         return
+    if error.validator in _BOUNDS:
+        problems.add(
+            path,
+            f"{json.dumps(error.instance)} is out of range",
+            f"write a number {_range_words(_subschema(path))}",
+        )
+        return
+    if error.validator in _SIZES:
+        what, unit = _SIZES[error.validator]
+        size = len(error.instance) if isinstance(error.instance, str | list | dict) else 0
+        # Never the value itself: a long one may be a pasted secret, and it floods the log.
+        problems.add(path, f"is too {what}: {size} {unit}, at most {error.validator_value}")
+        return
+    if error.validator == "pattern" and error.validator_value == "^https?://":
+        problems.add(
+            path,
+            f"{json.dumps(error.instance)[:80]} is not an http(s) URL",
+            "write a URL that starts with http:// or https://",
+        )
+        return
     if error.validator == "type":
         string = error.validator_value == "string"
         type_hint = _flow_mapping_hint(error.instance) if string else None
@@ -209,6 +229,27 @@ def _report_schema_error(problems: Problems, error: ValidationError) -> None:
         )
         return
     problems.add(path, error.message)
+
+
+# JSON Schema's numeric bounds (draft 2020-12, section 6.2).
+_BOUNDS = ("exclusiveMinimum", "minimum", "exclusiveMaximum", "maximum")
+# Size bounds worth a message of their own: jsonschema's quotes the whole value.
+_SIZES = {
+    "maxLength": ("long", "characters"),
+    "maxItems": ("long", "items"),
+    "maxProperties": ("big", "keys"),
+}
+
+
+def _range_words(bounds: dict[str, Any]) -> str:
+    """A schema's numeric bounds in words: "from 1 to 8", "above 0, at most 0.5"."""
+    low = next((k for k in ("minimum", "exclusiveMinimum") if k in bounds), None)
+    high = next((k for k in ("maximum", "exclusiveMaximum") if k in bounds), None)
+    if low == "minimum" and high == "maximum":
+        return f"from {bounds[low]:g} to {bounds[high]:g}"
+    words = {"minimum": "at least", "exclusiveMinimum": "above"}
+    words |= {"maximum": "at most", "exclusiveMaximum": "below"}
+    return ", ".join(f"{words[k]} {bounds[k]:g}" for k in (low, high) if k is not None)
 
 
 def _flow_mapping_hint(value: Any) -> str | None:
