@@ -84,7 +84,8 @@ def test_overhead_smoke(tmp_path: Path) -> None:
     # Measured to the end (a gate may fail on a busy machine: exit 1, still a figure).
     assert all(r["exit"] in (0, 1) and r["status"] in ("pass", "fail") for r in result["runs"])
     assert result["median_s"]["process"] > 2 and result["median_s"]["podman"] > 2
-    assert result["rebuild_all_reused"] and result["rebuild_ok"]
+    # The bar itself (rebuild_ok, < 5 s) is the benchmark's to judge, not a test's.
+    assert result["rebuild_all_reused"] and result["rebuilds"]
 
 
 @pytest.mark.slow
