@@ -93,7 +93,10 @@ GOLDEN = [
     ),
     (
         'load:\n  overrides:\n    "GET /a": {expect: [700]}\n',
-        ["plog.yml:6:25: load.overrides.GET /a.expect[0]: 700 is out of range (hint: write a number from 100 to 599)"],
+        [
+            "plog.yml:6:25: load.overrides.GET /a.expect[0]: 700 is out of range"
+            " (hint: write a number from 100 to 599)"
+        ],
     ),
     (
         "load:\n  stages: [{duration: soon, target: 5}]\n",
